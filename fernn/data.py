@@ -1,0 +1,249 @@
+"""Digits and Flowing MNIST sequences, offline and deterministic.
+
+Every sequence is a pure function of ``(seed, index)``: item ``i`` is the same in every call,
+process and machine, so train, validation and test sets never need to be stored.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from .flows import Velocity, flow_image
+
+__all__ = [
+    "BUNDLED_DIGITS",
+    "FlowingMNIST",
+    "SequenceSpec",
+    "flowing_mnist",
+    "flowing_mnist_batch",
+    "load_digits",
+    "load_idx",
+    "prepare_user_digit",
+]
+
+CANVAS = 28
+SPLITS = ("train", "val", "test")
+BUNDLED_DIGITS = Path(__file__).resolve().parent.parent / "assets" / "mnist_5k.npz"
+# Fixed split of the 5,000 bundled digits (500 per class, stored sorted by class): a digit's
+# split follows its rank within its class, so every split holds every class equally.
+BUNDLED_SPLIT = {"train": (0, 400), "val": (400, 450), "test": (450, 500)}
+# Full MNIST: the last 5,000 training digits are held out for validation.
+IDX_VALIDATION = 5000
+
+
+def load_digits(split: str, *, root: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Digit images ``uint8 (N, 28, 28)`` and labels ``int64 (N,)`` for ``split``.
+
+    ``root=None`` reads the 5,000 bundled MNIST digits (4,000 / 500 / 500, balanced by class). A directory holding
+    the standard MNIST IDX files reads full MNIST (55,000 / 5,000 / 10,000).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if root is None:
+        if not BUNDLED_DIGITS.exists():
+            raise FileNotFoundError(f"bundled digits missing: {BUNDLED_DIGITS} (run scripts/export_digits.py)")
+        with np.load(BUNDLED_DIGITS) as archive:
+            images, labels = archive["images"], archive["labels"]
+        part = _bundled_indices(labels, *BUNDLED_SPLIT[split])
+        return images[part], labels[part].astype(np.int64)
+    root = Path(root)
+    prefix = "t10k" if split == "test" else "train"
+    images = load_idx(_find_idx(root, f"{prefix}-images-idx3-ubyte"))
+    labels = load_idx(_find_idx(root, f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
+    if images.ndim != 3 or len(images) != len(labels):
+        raise ValueError(f"IDX files in {root} do not hold matching images and labels")
+    if split == "train":
+        images, labels = images[:-IDX_VALIDATION], labels[:-IDX_VALIDATION]
+    elif split == "val":
+        images, labels = images[-IDX_VALIDATION:], labels[-IDX_VALIDATION:]
+    return images, labels
+
+
+def _bundled_indices(labels: np.ndarray, first_rank: int, stop_rank: int) -> np.ndarray:
+    """Indices of digits whose rank within their class is in ``[first_rank, stop_rank)``.
+
+    Ordered by (rank, label), so consecutive indices cycle through the classes 0-9.
+    """
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(labels), dtype=np.int64)
+    starts = np.searchsorted(labels[order], labels[order], side="left")
+    rank[order] = np.arange(len(labels)) - starts
+    chosen = np.flatnonzero((rank >= first_rank) & (rank < stop_rank))
+    return chosen[np.lexsort((labels[chosen], rank[chosen]))]
+
+
+def _find_idx(root: Path, stem: str) -> Path:
+    for name in (stem, f"{stem}.gz", stem.replace("-idx", ".idx"), f"{stem.replace('-idx', '.idx')}.gz"):
+        if (root / name).exists():
+            return root / name
+    raise FileNotFoundError(f"no {stem}[.gz] in {root}")
+
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped), the format MNIST is distributed in."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    dtype, ndim = np.dtype(_IDX_TYPES[data[2]]), data[3]
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise ValueError(f"{path}: header promises {expected} bytes of data, file holds {len(data) - header}")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """How a Flowing MNIST sequence is drawn (the paper: 2 digits, 20 frames)."""
+
+    num_frames: int = 20
+    num_digits: int = 2
+    # Each digit's velocity is uniform in {-max_speed..max_speed}^2 ...
+    max_speed: int = 1
+    # ... unless a fixed velocity is given, shared by every digit (velocity-generalisation grids).
+    velocity: Velocity | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1 or self.num_digits < 1 or self.max_speed < 0:
+            raise ValueError(f"invalid sequence spec: {self}")
+        if self.velocity is not None:
+            object.__setattr__(self, "velocity", (int(self.velocity[0]), int(self.velocity[1])))
+
+
+def _rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(index)])))
+
+
+def flowing_mnist(digits: np.ndarray, index: int, *, seed: int = 0, spec: SequenceSpec = SequenceSpec()) -> torch.Tensor:
+    """Sequence ``index`` of Flowing MNIST: ``float32 (T, 1, 28, 28)`` in ``[0, 1]``.
+
+    On the 28x28 torus, ``spec.num_digits`` digits are placed at random integer offsets and
+    frame ``t`` shows each digit rolled by ``offset + t * velocity``; digits are summed and
+    clipped to ``[0, 1]``. A pure function of ``(seed, index)`` (and the digit array).
+    """
+    rng = _rng(seed, index)
+    chosen = rng.integers(0, len(digits), size=spec.num_digits)
+    offsets = rng.integers(0, CANVAS, size=(spec.num_digits, 2))
+    if spec.velocity is None:
+        velocities = rng.integers(-spec.max_speed, spec.max_speed + 1, size=(spec.num_digits, 2))
+    else:
+        velocities = np.tile(np.asarray(spec.velocity), (spec.num_digits, 1))
+    frames = torch.zeros(spec.num_frames, 1, CANVAS, CANVAS)
+    for digit, offset, velocity in zip(chosen, offsets, velocities):
+        image = torch.from_numpy(digits[digit].astype(np.float32) / 255.0).unsqueeze(0)  # (1, H, W)
+        frames += flow_image(image, velocity.tolist(), spec.num_frames, start=offset.tolist())
+    return frames.clamp_(0.0, 1.0)
+
+
+def flowing_mnist_batch(
+    digits: np.ndarray, indices: Sequence[int], *, seed: int = 0, spec: SequenceSpec = SequenceSpec()
+) -> torch.Tensor:
+    """Sequences ``indices`` stacked: ``(B, T, 1, 28, 28)``."""
+    return torch.stack([flowing_mnist(digits, int(i), seed=seed, spec=spec) for i in indices])
+
+
+class FlowingMNIST(Dataset):
+    """A fixed-length view of the infinite Flowing MNIST stream: item ``i`` is sequence ``i``."""
+
+    def __init__(self, digits: np.ndarray, *, length: int, seed: int = 0, spec: SequenceSpec = SequenceSpec()) -> None:
+        if length < 1:
+            raise ValueError(f"length must be positive, got {length}")
+        self.digits, self.length, self.seed, self.spec = digits, length, seed, spec
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} sequences")
+        return flowing_mnist(self.digits, index, seed=self.seed, spec=self.spec)
+
+
+# A user's image is refused past this many pixels per side before any resampling work.
+MAX_USER_IMAGE_SIDE = 4096
+
+
+def prepare_user_digit(image: np.ndarray, *, ink_threshold: float = 0.1) -> np.ndarray:
+    """Turn a drawing, photo or scan of a digit into an MNIST-like ``float32 (28, 28)`` in ``[0, 1]``.
+
+    Accepts ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` arrays of any numeric range. Transparent
+    pixels count as background (a canvas drawing), a bright background is inverted (dark ink on
+    paper), then, as in MNIST: crop to the ink, scale the longer side to 20 pixels keeping the
+    aspect ratio, and place the centre of mass at the centre of the 28x28 field.
+    Raises ``ValueError`` for a blank or unusable image.
+    """
+    array = np.asarray(image)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"the image must be a numeric array, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
+        pass
+    elif array.ndim != 2:
+        raise ValueError(f"the image must have shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    height, width = array.shape[:2]
+    if min(height, width) < 1:
+        raise ValueError(f"the image is empty: shape {array.shape}")
+    if max(height, width) > MAX_USER_IMAGE_SIDE:
+        raise ValueError(f"the image is too large: {height}x{width}, at most {MAX_USER_IMAGE_SIDE} pixels a side")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError("the image holds NaN or infinite values")
+    gray = _ink_intensity(array)
+    low, high = gray.min(), gray.max()
+    if high - low < 1e-6:
+        raise ValueError("the image is blank: draw or upload a digit with visible strokes")
+    gray = (gray - low) / (high - low)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:
+        gray = 1.0 - gray  # dark ink on a light background
+    ink = gray > ink_threshold
+    if not ink.any():
+        raise ValueError("the image is blank: draw or upload a digit with visible strokes")
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    scale = 20.0 / max(crop.shape)
+    size = (max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale)))
+    resized = F.interpolate(
+        torch.from_numpy(crop)[None, None], size=size, mode="bilinear", antialias=True, align_corners=False
+    )[0, 0].clamp(0, 1).numpy()
+    field = np.zeros((CANVAS, CANVAS))
+    top, left = (CANVAS - size[0]) // 2, (CANVAS - size[1]) // 2
+    field[top : top + size[0], left : left + size[1]] = resized
+    mass = field.sum()
+    if mass <= 0:
+        raise ValueError("the image is blank after scaling: use bolder strokes")
+    centre_y = (field.sum(axis=1) * np.arange(CANVAS)).sum() / mass
+    centre_x = (field.sum(axis=0) * np.arange(CANVAS)).sum() / mass
+    dy, dx = round((CANVAS - 1) / 2 - centre_y), round((CANVAS - 1) / 2 - centre_x)
+    # The digit is at most 20 pixels wide, so a centring shift never pushes ink over the edge.
+    field = np.roll(field, (dy, dx), axis=(0, 1))
+    return field.astype(np.float32)
+
+
+def _ink_intensity(array: np.ndarray) -> np.ndarray:
+    """``(H, W[, C])`` -> ``(H, W)`` brightness, with transparent pixels as background."""
+    if array.ndim == 2:
+        return array
+    if array.shape[-1] == 1:
+        return array[..., 0]
+    color = array[..., :3].mean(axis=-1)
+    if array.shape[-1] == 4:
+        alpha = array[..., 3]
+        if alpha.max() > alpha.min():  # a drawing on a transparent background: opacity is the ink
+            return alpha
+    return color

@@ -1,0 +1,146 @@
+"""Translation flows on the pixel torus: the only place a flow acts on a tensor.
+
+Velocity convention (pinned by ``tests/test_flows.py``): a velocity is ``(dy, dx)`` in
+tensor-axis order (rows, then columns), in whole pixels per frame. Positive components move
+content toward larger indices, exactly like ``torch.roll(x, shifts=(dy, dx), dims=(-2, -1))``.
+Flowing for ``t`` frames at velocity ``v`` rolls by ``t * v``; everything wraps around the
+torus, which is what makes the equivariance of circular convolutions exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import torch
+
+Velocity = tuple[int, int]
+
+__all__ = [
+    "Velocity",
+    "as_velocities",
+    "flow_image",
+    "flow_sequence",
+    "shift",
+    "shift_copies",
+    "velocity_set",
+]
+
+
+def velocity_set(max_speed: int) -> tuple[Velocity, ...]:
+    """All integer velocities with ``max(|dy|, |dx|) <= max_speed``: the set ``V_r = {-r..r}^2``.
+
+    Ordered row-major (``dy`` outer, ``dx`` inner), so the set reshapes to a
+    ``(2r + 1, 2r + 1)`` grid indexed by ``(dy + r, dx + r)``.
+    """
+    if isinstance(max_speed, bool) or not isinstance(max_speed, int) or max_speed < 0:
+        raise ValueError(f"max_speed must be a non-negative integer, got {max_speed!r}")
+    speeds = range(-max_speed, max_speed + 1)
+    return tuple((dy, dx) for dy in speeds for dx in speeds)
+
+
+def as_velocities(velocities: Iterable[Sequence[int]]) -> tuple[Velocity, ...]:
+    """Validate a velocity list and return it as a tuple of ``(dy, dx)`` integer pairs."""
+    try:
+        items = list(velocities)
+    except TypeError:
+        raise ValueError(f"velocities must be a list of (dy, dx) pairs, got {velocities!r}") from None
+    if not items:
+        raise ValueError("velocities must not be empty")
+    result = []
+    for item in items:
+        pair = tuple(item) if isinstance(item, (list, tuple)) else None
+        if pair is None or len(pair) != 2 or not all(_is_integer(c) for c in pair):
+            raise ValueError(f"each velocity must be a pair of integers (dy, dx), got {item!r}")
+        result.append((int(pair[0]), int(pair[1])))
+    if len(set(result)) != len(result):
+        duplicates = sorted({v for v in result if result.count(v) > 1})
+        raise ValueError(f"velocities must be distinct, repeated: {duplicates}")
+    return tuple(result)
+
+
+def _is_integer(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
+        return True
+    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iu"
+
+
+def shift(x: torch.Tensor, displacement: Sequence[int]) -> torch.Tensor:
+    """Roll the last two axes ``(H, W)`` of ``x`` by ``displacement = (dy, dx)`` on the torus."""
+    dy, dx = (int(c) for c in displacement)
+    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+
+
+@lru_cache(maxsize=64)
+def _row_index(
+    displacements: tuple[Velocity, ...], height: int, width: int, pad: int, device: torch.device
+) -> torch.Tensor:
+    """Source rows for shifting N stacked ``(H, W)`` maps and circularly padding them.
+
+    Output position ``(n, i, j)`` of the ``(N, H + 2p, W + 2p)`` result reads source row
+    ``n * H * W + ((i - p - dy_n) mod H) * W + ((j - p - dx_n) mod W)``.
+    """
+    disp = torch.tensor(displacements, dtype=torch.long, device=device)  # (N, 2)
+    rows = torch.arange(-pad, height + pad, device=device)  # (H + 2p,)
+    cols = torch.arange(-pad, width + pad, device=device)  # (W + 2p,)
+    src_rows = (rows[None, :] - disp[:, :1]) % height  # (N, H + 2p)
+    src_cols = (cols[None, :] - disp[:, 1:]) % width  # (N, W + 2p)
+    base = torch.arange(len(displacements), device=device)[:, None, None] * (height * width)
+    index = base + src_rows[:, :, None] * width + src_cols[:, None, :]  # (N, H + 2p, W + 2p)
+    return index.reshape(-1)
+
+
+def shift_copies(
+    h: torch.Tensor, velocities: Sequence[Velocity], *, times: int = 1, pad: int = 0
+) -> torch.Tensor:
+    """Roll copy ``n`` of ``h`` by ``times * velocities[n]`` and circularly pad by ``pad`` pixels.
+
+    h: ``(B, V, C, H, W)`` -> ``(B, V, C, H + 2 pad, W + 2 pad)``.
+
+    All copies move in one ``index_select`` of ``C``-float rows (no loop over velocities); the
+    result has channels-last strides, the layout the CPU convolution prefers, and
+    ``result.flatten(0, 1)`` is a free view. Gradients flow (the backward is an index-add).
+    """
+    batch, copies, channels, height, width = h.shape
+    if copies != len(velocities):
+        raise ValueError(f"h has {copies} velocity copies but {len(velocities)} velocities were given")
+    displacements = tuple((times * dy, times * dx) for dy, dx in velocities)
+    index = _row_index(displacements, height, width, pad, h.device)
+    rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies * height * width, channels)  # (B, V*H*W, C)
+    out = rows.index_select(1, index)  # (B, V*(H+2p)*(W+2p), C)
+    out = out.view(batch, copies, height + 2 * pad, width + 2 * pad, channels)
+    return out.permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p), channels-last strides
+
+
+def flow_image(image: torch.Tensor, velocity: Sequence[int], num_frames: int, *, start: Sequence[int] = (0, 0)) -> torch.Tensor:
+    """Frames of one image moving at constant velocity: frame ``t`` is rolled by ``start + t * v``.
+
+    image: ``(C, H, W)`` -> ``(T, C, H, W)`` with ``T = num_frames``.
+    """
+    if num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+    (dy, dx), (sy, sx) = velocity, start
+    displacements = tuple((sy + t * dy, sx + t * dx) for t in range(num_frames))
+    if not displacements:
+        return image.new_zeros((0, *image.shape))
+    stacked = image.unsqueeze(0).unsqueeze(0).expand(1, num_frames, *image.shape)  # (1, T, C, H, W)
+    return shift_copies(stacked, displacements).squeeze(0).contiguous()
+
+
+def flow_sequence(frames: torch.Tensor, velocity: Sequence[int]) -> torch.Tensor:
+    """Add a constant flow to a sequence: frame ``t`` is additionally rolled by ``t * velocity``.
+
+    frames: ``(..., T, C, H, W)``, time on axis ``-4``; returns the same shape.
+    """
+    if frames.ndim < 4:
+        raise ValueError(f"frames must have shape (..., T, C, H, W), got {tuple(frames.shape)}")
+    num_frames = frames.shape[-4]
+    dy, dx = velocity
+    displacements = tuple((t * dy, t * dx) for t in range(num_frames))
+    lead = frames.shape[:-4]
+    flat = frames.reshape(-1, *frames.shape[-4:])  # (B, T, C, H, W)
+    return shift_copies(flat, displacements).reshape(*lead, *frames.shape[-4:]).contiguous()

@@ -1,0 +1,292 @@
+"""Forecasters: encode frames with a :class:`FlowRNNCell`, pool over velocity copies, decode.
+
+A G-RNN is a forecaster whose velocity set is ``{(0, 0)}``; a FERNN lifts its hidden state to
+one copy per velocity. Both share every weight shape, so a checkpoint of one velocity set can be
+run with another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+
+from .cells import FlowRNNCell
+from .flows import Velocity, as_velocities, shift_copies, velocity_set
+
+__all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
+
+KINDS = ("grnn", "fernn")
+DECODINGS = ("aligned", "paper")
+POOLINGS = ("max", "mean")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a forecaster; stored inside every checkpoint."""
+
+    kind: str = "fernn"
+    # The training velocity set; G-RNN is exactly {(0, 0)}. Run time may use another set.
+    velocities: tuple[Velocity, ...] = field(default_factory=lambda: velocity_set(2))
+    hidden_channels: int = 32
+    in_channels: int = 1
+    kernel_size: int = 3
+    # The paper uses a 4-layer circular conv decoder with ReLUs and a linear output.
+    decoder_layers: int = 4
+    # "max" is the paper's choice: the copy moving with the input dominates the pool.
+    pooling: str = "max"
+    # "aligned": the prediction of frame t uses the state after frame t-1, advanced by each
+    # copy's own flow. "paper": the first prediction step re-reads the last context frame.
+    decoding: str = "aligned"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        object.__setattr__(self, "velocities", as_velocities(self.velocities))
+        if self.kind == "grnn" and self.velocities != ((0, 0),):
+            raise ValueError(f"a G-RNN has the velocity set ((0, 0),), got {self.velocities}")
+        for name in ("hidden_channels", "in_channels", "decoder_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+    def to_dict(self) -> dict:
+        """Plain lists and scalars only, so ``torch.load(weights_only=True)`` can read it."""
+        data = dataclasses.asdict(self)
+        data["velocities"] = [list(v) for v in self.velocities]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config fields: {unknown}")
+        values = dict(data)
+        if "velocities" in values:
+            values["velocities"] = tuple(tuple(v) for v in values["velocities"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The output of :meth:`Forecaster.forecast`.
+
+    frames: ``(B, steps, C_in, H, W)`` predicted frames.
+    hidden: ``(B, T + steps, V, C, H, W)`` state after each recurrent step, or ``None``.
+    velocities: the ``(dy, dx)`` of each copy, in the order of ``hidden``'s V axis.
+    """
+
+    frames: torch.Tensor
+    hidden: torch.Tensor | None
+    velocities: tuple[Velocity, ...]
+
+
+class ConvDecoder(nn.Module):
+    """Translation-equivariant readout: circular 3x3 convs with ReLUs and a linear output.
+
+    ``(B, C, H, W)`` -> ``(B, C_out, H, W)``.
+    """
+
+    def __init__(self, *, hidden_channels: int, out_channels: int, layers: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for index in range(layers):
+            last = index == layers - 1
+            blocks.append(
+                nn.Conv2d(
+                    hidden_channels,
+                    out_channels if last else hidden_channels,
+                    kernel_size,
+                    padding=kernel_size // 2,
+                    padding_mode="circular",
+                )
+            )
+            if not last:
+                blocks.append(nn.ReLU())
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled)
+
+
+class Forecaster(nn.Module):
+    """Encode context frames, then predict future frames autoregressively.
+
+    The predicted frame is fed back (detached) as the next input. Hidden copies are max- (or
+    mean-) pooled over ``V`` before the decoder.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.cell = FlowRNNCell(
+            in_channels=config.in_channels,
+            hidden_channels=config.hidden_channels,
+            kernel_size=config.kernel_size,
+        )
+        self.decoder = ConvDecoder(
+            hidden_channels=config.hidden_channels,
+            out_channels=config.in_channels,
+            layers=config.decoder_layers,
+            kernel_size=config.kernel_size,
+        )
+        # Recorded metrics travel with the model when it comes from a checkpoint.
+        self.metrics: dict = {}
+        # Training-time memory saver: recompute each recurrent step in the backward pass
+        # instead of storing its activations (about |V| C H W floats a step per sample).
+        self.checkpoint_steps = False
+
+    @property
+    def velocities(self) -> tuple[Velocity, ...]:
+        return self.config.velocities
+
+    def _pool(self, h: torch.Tensor) -> torch.Tensor:
+        """``(B, V, C, H, W)`` -> ``(B, C, H, W)``."""
+        if self.config.pooling == "max":
+            return h.amax(dim=1)
+        return h.mean(dim=1)
+
+    def _readout(self, h: torch.Tensor, velocities: Sequence[Velocity]) -> torch.Tensor:
+        """Predict the next frame from the state ``h`` ``(B, V, C, H, W)``."""
+        if self.config.decoding == "aligned":
+            h = shift_copies(h, velocities)  # each copy advanced by its own flow
+        return self.decoder(self._pool(h))
+
+    def _check_context(self, context: torch.Tensor, steps: int) -> None:
+        if not isinstance(context, torch.Tensor):
+            raise TypeError(f"context must be a torch.Tensor, got {type(context).__name__}")
+        if context.ndim != 5 or context.shape[2] != self.config.in_channels:
+            raise ValueError(
+                f"context must have shape (B, T, {self.config.in_channels}, H, W), got {tuple(context.shape)}"
+            )
+        if context.shape[1] < 1:
+            raise ValueError("context must hold at least one frame")
+        if not context.is_floating_point():
+            raise ValueError(f"context must be a floating-point tensor, got {context.dtype}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+
+    def rollout(
+        self,
+        context: torch.Tensor,
+        steps: int,
+        *,
+        velocities: Sequence[Velocity] | None = None,
+        return_hidden: bool = False,
+    ) -> Forecast:
+        """Differentiable rollout; :meth:`forecast` is the inference entry point.
+
+        context: ``(B, T, C_in, H, W)`` -> frames ``(B, steps, C_in, H, W)`` and, when asked,
+        hidden ``(B, T + steps, V, C, H, W)``: the state after each recurrent step, whose
+        inputs are the T context frames and then the fed-back predictions (with ``paper``
+        decoding the first of those re-reads the last context frame).
+        """
+        self._check_context(context, steps)
+        velocities = self.velocities if velocities is None else as_velocities(velocities)
+        batch, num_context = context.shape[:2]
+        paper = self.config.decoding == "paper"
+        h = self.cell.initial_state(context[:, 0], len(velocities))  # (B, V, C, H, W)
+        hidden = None
+        if return_hidden:
+            total = num_context + steps
+            hidden = context.new_empty(batch, total, len(velocities), *h.shape[2:])  # (B, T+S, V, C, H, W)
+
+        recompute = self.checkpoint_steps and self.training and torch.is_grad_enabled()
+
+        def step(x: torch.Tensor, index: int) -> torch.Tensor:
+            if recompute:
+                new_h = activation_checkpoint(self.cell, x, h, velocities, use_reentrant=False)
+            else:
+                new_h = self.cell(x, h, velocities)
+            if hidden is not None:
+                hidden[:, index] = new_h
+            return new_h
+
+        for t in range(num_context):
+            h = step(context[:, t], t)
+        frames = []
+        x = context[:, -1]
+        for k in range(steps):
+            if paper:
+                h = step(x, num_context + k)
+            prediction = self._readout(h, velocities)  # (B, C_in, H, W)
+            frames.append(prediction)
+            x = prediction.detach()
+            if not paper and (hidden is not None or k < steps - 1):
+                h = step(x, num_context + k)
+        if frames:
+            stacked = torch.stack(frames, dim=1)  # (B, S, C_in, H, W)
+        else:
+            stacked = context.new_zeros(batch, 0, *context.shape[2:])
+        return Forecast(frames=stacked, hidden=hidden, velocities=tuple(velocities))
+
+    def forward(self, context: torch.Tensor, steps: int) -> torch.Tensor:
+        """Training entry point: ``(B, T, C_in, H, W)`` -> predicted frames ``(B, steps, C_in, H, W)``."""
+        return self.rollout(context, steps).frames
+
+    def forecast(
+        self,
+        context: torch.Tensor,
+        steps: int,
+        *,
+        velocities: Sequence[Velocity] | None = None,
+        return_hidden: bool = False,
+    ) -> Forecast:
+        """Predict ``steps`` frames after ``context`` without gradients (see :meth:`rollout`).
+
+        ``velocities=None`` runs the model's own velocity set; any other set reuses the same
+        weights (for a G-RNN this turns it into a FERNN with the G-RNN's weights).
+        """
+        with torch.inference_mode():
+            return self.rollout(context, steps, velocities=velocities, return_hidden=return_hidden)
+
+
+def build_model(
+    kind: str,
+    *,
+    hidden_channels: int = 32,
+    max_speed: int | None = None,
+    velocities: Sequence[Sequence[int]] | None = None,
+    decoding: str = "aligned",
+    pooling: str = "max",
+    decoder_layers: int = 4,
+    kernel_size: int = 3,
+    in_channels: int = 1,
+) -> Forecaster:
+    """Build a ``"grnn"`` or ``"fernn"`` forecaster.
+
+    A FERNN's velocity set is ``{-max_speed..max_speed}^2`` (default ``max_speed=2``) or an
+    explicit ``velocities`` list; give one or the other. A G-RNN takes neither.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if max_speed is not None and velocities is not None:
+        raise ValueError("give either max_speed or velocities, not both")
+    if kind == "grnn":
+        if (max_speed not in (None, 0)) or (velocities is not None and as_velocities(velocities) != ((0, 0),)):
+            raise ValueError("a G-RNN has the single velocity (0, 0); drop max_speed/velocities or use kind='fernn'")
+        chosen: tuple[Velocity, ...] = ((0, 0),)
+    elif velocities is not None:
+        chosen = as_velocities(velocities)
+    else:
+        chosen = velocity_set(2 if max_speed is None else max_speed)
+    config = ModelConfig(
+        kind=kind,
+        velocities=chosen,
+        hidden_channels=hidden_channels,
+        in_channels=in_channels,
+        kernel_size=kernel_size,
+        decoder_layers=decoder_layers,
+        pooling=pooling,
+        decoding=decoding,
+    )
+    return Forecaster(config)

@@ -1,0 +1,111 @@
+"""Measuring flow equivariance of the hidden state; used by the tests and shown by the app."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .flows import Velocity, as_velocities, flow_sequence, shift
+from .models import Forecaster
+
+__all__ = ["EquivarianceReport", "flow_equivariance_error"]
+
+
+@dataclass(frozen=True)
+class EquivarianceReport:
+    """Hidden-state equivariance error of one model under one input flow ``velocity``.
+
+    For each copy ``nu`` of the flowed run, the reference is the unflowed run's copy
+    ``nu - velocity`` rolled by the displacement accumulated so far (``t * velocity`` after
+    frame ``t``). Where ``nu - velocity`` lies outside the velocity set (on the torus), the copy
+    is *truncated*: its reference is the unflowed run's own copy ``nu`` rolled the same way,
+    which is what a plain conv RNN (G-RNN) would have to satisfy.
+
+    errors: ``(V,)`` max-abs error of each copy over batch, time, channels and pixels,
+    divided by the largest absolute hidden value of the unflowed run (scale-free).
+    """
+
+    velocity: Velocity
+    velocities: tuple[Velocity, ...]
+    partners: tuple[Velocity | None, ...]
+    errors: torch.Tensor
+
+    @property
+    def exact_mask(self) -> torch.Tensor:
+        return torch.tensor([partner is not None for partner in self.partners])
+
+    @property
+    def pairs_compared(self) -> int:
+        """Number of copies compared against a lifted partner (where the relation is exact)."""
+        return int(self.exact_mask.sum())
+
+    @property
+    def exact_error(self) -> float:
+        """Largest error over copies with a partner; ``nan`` when there is none."""
+        mask = self.exact_mask
+        return float(self.errors[mask].max()) if mask.any() else float("nan")
+
+    @property
+    def truncated_error(self) -> float:
+        """Largest error over truncated copies; ``nan`` when there is none."""
+        mask = ~self.exact_mask
+        return float(self.errors[mask].max()) if mask.any() else float("nan")
+
+
+def flow_equivariance_error(
+    model: Forecaster,
+    velocity: Sequence[int],
+    *,
+    context: torch.Tensor | None = None,
+    velocities: Sequence[Sequence[int]] | None = None,
+    dtype: torch.dtype = torch.float64,
+    num_frames: int = 6,
+    batch: int = 2,
+    size: int = 28,
+    seed: int = 0,
+) -> EquivarianceReport:
+    """Run ``model`` on ``context`` and on ``context`` flowed by ``velocity``; compare hidden states.
+
+    context: ``(B, T, C_in, H, W)``; by default seeded uniform noise of shape
+    ``(batch, num_frames, C_in, size, size)``. The model is copied to ``dtype`` (float64 by
+    default, where an exact relation shows errors near 1e-15); ``model`` itself is not changed.
+    """
+    velocity = as_velocities([velocity])[0]
+    run_velocities = model.velocities if velocities is None else as_velocities(velocities)
+    reference_model = copy.deepcopy(model).to(device="cpu", dtype=dtype).eval()
+    if context is None:
+        generator = torch.Generator().manual_seed(seed)
+        shape = (batch, num_frames, model.config.in_channels, size, size)
+        context = torch.rand(shape, generator=generator, dtype=dtype)
+    context = context.to(device="cpu", dtype=dtype)
+    height, width = context.shape[-2:]
+
+    still = reference_model.forecast(context, 0, velocities=run_velocities, return_hidden=True).hidden
+    moved = reference_model.forecast(
+        flow_sequence(context, velocity), 0, velocities=run_velocities, return_hidden=True
+    ).hidden  # (B, T, V, C, H, W)
+
+    def on_torus(v: Velocity) -> Velocity:
+        return (v[0] % height, v[1] % width)
+
+    position = {on_torus(v): index for index, v in enumerate(run_velocities)}
+    scale = still.abs().max().clamp_min(torch.finfo(dtype).tiny)
+    errors, partners = [], []
+    for index, nu in enumerate(run_velocities):
+        source = position.get(on_torus((nu[0] - velocity[0], nu[1] - velocity[1])))
+        partners.append(None if source is None else run_velocities[source])
+        reference_copy = index if source is None else source
+        worst = still.new_zeros(())
+        for t in range(still.shape[1]):
+            expected = shift(still[:, t, reference_copy], (t * velocity[0], t * velocity[1]))
+            worst = torch.maximum(worst, (moved[:, t, index] - expected).abs().max())
+        errors.append(worst / scale)
+    return EquivarianceReport(
+        velocity=velocity,
+        velocities=tuple(run_velocities),
+        partners=tuple(partners),
+        errors=torch.stack(errors).float(),
+    )

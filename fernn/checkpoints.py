@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -31,6 +32,11 @@ def save_checkpoint(
     """
     if not isinstance(model, Forecaster):
         raise TypeError(f"model must be a fernn Forecaster, got {type(model).__name__}")
+    try:
+        # Plain JSON values only: anything else would make weights_only loading fail later.
+        metrics = json.loads(json.dumps(dict(metrics or {})))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"metrics must hold plain JSON values (dict, list, str, int, float, bool): {error}") from error
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -38,7 +44,7 @@ def save_checkpoint(
         "version": VERSION,
         "config": model.config.to_dict(),
         "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
-        "metrics": dict(metrics or {}),
+        "metrics": metrics,
     }
     if training_state is not None:
         payload["training"] = training_state

@@ -84,6 +84,14 @@ def _row_index(
     Output position ``(n, i, j)`` of the ``(N, H + 2p, W + 2p)`` result reads source row
     ``n * H * W + ((i - p - dy_n) mod H) * W + ((j - p - dx_n) mod W)``.
     """
+    # Cached across calls: never an inference tensor, or autograd could not use it later.
+    with torch.inference_mode(False):
+        return _build_row_index(displacements, height, width, pad, device)
+
+
+def _build_row_index(
+    displacements: tuple[Velocity, ...], height: int, width: int, pad: int, device: torch.device
+) -> torch.Tensor:
     disp = torch.tensor(displacements, dtype=torch.long, device=device)  # (N, 2)
     rows = torch.arange(-pad, height + pad, device=device)  # (H + 2p,)
     cols = torch.arange(-pad, width + pad, device=device)  # (W + 2p,)

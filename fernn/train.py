@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .checkpoints import read_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .data import SequenceSpec, flowing_mnist_batch, load_digits
 from .devices import resolve_device
 from .models import Forecaster, build_model
@@ -242,6 +242,17 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
     return dict(record, best_val_mse=best_val)
 
 
+def export(config: TrainConfig, path: Path, *, preset: str) -> Path:
+    """Copy ``OUTPUT/best.pt`` to ``path`` with ``metrics["train"]``: settings, best record, curve."""
+    output = Path(config.output)
+    model = load_checkpoint(output / "best.pt")
+    history = json.loads((output / "log.json").read_text())["history"]
+    train_metrics = dict(model.metrics, preset=preset, config=dataclasses.asdict(config), history=history,
+                         torch_version=str(torch.__version__))
+    save_checkpoint(path, model, {"train": train_metrics})
+    return path
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fernn.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -249,6 +260,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="named defaults (default: %(default)s); flags below override them")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt if it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--export", type=Path, metavar="PATH",
+                        help="after training, write the best checkpoint with its training curve (no optimizer state) to PATH")
     parser.add_argument("--list-presets", action="store_true", help="print every preset's settings and exit")
     for item in dataclasses.fields(TrainConfig):
         flag = "--" + item.name.replace("_", "-")
@@ -290,6 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
     if _distributed()[0] == 0:
+        if args.export:
+            export(config, args.export, preset=args.preset)
         print(json.dumps(final))
 
 

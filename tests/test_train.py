@@ -1,0 +1,134 @@
+"""Training from the command line: loss goes down, checkpoints load, resume continues, DDP runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import fernn
+from fernn.data import SequenceSpec, flowing_mnist_batch, load_digits
+from fernn.train import PRESETS, TrainConfig, main, train, validation_mse
+
+
+def tiny(tmp_path: Path, name: str = "run", **overrides) -> TrainConfig:
+    values = dict(PRESETS["tiny-fernn"], output=str(tmp_path / name), device="cpu")
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def validation_set(config: TrainConfig) -> torch.Tensor:
+    digits, _ = load_digits("val")
+    return flowing_mnist_batch(digits, range(config.val_sequences), seed=config.val_seed, spec=config.train_spec())
+
+
+def test_training_lowers_validation_loss_and_writes_loadable_checkpoints(tmp_path):
+    config = tiny(tmp_path, steps=40, learning_rate=3e-3, val_every=20)
+    torch.manual_seed(config.seed)
+    untrained = fernn.build_model(config.kind, **config.model_options())
+    sequences = validation_set(config)
+    before = validation_mse(untrained, sequences, config.context_frames)
+
+    final = train(config, progress=False)
+
+    best = fernn.load_checkpoint(Path(config.output) / "best.pt")
+    after = validation_mse(best, sequences, config.context_frames)
+    assert after < 0.9 * before, (before, after)
+    assert final["best_val_mse"] == pytest.approx(after, rel=1e-6)
+    for name in ("best.pt", "last.pt"):
+        payload = torch.load(Path(config.output) / name, weights_only=True)
+        assert payload["config"]["kind"] == "fernn"
+    history = json.loads((Path(config.output) / "log.json").read_text())["history"]
+    assert [r["step"] for r in history] == list(range(5, 41, 5))
+    assert {"step", "sequences", "train_mse", "wall_time"} <= set(history[0])
+    assert [r["step"] for r in history if "val_mse" in r] == [20, 40]
+
+
+def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(tmp_path):
+    straight = train(tiny(tmp_path, "straight", steps=20), progress=False)
+
+    train(tiny(tmp_path, "resumed", steps=10), progress=False)
+    payload = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert payload["training"]["step"] == 10
+    resumed = train(tiny(tmp_path, "resumed", steps=20), resume=True, progress=False)
+
+    assert resumed["step"] == 20
+    assert resumed["val_mse"] == pytest.approx(straight["val_mse"], rel=1e-6)
+    history = json.loads((tmp_path / "resumed" / "log.json").read_text())["history"]
+    assert [r["step"] for r in history] == [5, 10, 15, 20]
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    train(tiny(tmp_path, steps=10), progress=False)
+    with pytest.raises(ValueError, match="hidden_channels"):
+        train(tiny(tmp_path, steps=20, hidden_channels=6), resume=True, progress=False)
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = fernn.build_model("fernn", hidden_channels=4, max_speed=1, decoder_layers=2).double()
+    digits, _ = load_digits("train")
+    batch = flowing_mnist_batch(digits, range(2), spec=SequenceSpec(num_frames=6)).double()
+
+    def gradients(checkpointing: bool) -> list[torch.Tensor]:
+        model.zero_grad()
+        model.checkpoint_steps = checkpointing
+        loss = ((model(batch[:, :3], 3) - batch[:, 3:]) ** 2).mean()
+        loss.backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    model.train()
+    for plain, recomputed in zip(gradients(False), gradients(True), strict=True):
+        torch.testing.assert_close(plain, recomputed, rtol=1e-10, atol=1e-12)
+
+
+def test_command_line_trains_and_exports(tmp_path, capsys):
+    output, exported = tmp_path / "cli", tmp_path / "shipped" / "grnn.pt"
+    main(["--preset", "tiny-grnn", "--output", str(output), "--device", "cpu", "--steps", "10",
+          "--no-progress", "--export", str(exported)])
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert final["step"] == 10
+    model = fernn.load_checkpoint(exported)
+    assert model.config.kind == "grnn"
+    assert model.metrics["train"]["preset"] == "tiny-grnn"
+    assert [r["step"] for r in model.metrics["train"]["history"]] == [5, 10]
+    assert "training" not in torch.load(exported, weights_only=True)  # shipped files stay small
+
+
+def test_every_option_is_a_flag_and_presets_are_valid():
+    for name, values in PRESETS.items():
+        TrainConfig(**values)  # raises on an unknown field
+    from fernn.train import _parser
+
+    help_text = _parser().format_help()
+    for item in dataclasses.fields(TrainConfig):
+        assert "--" + item.name.replace("_", "-") in help_text
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_matches_a_single_process_run(tmp_path):
+    """DDP over 2 CPU processes averages the same gradients as one process on the whole batch."""
+    single = train(tiny(tmp_path, "single", steps=10, batch_size=4), progress=False)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), "-m", "fernn.train", "--preset", "tiny-fernn", "--device", "cpu",
+               "--steps", "10", "--batch-size", "4", "--no-progress", "--output", str(tmp_path / "ddp")]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    distributed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert distributed["step"] == 10
+    assert distributed["val_mse"] == pytest.approx(single["val_mse"], rel=1e-4)
+    assert fernn.load_checkpoint(tmp_path / "ddp" / "best.pt").config.kind == "fernn"

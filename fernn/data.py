@@ -230,7 +230,10 @@ def prepare_user_digit(image: np.ndarray, *, ink_threshold: float = 0.1) -> np.n
     centre_y = (field.sum(axis=1) * np.arange(CANVAS)).sum() / mass
     centre_x = (field.sum(axis=0) * np.arange(CANVAS)).sum() / mass
     dy, dx = round((CANVAS - 1) / 2 - centre_y), round((CANVAS - 1) / 2 - centre_x)
-    # The digit is at most 20 pixels wide, so a centring shift never pushes ink over the edge.
+    # A lopsided digit (its mass near one end of the box) would need a shift of up to 10 pixels,
+    # but the 20-pixel box has only 4 pixels of margin: stop at the edge instead of wrapping.
+    dy = min(max(dy, -top), CANVAS - top - size[0])
+    dx = min(max(dx, -left), CANVAS - left - size[1])
     field = np.roll(field, (dy, dx), axis=(0, 1))
     return field.astype(np.float32)
 

@@ -243,3 +243,24 @@ def test_load_checkpoint_to_explicit_device(model, tmp_path) -> None:
     restored = load_checkpoint(save_checkpoint(tmp_path / "model.pt", model), device="auto")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert all(parameter.device.type == expected for parameter in restored.parameters())
+
+
+def test_randomly_damaged_files_fail_only_with_checkpoint_error(tmp_path):
+    """Flipped bytes anywhere in the file: either the load still works or CheckpointError says why."""
+    import random
+
+    model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1)
+    original = bytearray(fernn.save_checkpoint(tmp_path / "good.pt", model).read_bytes())
+    rng = random.Random(1)
+    refused = 0
+    for attempt in range(60):
+        damaged = bytearray(original)
+        for _ in range(5):
+            damaged[rng.randrange(len(damaged))] ^= 0xFF
+        path = tmp_path / f"damaged{attempt}.pt"
+        path.write_bytes(damaged)
+        try:
+            fernn.load_checkpoint(path)
+        except fernn.CheckpointError:
+            refused += 1
+    assert refused > 30  # most damage hits the structure, not just weight bytes

@@ -1,0 +1,138 @@
+"""fernn.viz: figures are valid plotly, animate every panel together, and GIFs decode."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+import fernn
+from fernn import demo, viz
+
+
+@pytest.fixture(scope="module")
+def comparison() -> demo.Comparison:
+    torch.manual_seed(0)
+    models = {
+        "G-RNN": fernn.build_model("grnn", hidden_channels=3, decoder_layers=1).eval(),
+        "FERNN": fernn.build_model("fernn", hidden_channels=3, decoder_layers=1, max_speed=1).eval(),
+    }
+    digits = demo.mnist_scene([4, 9], velocities=[(0, 0), (2, -1)])
+    return demo.compare(models, digits, context_frames=4, predict_frames=3)
+
+
+def assert_valid(fig: go.Figure) -> dict:
+    """The figure survives plotly's full validation (the builders skip it for speed)."""
+    spec = fig.to_dict()
+    go.Figure(spec)  # raises on any invalid property
+    assert fig.to_json()
+    return spec
+
+
+def test_upscale_is_nearest_neighbour():
+    image = np.array([[0.0, 1.0], [0.5, 0.25]])
+    big = viz.upscale(image, 3)
+    assert big.shape == (6, 6)
+    np.testing.assert_array_equal(big[:3, 3:], 1.0)
+    with pytest.raises(ValueError):
+        viz.upscale(image, 0)
+
+
+def test_comparison_animation_has_one_slider_for_all_panels(comparison):
+    fig = viz.comparison_animation(comparison)
+    spec = assert_valid(fig)
+    total = comparison.num_frames
+    assert len(spec["frames"]) == total
+    assert len(spec["layout"]["sliders"]) == 1 and len(spec["layout"]["sliders"][0]["steps"]) == total
+    assert len(spec["layout"]["updatemenus"]) == 1
+    assert all(frame["traces"] == [0, 1] for frame in spec["frames"])
+    # Panels: truth + 2 predictions in one mosaic, 2 error maps in the other; all labelled.
+    texts = [note["text"] for note in spec["layout"]["annotations"]]
+    assert texts == ["Ground truth", "G-RNN: prediction", "FERNN: prediction", "G-RNN: |error|", "FERNN: |error|"]
+    # The last frame shows the last prediction next to the truth.
+    digits = np.asarray(fig.frames[-1].data[0].z)
+    band = viz.LABEL_BAND
+    np.testing.assert_allclose(digits[band:band + 28, :28], comparison.truth[-1])
+    np.testing.assert_allclose(digits[band:band + 28, 29:57], comparison.runs[0].prediction[-1])
+    errors = np.asarray(fig.frames[-1].data[1].z)
+    np.testing.assert_allclose(errors[band:band + 28, 29:57],
+                               np.abs(comparison.runs[1].prediction[-1] - comparison.truth[-1]), rtol=1e-6)
+    # Context frames leave prediction panels blank.
+    np.testing.assert_array_equal(np.asarray(fig.frames[0].data[0].z)[band:band + 28, 29:57], 0.0)
+
+
+def test_colours_avoid_streamlit_theme_placeholders(comparison):
+    """Streamlit rewrites hex colours #000001..#000040 to theme colours: use none of them."""
+    text = ""
+    for fig in (viz.comparison_animation(comparison), viz.velocity_activity_animation(comparison, comparison.runs[1]),
+                viz.hidden_animation(comparison, [0]), viz.mse_figure(comparison)):
+        fig.layout.template = None  # the page's theme template, not the figure's own colours
+        text += fig.to_json()
+    for code in range(1, 41):
+        assert f'"#0000{code:02d}"' not in text.lower()
+
+
+def test_mse_figure_marks_the_boundary(comparison):
+    fig = viz.mse_figure(comparison)
+    spec = assert_valid(fig)
+    names = [trace["name"] for trace in spec["data"]]
+    assert names == ["G-RNN", "FERNN", "copy last context frame"]
+    assert list(fig.data[0].x) == list(range(4, 7))
+    assert any(shape["type"] == "line" and shape["x0"] == 3.5 for shape in spec["layout"]["shapes"])
+
+
+@pytest.mark.parametrize("view", ["pooled", "copy"])
+@pytest.mark.parametrize("stabilised", [False, True])
+def test_hidden_animation(comparison, view, stabilised):
+    fig = viz.hidden_animation(comparison, [0, 2], stabilised=stabilised, view=view)
+    spec = assert_valid(fig)
+    assert len(spec["frames"]) == comparison.num_frames
+    assert len(spec["layout"]["annotations"]) == 4  # 2 models x 2 channels
+    z = np.asarray(fig.data[0].z)
+    assert np.nanmax(z) <= 1.0 + 1e-6 and np.nanmin(z) >= 0.0
+
+
+def test_hidden_animation_rejects_bad_channels(comparison):
+    with pytest.raises(ValueError, match="channels"):
+        viz.hidden_animation(comparison, [7])
+    with pytest.raises(ValueError, match="at least one"):
+        viz.hidden_animation(comparison, [])
+    with pytest.raises(ValueError, match="view"):
+        viz.hidden_animation(comparison, [0], view="other")
+
+
+def test_velocity_activity_animation(comparison):
+    run = comparison.runs[1]
+    fig = viz.velocity_activity_animation(comparison, run)
+    spec = assert_valid(fig)
+    assert len(spec["frames"]) == comparison.num_frames
+    grid = np.asarray(fig.data[0].z, dtype=float)
+    assert grid.shape == (3, 3) and np.nanmax(grid) == pytest.approx(1.0)
+    truth = fig.data[2]
+    assert list(truth.x) == [0, -1] and list(truth.y) == [0, 2]
+
+
+def test_velocity_grid_figure():
+    grid = {"speeds": [-1, 0, 1], "mse": [[0.1, 0.01, 0.1], [0.01, 0.001, 0.01], [0.1, 0.01, 0.1]]}
+    spec = assert_valid(viz.velocity_grid_figure({"G-RNN": grid, "FERNN": grid}, model_speeds={"FERNN": 1}))
+    assert len(spec["data"]) == 2
+    assert len(spec["layout"]["shapes"]) == 3  # training box on both, velocity-set box on the FERNN
+    with pytest.raises(ValueError):
+        viz.velocity_grid_figure({})
+
+
+def test_gif_decodes_to_one_frame_per_step(comparison):
+    data = viz.comparison_gif(comparison, scale=2)
+    frames = iio.imread(data, index=None, extension=".gif")
+    assert frames.shape[0] == comparison.num_frames
+    assert frames.shape[2] == 5 * 56 + 4 * 2  # five panels at scale 2, 2-pixel gaps
+
+
+def test_gif_keeps_identical_looking_frames(comparison):
+    """A standing digit gives identical panels; the timeline bar keeps every frame distinct."""
+    model = {"G-RNN": fernn.build_model("grnn", hidden_channels=2, decoder_layers=1).eval()}
+    still = demo.compare(model, demo.mnist_scene([1], velocities=[(0, 0)]), context_frames=5, predict_frames=5)
+    frames = iio.imread(viz.comparison_gif(still, scale=1), index=None, extension=".gif")
+    assert frames.shape[0] == 10

@@ -262,6 +262,12 @@ def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
             f"| {grid['in_range_mse']:.4g} | {grid.get('speed_2_mse', math.nan):.4g} | {grid.get('speed_3_mse', math.nan):.4g} "
             f"| {length[9]:.4g} | {length[29]:.4g} | {length[-1]:.4g} | {equiv} |"
         )
+    for name, result in results.items():
+        grid = result["evaluation"]["velocity_grid"]
+        speeds = grid["speeds"]
+        lines += ["", f"{name}: test MSE per fixed velocity (rows dy, columns dx)", "",
+                  "| dy \\ dx | " + " | ".join(str(s) for s in speeds) + " |", "|---" * (len(speeds) + 1) + "|"]
+        lines += [f"| {dy} | " + " | ".join(f"{value:.3g}" for value in row) + " |" for dy, row in zip(speeds, grid["mse"])]
     if checks:
         lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
         for name, row in checks.items():
@@ -280,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write-metrics", action="store_true",
                         help="store each evaluation in its checkpoint and in NAME.metrics.json beside it")
     parser.add_argument("--quick", action="store_true", help="a few sequences per measurement (smoke test)")
+    parser.add_argument("--reuse-metrics", action="store_true",
+                        help="report the evaluation stored in each checkpoint instead of recomputing it")
     parser.add_argument("--digits-root", help="folder of MNIST IDX files (default: bundled digits)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
@@ -302,10 +310,16 @@ def main(argv: list[str] | None = None) -> None:
     for name, path in zip(names, args.checkpoints):
         print(f"{name}: {path}")
         model = load_checkpoint(path, device=device)
-        evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
+        if args.reuse_metrics:
+            if "evaluation" not in model.metrics:
+                parser.error(f"{path} has no stored evaluation; run without --reuse-metrics")
+            evaluation = model.metrics["evaluation"]
+            settings = EvaluationSettings(**evaluation["settings"])
+        else:
+            evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
         results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
                          "train": model.metrics.get("train", {}), "evaluation": evaluation}
-        if args.write_metrics:
+        if args.write_metrics and not args.reuse_metrics:
             metrics = dict(model.metrics, evaluation=evaluation)
             payload = read_checkpoint(path)
             model_cpu = load_checkpoint(path)

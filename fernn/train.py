@@ -86,8 +86,8 @@ PRESETS: dict[str, dict] = {
     "paper-vgen-grnn": dict(_PAPER, kind="grnn", data_max_speed=1, output="runs/paper-vgen-grnn"),
     "paper-vgen-fernn": dict(_PAPER, kind="fernn", model_max_speed=2, data_max_speed=1, output="runs/paper-vgen-fernn"),
     # The shipped checkpoints: the velocity-generalisation pair, sized for a 2-core CPU.
-    # Hidden 16, batch 16, 1,400 steps: about an hour for the FERNN on one core of this CPU.
-    "demo-grnn": dict(kind="grnn", hidden_channels=16, batch_size=16, steps=1400, val_every=50,
+    # Hidden 16, batch 16, 1,600 steps: about 75-90 minutes for the FERNN on one core of this CPU.
+    "demo-grnn": dict(kind="grnn", hidden_channels=16, batch_size=16, steps=1600, val_every=50,
                       val_sequences=128, output="runs/demo-grnn"),
     "demo-fernn": dict(kind="fernn", model_max_speed=2, hidden_channels=16, batch_size=16, steps=1600,
                        val_every=50, val_sequences=128, output="runs/demo-fernn"),

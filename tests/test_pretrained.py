@@ -1,0 +1,45 @@
+"""The shipped checkpoints: loadable safely, small, and still reproducing their recorded numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import fernn
+from fernn.evaluate import EvaluationSettings, comparison, markdown_report, reference_batch_mse
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+SHIPPED = sorted(PRETRAINED.glob("*.pt"))
+# Recomputing on another machine or thread count changes float32 summation order only.
+TOLERANCE = 1e-4
+
+
+def test_the_demo_pair_is_shipped():
+    assert {path.stem for path in SHIPPED} >= {"grnn", "fernn"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[path.stem for path in SHIPPED])
+def test_checkpoint_loads_safely_and_reproduces_its_recorded_mse(path):
+    assert path.stat().st_size < 4 * 2**20
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    assert "training" not in payload  # no optimizer state in shipped files
+    model = fernn.load_checkpoint(path, device="cpu")
+    evaluation = model.metrics["evaluation"]
+    settings = EvaluationSettings(**evaluation["settings"])
+    recorded = evaluation["reference_batch"]["mse"]
+    assert reference_batch_mse(model, settings) == pytest.approx(recorded, rel=TOLERANCE)
+    beside = json.loads(path.with_name(f"{path.stem}.metrics.json").read_text())
+    assert beside == model.metrics
+    assert model.metrics["train"]["history"], "the training curve ships with the checkpoint"
+
+
+def test_pretrained_readme_table_is_the_one_the_metrics_produce():
+    results = {}
+    for name in ("grnn", "fernn"):
+        model = fernn.load_checkpoint(PRETRAINED / f"{name}.pt")
+        results[name] = {"train": model.metrics["train"], "evaluation": model.metrics["evaluation"]}
+    table = markdown_report(results, comparison(results))
+    assert table in (PRETRAINED / "README.md").read_text()

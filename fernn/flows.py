@@ -17,6 +17,7 @@ import torch
 Velocity = tuple[int, int]
 
 __all__ = [
+    "CopyShifter",
     "Velocity",
     "as_velocities",
     "flow_image",
@@ -113,15 +114,71 @@ def shift_copies(
     result has channels-last strides, the layout the CPU convolution prefers, and
     ``result.flatten(0, 1)`` is a free view. Gradients flow (the backward is an index-add).
     """
+    rows, index, padded_shape = _shift_plan(h, velocities, times, pad)
+    out = rows.index_select(1, index)  # (B, V*(H+2p)*(W+2p), C)
+    return out.view(padded_shape).permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p), channels-last strides
+
+
+class CopyShifter:
+    """:func:`shift_copies` for fixed velocities and shapes, into one reused buffer: the gather
+    of a rollout's hot loop, with the row index and buffer views made once.
+
+    ``shifter(h)`` fills and returns ``shifter.out`` ``(B, V, C, H + 2 pad, W + 2 pad)`` (channels-last
+    storage) from h ``(B, V, C, H, W)``; the next call overwrites it. No autograd.
+    """
+
+    def __init__(
+        self, velocities: Sequence[Velocity], *, batch: int, channels: int, height: int, width: int, pad: int,
+        like: torch.Tensor, times: int = 1,
+    ) -> None:
+        self.velocities = tuple(velocities)
+        copies = len(self.velocities)
+        self.in_shape = (batch, copies, channels, height, width)
+        displacements = tuple((times * dy, times * dx) for dy, dx in self.velocities)
+        index = _row_index(displacements, height, width, pad, like.device)  # (V*(H+2p)*(W+2p),)
+        storage = like.new_empty(batch, copies, height + 2 * pad, width + 2 * pad, channels)  # (B, V, H+2p, W+2p, C)
+        self.out = storage.permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p)
+        # ATen gathers rows along dim 1 in a serial loop (the fastest on one thread) and along
+        # dim 0 in parallel over the index: with more threads, fold the batch into the index.
+        self._dim = 0 if (like.device.type != "cpu" or torch.get_num_threads() > 1) else 1
+        if self._dim == 0:
+            with torch.inference_mode(False), torch.no_grad():
+                offsets = torch.arange(batch, device=like.device)[:, None] * (copies * height * width)
+                self._index = (offsets + index[None, :]).reshape(-1)  # (B*V*(H+2p)*(W+2p),)
+            self._out_rows = storage.view(-1, channels)  # (B*V*(H+2p)*(W+2p), C)
+            self._rows_shape = (-1, channels)
+        else:
+            self._index = index
+            self._out_rows = storage.view(batch, -1, channels)  # (B, V*(H+2p)*(W+2p), C)
+            self._rows_shape = (batch, -1, channels)
+
+        self._source: tuple[torch.Tensor, torch.Tensor] | None = None  # (h, its rows view), reused while h is
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        if self._source is not None and self._source[0] is h:
+            rows = self._source[1]  # the same buffer as last step: skip rebuilding the view
+        else:
+            if h.shape != self.in_shape:
+                raise ValueError(f"h must have shape {self.in_shape}, got {tuple(h.shape)}")
+            rows = h.permute(0, 1, 3, 4, 2).reshape(self._rows_shape)  # (B*V*H*W, C) or (B, V*H*W, C)
+            # Keep only a view (channels-last h): it follows later in-place writes into h.
+            self._source = (h, rows) if rows._base is not None else None
+        torch.index_select(rows, self._dim, self._index, out=self._out_rows)
+        return self.out
+
+
+def _shift_plan(
+    h: torch.Tensor, velocities: Sequence[Velocity], times: int, pad: int
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int, int]]:
+    """Source rows ``(B, V*H*W, C)``, the row index, and the padded channels-last shape."""
     batch, copies, channels, height, width = h.shape
     if copies != len(velocities):
         raise ValueError(f"h has {copies} velocity copies but {len(velocities)} velocities were given")
     displacements = tuple((times * dy, times * dx) for dy, dx in velocities)
     index = _row_index(displacements, height, width, pad, h.device)
+    # A free view when h is channels-last (as every state the cell makes); a copy otherwise.
     rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies * height * width, channels)  # (B, V*H*W, C)
-    out = rows.index_select(1, index)  # (B, V*(H+2p)*(W+2p), C)
-    out = out.view(batch, copies, height + 2 * pad, width + 2 * pad, channels)
-    return out.permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p), channels-last strides
+    return rows, index, (batch, copies, height + 2 * pad, width + 2 * pad, channels)
 
 
 def flow_image(image: torch.Tensor, velocity: Sequence[int], num_frames: int, *, start: Sequence[int] = (0, 0)) -> torch.Tensor:

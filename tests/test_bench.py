@@ -1,0 +1,84 @@
+"""``python -m fernn.bench --quick``: runs in seconds and writes well-formed JSON (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from fernn import bench
+
+
+def _finite_positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    output = tmp_path_factory.mktemp("bench") / "bench.json"
+    # A separate process, as a user runs it (the bench tunes its own process's allocator).
+    command = [sys.executable, "-m", "fernn.bench", "--quick", "--device", "cpu", "--threads", "1",
+               "--output", str(output)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "Recurrent step" in completed.stdout
+    return json.loads(output.read_text()), output.read_text()
+
+
+def test_quick_bench_writes_well_formed_json(quick_results) -> None:
+    results, text = quick_results
+    assert results["quick"] is True
+    assert json.loads(text) == results  # plain JSON, no NaN/Infinity tokens needed to read it back
+    for key in ("machine", "steps", "conv_peak", "training", "memory", "app", "cuda", "verdicts", "targets"):
+        assert key in results, key
+    assert results["machine"]["torch"] and results["machine"]["logical_cpus"] >= 1
+    assert results["seconds"] < 60
+
+
+def test_quick_bench_step_rows_compare_fast_reference_and_bound(quick_results) -> None:
+    results, _ = quick_results
+    groups = {row["group"] for row in results["steps"]}
+    assert groups == {"app", "training"}
+    for row in results["steps"]:
+        for key in ("fast_ms", "reference_ms", "bound_ms", "fast_over_bound", "reference_over_bound",
+                    "speedup_vs_reference", "conv_gflops", "conv_fraction_of_peak"):
+            assert _finite_positive(row[key]), (key, row)
+        assert row["bound_variant"] in ("conv_channels_last", "conv_prepacked")
+        assert math.isclose(row["fast_over_bound"], row["fast_ms"] / row["bound_ms"], rel_tol=1e-9)
+        assert math.isclose(row["speedup_vs_reference"], row["reference_ms"] / row["fast_ms"], rel_tol=1e-9)
+    assert _finite_positive(results["conv_peak"]["conv_peak_gflops"])
+
+
+def test_quick_bench_training_memory_app_and_verdicts(quick_results) -> None:
+    results, _ = quick_results
+    training = results["training"]
+    assert _finite_positive(training["fast_s"]) and _finite_positive(training["reference_s"])
+    # The bench checks its own comparison: same weights, same gradients up to float32 rounding.
+    assert training["max_relative_gradient_difference"] < 1e-3
+    memory = results["memory"]
+    if memory["available"]:
+        for key in ("fast_mib_per_sample", "fast_checkpointed_mib_per_sample", "reference_mib_per_sample"):
+            assert isinstance(memory[key], (int, float)) and math.isfinite(memory[key])
+    else:
+        assert memory["reason"]
+    app = results["app"]
+    assert app["available"] in (True, False)
+    if app["available"]:
+        assert _finite_positive(app["default"]["seconds"])
+    else:
+        assert app["reason"]
+    assert results["cuda"]["available"] is False or results["cuda"]["steps"]
+    for name, verdict in results["verdicts"].items():
+        assert set(verdict) == {"value", "target", "met"}, name
+        assert verdict["met"] in (True, False, None)
+
+
+def test_report_lists_every_target(quick_results) -> None:
+    results, _ = quick_results
+    report = bench.format_report(results)
+    for name in results["verdicts"]:
+        assert name in report
+    assert "Recurrent step" in report

@@ -186,6 +186,12 @@ class Forecaster(nn.Module):
             raise ValueError("context must hold at least one frame")
         if not context.is_floating_point():
             raise ValueError(f"context must be a floating-point tensor, got {context.dtype}")
+        weight = next(self.parameters())
+        if context.dtype != weight.dtype or context.device != weight.device:
+            raise ValueError(
+                f"context is {context.dtype} on {context.device} but the model is {weight.dtype} on "
+                f"{weight.device}; move one to match, e.g. context.to(next(model.parameters()))"
+            )
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
 

@@ -530,3 +530,11 @@ def test_forecast_on_cuda_matches_cpu(decoding, make_model, make_context) -> Non
     assert gpu.frames.device.type == "cuda"
     assert torch.allclose(gpu.frames.cpu(), cpu.frames, rtol=0, atol=1e-10)
     assert torch.allclose(gpu.hidden.cpu(), cpu.hidden, rtol=0, atol=1e-10)
+
+
+def test_context_with_another_dtype_gets_a_clear_error():
+    model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1)
+    context = torch.rand(1, 2, 1, 6, 6, dtype=torch.float64)
+    with pytest.raises(ValueError, match="context is torch.float64 on cpu but the model is torch.float32"):
+        model.forecast(context, 1)
+    assert model.forecast(context.to(next(model.parameters())), 1).frames.dtype == torch.float32

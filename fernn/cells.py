@@ -78,7 +78,7 @@ class FlowRNNCell(nn.Module):
         shifted: ``(B, V, C, H + 2p, W + 2p)`` shifted, circularly padded copies (channels-last,
         as :func:`~fernn.flows.shift_copies` makes them); drive: ``(B, C, H, W)`` -> ``(B, V, C, H, W)``.
         """
-        batch, copies, channels, height, width = shifted.shape
+        batch, copies, channels = shifted.shape[:3]
         height, width = drive.shape[-2:]
         recurrent = self.recurrent_conv(shifted.flatten(0, 1))  # (B*V, C, H, W), unpadded conv, channels-last
         # Add and relu on contiguous (B, V, H*W*C) rows: on the 5-d channels-last view,
@@ -97,9 +97,6 @@ class FlowRNNCell(nn.Module):
                 f"x must have shape {(batch, self.in_channels, height, width)} to match h, got {tuple(x.shape)}"
             )
         drive = self.input_drive(x)  # (B, C, H, W)
-        if not torch.is_grad_enabled():
-            runner = StepRunner(self, velocities, batch=batch, height=height, width=width, like=h)
-            return runner.step(runner.shift(h), drive, out=runner.new_state())
         shifted = shift_copies(h, velocities, pad=self.pad)  # (B, V, C, H+2p, W+2p), channels-last
         return self.recurrent_update(shifted, drive)
 

@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
+# EvaluationSettings fields that the command line can override.
+OVERRIDABLE = ("test_sequences", "grid_sequences", "length_sequences", "length_frames", "grid_max_speed", "seed")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,13 @@ class EvaluationSettings:
     length_sequences: int = 128
     seed: int = 2024  # held-out sequence stream (training uses 0, validation 1)
     batch_size: int = 64
+
+
+def _spec(settings: EvaluationSettings, predict_frames: int | None = None) -> SequenceSpec:
+    """Held-out sequences at the training velocities, ``predict_frames`` after the context."""
+    predicted = settings.predict_frames if predict_frames is None else predict_frames
+    return SequenceSpec(num_frames=settings.context_frames + predicted, num_digits=settings.num_digits,
+                        max_speed=settings.data_max_speed)
 
 
 def _digits(root: str | None = None) -> np.ndarray:
@@ -154,9 +163,8 @@ def reference_batch_mse(
     model: Forecaster, settings: EvaluationSettings = EvaluationSettings(), *, digits_root: str | None = None
 ) -> float:
     """MSE on the first :data:`REFERENCE_SEQUENCES` held-out test sequences."""
-    spec = SequenceSpec(num_frames=settings.context_frames + settings.predict_frames,
-                        num_digits=settings.num_digits, max_speed=settings.data_max_speed)
-    batch = flowing_mnist_batch(_digits(digits_root), range(REFERENCE_SEQUENCES), seed=settings.seed, spec=spec)
+    batch = flowing_mnist_batch(_digits(digits_root), range(REFERENCE_SEQUENCES), seed=settings.seed,
+                                spec=_spec(settings))
     return float(step_mse(model, batch, settings.context_frames).mean())
 
 
@@ -170,9 +178,7 @@ def evaluate_model(
     """The full held-out evaluation of one model; a JSON-ready dict."""
     digits = _digits(digits_root)
     started = time.perf_counter()
-    spec = SequenceSpec(num_frames=settings.context_frames + settings.predict_frames,
-                        num_digits=settings.num_digits, max_speed=settings.data_max_speed)
-    test = flowing_mnist_batch(digits, range(settings.test_sequences), seed=settings.seed, spec=spec)
+    test = flowing_mnist_batch(digits, range(settings.test_sequences), seed=settings.seed, spec=_spec(settings))
     per_step = step_mse(model, test, settings.context_frames, batch_size=settings.batch_size)
     reference = reference_batch_mse(model, settings, digits_root=digits_root)
     baselines = {name: float(values.mean()) for name, values in baseline_step_mse(test, settings.context_frames).items()}
@@ -185,9 +191,8 @@ def evaluate_model(
     grid.update(_grid_summary(grid))
     log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}, |v|=2 {grid.get('speed_2_mse', math.nan):.5g}")
 
-    long_spec = SequenceSpec(num_frames=settings.context_frames + settings.length_frames,
-                             num_digits=settings.num_digits, max_speed=settings.data_max_speed)
-    long = flowing_mnist_batch(digits, range(settings.length_sequences), seed=settings.seed, spec=long_spec)
+    long = flowing_mnist_batch(digits, range(settings.length_sequences), seed=settings.seed,
+                               spec=_spec(settings, settings.length_frames))
     length = length_generalisation(model, long, settings.context_frames, batch_size=settings.batch_size)
     log(f"  length: step 10 {length['mse'][9]:.5g}, step 30 {length['mse'][29]:.5g}")
 
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--digits-root", help="folder of MNIST IDX files (default: bundled digits)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    for field in ("test_sequences", "grid_sequences", "length_sequences", "length_frames", "grid_max_speed", "seed"):
+    for field in OVERRIDABLE:
         parser.add_argument("--" + field.replace("_", "-"), type=int)
     args = parser.parse_args(argv)
     if args.names and len(args.names) != len(args.checkpoints):
@@ -300,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     overrides = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30,
                  "grid_max_speed": 2} if args.quick else {}
-    for field in ("test_sequences", "grid_sequences", "length_sequences", "length_frames", "grid_max_speed", "seed"):
+    for field in OVERRIDABLE:
         if getattr(args, field) is not None:
             overrides[field] = getattr(args, field)
     settings = EvaluationSettings(**overrides)
@@ -321,9 +326,7 @@ def main(argv: list[str] | None = None) -> None:
                          "train": model.metrics.get("train", {}), "evaluation": evaluation}
         if args.write_metrics and not args.reuse_metrics:
             metrics = dict(model.metrics, evaluation=evaluation)
-            payload = read_checkpoint(path)
-            model_cpu = load_checkpoint(path)
-            save_checkpoint(path, model_cpu, metrics, training_state=payload.get("training"))
+            save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
             path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     checks = comparison(results) if {"grnn", "fernn"} <= set(results) and settings.grid_max_speed >= 2 \
         and settings.length_frames >= 30 else None

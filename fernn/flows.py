@@ -103,6 +103,14 @@ def _build_row_index(
     return index.reshape(-1)
 
 
+def _copy_index(
+    velocities: Sequence[Velocity], times: int, height: int, width: int, pad: int, device: torch.device
+) -> torch.Tensor:
+    """The cached row index that rolls copy ``n`` by ``times * velocities[n]`` and pads by ``pad``."""
+    displacements = tuple((times * dy, times * dx) for dy, dx in velocities)
+    return _row_index(displacements, height, width, pad, device)  # (V*(H+2p)*(W+2p),)
+
+
 def shift_copies(
     h: torch.Tensor, velocities: Sequence[Velocity], *, times: int = 1, pad: int = 0
 ) -> torch.Tensor:
@@ -114,9 +122,15 @@ def shift_copies(
     result has channels-last strides, the layout the CPU convolution prefers, and
     ``result.flatten(0, 1)`` is a free view. Gradients flow (the backward is an index-add).
     """
-    rows, index, padded_shape = _shift_plan(h, velocities, times, pad)
+    batch, copies, channels, height, width = h.shape
+    if copies != len(velocities):
+        raise ValueError(f"h has {copies} velocity copies but {len(velocities)} velocities were given")
+    index = _copy_index(velocities, times, height, width, pad, h.device)
+    # A free view when h is channels-last (as every state the cell makes); a copy otherwise.
+    rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies * height * width, channels)  # (B, V*H*W, C)
     out = rows.index_select(1, index)  # (B, V*(H+2p)*(W+2p), C)
-    return out.view(padded_shape).permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p), channels-last strides
+    out = out.view(batch, copies, height + 2 * pad, width + 2 * pad, channels)
+    return out.permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p), channels-last strides
 
 
 class CopyShifter:
@@ -134,8 +148,7 @@ class CopyShifter:
         self.velocities = tuple(velocities)
         copies = len(self.velocities)
         self.in_shape = (batch, copies, channels, height, width)
-        displacements = tuple((times * dy, times * dx) for dy, dx in self.velocities)
-        index = _row_index(displacements, height, width, pad, like.device)  # (V*(H+2p)*(W+2p),)
+        index = _copy_index(self.velocities, times, height, width, pad, like.device)  # (V*(H+2p)*(W+2p),)
         storage = like.new_empty(batch, copies, height + 2 * pad, width + 2 * pad, channels)  # (B, V, H+2p, W+2p, C)
         self.out = storage.permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p)
         # ATen gathers rows along dim 1 in a serial loop (the fastest on one thread) and along
@@ -165,20 +178,6 @@ class CopyShifter:
             self._source = (h, rows) if rows._base is not None else None
         torch.index_select(rows, self._dim, self._index, out=self._out_rows)
         return self.out
-
-
-def _shift_plan(
-    h: torch.Tensor, velocities: Sequence[Velocity], times: int, pad: int
-) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int, int]]:
-    """Source rows ``(B, V*H*W, C)``, the row index, and the padded channels-last shape."""
-    batch, copies, channels, height, width = h.shape
-    if copies != len(velocities):
-        raise ValueError(f"h has {copies} velocity copies but {len(velocities)} velocities were given")
-    displacements = tuple((times * dy, times * dx) for dy, dx in velocities)
-    index = _row_index(displacements, height, width, pad, h.device)
-    # A free view when h is channels-last (as every state the cell makes); a copy otherwise.
-    rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies * height * width, channels)  # (B, V*H*W, C)
-    return rows, index, (batch, copies, height + 2 * pad, width + 2 * pad, channels)
 
 
 def flow_image(image: torch.Tensor, velocity: Sequence[int], num_frames: int, *, start: Sequence[int] = (0, 0)) -> torch.Tensor:

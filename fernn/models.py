@@ -153,16 +153,10 @@ class Forecaster(nn.Module):
         return self.config.velocities
 
     def _pool(self, h: torch.Tensor) -> torch.Tensor:
-        """``(B, V, C, H, W)`` -> ``(B, C, H, W)``."""
-        if self.config.pooling == "max":
-            return h.amax(dim=1)
-        return h.mean(dim=1)
+        """Max (or mean) over the copies: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``.
 
-    def _pool_channels_last(self, h: torch.Tensor) -> torch.Tensor:
-        """:meth:`_pool` for copies stored channels-last: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``.
-
-        Reduces contiguous ``(B, V, H W C)`` rows (a free view of such a state), which is an
-        order of magnitude faster than reducing a strided view over V.
+        Reduces contiguous ``(B, V, H W C)`` rows (a free view of a channels-last state), which
+        is an order of magnitude faster than reducing a strided view over V.
         """
         batch, copies, channels, height, width = h.shape
         rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies, height * width * channels)  # (B, V, H*W*C)
@@ -280,10 +274,10 @@ class Forecaster(nn.Module):
         for k in range(steps):
             if paper:
                 h = update(shift(h), drive, num_context + k)
-                pooled = self._pool_channels_last(h)
+                pooled = self._pool(h)
             else:
                 shifted = shift(h)  # (B, V, C, H+2p, W+2p)
-                pooled = self._pool_channels_last(shifted)[..., pad : pad + height, pad : pad + width]  # copies advanced by their flow
+                pooled = self._pool(shifted)[..., pad : pad + height, pad : pad + width]  # copies advanced by their flow
             prediction = self.decoder(pooled)  # (B, C_in, H, W)
             frames.append(prediction)
             last = k == steps - 1

@@ -111,6 +111,47 @@ def _copy_index(
     return _row_index(displacements, height, width, pad, device)  # (V*(H+2p)*(W+2p),)
 
 
+@lru_cache(maxsize=64)
+def _gather_plan(
+    displacements: tuple[Velocity, ...], height: int, width: int, pad: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The gather's row index and what its backward needs: ``(index, inverse, rim, rim_source)``.
+
+    Every source row is read exactly once by an interior output row (``inverse[source]`` names
+    it), and once more by each padding row that wraps onto it (output rows ``rim``, reading
+    ``rim_source``). The gradient is then one gather through ``inverse`` plus a small scatter-add
+    over the rim, instead of a zero fill and a scatter-add of every row.
+    """
+    index = _row_index(displacements, height, width, pad, device)  # (N*(H+2p)*(W+2p),)
+    with torch.inference_mode(False), torch.no_grad():
+        padded_h, padded_w = height + 2 * pad, width + 2 * pad
+        position = torch.arange(index.numel(), device=device) % (padded_h * padded_w)
+        rows, cols = position // padded_w, position % padded_w
+        interior = (rows >= pad) & (rows < pad + height) & (cols >= pad) & (cols < pad + width)
+        inverse = torch.empty(len(displacements) * height * width, dtype=index.dtype, device=device)
+        inverse[index[interior]] = torch.nonzero(interior).squeeze(1)
+        rim = torch.nonzero(~interior).squeeze(1)
+        return index, inverse, rim, index[rim]
+
+
+class _Gather(torch.autograd.Function):
+    """``rows.index_select(1, index)`` whose backward gathers (see :func:`_gather_plan`)."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, plan: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        ctx.plan = plan
+        return rows.index_select(1, plan[0])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        _, inverse, rim, rim_source = ctx.plan
+        grad = grad.contiguous()
+        grad_rows = grad.index_select(1, inverse)  # every source row's interior reader
+        if rim.numel():
+            grad_rows.index_add_(1, rim_source, grad.index_select(1, rim))
+        return grad_rows, None
+
+
 def shift_copies(
     h: torch.Tensor, velocities: Sequence[Velocity], *, times: int = 1, pad: int = 0
 ) -> torch.Tensor:
@@ -120,16 +161,19 @@ def shift_copies(
 
     All copies move in one ``index_select`` of ``C``-float rows (no loop over velocities); the
     result has channels-last strides, the layout the CPU convolution prefers, and
-    ``result.flatten(0, 1)`` is a free view. Gradients flow (the backward is an index-add).
+    ``result.flatten(0, 1)`` is a free view. Gradients flow, as a gather too (the inverse roll).
     """
     batch, copies, channels, height, width = h.shape
     if copies != len(velocities):
         raise ValueError(f"h has {copies} velocity copies but {len(velocities)} velocities were given")
-    index = _copy_index(velocities, times, height, width, pad, h.device)
+    displacements = tuple((times * dy, times * dx) for dy, dx in velocities)
     # A free view when h is channels-last (as every state the cell makes); a copy otherwise.
     rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies * height * width, channels)  # (B, V*H*W, C)
-    out = rows.index_select(1, index)  # (B, V*(H+2p)*(W+2p), C)
-    out = out.view(batch, copies, height + 2 * pad, width + 2 * pad, channels)
+    if torch.is_grad_enabled() and h.requires_grad:
+        out = _Gather.apply(rows, _gather_plan(displacements, height, width, pad, h.device))
+    else:
+        out = rows.index_select(1, _row_index(displacements, height, width, pad, h.device))
+    out = out.view(batch, copies, height + 2 * pad, width + 2 * pad, channels)  # (B, V, H+2p, W+2p, C)
     return out.permute(0, 1, 4, 2, 3)  # (B, V, C, H+2p, W+2p), channels-last strides
 
 

@@ -132,3 +132,43 @@ def test_two_process_gloo_run_matches_a_single_process_run(tmp_path):
     assert distributed["step"] == 10
     assert distributed["val_mse"] == pytest.approx(single["val_mse"], rel=1e-4)
     assert fernn.load_checkpoint(tmp_path / "ddp" / "best.pt").config.kind == "fernn"
+
+
+def test_learning_rate_schedule_and_rollout_curriculum():
+    config = TrainConfig(steps=100, learning_rate=1e-3, lr_schedule="cosine", min_lr_ratio=0.1, warmup_steps=10,
+                         predict_frames=10, final_predict_frames=20, curriculum_start=0.5)
+    assert config.learning_rate_at(0) == pytest.approx(1e-4)
+    assert config.learning_rate_at(9) == pytest.approx(1e-3)
+    assert config.learning_rate_at(10) == pytest.approx(1e-3)
+    assert config.learning_rate_at(99) == pytest.approx(1e-4, rel=0.01)
+    rates = [config.learning_rate_at(s) for s in range(10, 100)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    lengths = [config.predict_frames_at(s) for s in range(100)]
+    assert lengths[:50] == [10] * 50 and lengths[-10:] == [20] * 10  # full length over the last 20% of the ramp
+    assert all(a <= b for a, b in zip(lengths, lengths[1:]))
+    assert TrainConfig(lr_schedule="constant").learning_rate_at(5000) == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="linear")
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")
+
+
+def test_bf16_training_learns_keeps_float32_weights_and_resumes_exactly(tmp_path):
+    options = dict(precision="bf16", lr_schedule="cosine", final_predict_frames=3, curriculum_start=0.5)
+    straight = train(tiny(tmp_path, "straight", steps=20, **options), progress=False)
+
+    def interrupt(record: dict) -> None:  # the run is killed after its step-10 state was saved
+        if record["step"] == 15:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path, "resumed", steps=20, **options), progress=False, callback=interrupt)
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["training"]["step"] == 10
+    resumed = train(tiny(tmp_path, "resumed", steps=20, **options), resume=True, progress=False)
+    assert resumed["val_mse"] == pytest.approx(straight["val_mse"], rel=1e-6)
+    assert resumed["precision"] == "bf16"
+    history = json.loads((tmp_path / "resumed" / "log.json").read_text())["history"]
+    assert [r["predict_frames"] for r in history] == [2, 2, 2, 3]
+    payload = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert payload["training"]["precision"] == "bf16"
+    assert all(t.dtype == torch.float32 for t in payload["state_dict"].values())

@@ -42,10 +42,11 @@ import torch
 import torch.nn.functional as F
 
 from .cells import FlowRNNCell, StepRunner
-from .flows import CopyShifter, Velocity, _row_index, as_velocities, shift_copies, velocity_set
-from .models import Forecast, Forecaster, build_model
+from .flows import shift_copies, velocity_set
+from .models import Forecaster, build_model
+from .reference import reference_cell_step, reference_rollout
 
-__all__ = ["main", "reference_cell_step", "reference_rollout", "run_benchmarks"]
+__all__ = ["main", "run_benchmarks"]
 
 SHIPPED = {"G-RNN": Path("pretrained/grnn.pt"), "FERNN": Path("pretrained/fernn.pt")}
 # The shipped models' configuration, used when the checkpoint files are not there.
@@ -61,69 +62,6 @@ TARGETS = {
     "app_comparison_v4_seconds": 1.5,
     "cuda_rollout_seconds": 0.020,
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# The slow, obvious reference (the research code's structure), sharing a model's weights
-# ---------------------------------------------------------------------------------------------
-
-
-def reference_cell_step(cell: FlowRNNCell, x: torch.Tensor, h: torch.Tensor, velocities: Sequence[Velocity]) -> torch.Tensor:
-    """``h_{t+1}[nu] = relu(W_in * x_t + W_rec * shift(h_t[nu], nu))`` with one ``torch.roll`` per copy.
-
-    x: ``(B, C_in, H, W)``, h: ``(B, V, C, H, W)`` -> ``(B, V, C, H, W)`` (NCHW, contiguous).
-    """
-    pad = (cell.pad,) * 4
-    moved = [torch.roll(h[:, i], shifts=(dy, dx), dims=(-2, -1)) for i, (dy, dx) in enumerate(velocities)]
-    stacked = torch.stack(moved, dim=1)  # (B, V, C, H, W)
-    batch, copies = stacked.shape[:2]
-    recurrent = F.conv2d(F.pad(stacked.flatten(0, 1), pad, mode="circular"), cell.recurrent_conv.weight)
-    drive = F.conv2d(F.pad(x, pad, mode="circular"), cell.input_conv.weight)  # (B, C, H, W)
-    return torch.relu(drive.unsqueeze(1) + recurrent.unflatten(0, (batch, copies)))
-
-
-def reference_rollout(
-    model: Forecaster,
-    context: torch.Tensor,
-    steps: int,
-    *,
-    velocities: Sequence[Velocity] | None = None,
-    return_hidden: bool = False,
-) -> Forecast:
-    """:meth:`Forecaster.rollout` written the slow way: same clocks, same weights, per-copy rolls."""
-    velocities = model.velocities if velocities is None else as_velocities(velocities)
-    cell = model.cell
-    batch, num_context, _, height, width = context.shape
-    paper = model.config.decoding == "paper"
-    h = context.new_zeros(batch, len(velocities), cell.hidden_channels, height, width)
-    states = []
-
-    def step(x: torch.Tensor) -> torch.Tensor:
-        new_h = reference_cell_step(cell, x, h, velocities)
-        states.append(new_h)
-        return new_h
-
-    def readout(state: torch.Tensor) -> torch.Tensor:
-        if not paper:
-            moved = [torch.roll(state[:, i], shifts=v, dims=(-2, -1)) for i, v in enumerate(velocities)]
-            state = torch.stack(moved, dim=1)
-        pooled = state.amax(dim=1) if model.config.pooling == "max" else state.mean(dim=1)
-        return model.decoder(pooled)
-
-    for t in range(num_context):
-        h = step(context[:, t])
-    frames, x = [], context[:, -1]
-    for k in range(steps):
-        if paper:
-            h = step(x)
-        prediction = readout(h)
-        frames.append(prediction)
-        x = prediction.detach()
-        if not paper and (return_hidden or k < steps - 1):
-            h = step(x)
-    stacked = torch.stack(frames, dim=1) if frames else context.new_zeros(batch, 0, *context.shape[2:])
-    hidden = torch.stack(states, dim=1) if return_hidden else None
-    return Forecast(frames=stacked, hidden=hidden, velocities=tuple(velocities))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,68 +191,6 @@ def bench_step(
     }
 
 
-def bench_alternatives(
-    batch: int, copies: int, *, hidden: int, repeats: int, min_seconds: float, t: int = 5
-) -> dict:
-    """The designs the fast step was chosen over, timed side by side on CPU (ms per step).
-
-    Shift + pad of all copies: the chosen row gather; the reference's roll loop + stack +
-    ``F.pad(circular)``; ``F.pad(circular)`` alone on already shifted copies. Whole step: the
-    chosen one (gather, drive broadcast into the output, fused conv + add + relu); the same with
-    an unfused conv followed by one add-relu pass; and the co-moving frame (copy ``nu`` stored
-    rolled back by ``t nu``: no shift, but still a circular pad, and the drive must be rolled
-    per copy, ``-(t + 1) nu``, instead of broadcast).
-    """
-    device = torch.device("cpu")
-    velocities = velocity_set(math.isqrt(copies) // 2)
-    cell = _seeded_cell(hidden, device)
-    generator = torch.Generator().manual_seed(3)
-    start = torch.rand(batch, copies, hidden, CANVAS, CANVAS, generator=generator)  # (B, V, C, H, W)
-    x = torch.rand(batch, 1, CANVAS, CANVAS, generator=generator)
-    with torch.inference_mode():
-        runner = StepRunner(cell, velocities, batch=batch, height=CANVAS, width=CANVAS, like=start)
-        state = runner.new_state()
-        state.copy_(start)
-        nchw = start.contiguous()
-        drive = cell.input_drive(x)  # (B, C, H, W)
-        fused = runner._fused
-        functions: dict[str, Callable[[], object]] = {
-            "shift_gather": lambda: runner.shift(state),
-            "shift_roll_loop_stack_pad": lambda: F.pad(torch.stack(
-                [torch.roll(nchw[:, i], v, (-2, -1)) for i, v in enumerate(velocities)], 1).flatten(0, 1),
-                (1, 1, 1, 1), mode="circular"),
-            "pad_only_circular": lambda: F.pad(nchw.flatten(0, 1), (1, 1, 1, 1), mode="circular"),
-            "step_chosen": lambda: runner.step(runner.shift(state), drive, out=state),
-        }
-        if fused is not None:
-            _, shifted_flat, packed = fused
-            pad_only = CopyShifter(((0, 0),) * copies, batch=batch, channels=hidden, height=CANVAS, width=CANVAS,
-                                   pad=cell.pad, like=state)
-            drive_rows = drive.permute(0, 2, 3, 1).reshape(batch * CANVAS * CANVAS, hidden)  # (B*H*W, C)
-            rolled_back = _row_index(tuple((-(t + 1) * dy, -(t + 1) * dx) for dy, dx in velocities),
-                                     CANVAS, CANVAS, 0, device) % (CANVAS * CANVAS)  # pixel of each copy's drive row
-            drive_index = (torch.arange(batch)[:, None] * CANVAS * CANVAS + rolled_back[None, :]).reshape(-1)
-            state_rows = state.permute(0, 1, 3, 4, 2).reshape(-1, hidden)  # (B*V*H*W, C)
-            drive_rows_b = drive.permute(0, 2, 3, 1).reshape(batch, 1, -1)  # (B, 1, H*W*C)
-
-            def unfused() -> None:
-                runner.shift(state)
-                out = torch.ops.mkldnn._convolution_pointwise(shifted_flat, packed, None, [0, 0], [1, 1], [1, 1], 1,
-                                                             "none", [], None)
-                torch.ops.aten._add_relu_(out.permute(0, 2, 3, 1).reshape(batch, copies, -1), drive_rows_b)
-
-            def comoving() -> None:
-                padded = pad_only(state)  # circular pad, no shift
-                torch.index_select(drive_rows, 0, drive_index, out=state_rows)  # per-copy rolled drive
-                fused[0](state.flatten(0, 1), padded.flatten(0, 1), packed, None, [0, 0], [1, 1], [1, 1], 1,
-                                 "add", None, "relu", [], None)
-
-            functions["step_unfused_add_relu"] = unfused
-            functions["step_comoving_frame"] = comoving
-        medians = _side_by_side(functions, repeats=repeats, min_seconds=min_seconds, device=device)
-    return {"batch": batch, "copies": copies, **{f"{name}_ms": seconds * 1e3 for name, seconds in medians.items()}}
-
-
 def bench_conv_peak(*, hidden: int, device: torch.device, repeats: int, min_seconds: float, quick: bool) -> dict:
     """The best GFLOP/s of the recurrent convolution (any batch) and of a float32 matmul."""
     weight = _seeded_cell(hidden, device).recurrent_conv.weight.detach()
@@ -365,37 +241,60 @@ def bench_training(
     *, batch: int, hidden: int, max_speed: int, decoder_layers: int, context: int, predict: int,
     device: torch.device, repeats: int, min_seconds: float,
 ) -> dict:
-    """Forward + backward of an MSE training step: fast path against the reference rollout."""
+    """Forward + backward of an MSE training step, timed side by side: the reference rollout in
+    float32, the fast path in float32, and the fast path under bf16 autocast (what
+    ``python -m fernn.train --precision bf16`` runs; weights stay float32)."""
     model = _training_model(hidden=hidden, max_speed=max_speed, decoder_layers=decoder_layers, device=device)
     inputs, targets = _training_batch(batch, context, predict, device)
 
-    def fast() -> None:
-        model.zero_grad(set_to_none=True)
-        frames = model(inputs, predict)
-        torch.mean((frames - targets) ** 2).backward()
+    def step(rollout: Callable[[], torch.Tensor], bf16: bool = False) -> Callable[[], None]:
+        def run() -> None:
+            model.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                frames = rollout()
+            torch.mean((frames.float() - targets) ** 2).backward()
+        return run
 
-    def reference() -> None:
-        model.zero_grad(set_to_none=True)
-        frames = reference_rollout(model, inputs, predict).frames
-        torch.mean((frames - targets) ** 2).backward()
-
-    gradients = []
-    for function in (fast, reference):
+    variants = {
+        "reference_fp32": step(lambda: reference_rollout(model, inputs, predict).frames),
+        "fast_fp32": step(lambda: model(inputs, predict)),
+        "fast_bf16": step(lambda: model(inputs, predict), bf16=True),
+    }
+    gradients = {}
+    for name, function in variants.items():
         function()
-        gradients.append([p.grad.detach().clone() for p in model.parameters()])
-    difference = max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-30)) for a, b in zip(*gradients))
-    medians = _side_by_side({"fast": fast, "reference": reference}, repeats=repeats, min_seconds=min_seconds, device=device)
+        gradients[name] = [p.grad.detach().clone() for p in model.parameters()]
+
+    def difference(name: str) -> float:
+        pairs = zip(gradients[name], gradients["reference_fp32"])
+        return max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-30)) for a, b in pairs)
+
+    medians = _side_by_side(variants, repeats=repeats, min_seconds=min_seconds, device=device)
     return {
         "batch": batch,
         "copies": (2 * max_speed + 1) ** 2,
         "hidden": hidden,
         "decoder_layers": decoder_layers,
         "frames": [context, predict],
-        "fast_s": medians["fast"],
-        "reference_s": medians["reference"],
-        "speedup_vs_reference": medians["reference"] / medians["fast"],
-        "max_relative_gradient_difference": difference,
+        "reference_s": medians["reference_fp32"],
+        "fast_s": medians["fast_fp32"],
+        "fast_bf16_s": medians["fast_bf16"],
+        "speedup_vs_reference": medians["reference_fp32"] / medians["fast_fp32"],
+        "bf16_speedup_vs_fast_fp32": medians["fast_fp32"] / medians["fast_bf16"],
+        "bf16_speedup_vs_reference": medians["reference_fp32"] / medians["fast_bf16"],
+        "max_relative_gradient_difference": difference("fast_fp32"),
+        "bf16_max_relative_gradient_difference": difference("fast_bf16"),
+        "native_bf16": _native_bf16(),
     }
+
+
+def _native_bf16() -> bool | None:
+    """Whether the CPU advertises bf16 arithmetic (Linux flags; None where unknown)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 def _status_bytes(key: str) -> int:
@@ -467,19 +366,8 @@ def _app_models(device: torch.device) -> tuple[dict[str, Forecaster], str]:
 
 def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
     """The demo's full comparison with its default settings and with a widened velocity set."""
-    try:
-        from . import demo
-    except ImportError as error:
-        return {"available": False, "reason": f"fernn.demo cannot be imported: {error}"}
-    if not hasattr(demo, "compare"):
-        return {"available": False, "reason": "fernn.demo has no compare()"}
-    try:
-        from . import viz
-    except ImportError as error:
-        viz = None
-        figures_reason = f"fernn.viz cannot be imported ({error}); figures not built"
-    else:
-        figures_reason = ""
+    from . import demo, viz  # imported here: the step and training sections need neither
+
     models, source = _app_models(device)
     # The app's defaults: one MNIST test digit (#7) moving (1, 2) px/frame, 10 + 10 frames.
     scene = demo.mnist_scene([7], velocities=[(1, 2)])
@@ -488,17 +376,16 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
         """(seconds for compare + figures, seconds of the model rollouts inside compare)."""
         started = time.perf_counter()
         comparison = demo.compare(models, scene, context_frames=CONTEXT, predict_frames=PREDICT, velocities=velocities)
-        if viz is not None:
-            channels = list(range(min(4, min(run.hidden_channels for run in comparison.runs))))
-            viz.comparison_animation(comparison)
-            viz.mse_figure(comparison)
-            viz.hidden_animation(comparison, channels, stabilised=True, view="pooled")
-            for run in comparison.runs:
-                if len(run.velocities) > 1:
-                    viz.velocity_activity_animation(comparison, run)
+        channels = list(range(min(4, min(run.hidden_channels for run in comparison.runs))))
+        viz.comparison_animation(comparison)
+        viz.mse_figure(comparison)
+        viz.hidden_animation(comparison, channels, stabilised=True, view="pooled")
+        for run in comparison.runs:
+            if len(run.velocities) > 1:
+                viz.velocity_activity_animation(comparison, run)
         return time.perf_counter() - started, sum(run.seconds for run in comparison.runs)
 
-    results = {"available": True, "models": source, "figures": figures_reason or "built", "scene": "MNIST test #7, v=(1, 2)"}
+    results = {"available": True, "models": source, "figures": "built", "scene": "MNIST test #7, v=(1, 2)"}
     with torch.inference_mode():
         for label, velocities, count in (("default", None, repeats), ("widened_v4", 4, max(1, repeats // 2 + 1))):
             if quick and label == "widened_v4":
@@ -632,11 +519,6 @@ def run_benchmarks(*, quick: bool = False, device: str = "cpu", progress: Callab
             row["group"] = group
             steps.append(row)
     results["steps"] = steps
-    say("alternatives")
-    results["alternatives"] = [
-        bench_alternatives(batch, copies, hidden=SHIPPED_HIDDEN, repeats=repeats, min_seconds=min_seconds)
-        for batch, copies in ([(1, 9)] if quick else [(1, 25), (16, 25)])
-    ]
     say("conv peak")
     results["conv_peak"] = bench_conv_peak(hidden=SHIPPED_HIDDEN, device=cpu, repeats=repeats, min_seconds=min_seconds,
                                            quick=quick)
@@ -654,10 +536,7 @@ def run_benchmarks(*, quick: bool = False, device: str = "cpu", progress: Callab
     say("memory")
     results["memory"] = bench_memory(**training, repeats=1 if quick else 3)
     say("app")
-    try:
-        results["app"] = bench_app(device=cpu, repeats=1 if quick else 5, quick=quick)
-    except Exception as error:  # the demo is another module's work in progress: report, don't crash
-        results["app"] = {"available": False, "reason": f"{type(error).__name__}: {error}"}
+    results["app"] = bench_app(device=cpu, repeats=1 if quick else 5, quick=quick)
     if device in ("auto", "cuda"):
         say("cuda")
         results["cuda"] = bench_cuda(hidden=SHIPPED_HIDDEN, repeats=repeats, min_seconds=min_seconds, quick=quick)
@@ -721,10 +600,6 @@ def format_report(results: dict) -> str:
             f"{row['bound_ms']:>9.3f}{row['fast_over_bound']:>11.3f}x{row['reference_over_bound']:>10.2f}x"
             f"{row['speedup_vs_reference']:>8.2f}x{row['conv_gflops']:>9.1f}{row['conv_fraction_of_peak']:>8.0%}"
         )
-    lines.append("Alternatives (ms per step, same run): " + "; ".join(
-        f"B={row['batch']} |V|={row['copies']}: " + ", ".join(
-            f"{name.removesuffix('_ms')} {value:.3f}" for name, value in row.items() if name.endswith("_ms"))
-        for row in results["alternatives"]))
     peak = results["conv_peak"]
     lines.append(f"conv peak (same 16->16 3x3 conv, best rate over every batch measured): {peak['conv_peak_gflops']:.1f} GFLOP/s; "
                  f"float32 matmul {peak['matmul_size']}^3: {peak['matmul_gflops']:.1f} GFLOP/s")
@@ -734,7 +609,10 @@ def format_report(results: dict) -> str:
                  f"{training['hidden']}, {training['frames'][0]}+{training['frames'][1]} frames): fast "
                  f"{training['fast_s'] * 1e3:.0f} ms, reference {training['reference_s'] * 1e3:.0f} ms, speedup "
                  f"{training['speedup_vs_reference']:.2f}x (max relative gradient difference "
-                 f"{training['max_relative_gradient_difference']:.1e})")
+                 f"{training['max_relative_gradient_difference']:.1e}); bf16 autocast {training['fast_bf16_s'] * 1e3:.0f} ms: "
+                 f"{training['bf16_speedup_vs_fast_fp32']:.2f}x the fast fp32 path, "
+                 f"{training['bf16_speedup_vs_reference']:.2f}x the reference (gradient difference "
+                 f"{training['bf16_max_relative_gradient_difference']:.1e}; native bf16: {training['native_bf16']})")
     memory = results["memory"]
     if memory.get("available"):
         lines.append(f"Peak memory per sample (B={memory['batch']}): fast {memory['fast_mib_per_sample']:.1f} MiB, "

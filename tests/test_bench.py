@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-from fernn import bench
 
 
 def _finite_positive(value) -> bool:
@@ -25,11 +24,11 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "Recurrent step" in completed.stdout
-    return json.loads(output.read_text()), output.read_text()
+    return json.loads(output.read_text()), output.read_text(), completed.stdout
 
 
 def test_quick_bench_writes_well_formed_json(quick_results) -> None:
-    results, text = quick_results
+    results, text, _ = quick_results
     assert results["quick"] is True
     assert json.loads(text) == results  # plain JSON, no NaN/Infinity tokens needed to read it back
     for key in ("machine", "steps", "conv_peak", "training", "memory", "app", "cuda", "verdicts", "targets"):
@@ -39,7 +38,7 @@ def test_quick_bench_writes_well_formed_json(quick_results) -> None:
 
 
 def test_quick_bench_step_rows_compare_fast_reference_and_bound(quick_results) -> None:
-    results, _ = quick_results
+    results, _, _ = quick_results
     groups = {row["group"] for row in results["steps"]}
     assert groups == {"app", "training"}
     for row in results["steps"]:
@@ -53,11 +52,14 @@ def test_quick_bench_step_rows_compare_fast_reference_and_bound(quick_results) -
 
 
 def test_quick_bench_training_memory_app_and_verdicts(quick_results) -> None:
-    results, _ = quick_results
+    results, _, _ = quick_results
     training = results["training"]
     assert _finite_positive(training["fast_s"]) and _finite_positive(training["reference_s"])
     # The bench checks its own comparison: same weights, same gradients up to float32 rounding.
     assert training["max_relative_gradient_difference"] < 1e-3
+    assert _finite_positive(training["fast_bf16_s"])  # bf16 autocast: gradients agree to bf16 rounding
+    assert training["bf16_max_relative_gradient_difference"] < 0.2
+    assert math.isclose(training["bf16_speedup_vs_fast_fp32"], training["fast_s"] / training["fast_bf16_s"], rel_tol=1e-9)
     memory = results["memory"]
     if memory["available"]:
         for key in ("fast_mib_per_sample", "fast_checkpointed_mib_per_sample", "reference_mib_per_sample"):
@@ -77,8 +79,7 @@ def test_quick_bench_training_memory_app_and_verdicts(quick_results) -> None:
 
 
 def test_report_lists_every_target(quick_results) -> None:
-    results, _ = quick_results
-    report = bench.format_report(results)
+    results, _, report = quick_results  # what the command printed
     for name in results["verdicts"]:
         assert name in report
     assert "Recurrent step" in report

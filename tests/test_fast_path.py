@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import fernn
 from fernn import flows
-from fernn.bench import reference_cell_step, reference_rollout
+from fernn.reference import reference_cell_step, reference_rollout
 from fernn.cells import FlowRNNCell, StepRunner
 
 CELL_CASES = [

@@ -16,6 +16,7 @@ from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .devices import resolve_device
 from .flows import velocity_set
 from .models import Forecast, Forecaster, ModelConfig, build_model
+from .research import load_research_checkpoint
 from .testing import flow_equivariance_error
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "flow_equivariance_error",
     "flows",
     "load_checkpoint",
+    "load_research_checkpoint",
     "resolve_device",
     "save_checkpoint",
     "testing",

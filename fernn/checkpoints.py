@@ -13,6 +13,8 @@ from .models import Forecaster, ModelConfig
 __all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "fernn-checkpoint"
+# A velocity set of {-22..22}^2 (2,025 copies) already needs gigabytes per sample.
+MAX_COPIES = 2025
 VERSION = 1
 
 
@@ -60,7 +62,7 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
+        raise CheckpointError(f"{path} is not a readable checkpoint ({_first_line(error)})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a fernn checkpoint")
     if payload.get("version") != VERSION:
@@ -69,6 +71,29 @@ def read_checkpoint(path: str | Path) -> dict:
     if missing:
         raise CheckpointError(f"{path} lacks {missing}")
     return payload
+
+
+def _first_line(error: BaseException) -> str:
+    """An error in one line: torch's unpickler appends advice (``weights_only=False``) that
+    would run the file's code, which fernn never does."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _check_size(path: str | Path, config: ModelConfig, state_dict: object) -> None:
+    """Refuse a config that would allocate far more weights than the file holds, before allocating."""
+    if not isinstance(state_dict, dict) or not all(isinstance(t, torch.Tensor) for t in state_dict.values()):
+        raise CheckpointError(f"{path}: state_dict is not a mapping of tensors")
+    stored = sum(t.numel() for t in state_dict.values())
+    expected = config.parameter_count()
+    # Smaller mismatches are named tensor by tensor by load_state_dict, after building the model.
+    if expected > 2 * stored + 1_000_000:
+        raise CheckpointError(
+            f"{path}: weights do not match its config: it describes {expected:,} weights but the file holds "
+            f"{stored:,} (a damaged or edited file)"
+        )
+    if len(config.velocities) > MAX_COPIES:
+        raise CheckpointError(f"{path}: {len(config.velocities)} velocity copies is more than fernn runs ({MAX_COPIES})")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Forecaster:
@@ -83,6 +108,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> For
         config = ModelConfig.from_dict(payload["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path} has an invalid model config: {error}") from error
+    _check_size(path, config, payload["state_dict"])
     model = Forecaster(config)
     try:
         model.load_state_dict(payload["state_dict"])

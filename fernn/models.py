@@ -35,8 +35,11 @@ class ModelConfig:
     hidden_channels: int = 32
     in_channels: int = 1
     kernel_size: int = 3
-    # The paper uses a 4-layer circular conv decoder with ReLUs and a linear output.
+    # Convolutions in the decoder, counting the linear output conv: the paper's (and the
+    # research code's) decoder is 4 circular conv+ReLU layers and an output conv, 5 in all.
     decoder_layers: int = 4
+    # The research code's convolutions have no bias; fernn's CPU demo models keep them.
+    decoder_bias: bool = True
     # "max" is the paper's choice: the copy moving with the input dominates the pool.
     pooling: str = "max"
     # "aligned": the prediction of frame t uses the state after frame t-1, advanced by each
@@ -53,6 +56,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.decoder_bias, bool):
+            raise ValueError(f"decoder_bias must be True or False, got {self.decoder_bias!r}")
         kernel_size = self.kernel_size
         if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
@@ -60,6 +65,16 @@ class ModelConfig:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+    def parameter_count(self) -> int:
+        """Weights (and biases) of the model this config builds, computed without building it."""
+        taps = self.kernel_size * self.kernel_size
+        hidden, inputs = self.hidden_channels, self.in_channels
+        cell = hidden * inputs * taps + hidden * hidden * taps
+        decoder = (self.decoder_layers - 1) * hidden * hidden * taps + inputs * hidden * taps
+        if self.decoder_bias:
+            decoder += (self.decoder_layers - 1) * hidden + inputs
+        return cell + decoder
 
     def to_dict(self) -> dict:
         """Plain lists and scalars only, so ``torch.load(weights_only=True)`` can read it."""
@@ -132,7 +147,9 @@ class ConvDecoder(nn.Module):
     ``(B, C, H, W)`` -> ``(B, C_out, H, W)``.
     """
 
-    def __init__(self, *, hidden_channels: int, out_channels: int, layers: int, kernel_size: int = 3) -> None:
+    def __init__(
+        self, *, hidden_channels: int, out_channels: int, layers: int, kernel_size: int = 3, bias: bool = True
+    ) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         for index in range(layers):
@@ -144,6 +161,7 @@ class ConvDecoder(nn.Module):
                     kernel_size,
                     padding=kernel_size // 2,
                     padding_mode="circular",
+                    bias=bias,
                 )
             )
             if not last:
@@ -174,6 +192,7 @@ class Forecaster(nn.Module):
             out_channels=config.in_channels,
             layers=config.decoder_layers,
             kernel_size=config.kernel_size,
+            bias=config.decoder_bias,
         )
         # Recorded metrics travel with the model when it comes from a checkpoint.
         self.metrics: dict = {}
@@ -396,6 +415,7 @@ def build_model(
     decoding: str = "aligned",
     pooling: str = "max",
     decoder_layers: int = 4,
+    decoder_bias: bool = True,
     kernel_size: int = 3,
     in_channels: int = 1,
 ) -> Forecaster:
@@ -423,6 +443,7 @@ def build_model(
         in_channels=in_channels,
         kernel_size=kernel_size,
         decoder_layers=decoder_layers,
+        decoder_bias=decoder_bias,
         pooling=pooling,
         decoding=decoding,
     )

@@ -264,3 +264,29 @@ def test_randomly_damaged_files_fail_only_with_checkpoint_error(tmp_path):
         except fernn.CheckpointError:
             refused += 1
     assert refused > 30  # most damage hits the structure, not just weight bytes
+
+
+def test_a_config_that_would_allocate_absurd_memory_is_refused_before_allocating(tmp_path):
+    path = fernn.save_checkpoint(tmp_path / "model.pt", fernn.build_model("grnn", hidden_channels=2, decoder_layers=2))
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["hidden_channels"] = 1_000_000  # 10^12 recurrent weights if built
+    torch.save(payload, path)
+    with pytest.raises(fernn.CheckpointError, match="describes .* weights but the file holds"):
+        fernn.load_checkpoint(path)
+
+
+def test_unreadable_checkpoint_error_is_one_line_without_unsafe_advice(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "fernn-checkpoint", "object": object()}, path)
+    with pytest.raises(fernn.CheckpointError) as caught:
+        fernn.load_checkpoint(path)
+    assert "weights_only=False" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_paper_presets_use_the_research_architecture():
+    from fernn.train import PRESETS, TrainConfig
+
+    for name in ("paper-grnn", "paper-fernn-v2", "paper-vgen-fernn"):
+        config = TrainConfig(**PRESETS[name])
+        model_config = fernn.build_model(config.kind, **config.model_options()).config
+        assert (model_config.decoder_layers, model_config.decoder_bias, model_config.decoding) == (5, False, "paper")

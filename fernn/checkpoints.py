@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,7 +12,8 @@ import torch
 from .devices import resolve_device
 from .models import Forecaster, ModelConfig
 
-__all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "read_checkpoint",
+           "save_checkpoint"]
 
 FORMAT = "fernn-checkpoint"
 # A velocity set of {-22..22}^2 (2,025 copies) already needs gigabytes per sample.
@@ -116,3 +119,85 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> For
         raise CheckpointError(f"{path}: weights do not match its config: {error}") from error
     model.metrics = payload["metrics"]
     return model.to(resolve_device(device)).eval()
+
+
+@dataclass(frozen=True)
+class VelocityGrid:
+    """Test MSE at fixed velocities: ``mse[i][j]`` at ``dy = speeds[i]``, ``dx = speeds[j]``."""
+
+    speeds: tuple[int, ...]
+    mse: tuple[tuple[float, ...], ...]
+
+    def at(self, velocity: tuple[int, int]) -> float | None:
+        dy, dx = velocity
+        if dy in self.speeds and dx in self.speeds:
+            return self.mse[self.speeds.index(dy)][self.speeds.index(dx)]
+        return None
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """What a checkpoint records about its training and evaluation, read as fields.
+
+    Built from ``model.metrics`` (written by ``python -m fernn.train --export`` and
+    ``python -m fernn.evaluate --write-metrics``); anything missing or malformed is ``None``
+    (or empty), never an exception: a checkpoint without records still runs.
+    """
+
+    training_max_speed: int | None = None  # per-axis |v| of the training data
+    training_steps: int | None = None
+    training_seconds: float | None = None
+    curve: tuple[tuple[int, float, float], ...] = ()  # (step, wall seconds, validation MSE)
+    evaluated: bool = False
+    test_mse: float | None = None  # held-out, at the training velocities
+    velocity_grid: VelocityGrid | None = None
+
+    @classmethod
+    def from_metrics(cls, metrics: object) -> CheckpointRecord:
+        metrics = metrics if isinstance(metrics, dict) else {}
+        train = metrics.get("train") if isinstance(metrics.get("train"), dict) else {}
+        config = train.get("config") if isinstance(train.get("config"), dict) else {}
+        evaluation = metrics.get("evaluation") if isinstance(metrics.get("evaluation"), dict) else None
+        settings = (evaluation or {}).get("settings") if isinstance((evaluation or {}).get("settings"), dict) else {}
+        speed = _integer(config.get("data_max_speed"), _integer(settings.get("data_max_speed")))
+        curve = []
+        for record in train.get("history", []) if isinstance(train.get("history"), list) else []:
+            if isinstance(record, dict) and _number(record.get("val_mse")) is not None:
+                curve.append((_integer(record.get("step"), 0), _number(record.get("wall_time")) or 0.0,
+                              _number(record["val_mse"])))
+        return cls(
+            training_max_speed=speed,
+            training_steps=_integer(train.get("step")),
+            training_seconds=_number(train.get("wall_time")),
+            curve=tuple(curve),
+            evaluated=evaluation is not None,
+            test_mse=_number((evaluation or {}).get("test_mse")),
+            velocity_grid=_grid((evaluation or {}).get("velocity_grid")),
+        )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _integer(value: object, default: int | None = None) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _grid(value: object) -> VelocityGrid | None:
+    if not isinstance(value, dict):
+        return None
+    speeds, mse = value.get("speeds"), value.get("mse")
+    if not isinstance(speeds, list) or not all(_integer(s) is not None for s in speeds) or not isinstance(mse, list):
+        return None
+    rows = []
+    for row in mse:
+        if not isinstance(row, list) or len(row) != len(speeds):
+            return None
+        numbers = [_number(v) for v in row]
+        rows.append(tuple(float("nan") if v is None else v for v in numbers))
+    if len(rows) != len(speeds):
+        return None
+    return VelocityGrid(tuple(speeds), tuple(rows))

@@ -18,46 +18,69 @@ Hidden-state views use the index convention of :meth:`fernn.Forecaster.rollout`:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import threading
 import time
-from collections.abc import Mapping, Sequence
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
 import torch
 
+from .checkpoints import CheckpointRecord
 from .data import CANVAS, load_digits
-from .flows import Velocity, as_velocities, shift_copies, velocity_set
+from .flows import Velocity, as_velocities, flow_image, shift_copies, velocity_set
 from .models import Forecaster
 
 __all__ = [
+    "AS_TRAINED",
+    "AUTO",
     "DEFAULT_MEMORY_LIMIT",
     "MAX_FRAMES",
-    "TRAINING_MAX_SPEED",
+    "MAX_SET_SPEED",
     "Comparison",
+    "ComparisonCache",
     "DemoError",
     "Digit",
+    "HiddenViews",
     "ModelRun",
+    "RunPlan",
+    "RunSlots",
     "compare",
     "comparison_npz",
+    "decode_digit",
+    "decode_upload",
     "default_starts",
+    "encode_digit",
+    "headline",
     "hidden_frame_indices",
     "is_evaluated",
     "mnist_scene",
     "motion_stabilise",
-    "recorded_velocity_grid",
+    "plan_runs",
+    "record",
     "rollout_memory_bytes",
-    "run_velocities",
     "scene_frames",
+    "set_radius",
+    "stabilised_drift",
+    "training_max_speed",
     "velocity_readout",
+    "velocity_set_for",
+    "weights_problem",
 ]
 
-# The shipped checkpoints were trained on Flowing MNIST with |v| <= 1 px/frame per axis.
-TRAINING_MAX_SPEED = 1
-# A rollout whose hidden states would need more than this is refused before it starts.
+# A rollout planned to need more than this is refused before it starts.
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
 # Longest rollout the demo runs (the paper's length-generalisation tests go to 70 steps).
 MAX_FRAMES = 200
+# Widest velocity set the demo runs: {-8..8}^2, 289 copies.
+MAX_SET_SPEED = 8
 
 
 class DemoError(ValueError):
@@ -132,28 +155,97 @@ def scene_frames(digits: Sequence[Digit], num_frames: int) -> torch.Tensor:
     """
     if not digits:
         raise DemoError("a scene needs at least one digit")
-    # Each digit is one "copy" whose per-frame displacement is start + t * velocity.
     frames = torch.zeros(num_frames, 1, CANVAS, CANVAS)  # (T, 1, H, W)
     for digit in digits:
-        image = torch.from_numpy(digit.image).reshape(1, 1, 1, CANVAS, CANVAS)  # (1, 1, 1, H, W)
-        stacked = image.expand(1, num_frames, 1, CANVAS, CANVAS)  # (1, T, 1, H, W): T "copies"
-        displacements = tuple(
-            (digit.start[0] + t * digit.velocity[0], digit.start[1] + t * digit.velocity[1])
-            for t in range(num_frames)
-        )
-        frames += shift_copies(stacked, displacements)[0]
+        image = torch.from_numpy(digit.image).unsqueeze(0)  # (1, H, W)
+        frames += flow_image(image, digit.velocity, num_frames, start=digit.start)
     return frames.clamp_(0.0, 1.0)
 
 
-def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: int, height: int = CANVAS,
-                         width: int = CANVAS, batch: int = 1) -> int:
-    """Estimated peak memory of a rollout that keeps every hidden state, in bytes (float32).
+# The FERNN velocity set at inference, as the app's control and compare() take it: "auto" (the
+# smallest {-r..r}^2 holding the model's own set and every digit's velocity), "as trained", or r.
+AUTO, AS_TRAINED = "auto", "as trained"
+VelocityChoice = Union[str, int]
 
-    The stored states take ``B (T+S) V C H W`` floats; one step's working set (padded shifted
-    copies, recurrent conv output, new state) adds about four more ``B V C H W`` tensors.
+
+def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Velocity] | None,
+                     digit_velocities: Sequence[Velocity] = ()) -> tuple[Velocity, ...]:
+    """The velocity set ``model`` runs with for ``choice`` (see :data:`AUTO`).
+
+    A G-RNN keeps ``{(0, 0)}``: it is the baseline, whatever set the FERNNs are widened to.
+    ``None`` means as trained; an explicit list of ``(dy, dx)`` is taken as it is.
     """
-    per_state = batch * num_copies * hidden_channels * height * width * 4
-    return per_state * (num_frames + 4)
+    if model.config.kind != "fernn" or choice is None or choice == AS_TRAINED:
+        return tuple(model.velocities)
+    if choice == AUTO:
+        speeds = [max(abs(dy), abs(dx)) for dy, dx in (*model.velocities, *digit_velocities)]
+        return velocity_set(max(speeds))
+    if isinstance(choice, (int, np.integer)) and not isinstance(choice, bool):
+        if not 0 <= int(choice) <= MAX_SET_SPEED:
+            raise DemoError(f"velocity set radius must be 0..{MAX_SET_SPEED}, got {choice}")
+        return velocity_set(int(choice))
+    if isinstance(choice, str):
+        raise DemoError(f"velocity set must be {AUTO!r}, {AS_TRAINED!r} or a radius r, got {choice!r}")
+    try:
+        return as_velocities(choice)
+    except ValueError as error:
+        raise DemoError(f"velocity set: {error}") from None
+
+
+def set_radius(velocities: Sequence[Velocity]) -> int | None:
+    """``r`` when ``velocities`` is exactly ``{-r..r}^2`` (in any order), else ``None``."""
+    radius = max(max(abs(dy), abs(dx)) for dy, dx in velocities)
+    return radius if sorted(velocities) == sorted(velocity_set(radius)) else None
+
+
+def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: int, context_frames: int | None = None,
+                         height: int = CANVAS, width: int = CANVAS) -> int:
+    """Estimated peak memory of one demo rollout (batch 1), in bytes.
+
+    The rollout keeps no full hidden history: each step's state ``V C H W`` (float32) is reduced
+    as it comes. What stays: every copy of the context steps (float16, for the read-out copy),
+    four ``C H W`` views per frame (float16), and one step's working set (about four states).
+    """
+    context = num_frames if context_frames is None else context_frames
+    state = num_copies * hidden_channels * height * width
+    maps = hidden_channels * height * width
+    return 4 * state * 4 + 2 * state * context + 4 * 2 * maps * num_frames
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one model will run with: its velocity set and the memory that takes."""
+
+    name: str
+    velocities: tuple[Velocity, ...]
+    memory_bytes: int
+
+    @property
+    def copies(self) -> int:
+        return len(self.velocities)
+
+
+def plan_runs(models: Mapping[str, Forecaster], choice: VelocityChoice | Sequence[Velocity] | None,
+              digit_velocities: Sequence[Velocity], *, context_frames: int, predict_frames: int,
+              memory_limit: int = DEFAULT_MEMORY_LIMIT) -> tuple[RunPlan, ...]:
+    """Each model's velocity set and memory: the one place the app and :func:`compare` plan a run.
+
+    Raises :class:`DemoError` when a run would need more than ``memory_limit`` bytes.
+    """
+    _check_counts(context_frames, predict_frames)
+    plans = []
+    for name, model in models.items():
+        chosen = velocity_set_for(model, choice, digit_velocities)
+        need = rollout_memory_bytes(num_copies=len(chosen), hidden_channels=model.config.hidden_channels,
+                                    num_frames=context_frames + predict_frames, context_frames=context_frames)
+        if need > memory_limit:
+            raise DemoError(
+                f"{name}: {len(chosen)} velocity copies over {context_frames + predict_frames} frames need about "
+                f"{need / 1024**2:,.0f} MiB, over the {memory_limit / 1024**2:,.0f} MiB limit; choose a smaller "
+                "velocity set or fewer frames"
+            )
+        plans.append(RunPlan(name, chosen, need))
+    return tuple(plans)
 
 
 def hidden_frame_indices(decoding: str, context_frames: int, predict_frames: int) -> np.ndarray:
@@ -174,11 +266,27 @@ def motion_stabilise(maps: torch.Tensor, velocity: Sequence[int], frame_indices:
     maps: ``(N, C, H, W)`` -> ``(N, C, H, W)``. A structure that moves with the input stands
     still afterwards; a structure left behind by the input (a smear) moves backwards.
     """
+    if len(frame_indices) != maps.shape[0]:
+        raise DemoError(f"{maps.shape[0]} maps but {len(frame_indices)} frame indices")
     dy, dx = (int(c) for c in velocity)
     back = tuple((-int(f) * dy, -int(f) * dx) for f in frame_indices)
-    if len(back) != maps.shape[0]:
-        raise DemoError(f"{maps.shape[0]} maps but {len(back)} frame indices")
     return shift_copies(maps.unsqueeze(0), back)[0].contiguous()  # (N, C, H, W)
+
+
+def stabilised_drift(stabilised: torch.Tensor, reference: torch.Tensor, steps: slice) -> float:
+    """How far motion-stabilised maps are from the maps of the same scene seen from the moving
+    frame: the mean over ``steps`` of ``||S_t - R_t|| / ||R_t||``.
+
+    stabilised, reference: ``(N, C, H, W)``. For a flow-equivariant state ``S_t = R_t`` (exactly
+    for the copies whose partner is in ``V``, approximately after the max-pool), so the drift is
+    near 0; a G-RNN's state smears behind a moving input and drifts by O(1).
+    """
+    moved, still = stabilised[steps].flatten(1).double(), reference[steps].flatten(1).double()  # (K, C*H*W)
+    if moved.shape[0] == 0:
+        return float("nan")
+    error = torch.linalg.vector_norm(moved - still, dim=1)
+    size = torch.linalg.vector_norm(still, dim=1).clamp_min(1e-12)
+    return float((error / size).mean())
 
 
 def velocity_readout(activity: np.ndarray, velocities: Sequence[Velocity], steps: slice) -> tuple[Velocity, ...]:
@@ -194,35 +302,54 @@ def velocity_readout(activity: np.ndarray, velocities: Sequence[Velocity], steps
 
 
 @dataclass(frozen=True)
+class HiddenViews:
+    """A run's hidden states as the demo shows them, float16 ``(T + S, C, H, W)`` each.
+
+    pooled: the max (or mean) over velocity copies of the state after each step; with
+    ``aligned`` decoding the decoder reads the same pool taken after advancing every copy by its
+    own flow, with ``paper`` decoding exactly this. copy: the single copy read out as the input's
+    velocity (``copy_velocity``). ``*_stabilised``: rolled back by the input's accumulated motion.
+    drift: :func:`stabilised_drift` over the context frames of the copy moving with the
+    stabilising velocity, against the ``(0, 0)`` copy of the same scene seen from that moving
+    frame: 0 for a flow-equivariant state (to float32 round-off), O(1) when no copy moves with
+    the input (a G-RNN, or a velocity outside the set).
+    """
+
+    pooled: np.ndarray
+    pooled_stabilised: np.ndarray
+    copy: np.ndarray
+    copy_stabilised: np.ndarray
+    copy_velocity: Velocity
+    drift: float
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.pooled, self.pooled_stabilised, self.copy, self.copy_stabilised))
+
+
+@dataclass(frozen=True)
 class ModelRun:
     """One model's rollout on a scene, reduced to what the demo shows.
 
-    prediction: ``(S, H, W)``; mse: ``(S,)`` per predicted frame.
-    hidden: ``(T + S, C, H, W)`` state pooled over velocity copies, as the decoder reads it.
-    copy_hidden: ``(T + S, C, H, W)`` state of the single copy read out as the input velocity.
-    *_stabilised: the same maps rolled back by the input's accumulated motion.
-    activity: ``(T + S, V)`` RMS activation of each copy; readout: ``(T + S, 2)`` most active
-    copy's velocity per step (NaN where all copies are equally active, e.g. after frame 0).
+    prediction: ``(S, H, W)``; mse: ``(S,)`` per predicted frame; hidden: :class:`HiddenViews`.
+    activity: ``(T + S, V)`` RMS activation of each copy; readout: ``(T + S, 2)`` the most
+    active copy's velocity per step (NaN where all copies are equally active, e.g. after frame
+    0); ranking: velocities by activity over the context, most active first.
     """
 
     name: str
     kind: str
     trained_velocities: tuple[Velocity, ...]
     velocities: tuple[Velocity, ...]
-    decoding: str
     evaluated: bool
     prediction: np.ndarray
     mse: np.ndarray
-    hidden: np.ndarray
-    hidden_stabilised: np.ndarray
-    copy_hidden: np.ndarray
-    copy_hidden_stabilised: np.ndarray
+    hidden: HiddenViews
     activity: np.ndarray
     readout: np.ndarray
     ranking: tuple[Velocity, ...]
     seconds: float
     device: str
-    memory_bytes: int
 
     @property
     def mean_mse(self) -> float:
@@ -235,7 +362,11 @@ class ModelRun:
 
     @property
     def hidden_channels(self) -> int:
-        return int(self.hidden.shape[1])
+        return int(self.hidden.pooled.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return self.hidden.nbytes + sum(a.nbytes for a in (self.prediction, self.mse, self.activity, self.readout))
 
 
 @dataclass(frozen=True)
@@ -254,6 +385,7 @@ class Comparison:
     digit_labels: tuple[str, ...]
     stabilise_velocity: Velocity
     baseline_mse: np.ndarray
+    training_max_speed: int | None = None
     runs: tuple[ModelRun, ...] = field(default_factory=tuple)
 
     @property
@@ -263,6 +395,11 @@ class Comparison:
     @property
     def num_frames(self) -> int:
         return self.context_frames + self.predict_frames
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of array data held: what a cache of comparisons is bounded by."""
+        return self.truth.nbytes + self.baseline_mse.nbytes + sum(run.nbytes for run in self.runs)
 
     def run(self, name: str) -> ModelRun:
         for item in self.runs:
@@ -279,17 +416,8 @@ def _check_counts(context_frames: int, predict_frames: int) -> None:
         raise DemoError(f"at most {MAX_FRAMES} frames in all, got {context_frames} + {predict_frames}")
 
 
-def run_velocities(model: Forecaster, velocities: Sequence[Velocity] | None) -> tuple[Velocity, ...]:
-    """The velocity set ``model`` runs with: its own, or ``velocities`` for a FERNN.
-
-    A G-RNN keeps ``{(0, 0)}``: it is the baseline, whatever set the FERNNs are widened to.
-    """
-    if velocities is None or model.config.kind != "fernn":
-        return tuple(model.velocities)
-    try:
-        return as_velocities(velocities)
-    except ValueError as error:
-        raise DemoError(f"velocity set: {error}") from None
+# progress(fraction done in [0, 1], what is running now)
+Progress = Callable[[float, str], None]
 
 
 def compare(
@@ -298,9 +426,10 @@ def compare(
     *,
     context_frames: int = 10,
     predict_frames: int = 10,
-    velocities: Sequence[Velocity] | int | None = None,
+    velocities: VelocityChoice | Sequence[Velocity] | None = AUTO,
     stabilise_velocity: Velocity | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    progress: Progress | None = None,
 ) -> Comparison:
     """Run every model on the same scene and compute all that the demo shows.
 
@@ -308,37 +437,27 @@ def compare(
         own device; the input goes to that device, results come back as NumPy arrays.
     digits: the scene (see :func:`mnist_scene` and :class:`Digit`); frames ``0..T-1`` are the
         context the models read, frames ``T..T+S-1`` the ground truth of their predictions.
-    velocities: the FERNNs' velocity set at inference: ``None`` as trained, an ``int`` ``r`` for
-        ``{-r..r}^2``, or a list of ``(dy, dx)``. Weights are shared across copies, so any set
-        runs; cost and memory grow linearly with its size. G-RNNs always keep ``{(0, 0)}``.
+    velocities: the FERNNs' velocity set at inference (see :func:`velocity_set_for`): ``"auto"``
+        (default), ``"as trained"``, ``r`` for ``{-r..r}^2``, or a list of ``(dy, dx)``.
+        Weights are shared across copies, so any set runs; cost grows linearly with its size.
     stabilise_velocity: the motion undone by the stabilised views; default: the first digit's.
-    memory_limit: bytes; a rollout estimated (see :func:`rollout_memory_bytes`) above it raises
-        :class:`DemoError` before anything runs.
+    memory_limit: bytes; a run planned above it (see :func:`plan_runs`) raises :class:`DemoError`
+        before anything runs.
+    progress: called after every recurrent step with the fraction of the work done.
 
-    Returns a :class:`Comparison`. Cost: one forward rollout per model with hidden states kept,
-    about ``|V| (T + S)`` recurrent conv steps per model.
+    Returns a :class:`Comparison`. Cost: one forward rollout per model, about ``|V| (T + S)``
+    recurrent conv steps per model; hidden states are reduced step by step, never kept whole.
     """
-    _check_counts(context_frames, predict_frames)
     if not models:
         raise DemoError("give at least one model")
-    if isinstance(velocities, (int, np.integer)) and not isinstance(velocities, bool):
-        velocities = velocity_set(int(velocities))
     digits = tuple(digits)
+    if not digits:
+        raise DemoError("a scene needs at least one digit")
+    digit_velocities = tuple(d.velocity for d in digits)
+    plans = plan_runs(models, velocities, digit_velocities, context_frames=context_frames,
+                      predict_frames=predict_frames, memory_limit=memory_limit)
     total = context_frames + predict_frames
-    plans = {}
-    for name, model in models.items():
-        chosen = run_velocities(model, velocities)
-        need = rollout_memory_bytes(num_copies=len(chosen), hidden_channels=model.config.hidden_channels,
-                                    num_frames=total)
-        if need > memory_limit:
-            raise DemoError(
-                f"{name}: {len(chosen)} velocity copies over {total} frames need about {need / 1024**2:,.0f} MiB, "
-                f"over the {memory_limit / 1024**2:,.0f} MiB limit; choose a smaller velocity set or fewer frames"
-            )
-        plans[name] = (model, chosen, need)
-
     frames = scene_frames(digits, total)  # (T+S, 1, H, W)
-    truth = frames[:, 0].numpy()  # (T+S, H, W)
     future = frames[context_frames:, 0]  # (S, H, W)
     last = frames[context_frames - 1, 0]  # (H, W)
     baseline_mse = ((future - last) ** 2).mean(dim=(1, 2)).numpy()  # (S,)
@@ -346,106 +465,182 @@ def compare(
         stabilise_velocity = digits[0].velocity
     (stabilise_velocity,) = as_velocities([stabilise_velocity])
 
+    work = [plan.copies * total for plan in plans]  # recurrent cost is proportional to copies x steps
     runs = []
-    for name, (model, chosen, need) in plans.items():
-        runs.append(_run_model(name, model, frames, chosen, need, context_frames, predict_frames, stabilise_velocity))
+    for index, plan in enumerate(plans):
+        report = None
+        if progress is not None:
+            done, share = sum(work[:index]) / sum(work), work[index] / sum(work)
+
+            def report(step: int, done: float = done, share: float = share, plan: RunPlan = plan) -> None:
+                progress(done + share * (step + 1) / total,
+                         f"{plan.name}: step {step + 1}/{total} with {plan.copies} velocity "
+                         f"cop{'y' if plan.copies == 1 else 'ies'}")
+
+        # The same scene seen from the frame moving at stabilise_velocity, over the context only:
+        # what the stabilised state of a flow-equivariant model equals.
+        relative = tuple(Digit(d.image, (d.velocity[0] - stabilise_velocity[0], d.velocity[1] - stabilise_velocity[1]),
+                               d.start, d.label) for d in digits)
+        reference = scene_frames(relative, context_frames)
+        runs.append(_run_model(plan, models[plan.name], frames, reference, stabilise_velocity, report))
+    trained = {training_max_speed(model) for model in models.values()} - {None}
     return Comparison(
-        truth=truth,
+        truth=frames[:, 0].numpy(),
         context_frames=context_frames,
         predict_frames=predict_frames,
-        digit_velocities=tuple(d.velocity for d in digits),
+        digit_velocities=digit_velocities,
         digit_starts=tuple(d.start for d in digits),
         digit_labels=tuple(d.label for d in digits),
         stabilise_velocity=stabilise_velocity,
         baseline_mse=baseline_mse,
+        training_max_speed=max(trained) if trained else None,
         runs=tuple(runs),
     )
 
 
-def _run_model(name: str, model: Forecaster, frames: torch.Tensor, chosen: tuple[Velocity, ...], need: int,
-               context_frames: int, predict_frames: int, stabilise_velocity: Velocity) -> ModelRun:
+def _drift(model: Forecaster, chosen: tuple[Velocity, ...], moving_states: torch.Tensor, still: int,
+           reference: torch.Tensor, velocity: Velocity, steps: np.ndarray) -> float:
+    """:func:`stabilised_drift` of the copy moving with ``velocity`` (its context states
+    ``moving_states`` ``(T, C, H, W)``) against copy ``still`` of the ``reference`` scene."""
+    context = reference.shape[0]
+    stabilised = motion_stabilise(moving_states, velocity, steps[:context])
+    return stabilised_drift(stabilised, _context_copy(model, reference, chosen, still),
+                            slice(1 if context > 1 else 0, context))
+
+
+def _context_copy(model: Forecaster, frames: torch.Tensor, velocities: tuple[Velocity, ...], copy: int) -> torch.Tensor:
+    """Copy ``copy`` of the state after each of ``frames`` ``(T, 1, H, W)`` -> ``(T, C, H, W)``."""
+    weight = next(model.parameters())
+    kept = torch.empty(frames.shape[0], model.config.hidden_channels, *frames.shape[-2:])
+
+    def keep(index: int, state: torch.Tensor) -> None:
+        kept[index] = state[0, copy].float().cpu()
+
+    model.forecast(frames.unsqueeze(0).to(weight), 0, velocities=velocities, on_step=keep)
+    return kept
+
+
+def _drift_copies(velocities: tuple[Velocity, ...], velocity: Velocity) -> tuple[int, int]:
+    """(copy of the moving run, copy of the still reference) that flow equivariance pairs up: the
+    copy moving at ``velocity`` with the reference's ``(0, 0)``; where no copy moves with it (a
+    G-RNN, or a set without it) the ``(0, 0)`` copies, which then drift. A set without ``(0, 0)``
+    compares its first copies."""
+    if (0, 0) not in velocities:
+        return 0, 0
+    still = velocities.index((0, 0))
+    return (velocities.index(velocity) if velocity in velocities else still), still
+
+
+def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference: torch.Tensor,
+               stabilise_velocity: Velocity, report: Callable[[int], None] | None) -> ModelRun:
+    """One rollout, its hidden states reduced step by step (see :func:`rollout_memory_bytes`).
+    ``reference``: the context frames seen from the stabilising frame (for the drift)."""
     device = next(model.parameters()).device
-    context = frames[:context_frames].unsqueeze(0).to(device)  # (1, T, 1, H, W)
+    dtype = next(model.parameters()).dtype
+    context_frames = reference.shape[0]
+    chosen, total = plan.velocities, frames.shape[0]
+    predict_frames = total - context_frames
+    context = frames[:context_frames].unsqueeze(0).to(device=device, dtype=dtype)  # (1, T, 1, H, W)
+    channels, (height, width) = model.config.hidden_channels, frames.shape[-2:]
+    pooled = torch.empty(total, channels, height, width)  # (T+S, C, H, W)
+    activity = torch.empty(total, len(chosen))  # (T+S, V)
+    context_states = torch.empty(context_frames, len(chosen), channels, height, width, dtype=torch.float16)
+    copies = torch.empty(total, channels, height, width)  # (T+S, C, H, W): the read-out copy
+    chosen_copy: list[int] = []
+    moving, still = _drift_copies(chosen, stabilise_velocity)
+    moving_states = torch.empty(context_frames, channels, height, width)  # float32, for the drift
+    scale = float(channels * height * width) ** -0.5
+    # Hidden step 0 has read one frame from the zero state: every copy is identical there.
+    context_steps = slice(1, context_frames) if context_frames > 1 else slice(0, 1)
+
+    def on_step(index: int, state: torch.Tensor) -> None:
+        h = state[0].float()  # (V, C, H, W)
+        pooled[index] = (h.amax(dim=0) if model.config.pooling == "max" else h.mean(dim=0)).cpu()
+        activity[index] = (torch.linalg.vector_norm(h.flatten(1), dim=1) * scale).cpu()
+        if index < context_frames:
+            context_states[index] = h.cpu()
+            moving_states[index] = h[moving].cpu()
+        if index == context_frames - 1:  # the read-out copy is known once the context is read
+            ranking = velocity_readout(activity.numpy(), chosen, context_steps)
+            chosen_copy.append(chosen.index(ranking[0]))
+            copies[:context_frames] = context_states[:, chosen_copy[0]].float()
+        elif index >= context_frames:
+            copies[index] = h[chosen_copy[0]].cpu()
+        if report is not None:
+            report(index)
+
     started = time.perf_counter()
-    forecast = model.forecast(context, predict_frames, velocities=chosen, return_hidden=True)
+    forecast = model.forecast(context, predict_frames, velocities=chosen, on_step=on_step)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
 
-    hidden = forecast.hidden[0].float()  # (T+S, V, C, H, W)
     prediction = forecast.frames[0, :, 0].float().cpu()  # (S, H, W)
     mse = ((prediction - frames[context_frames:, 0]) ** 2).mean(dim=(1, 2)).numpy()  # (S,)
-    pooled = hidden.amax(dim=1) if model.config.pooling == "max" else hidden.mean(dim=1)  # (T+S, C, H, W)
-    scale = float(np.prod(hidden.shape[2:])) ** -0.5
-    activity = (torch.linalg.vector_norm(hidden, dim=(2, 3, 4)) * scale).cpu().numpy()  # (T+S, V) RMS
-
-    # Hidden step 0 has read one frame from the zero state: every copy is identical there.
-    context_steps = slice(1, context_frames) if context_frames > 1 else slice(0, 1)
-    ranking = velocity_readout(activity, chosen, context_steps)
-    copy_index = chosen.index(ranking[0])
-    copy_hidden = hidden[:, copy_index]  # (T+S, C, H, W)
-
-    spread = activity.max(axis=1) - activity.min(axis=1)  # (T+S,)
-    best = np.asarray(chosen, dtype=np.float64)[activity.argmax(axis=1)]  # (T+S, 2)
-    tied = spread <= 1e-6 * np.maximum(activity.max(axis=1), 1e-12)
-    best[tied] = np.nan
+    activity_np = activity.numpy()
+    ranking = velocity_readout(activity_np, chosen, context_steps)
+    spread = activity_np.max(axis=1) - activity_np.min(axis=1)  # (T+S,)
+    best = np.asarray(chosen, dtype=np.float64)[activity_np.argmax(axis=1)]  # (T+S, 2)
+    best[spread <= 1e-6 * np.maximum(activity_np.max(axis=1), 1e-12)] = np.nan
 
     steps = hidden_frame_indices(model.config.decoding, context_frames, predict_frames)
+    pooled_stabilised = motion_stabilise(pooled, stabilise_velocity, steps)
+    half = np.float16
+    views = HiddenViews(
+        pooled=pooled.numpy().astype(half),
+        pooled_stabilised=pooled_stabilised.numpy().astype(half),
+        copy=copies.numpy().astype(half),
+        copy_stabilised=motion_stabilise(copies, stabilise_velocity, steps).numpy().astype(half),
+        copy_velocity=ranking[0],
+        drift=_drift(model, chosen, moving_states, still, reference, stabilise_velocity, steps),
+    )
     return ModelRun(
-        name=name,
+        name=plan.name,
         kind=model.config.kind,
         trained_velocities=tuple(model.velocities),
         velocities=tuple(chosen),
-        decoding=model.config.decoding,
         evaluated=is_evaluated(model),
         prediction=prediction.numpy(),
         mse=mse,
-        hidden=pooled.cpu().numpy(),
-        hidden_stabilised=motion_stabilise(pooled, stabilise_velocity, steps).cpu().numpy(),
-        copy_hidden=copy_hidden.cpu().numpy(),
-        copy_hidden_stabilised=motion_stabilise(copy_hidden, stabilise_velocity, steps).cpu().numpy(),
-        activity=activity,
+        hidden=views,
+        activity=activity_np,
         readout=best,
         ranking=ranking,
         seconds=seconds,
         device=str(device),
-        memory_bytes=need,
     )
+
+
+def record(model: Forecaster) -> CheckpointRecord:
+    """The checkpoint's training and evaluation record (empty for a model built in code)."""
+    return CheckpointRecord.from_metrics(getattr(model, "metrics", None))
+
+
+def weights_problem(model: Forecaster) -> str:
+    """Why a model's weights cannot give meaningful output (NaN or inf), or ``""``."""
+    bad = [name for name, tensor in model.state_dict().items() if not torch.isfinite(tensor).all()]
+    if bad:
+        return f"its weights hold NaN or infinite values ({', '.join(bad[:3])}); the training run that made it diverged"
+    return ""
 
 
 def is_evaluated(model: Forecaster) -> bool:
     """Whether the checkpoint recorded an evaluation; without one its numbers are not results."""
-    metrics = getattr(model, "metrics", None)
-    return isinstance(metrics, dict) and isinstance(metrics.get("evaluation"), dict)
+    return record(model).evaluated
 
 
-def recorded_velocity_grid(model: Forecaster) -> dict | None:
-    """``{"speeds": [...], "mse": [[...]]}`` from an evaluated checkpoint, or ``None``.
-
-    ``mse[i][j]`` is the test MSE at ``dy = speeds[i]``, ``dx = speeds[j]``. A malformed record
-    counts as missing.
-    """
-    if not is_evaluated(model):
-        return None
-    grid = model.metrics["evaluation"].get("velocity_grid")
-    if not isinstance(grid, dict):
-        return None
-    try:
-        speeds = [int(s) for s in grid["speeds"]]
-        mse = np.asarray(grid["mse"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError):
-        return None
-    if mse.shape != (len(speeds), len(speeds)):
-        return None
-    return {"speeds": speeds, "mse": mse.tolist()}
+def training_max_speed(model: Forecaster) -> int | None:
+    """The per-axis speed limit of the model's training data, as its checkpoint records it."""
+    return record(model).training_max_speed
 
 
 def comparison_npz(comparison: Comparison) -> bytes:
     """The raw arrays of a comparison as ``.npz`` bytes (``np.load`` reads them back).
 
     Keys: ``truth``, ``baseline_mse``, ``context_frames``, ``digit_velocities``, ``model_names``
-    and, for model ``k``, ``model{k}_prediction``, ``_mse``, ``_hidden``, ``_hidden_stabilised``,
-    ``_activity``, ``_velocities``.
+    and, for model ``k``, ``model{k}_prediction``, ``_mse``, ``_hidden`` (the pooled state),
+    ``_hidden_stabilised``, ``_activity``, ``_velocities``, ``_drift`` (see
+    :func:`stabilised_drift`).
     """
     arrays: dict[str, np.ndarray] = {
         "truth": comparison.truth,
@@ -461,10 +656,193 @@ def comparison_npz(comparison: Comparison) -> bytes:
         prefix = f"model{k}_"
         arrays[prefix + "prediction"] = run.prediction
         arrays[prefix + "mse"] = run.mse
-        arrays[prefix + "hidden"] = run.hidden
-        arrays[prefix + "hidden_stabilised"] = run.hidden_stabilised
+        arrays[prefix + "hidden"] = run.hidden.pooled.astype(np.float32)
+        arrays[prefix + "hidden_stabilised"] = run.hidden.pooled_stabilised.astype(np.float32)
+        arrays[prefix + "drift"] = np.asarray(run.hidden.drift)
         arrays[prefix + "activity"] = run.activity
         arrays[prefix + "velocities"] = np.asarray(run.velocities, dtype=np.int64).reshape(-1, 2)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------- the message
+
+
+PAPER_URL = "https://arxiv.org/abs/2507.14793"
+
+
+def headline(comparison: Comparison) -> str:
+    """The run in plain words (Markdown): each digit's speed against the training range, and
+    how the models did, e.g. "... the G-RNN's error is 112x the FERNN's"."""
+    limit = comparison.training_max_speed
+    parts = []
+    for index, velocity in enumerate(comparison.digit_velocities):
+        speed = max(abs(velocity[0]), abs(velocity[1]))
+        who = f"Digit {index + 1}" if len(comparison.digit_velocities) > 1 else "The digit"
+        if limit is None:
+            where = ""
+        elif speed <= limit:
+            where = f", inside the training range (|v| ≤ {limit})"
+        elif limit == 0:
+            where = ", and the models were trained on still digits"
+        else:
+            where = f", {speed / limit:g}× the fastest training motion ({limit} px/frame)"
+        parts.append(f"{who} moves at **{velocity} px/frame**{where}.")
+    runs = comparison.runs
+    if len(runs) == 2:
+        (first, second) = runs
+        ratio = first.mean_mse / max(second.mean_mse, 1e-12)
+        better, worse = (second, first) if ratio >= 1 else (first, second)
+        factor = max(ratio, 1 / max(ratio, 1e-12))
+        keeps = "keeps it" if better.mean_mse < 0.3 * comparison.baseline_mean_mse else "does better"
+        loses = "smears it" if worse.mean_mse > 0.3 * comparison.baseline_mean_mse else "does worse"
+        verdict = (f"The {better.name} {keeps} (MSE {better.mean_mse:.1e}); the {worse.name} {loses} "
+                   f"(MSE {worse.mean_mse:.1e}): **{factor:.0f}× lower error** for the {better.name}"
+                   if factor >= 1.5 else
+                   f"Both models do about as well (MSE {first.mean_mse:.1e} and {second.mean_mse:.1e})")
+        outside = [v for v in comparison.digit_velocities if any(r.kind == "fernn" and v not in r.velocities
+                                                                for r in runs)]
+        parts.append(verdict + f" over {comparison.predict_frames} predicted frames.")
+        if outside:
+            parts.append(f"{', '.join(map(str, outside))} is outside the FERNN's velocity set: no hidden copy "
+                         "moves with it, so the FERNN loses its advantage there.")
+    elif runs:
+        parts.append(f"{runs[0].name}: MSE {runs[0].mean_mse:.1e} over {comparison.predict_frames} predicted frames.")
+    return " ".join(parts)
+
+
+# ----------------------------------------------------------------------------- links for drawn digits
+
+
+DIGIT_PREFIX = "z1."  # format tag: zlib-compressed uint8 28x28, URL-safe base64
+
+
+def encode_digit(image: np.ndarray) -> str:
+    """A ``(28, 28)`` image in ``[0, 1]`` as a short URL-safe string (a few hundred characters)."""
+    array = np.asarray(image, dtype=np.float32)
+    if array.shape != (CANVAS, CANVAS) or not np.isfinite(array).all():
+        raise DemoError(f"a digit must be a finite {CANVAS}x{CANVAS} image, got shape {array.shape}")
+    raw = np.round(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8).tobytes()
+    return DIGIT_PREFIX + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode("ascii").rstrip("=")
+
+
+def decode_digit(text: str) -> np.ndarray:
+    """The image of :func:`encode_digit`: ``float32 (28, 28)`` in ``[0, 1]``; a damaged or foreign
+    string raises :class:`DemoError` (it is read with a size limit, so it cannot inflate)."""
+    if not isinstance(text, str) or not text.startswith(DIGIT_PREFIX) or len(text) > 4096:
+        raise DemoError("the link's digit is not in a format this demo reads")
+    body = text[len(DIGIT_PREFIX):]
+    try:
+        packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(packed, CANVAS * CANVAS + 1)
+    except (binascii.Error, ValueError, zlib.error):
+        raise DemoError("the link's digit is damaged (it may have been cut short)") from None
+    if len(raw) != CANVAS * CANVAS or not inflater.eof:
+        raise DemoError("the link's digit is damaged (it may have been cut short)")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(CANVAS, CANVAS).astype(np.float32) / 255.0
+
+
+# ----------------------------------------------------------------------------- serving many users
+
+
+class ComparisonCache:
+    """A thread-safe LRU of comparisons bounded by bytes (:attr:`Comparison.nbytes`), not entries."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, Comparison] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(item.nbytes for item in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> Comparison | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: Hashable, item: Comparison) -> None:
+        with self._lock:
+            self._items[key] = item
+            self._items.move_to_end(key)
+            total = sum(value.nbytes for value in self._items.values())
+            while total > self.max_bytes and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                total -= dropped.nbytes
+            if total > self.max_bytes:  # a single item over the budget is not kept at all
+                self._items.clear()
+
+
+class RunSlots:
+    """At most ``slots`` heavy runs at once across all sessions; the rest wait their turn."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
+        self.slots = slots
+        self._semaphore = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def hold(self, *, on_wait: Callable[[], None] | None = None, timeout: float = 300.0) -> Iterator[None]:
+        """Hold a slot for the ``with`` block; ``on_wait()`` is called first if none is free.
+        Raises :class:`DemoError` after ``timeout`` seconds without one."""
+        if not self._semaphore.acquire(blocking=False):
+            if on_wait is not None:
+                on_wait()
+            if not self._semaphore.acquire(timeout=timeout):
+                raise DemoError(f"the server is busy: no free slot for {timeout:.0f} s; try again in a moment")
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+# ----------------------------------------------------------------------------- uploads
+
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_UPLOAD_SIDE = 4096
+
+
+def decode_upload(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes -> a numeric array for :func:`fernn.data.prepare_user_digit`.
+
+    Checks the size from the header before decoding pixels and treats Pillow's decompression
+    bomb warning as an error. Anything unusable raises :class:`DemoError` with a message meant
+    for the person who uploaded it (no Python object names).
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise DemoError(f"the file is {len(data) / 1024**2:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 1024**2} MB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in ("PNG", "JPEG"):
+                    raise DemoError(f"expected a PNG or JPEG image, got {image.format or 'an unknown format'}")
+                width, height = image.size
+                if max(width, height) > MAX_UPLOAD_SIDE:
+                    raise DemoError(f"the image is {width}x{height}; at most {MAX_UPLOAD_SIDE} pixels a side")
+                if image.mode in ("I", "I;16", "F"):
+                    return np.asarray(image, dtype=np.float64)
+                return np.asarray(image.convert("RGBA"))
+        except DemoError:
+            raise
+        except UnidentifiedImageError:
+            raise DemoError("this file is not a readable PNG or JPEG image") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DemoError("the image has too many pixels to decode safely") from None
+        except (OSError, SyntaxError, ValueError):
+            raise DemoError("the image is damaged or truncated and could not be decoded") from None

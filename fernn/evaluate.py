@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -281,7 +282,7 @@ def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fernn.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", type=Path)
@@ -308,36 +309,41 @@ def main(argv: list[str] | None = None) -> None:
     for field in OVERRIDABLE:
         if getattr(args, field) is not None:
             overrides[field] = getattr(args, field)
-    settings = EvaluationSettings(**overrides)
-    device = resolve_device(args.device)
-    names = args.names or [path.stem for path in args.checkpoints]
-    results: dict[str, dict] = {}
-    for name, path in zip(names, args.checkpoints):
-        print(f"{name}: {path}")
-        model = load_checkpoint(path, device=device)
-        if args.reuse_metrics:
-            if "evaluation" not in model.metrics:
-                parser.error(f"{path} has no stored evaluation; run without --reuse-metrics")
-            evaluation = model.metrics["evaluation"]
-            settings = EvaluationSettings(**evaluation["settings"])
-        else:
-            evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
-        results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
-                         "train": model.metrics.get("train", {}), "evaluation": evaluation}
-        if args.write_metrics and not args.reuse_metrics:
-            metrics = dict(model.metrics, evaluation=evaluation)
-            save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
-            path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    checks = comparison(results) if {"grnn", "fernn"} <= set(results) and settings.grid_max_speed >= 2 \
-        and settings.length_frames >= 30 else None
-    output = {"results": results, "checks": checks}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(output, indent=1) + "\n")
-    report = markdown_report(results, checks)
-    if args.report:
-        args.report.write_text(report)
-    print(report)
+    try:
+        settings = EvaluationSettings(**overrides)
+        device = resolve_device(args.device)
+        names = args.names or [path.stem for path in args.checkpoints]
+        results: dict[str, dict] = {}
+        for name, path in zip(names, args.checkpoints):
+            print(f"{name}: {path}")
+            model = load_checkpoint(path, device=device)
+            if args.reuse_metrics:
+                if "evaluation" not in model.metrics:
+                    parser.error(f"{path} has no stored evaluation; run without --reuse-metrics")
+                evaluation = model.metrics["evaluation"]
+                settings = EvaluationSettings(**evaluation["settings"])
+            else:
+                evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
+            results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
+                             "train": model.metrics.get("train", {}), "evaluation": evaluation}
+            if args.write_metrics and not args.reuse_metrics:
+                metrics = dict(model.metrics, evaluation=evaluation)
+                save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
+                path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        checks = comparison(results) if {"grnn", "fernn"} <= set(results) and settings.grid_max_speed >= 2 \
+            and settings.length_frames >= 30 else None
+        output = {"results": results, "checks": checks}
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(output, indent=1) + "\n")
+        report = markdown_report(results, checks)
+        if args.report:
+            args.report.write_text(report)
+        print(report)
+    except (OSError, ValueError) as error:  # a missing or damaged checkpoint, an unwritable output
+        print(f"python -m fernn.evaluate: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,7 +8,8 @@ run with another.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import numbers
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -21,8 +22,12 @@ from .flows import Velocity, as_velocities, shift_copies, velocity_set
 __all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
 
 KINDS = ("grnn", "fernn")
+# on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
+StepCallback = Callable[[int, torch.Tensor], None]
 DECODINGS = ("aligned", "paper")
 POOLINGS = ("max", "mean")
+# A rollout this long is a mistake, not a forecast: refuse it before allocating its buffers.
+MAX_STEPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -221,15 +226,21 @@ class Forecaster(nn.Module):
             h = shift_copies(h, velocities)  # each copy advanced by its own flow
         return self.decoder(self._pool(h))
 
-    def _check_context(self, context: torch.Tensor, steps: int) -> None:
+    def _check_context(self, context: torch.Tensor, steps: int) -> int:
+        """Refuse a context or ``steps`` that ``rollout`` cannot run; returns ``steps`` as an int."""
         if not isinstance(context, torch.Tensor):
             raise TypeError(f"context must be a torch.Tensor, got {type(context).__name__}")
         if context.ndim != 5 or context.shape[2] != self.config.in_channels:
             raise ValueError(
                 f"context must have shape (B, T, {self.config.in_channels}, H, W), got {tuple(context.shape)}"
             )
-        if context.shape[1] < 1:
+        batch, num_context, _, height, width = context.shape
+        if num_context < 1:
             raise ValueError("context must hold at least one frame")
+        if batch < 1 or height < 1 or width < 1:
+            raise ValueError(
+                f"context must hold at least one sequence of at least 1x1 pixels, got shape {tuple(context.shape)}"
+            )
         if not context.is_floating_point():
             raise ValueError(f"context must be a floating-point tensor, got {context.dtype}")
         weight = next(self.parameters())
@@ -238,8 +249,23 @@ class Forecaster(nn.Module):
                 f"context is {context.dtype} on {context.device} but the model is {weight.dtype} on "
                 f"{weight.device}; move one to match, e.g. context.to(next(model.parameters()))"
             )
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        # numpy integers and 0-d integer tensors are the same count; bools and floats are not.
+        if isinstance(steps, torch.Tensor):
+            integral = steps.ndim == 0 and not steps.is_floating_point() and not steps.is_complex() \
+                and steps.dtype != torch.bool
+        else:
+            integral = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
+        count = int(steps) if integral else -1
+        if count < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        if count > MAX_STEPS:
+            raise ValueError(f"steps must be at most {MAX_STEPS:,}, got {count:,}")
+        # One pass over the context; only a bad context pays for finding the frame to name.
+        finite = torch.isfinite(context)  # (B, T, C_in, H, W)
+        if not bool(finite.all()):
+            sequence, frame = (~finite.flatten(2).all(dim=2)).nonzero()[0].tolist()  # first bad (b, t)
+            raise ValueError(f"context frame {frame} of sequence {sequence} holds NaN or inf values")
+        return count
 
     def rollout(
         self,
@@ -248,6 +274,7 @@ class Forecaster(nn.Module):
         *,
         velocities: Sequence[Velocity] | None = None,
         return_hidden: bool = False,
+        on_step: StepCallback | None = None,
     ) -> Forecast:
         """Differentiable rollout; :meth:`forecast` is the inference entry point.
 
@@ -257,16 +284,23 @@ class Forecaster(nn.Module):
         decoding the first of those re-reads the last context frame). ``hidden`` has
         channels-last strides (a view of a ``(T + steps, B, V, H, W, C)`` buffer when no
         gradient is recorded); use ``reshape``/``contiguous`` rather than ``view`` on it.
+
+        ``on_step(index, state)`` is called after every recurrent step with the state
+        ``(B, V, C, H, W)`` that ``hidden[:, index]`` would hold, without keeping them all: a
+        caller reduces each state as it comes (the app's hidden-state views, progress bars). The
+        tensor is reused by the next step: copy what you keep.
         """
-        self._check_context(context, steps)
+        steps = self._check_context(context, steps)
         velocities = self.velocities if velocities is None else as_velocities(velocities)
         recompute = self.checkpoint_steps and self.training and torch.is_grad_enabled()
         if recompute or not isinstance(self.cell, FlowRNNCell):
-            return self._rollout_stepwise(context, steps, velocities, return_hidden, recompute=recompute)
-        return self._rollout(context, steps, velocities, return_hidden)
+            return self._rollout_stepwise(context, steps, velocities, return_hidden, recompute=recompute,
+                                          on_step=on_step)
+        return self._rollout(context, steps, velocities, return_hidden, on_step)
 
     def _rollout(
-        self, context: torch.Tensor, steps: int, velocities: tuple[Velocity, ...], return_hidden: bool
+        self, context: torch.Tensor, steps: int, velocities: tuple[Velocity, ...], return_hidden: bool,
+        on_step: StepCallback | None = None,
     ) -> Forecast:
         """The hot loop. Per recurrent step: one gather shifts and pads every copy, one convolution
         over all copies updates them. With aligned decoding the prediction pools the interior of
@@ -301,9 +335,12 @@ class Forecaster(nn.Module):
                 new_h = cell.recurrent_update(shifted, drive)
                 if hidden is not None:
                     hidden[:, index] = new_h
-                return new_h
-            out = state if hidden is None else hidden[:, index]
-            return runner.step(shifted, drive, out=out)
+            else:
+                out = state if hidden is None else hidden[:, index]
+                new_h = runner.step(shifted, drive, out=out)
+            if on_step is not None:
+                on_step(index, new_h)
+            return new_h
 
         def shift(h: torch.Tensor) -> torch.Tensor:
             return shift_copies(h, velocities, pad=pad) if grad else runner.shift(h)
@@ -318,6 +355,8 @@ class Forecaster(nn.Module):
         else:
             h = state if hidden is None else hidden[:, 0]
             h.copy_(first)
+        if on_step is not None:
+            on_step(0, h)
         for t in range(1, num_context):
             h = update(shift(h), drives[t], t)
 
@@ -333,7 +372,7 @@ class Forecaster(nn.Module):
             prediction = self.decoder(pooled)  # (B, C_in, H, W)
             frames.append(prediction)
             last = k == steps - 1
-            if last and (paper or hidden is None):
+            if last and (paper or (hidden is None and on_step is None)):
                 break
             drive = cell.input_drive(prediction.detach())  # fed back without gradient
             if not paper:
@@ -346,7 +385,7 @@ class Forecaster(nn.Module):
 
     def _rollout_stepwise(
         self, context: torch.Tensor, steps: int, velocities: tuple[Velocity, ...], return_hidden: bool, *,
-        recompute: bool,
+        recompute: bool, on_step: StepCallback | None = None,
     ) -> Forecast:
         """One ``self.cell(x, h, velocities)`` call per step: for activation checkpointing (each
         step recomputed in backward) and for a substituted cell module that only has that call."""
@@ -365,6 +404,8 @@ class Forecaster(nn.Module):
                 new_h = self.cell(x, h, velocities)
             if hidden is not None:
                 hidden[:, index] = new_h
+            if on_step is not None:
+                on_step(index, new_h)
             return new_h
 
         for t in range(num_context):
@@ -377,7 +418,7 @@ class Forecaster(nn.Module):
             prediction = self._readout(h, velocities)  # (B, C_in, H, W)
             frames.append(prediction)
             x = prediction.detach()
-            if not paper and (hidden is not None or k < steps - 1):
+            if not paper and (hidden is not None or on_step is not None or k < steps - 1):
                 h = step(x, num_context + k)
         if frames:
             stacked = torch.stack(frames, dim=1)  # (B, S, C_in, H, W)
@@ -396,6 +437,7 @@ class Forecaster(nn.Module):
         *,
         velocities: Sequence[Velocity] | None = None,
         return_hidden: bool = False,
+        on_step: StepCallback | None = None,
     ) -> Forecast:
         """Predict ``steps`` frames after ``context`` without gradients (see :meth:`rollout`).
 
@@ -403,7 +445,7 @@ class Forecaster(nn.Module):
         weights (for a G-RNN this turns it into a FERNN with the G-RNN's weights).
         """
         with torch.inference_mode():
-            return self.rollout(context, steps, velocities=velocities, return_hidden=return_hidden)
+            return self.rollout(context, steps, velocities=velocities, return_hidden=return_hidden, on_step=on_step)
 
 
 def build_model(

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -350,23 +351,28 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.list_presets:
         for name in sorted(PRESETS):
             print(f"{name}: {json.dumps(dataclasses.asdict(TrainConfig(**PRESETS[name])))}")
-        return
-    config = config_from_args(args)
+        return 0
     try:
-        final = train(config, resume=args.resume, progress=not args.no_progress)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if _distributed()[0] == 0:
-        if args.export:
-            export(config, args.export, preset=args.preset)
-        print(json.dumps(final))
+        config = config_from_args(args)
+        try:
+            final = train(config, resume=args.resume, progress=not args.no_progress)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+        if _distributed()[0] == 0:
+            if args.export:
+                export(config, args.export, preset=args.preset)
+            print(json.dumps(final))
+    except (OSError, ValueError) as error:  # a bad option value, a damaged last.pt, an unwritable output
+        print(f"python -m fernn.train: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,7 +10,7 @@ the orientation of :mod:`fernn.flows`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import imageio.v3 as iio
 import numpy as np
@@ -18,14 +18,18 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .demo import Comparison, ModelRun
+import torch
+
+from .demo import Comparison, ModelRun, motion_stabilise
 
 __all__ = [
     "ERROR_COLORSCALE",
     "comparison_animation",
+    "comparison_panels",
     "comparison_gif",
     "hidden_animation",
     "mse_figure",
+    "mse_floor",
     "upscale",
     "velocity_activity_animation",
     "velocity_grid_figure",
@@ -53,6 +57,8 @@ MSE_COLORSCALE = _scale(pc.sequential.Magma)
 MODEL_COLORS = ("#EF553B", "#636EFA", "#00CC96", "#AB63FA")
 BASELINE_COLOR = "#9E9E9E"
 FRAME_MS = 250
+LOOPS = 20  # times the play button runs through the frames before it stops
+TEXT_COLOR = "#444444"  # panel and plot titles: 9.7:1 contrast on white, legible on dark too
 LABEL_BAND = 3  # empty mosaic rows above each row of panels, where the panel labels go
 
 
@@ -65,18 +71,8 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
 
 def _frame_titles(comparison: Comparison) -> list[str]:
     context, total = comparison.context_frames, comparison.num_frames
-    titles = []
-    for t in range(total):
-        if t < context:
-            titles.append(f"frame {t}: context {t + 1}/{context}, the models read the input")
-        else:
-            titles.append(f"frame {t}: prediction {t - context + 1}/{comparison.predict_frames}")
-    return titles
-
-
-def _frame_labels(comparison: Comparison) -> list[str]:
-    """Slider labels: the frame index."""
-    return [str(t) for t in range(comparison.num_frames)]
+    return [f"frame {t}: INPUT {t + 1}/{context} (the models read it)" if t < context
+            else f"frame {t}: prediction {t - context + 1}/{comparison.predict_frames}" for t in range(total)]
 
 
 def _figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure:
@@ -88,24 +84,56 @@ def _figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure:
     return go.Figure(dict(data=data, layout=layout, frames=frames), _validate=False)
 
 
+def _animated(comparison: Comparison, traces: Callable[[int], list[dict]], layout: dict, *,
+              controls_y: float = 0.0) -> go.Figure:
+    """The one animation skeleton: a frame per time step, one slider and a looping play button
+    for every panel, opening on the first prediction (the context frames come before it)."""
+    total, start = comparison.num_frames, min(comparison.context_frames, comparison.num_frames - 1)
+    names, titles = [str(t) for t in range(total)], _frame_titles(comparison)
+    frames = [dict(name=names[t], data=traces(t), layout=dict(title=dict(text=titles[t]))) for t in range(total)]
+    still = dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")
+    play = dict(frame=dict(duration=FRAME_MS, redraw=True), transition=dict(duration=0), mode="immediate",
+                fromcurrent=True)
+    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
+    looped = names[start:] + names * LOOPS  # plotly.js has no loop option: the play list repeats
+    layout = dict(
+        layout,
+        title=dict(text=titles[start], x=0.0, xanchor="left", font=dict(size=15, color=TEXT_COLOR)),
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=controls_y, xanchor="left",
+                          yanchor="top", pad=dict(r=8, t=28),
+                          buttons=[dict(label="▶ Play", method="animate", args=[looped, play]),
+                                   dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
+        sliders=[dict(active=start, x=0.25, len=0.75, y=controls_y, yanchor="top", pad=dict(t=20),
+                      steps=[dict(method="animate", label=name, args=[[name], still]) for name in names],
+                      currentvalue=dict(prefix="frame ", visible=True, xanchor="right"))],
+    )
+    return _figure(traces(start), layout, frames)
+
+
 def _mosaic(tiles: Sequence[np.ndarray], columns: int, gap: int = 1, band: int = LABEL_BAND) -> np.ndarray:
     """Tile ``(H, W)`` maps row-major into one ``float32`` image with NaN (transparent) gaps.
 
     Every row of tiles has ``band`` empty rows above it, room for the panel labels: plotly
-    hides annotations placed outside the axis range.
+    hides annotations placed outside the axis range. A ``None`` tile stays empty.
     """
-    height, width = tiles[0].shape
+    height, width = next(t for t in tiles if t is not None).shape
     rows = -(-len(tiles) // columns)
     out = np.full((rows * (band + height + gap) - gap, columns * (width + gap) - gap), np.nan, dtype=np.float32)
     for index, tile in enumerate(tiles):
+        if tile is None:
+            continue
         top, left = band + (index // columns) * (band + height + gap), (index % columns) * (width + gap)
-        out[top:top + height, left:left + width] = tile
+        out[top:top + tile.shape[0], left:left + tile.shape[1]] = tile
     return out
 
 
-def _mosaic_heatmap(z: np.ndarray, colorscale: list, *, x0: float = 0.0, zmax: float = 1.0, hover: str) -> dict:
-    return dict(type="heatmap", z=z, x0=x0, dx=1, y0=0, dy=1, colorscale=colorscale, zmin=0.0, zmax=zmax,
-                showscale=False, hoverongaps=False, hovertemplate=hover + ": %{z:.3f}<extra></extra>")
+def _mosaic_heatmap(z: np.ndarray, colorscale: list, *, y0: float = 0.0, zmax: float = 1.0, hover: str,
+                    colorbar: dict | None = None) -> dict:
+    trace = dict(type="heatmap", z=z, x0=0, dx=1, y0=y0, dy=1, colorscale=colorscale, zmin=0.0, zmax=zmax,
+                 showscale=colorbar is not None, hoverongaps=False, hovertemplate=hover + ": %{z:.3f}<extra></extra>")
+    if colorbar is not None:
+        trace["colorbar"] = dict(thickness=10, len=colorbar.pop("len", 0.5), **colorbar)
+    return trace
 
 
 def _image_axes(width: float, height: float) -> dict:
@@ -116,106 +144,105 @@ def _image_axes(width: float, height: float) -> dict:
                 plot_bgcolor="rgba(0, 0, 0, 0)")  # gaps between panels show the page, light or dark
 
 
-def _panel_labels(labels: Sequence[str], columns: int, size: tuple[int, int], gap: int = 1,
-                  x0: float = 0.0, band: int = LABEL_BAND) -> list[dict]:
+def _panel_labels(labels: Sequence[str], columns: int, size: tuple[int, int], gap: int = 1, y0: float = 0.0,
+                  band: int = LABEL_BAND) -> list[dict]:
     """One annotation in the label band above each mosaic tile, in data coordinates."""
     height, width = size
     notes = []
     for index, label in enumerate(labels):
         row, column = index // columns, index % columns
-        notes.append(dict(text=label, showarrow=False, xref="x", yref="y", yanchor="bottom", font=dict(size=12),
-                          x=x0 + column * (width + gap) + (width - 1) / 2,
-                          y=band + row * (band + height + gap) - 0.6))
+        notes.append(dict(text=label, showarrow=False, xref="x", yref="y", yanchor="bottom",
+                          font=dict(size=13, color=TEXT_COLOR), x=column * (width + gap) + (width - 1) / 2,
+                          y=y0 + band + row * (band + height + gap) - 0.6))
     return notes
 
 
-def _animation_controls(names: list[str], labels: list[str], active: int, prefix: str, y: float = 0.0) -> dict:
-    """One slider and one play/pause pair driving every panel of a figure."""
-    still = dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")
-    play = dict(frame=dict(duration=FRAME_MS, redraw=True), transition=dict(duration=0), mode="immediate",
-                fromcurrent=False)
-    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
-    steps = [dict(method="animate", label=label, args=[[name], still]) for name, label in zip(names, labels)]
-    return dict(
-        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=y, xanchor="left",
-                          yanchor="top", pad=dict(r=8, t=28),
-                          buttons=[dict(label="▶ Play", method="animate", args=[names, play]),
-                                   dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
-        sliders=[dict(active=active, steps=steps, x=0.2, len=0.8, y=y, yanchor="top", pad=dict(t=20),
-                      currentvalue=dict(prefix=prefix, visible=True, xanchor="right"))],
-    )
+def comparison_panels(comparison: Comparison, t: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The panels at frame ``t``: digits ``[truth, prediction per run]`` in ``[0, 1]`` and errors
+    ``[|prediction - truth| per run]``. During the context every panel shows the input frame and
+    the errors are zero: the models read the input, they predict nothing yet."""
+    truth = comparison.truth[t]
+    if t < comparison.context_frames:
+        return [truth] * (1 + len(comparison.runs)), [np.zeros_like(truth)] * len(comparison.runs)
+    predictions = [run.prediction[t - comparison.context_frames] for run in comparison.runs]
+    return [truth, *predictions], [np.abs(p - truth) for p in predictions]
 
 
-def comparison_animation(comparison: Comparison, *, height: int = 380) -> go.Figure:
-    """Ground truth, every model's prediction and every model's absolute error, in one animation.
+def comparison_animation(comparison: Comparison, *, height: int = 460) -> go.Figure:
+    """Ground truth and every model's prediction (top row) and absolute error (bottom row).
 
-    Panels: truth, then one prediction per run (white on black), then one
-    ``|prediction - truth|`` map per run (inferno, 0 to 1); one animation frame per time step
-    ``0..T+S-1``, prediction and error panels blank while the models read the context. One
-    slider and one play button drive all panels. The figure opens on the last predicted frame.
+    Digits are white on black, errors inferno from 0 to 1. One animation frame per time step;
+    the context frames show the input in every panel (titled INPUT), predictions follow; the
+    figure opens on the first prediction and its play button loops.
     """
     runs = comparison.runs
-    truth = comparison.truth  # (T+S, H, W)
-    context, total = comparison.context_frames, comparison.num_frames
-    size = truth.shape[1:]
-    blank = np.zeros_like(truth[0])
-    digit_columns = 1 + len(runs)
-    offset = digit_columns * (size[1] + 1) + 2  # the error mosaic starts after a wider gap
+    size = comparison.truth.shape[1:]
+    columns = 1 + len(runs)
+    row_height = LABEL_BAND + size[0] + 1
 
     def traces(t: int) -> list[dict]:
-        predictions = [run.prediction[t - context] if t >= context else blank for run in runs]
-        errors = [np.abs(p - truth[t]) if t >= context else blank for p in predictions]
-        return [_mosaic_heatmap(_mosaic([truth[t], *predictions], digit_columns), DIGIT_COLORSCALE, hover="intensity"),
-                _mosaic_heatmap(_mosaic(errors, len(runs)), ERROR_COLORSCALE, x0=offset, hover="|error|")]
+        digits, errors = comparison_panels(comparison, t)
+        return [_mosaic_heatmap(_mosaic(digits, columns), DIGIT_COLORSCALE, hover="intensity"),
+                _mosaic_heatmap(_mosaic([None, *errors], columns), ERROR_COLORSCALE, y0=row_height, hover="|error|")]
 
-    labels = ["Ground truth"] + [f"{run.name}: prediction" for run in runs]
-    notes = _panel_labels(labels, digit_columns, size)
-    notes += _panel_labels([f"{run.name}: |error|" for run in runs], len(runs), size, x0=offset)
-    names, titles = [str(t) for t in range(total)], _frame_titles(comparison)
-    frames = [dict(name=names[t], data=traces(t), traces=[0, 1], layout=dict(title=dict(text=titles[t])))
-              for t in range(total)]
-    width = offset + len(runs) * (size[1] + 1) - 1
-    height_px = LABEL_BAND + size[0]
-    layout = dict(
-        title=dict(text=titles[-1], x=0.0, xanchor="left", font=dict(size=14)),
-        height=height, margin=dict(l=8, r=8, t=72, b=96), annotations=notes,
-        **_image_axes(width, height_px),
-        **_animation_controls(names, _frame_labels(comparison), total - 1, "frame "),
-    )
-    return _figure(traces(total - 1), layout, frames)
+    notes = _panel_labels(["Truth", *(run.name for run in runs)], columns, size)
+    notes += _panel_labels(["", *(f"{run.name} |error|" for run in runs)], columns, size, y0=row_height)
+    width = columns * (size[1] + 1) - 1
+    layout = dict(height=height, margin=dict(l=4, r=4, t=56, b=84), annotations=notes,
+                  **_image_axes(width, 2 * row_height - 1))
+    return _animated(comparison, traces, layout)
+
+
+def mse_floor(comparison: Comparison) -> float:
+    """The lowest MSE the chart shows: a tenth of the best model's lowest, so a baseline that
+    drops to ~0 (a digit back at its start) cannot squash the models' curves."""
+    values = np.concatenate([run.mse for run in comparison.runs] or [comparison.baseline_mse])
+    positive = values[values > 0]
+    return float(positive.min() / 10) if positive.size else 1e-6
 
 
 def mse_figure(comparison: Comparison, *, height: int = 330) -> go.Figure:
     """Per-step MSE of every model and of copying the last context frame, on a log axis.
 
-    x is the frame index; the context frames (no predictions) are shaded and the boundary
-    between context and prediction is marked.
+    x is the frame index; the context frames (no predictions) are shaded. Values under
+    :func:`mse_floor` are drawn on the floor (the hover text keeps the true value).
     """
     context, total = comparison.context_frames, comparison.num_frames
     steps = np.arange(context, total)
-    data = []
-    for index, run in enumerate(comparison.runs):
-        data.append(dict(type="scatter", x=steps, y=np.maximum(run.mse, 1e-12), mode="lines+markers", name=run.name,
-                         line=dict(color=MODEL_COLORS[index % len(MODEL_COLORS)], width=2.5),
-                         hovertemplate="MSE %{y:.2e}<extra>" + run.name + "</extra>"))
-    data.append(dict(type="scatter", x=steps, y=np.maximum(comparison.baseline_mse, 1e-12), mode="lines",
-                     name="copy last context frame", line=dict(color=BASELINE_COLOR, dash="dash", width=2),
-                     hovertemplate="MSE %{y:.2e}<extra>copy last frame</extra>"))
+    floor = mse_floor(comparison)
+    series = [(run.name, run.mse, dict(color=MODEL_COLORS[i % len(MODEL_COLORS)], width=2.5), "lines+markers")
+              for i, run in enumerate(comparison.runs)]
+    series.append(("copy last context frame", comparison.baseline_mse, dict(color=BASELINE_COLOR, dash="dash", width=2),
+                   "lines"))
+    data = [dict(type="scatter", x=steps, y=np.maximum(values, floor), customdata=values, mode=mode, name=name,
+                 line=line, hovertemplate="MSE %{customdata:.2e}<extra>" + name + "</extra>")
+            for name, values, line, mode in series]
+    top = max(float(np.max([values.max() for _, values, _, _ in series])), floor * 10)
     layout = dict(
         height=height, margin=dict(l=8, r=8, t=40, b=8), hovermode="x unified",
         xaxis=dict(title=dict(text="frame"), range=[-0.5, total - 0.5]),
-        yaxis=dict(title=dict(text="MSE per frame (log)"), type="log", dtick="D2", exponentformat="power"),
+        yaxis=dict(title=dict(text="MSE per frame (log)"), type="log", exponentformat="power",
+                   range=[np.log10(floor) - 0.1, np.log10(top) + 0.2]),
         legend=dict(orientation="h", y=-0.25, x=0),
         shapes=[dict(type="rect", xref="x", yref="paper", x0=-0.5, x1=context - 0.5, y0=0, y1=1,
-                     fillcolor="rgba(128,128,128,0.15)", line=dict(width=0), layer="below"),
-                dict(type="line", xref="x", yref="paper", x0=context - 0.5, x1=context - 0.5, y0=0, y1=1,
-                     line=dict(color="rgba(128,128,128,0.9)", dash="dot", width=1.5))],
-        annotations=[dict(x=(context - 1) / 2, y=1.0, xref="x", yref="paper", text="context (input)",
+                     fillcolor="rgba(128,128,128,0.15)", line=dict(width=0), layer="below")],
+        annotations=[dict(x=(context - 1) / 2, y=1.0, xref="x", yref="paper", text="input (context)",
                           showarrow=False, yanchor="bottom"),
                      dict(x=context - 0.5, y=1.0, xref="x", yref="paper", text=" prediction →", showarrow=False,
                           xanchor="left", yanchor="bottom")],
     )
     return _figure(data, layout, [])
+
+
+def _activity_tile(run: ModelRun, t: int, size: int) -> np.ndarray | None:
+    """A FERNN's per-copy activity at step ``t`` on its ``(dy, dx)`` grid, divided by the most
+    active copy's, upscaled to about ``size`` pixels; ``None`` for a single-copy model."""
+    if len(run.velocities) == 1:
+        return None
+    dys, dxs, rows, cols = _velocity_grid(run.velocities)
+    grid = np.full((len(dys), len(dxs)), np.nan, dtype=np.float32)
+    grid[rows, cols] = run.activity[t] / max(float(run.activity[t].max()), 1e-12)
+    return upscale(grid, max(1, size // max(len(dys), len(dxs))))
 
 
 def hidden_animation(
@@ -224,14 +251,16 @@ def hidden_animation(
     *,
     stabilised: bool = False,
     view: str = "pooled",
-    height_per_row: int = 190,
+    height_per_row: int = 150,
 ) -> go.Figure:
-    """Animated hidden-state channels, one row per model, one column per channel.
+    """The input and each model's hidden channels over time, in one animation.
 
-    view: ``"pooled"`` (the max/mean over velocity copies that the decoder reads) or ``"copy"``
-    (the single copy read out as the input velocity; identical for a G-RNN). ``stabilised``
-    shows every map rolled back by the input's accumulated motion. Each panel is divided by
-    its own maximum over time, so colours run from 0 to 1 in every panel.
+    Rows: the input frame (stabilised too when ``stabilised``), then one row per model: its
+    channels and, for a FERNN, the activity of every velocity copy on the ``(dy, dx)`` grid
+    (divided by the most active copy's). view: ``"pooled"`` (the max over velocity copies) or
+    ``"copy"`` (the copy read out as the input's velocity; the same for a G-RNN). Each model's
+    maps share one colour scale (divided by that model's largest value over the shown channels
+    and frames), with a colour bar.
     """
     if view not in ("pooled", "copy"):
         raise ValueError(f"view must be 'pooled' or 'copy', got {view!r}")
@@ -245,40 +274,49 @@ def hidden_animation(
             raise ValueError(f"{run.name} has channels 0..{run.hidden_channels - 1}; got {bad}")
 
     def maps(run: ModelRun) -> np.ndarray:
-        if view == "pooled":
-            return run.hidden_stabilised if stabilised else run.hidden
-        return run.copy_hidden_stabilised if stabilised else run.copy_hidden
+        views = run.hidden
+        chosen = (views.pooled_stabilised if stabilised else views.pooled) if view == "pooled" else (
+            views.copy_stabilised if stabilised else views.copy)
+        return chosen[:, channels].astype(np.float32)  # (T+S, K, H, W)
 
-    def describe(run: ModelRun) -> str:
-        if view == "copy" and len(run.velocities) > 1:
-            return f"{run.name} copy {run.ranking[0]}"
-        return run.name
-
-    stacks = []
-    for run in runs:
-        stack = maps(run)[:, channels]  # (T+S, K, H, W)
-        peak = np.maximum(stack.max(axis=(0, 2, 3), keepdims=True), 1e-6)  # (1, K, 1, 1)
-        stacks.append(stack / peak)
-    size = stacks[0].shape[2:]
-    columns, total = len(channels), comparison.num_frames
+    stacks = [maps(run) for run in runs]
+    peaks = [max(float(stack.max()), 1e-6) for stack in stacks]
+    size = comparison.truth.shape[1:]
+    columns = len(channels) + (1 if any(len(run.velocities) > 1 for run in runs) else 0)
+    row_height = LABEL_BAND + size[0] + 1
+    steps = np.arange(comparison.num_frames)  # the input frame t, rolled back by t * velocity
+    truth = comparison.truth
+    if stabilised:
+        truth = motion_stabilise(torch.from_numpy(truth[:, None]), comparison.stabilise_velocity, steps)[:, 0].numpy()
+    rows = len(runs) + 1
 
     def traces(t: int) -> list[dict]:
-        tiles = [stack[t, k] for stack in stacks for k in range(columns)]
-        return [_mosaic_heatmap(_mosaic(tiles, columns), HIDDEN_COLORSCALE, hover="activation ÷ panel max")]
+        out = [_mosaic_heatmap(_mosaic([truth[t]], columns), DIGIT_COLORSCALE, hover="input")]
+        for index, (run, stack, peak) in enumerate(zip(runs, stacks, peaks), start=1):
+            tiles = [stack[t, k] / peak for k in range(len(channels))]
+            if columns > len(channels):
+                tiles.append(_activity_tile(run, t, size[0]))
+            bar = dict(title=dict(text=f"{run.name}<br>÷ {peak:.2g}", side="right"), y=1 - (index + 0.5) / rows,
+                       len=0.9 / rows, x=1.0)
+            out.append(_mosaic_heatmap(_mosaic(tiles, columns), HIDDEN_COLORSCALE, y0=index * row_height,
+                                       hover="activation ÷ model max", colorbar=bar))
+        return out
 
-    labels = [f"{describe(run)} · ch {c}" for run in runs for c in channels]
-    names, titles = [str(t) for t in range(total)], _frame_titles(comparison)
-    frames = [dict(name=names[t], data=traces(t), traces=[0], layout=dict(title=dict(text=titles[t])))
-              for t in range(total)]
-    mosaic = traces(total - 1)[0]["z"]
-    layout = dict(
-        title=dict(text=titles[-1], x=0.0, xanchor="left", font=dict(size=14)),
-        height=len(runs) * height_per_row + 170, margin=dict(l=8, r=8, t=72, b=96),
-        annotations=_panel_labels(labels, columns, size),
-        **_image_axes(mosaic.shape[1], mosaic.shape[0]),
-        **_animation_controls(names, _frame_labels(comparison), total - 1, "frame "),
-    )
-    return _figure(traces(total - 1), layout, frames)
+    what = "max over copies" if view == "pooled" else "read-out copy"
+    labels = [f"input{' (stabilised)' if stabilised else ''}"]
+    notes = _panel_labels(labels, columns, size)
+    for index, run in enumerate(runs, start=1):
+        names = [f"{run.name} ch {c}" for c in channels]
+        if columns > len(channels):
+            names.append("copies (dy, dx)" if len(run.velocities) > 1 else "")
+        notes += _panel_labels(names, columns, size, y0=index * row_height)
+    notes.append(dict(text=f"hidden state: {what}{', motion-stabilised' if stabilised else ''}", showarrow=False,
+                      xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom",
+                      font=dict(size=12, color=TEXT_COLOR)))
+    width = columns * (size[1] + 1) - 1
+    layout = dict(height=rows * height_per_row + 140, margin=dict(l=4, r=70, t=56, b=84), annotations=notes,
+                  **_image_axes(width, rows * row_height - 1))
+    return _animated(comparison, traces, layout)
 
 
 def _velocity_grid(velocities: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -289,16 +327,18 @@ def _velocity_grid(velocities: Sequence[tuple[int, int]]) -> tuple[np.ndarray, n
     return dys, dxs, array[:, 0] - dys[0], array[:, 1] - dxs[0]
 
 
-def velocity_activity_animation(comparison: Comparison, run: ModelRun, *, height: int = 500) -> go.Figure:
-    """A FERNN's per-copy activity on the ``(dy, dx)`` grid over time.
+def velocity_activity_animation(comparison: Comparison, run: ModelRun, *, height: int = 460) -> go.Figure:
+    """A FERNN's per-copy activity on the ``(dy, dx)`` grid over time, with the read-out.
 
     Each frame shows every copy's RMS activation divided by the most active copy's at that
     step (1 = brightest). Circles mark the digits' true velocities, a cross the read-out (the
     most active copy). Velocities outside the set are blank.
     """
     dys, dxs, rows, cols = _velocity_grid(run.velocities)
-    total = comparison.num_frames
     truth = np.asarray(comparison.digit_velocities, dtype=np.float64).reshape(-1, 2)
+    truth_trace = dict(type="scatter", x=truth[:, 1], y=truth[:, 0], mode="markers", name="true velocity",
+                       marker=dict(symbol="circle-open", size=30, line=dict(width=3), color="#00E5FF"),
+                       hovertemplate="true velocity (%{y}, %{x})<extra></extra>")
 
     def traces(t: int) -> list[dict]:
         z = np.full((len(dys), len(dxs)), np.nan, dtype=np.float32)
@@ -311,27 +351,20 @@ def velocity_activity_animation(comparison: Comparison, run: ModelRun, *, height
             dict(type="scatter", x=[readout[1]], y=[readout[0]], mode="markers", name="read-out (most active copy)",
                  marker=dict(symbol="x-thin", size=22, line=dict(width=4, color="#FF4081"), color="#FF4081"),
                  hovertemplate="read-out (%{y}, %{x})<extra></extra>"),
+            truth_trace,
         ]
 
-    truth_trace = dict(type="scatter", x=truth[:, 1], y=truth[:, 0], mode="markers", name="true velocity",
-                       marker=dict(symbol="circle-open", size=30, line=dict(width=3), color="#00E5FF"),
-                       hovertemplate="true velocity (%{y}, %{x})<extra></extra>")
-    names, titles = [str(t) for t in range(total)], _frame_titles(comparison)
-    frames = [dict(name=names[t], data=traces(t), traces=[0, 1], layout=dict(title=dict(text=titles[t])))
-              for t in range(total)]
     span = [min(dxs[0], truth[:, 1].min()) - 0.5, max(dxs[-1], truth[:, 1].max()) + 0.5]
     span_y = [max(dys[-1], truth[:, 0].max()) + 0.5, min(dys[0], truth[:, 0].min()) - 0.5]
     layout = dict(
-        title=dict(text=titles[-1], x=0.0, xanchor="left", font=dict(size=14)),
         height=height, margin=dict(l=8, r=8, t=72, b=130),
         xaxis=dict(title=dict(text="dx (px/frame)"), dtick=1, range=span, constrain="domain", showgrid=False,
                    zeroline=False),
         yaxis=dict(title=dict(text="dy (px/frame, down)"), dtick=1, range=span_y, scaleanchor="x",
                    constrain="domain", showgrid=False, zeroline=False),
         legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1.0, xanchor="right"),
-        **_animation_controls(names, _frame_labels(comparison), total - 1, "frame ", y=-0.12),
     )
-    return _figure([*traces(total - 1), truth_trace], layout, frames)
+    return _animated(comparison, traces, layout, controls_y=-0.12)
 
 
 def velocity_grid_figure(
@@ -431,9 +464,8 @@ def comparison_gif(comparison: Comparison, *, scale: int = 4, frame_ms: int = 30
     width = header.shape[1]
     frames = []
     for t in range(total):
-        predictions = [run.prediction[t - context] if t >= context else np.zeros_like(truth[t]) for run in runs]
-        tiles = [_gray(truth[t])] + [_gray(p) for p in predictions]
-        tiles += [_inferno(np.abs(p - truth[t])) if t >= context else _gray(np.zeros_like(p)) for p in predictions]
+        digits, errors = comparison_panels(comparison, t)
+        tiles = [_gray(d) for d in digits] + [_inferno(e) for e in errors]
         row = np.full((size, width, 3), 60, dtype=np.uint8)
         for index, tile in enumerate(tiles):
             left = index * (size + gap)

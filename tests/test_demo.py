@@ -110,10 +110,11 @@ def test_matching_copy_is_static_after_stabilisation():
     image = blob(2)
     result = demo.compare({"FERNN": model}, [demo.Digit(image, velocity=(1, 2), start=(3, -5))], context_frames=6,
                           predict_frames=1)
-    copy = result.runs[0].copy_hidden_stabilised[:6, 0]  # (T, H, W)
+    copy = result.runs[0].hidden.copy_stabilised[:6, 0].astype(np.float32)  # (T, H, W), stored as float16
     expected = np.roll(image, (3, -5), axis=(0, 1))
     for step in range(6):
-        np.testing.assert_allclose(copy[step] / copy[step].max(), expected / expected.max(), atol=1e-6)
+        np.testing.assert_allclose(copy[step] / copy[step].max(), expected / expected.max(), atol=2e-3)
+    assert result.runs[0].hidden.copy_velocity == (1, 2)
 
 
 def test_single_copy_model_has_no_velocity_readout():
@@ -136,7 +137,9 @@ def test_compare_shapes_metrics_and_baseline():
         assert run.prediction.shape == (3, 28, 28)
         np.testing.assert_allclose(run.mse, ((run.prediction - truth[4:]) ** 2).mean(axis=(1, 2)), rtol=1e-5)
         expected_shape = (7, run.hidden_channels, 28, 28)
-        assert run.hidden.shape == run.hidden_stabilised.shape == run.copy_hidden.shape == expected_shape
+        views = run.hidden
+        assert views.pooled.shape == views.pooled_stabilised.shape == views.copy.shape == expected_shape
+        assert views.pooled.dtype == np.float16  # a cached comparison holds half-size maps
         assert run.activity.shape == (7, len(run.velocities))
         assert run.seconds >= 0 and run.device == "cpu"
         assert not run.evaluated
@@ -148,6 +151,12 @@ def test_velocity_set_override_applies_to_fernns_only():
     digits = [demo.Digit(blob(), velocity=(3, 0))]
     result = demo.compare(models, digits, context_frames=3, predict_frames=1, velocities=4)
     assert result.run("G-RNN").velocities == ((0, 0),)
+    auto = demo.compare(models, digits, context_frames=3, predict_frames=1)  # default: "auto"
+    assert auto.run("FERNN").velocities == velocity_set(3) and auto.run("G-RNN").velocities == ((0, 0),)
+    trained = demo.compare(models, digits, context_frames=3, predict_frames=1, velocities=demo.AS_TRAINED)
+    assert trained.run("FERNN").velocities == velocity_set(1)
+    with pytest.raises(demo.DemoError, match="velocity set"):
+        demo.compare(models, digits, velocities="wide")
     assert result.run("FERNN").velocities == velocity_set(4)
     assert result.run("FERNN").trained_velocities == velocity_set(1)
     widened = demo.compare(models, digits, context_frames=6, predict_frames=1, velocities=velocity_set(3))
@@ -155,9 +164,11 @@ def test_velocity_set_override_applies_to_fernns_only():
 
 
 def test_memory_estimate_and_limit():
-    small = demo.rollout_memory_bytes(num_copies=9, hidden_channels=16, num_frames=20)
-    assert small == 9 * 16 * 28 * 28 * 4 * 24
-    assert demo.rollout_memory_bytes(num_copies=81, hidden_channels=16, num_frames=20) == 9 * small
+    state = 9 * 16 * 28 * 28
+    small = demo.rollout_memory_bytes(num_copies=9, hidden_channels=16, num_frames=20, context_frames=10)
+    assert small == 16 * state + 2 * state * 10 + 8 * 16 * 28 * 28 * 20
+    wide = demo.rollout_memory_bytes(num_copies=81, hidden_channels=16, num_frames=20, context_frames=10)
+    assert wide - small == (81 - 9) * 16 * 28 * 28 * (16 + 2 * 10)  # linear in the copies
     with pytest.raises(demo.DemoError, match="MiB"):
         demo.compare({"FERNN": integrator_fernn()}, [demo.Digit(blob())], velocities=8, memory_limit=1024**2)
 
@@ -174,14 +185,113 @@ def test_bad_settings_raise_demo_errors():
         demo.compare({}, [demo.Digit(blob())])
 
 
-def test_recorded_grid_only_from_evaluated_checkpoints():
+def test_checkpoint_record_is_read_as_typed_fields():
     model = tiny_grnn()
-    assert demo.recorded_velocity_grid(model) is None and not demo.is_evaluated(model)
-    model.metrics = {"evaluation": {"velocity_grid": {"speeds": [-1, 0, 1], "mse": [[1, 2, 3]] * 3}}}
-    assert demo.is_evaluated(model)
-    assert demo.recorded_velocity_grid(model)["speeds"] == [-1, 0, 1]
+    assert demo.record(model).velocity_grid is None and not demo.is_evaluated(model)
+    assert demo.training_max_speed(model) is None
+    model.metrics = {"evaluation": {"velocity_grid": {"speeds": [-1, 0, 1], "mse": [[1, 2, 3]] * 3}, "test_mse": 0.5},
+                     "train": {"config": {"data_max_speed": 1}, "step": 7,
+                               "history": [{"step": 5, "wall_time": 1.5, "val_mse": 0.2}, {"step": 6}]}}
+    record = demo.record(model)
+    assert record.evaluated and record.test_mse == 0.5 and record.training_max_speed == 1
+    assert record.velocity_grid.speeds == (-1, 0, 1) and record.velocity_grid.at((1, -1)) == 1
+    assert record.curve == ((5, 1.5, 0.2),) and record.training_steps == 7
     model.metrics = {"evaluation": {"velocity_grid": {"speeds": [-1, 0, 1], "mse": [[1, 2]]}}}
-    assert demo.recorded_velocity_grid(model) is None
+    assert demo.record(model).velocity_grid is None  # malformed: missing, not an exception
+
+
+def test_headline_states_speeds_and_errors():
+    models = {"G-RNN": tiny_grnn(), "FERNN": integrator_fernn(max_speed=1)}
+    for model in models.values():
+        model.metrics = {"train": {"config": {"data_max_speed": 1}}}
+    result = demo.compare(models, [demo.Digit(blob(), velocity=(2, -1))], context_frames=3, predict_frames=2,
+                          velocities=demo.AS_TRAINED)
+    text = demo.headline(result)
+    assert "**(2, -1) px/frame**, 2× the fastest training motion (1 px/frame)" in text
+    assert "(2, -1) is outside the FERNN's velocity set" in text
+    assert f"{result.run('FERNN').mean_mse:.1e}" in text and f"{result.run('G-RNN').mean_mse:.1e}" in text
+
+
+def test_state_drift_separates_an_equivariant_state_from_a_smeared_one():
+    """A FERNN holding the input's velocity has a stabilised state equal to the still scene's: drift ~0."""
+    digits = [demo.Digit(blob(2), velocity=(1, 2), start=(3, -5))]
+    fernn_run = demo.compare({"FERNN": integrator_fernn(max_speed=2)}, digits, context_frames=6,
+                             predict_frames=1).runs[0]
+    assert fernn_run.hidden.drift < 1e-5
+    grnn_run = demo.compare({"G-RNN": tiny_grnn()}, digits, context_frames=6, predict_frames=1).runs[0]
+    assert grnn_run.hidden.drift > 0.1
+    still = demo.compare({"G-RNN": tiny_grnn()}, [demo.Digit(blob(2))], context_frames=6, predict_frames=1).runs[0]
+    assert still.hidden.drift == pytest.approx(0.0, abs=1e-6)
+
+
+def test_progress_reaches_one_and_names_the_model():
+    seen = []
+    models = {"G-RNN": tiny_grnn(), "FERNN": integrator_fernn(max_speed=1)}
+    demo.compare(models, [demo.Digit(blob())], context_frames=3, predict_frames=2,
+                 progress=lambda fraction, text: seen.append((fraction, text)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert len(seen) == 10 and "FERNN: step 5/5 with 9 velocity copies" in seen[-1][1]
+
+
+@pytest.mark.parametrize("image", [np.zeros((28, 28)), np.eye(28), np.random.default_rng(0).random((28, 28))])
+def test_digit_links_round_trip_compactly(image):
+    text = demo.encode_digit(image)
+    assert len(text) <= 1400 and text.isascii() and "&" not in text and "=" not in text
+    np.testing.assert_allclose(demo.decode_digit(text), np.round(image * 255) / 255, atol=1e-7)
+
+
+@pytest.mark.parametrize("text", ["", "z1.", "z1.!!!", "x9.AAAA", "z1." + "A" * 5000,
+                                  "z1." + __import__("base64").urlsafe_b64encode(
+                                      __import__("zlib").compress(b"\0" * 10_000_000)).decode()])
+def test_damaged_digit_links_raise_a_demo_error(text):
+    with pytest.raises(demo.DemoError):
+        demo.decode_digit(text)
+
+
+def test_comparison_cache_is_bounded_by_bytes():
+    result = demo.compare({"G-RNN": tiny_grnn()}, [demo.Digit(blob())], context_frames=3, predict_frames=2)
+    cache = demo.ComparisonCache(max_bytes=int(2.5 * result.nbytes))
+    for key in range(5):
+        cache.put(key, result)
+    assert len(cache) == 2 and cache.nbytes <= cache.max_bytes
+    assert cache.get(4) is result and cache.get(0) is None
+    tiny = demo.ComparisonCache(max_bytes=10)
+    tiny.put("big", result)
+    assert len(tiny) == 0
+
+
+def test_run_slots_queue_the_rest():
+    import threading
+
+    slots = demo.RunSlots(1)
+    waited, release = [], threading.Event()
+
+    def hold_first() -> None:
+        with slots.hold():
+            release.wait(5)
+
+    first = threading.Thread(target=hold_first)
+    first.start()
+    while slots._semaphore._value:  # noqa: SLF001 - wait until the first run holds its slot
+        pass
+    threading.Timer(0.1, release.set).start()
+    with slots.hold(on_wait=lambda: waited.append(True)):
+        pass
+    first.join()
+    assert waited == [True]
+    with pytest.raises(demo.DemoError, match="busy"):
+        with slots.hold():
+            with slots.hold(timeout=0.05):
+                pass
+
+
+def test_nan_weights_are_named():
+    model = tiny_grnn()
+    assert demo.weights_problem(model) == ""
+    with torch.no_grad():
+        model.cell.input_conv.weight.fill_(float("nan"))
+    assert "NaN" in demo.weights_problem(model)
 
 
 def test_npz_export_round_trips():
@@ -192,6 +302,7 @@ def test_npz_export_round_trips():
         assert list(archive["model_names"]) == ["G-RNN", "FERNN"]
         np.testing.assert_array_equal(archive["model1_prediction"], result.runs[1].prediction)
         np.testing.assert_array_equal(archive["model1_velocities"], np.asarray(velocity_set(1)))
+        assert float(archive["model1_drift"]) == pytest.approx(result.runs[1].hidden.drift)
         assert int(archive["context_frames"]) == 3
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -81,3 +83,35 @@ def test_steps_to_reach():
     assert steps_to_reach(history, 0.3) == 4
     assert steps_to_reach(history, 0.5) == 2
     assert steps_to_reach(history, 0.1) is None
+
+
+def _run_module(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_command_line_refuses_a_missing_or_garbage_checkpoint_in_one_line(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all\n")
+    for path, message in ((garbage, "is not a readable checkpoint"), (tmp_path / "missing.pt", "no checkpoint file at")):
+        result = _run_module("fernn.evaluate", str(path), "--quick", "--device", "cpu",
+                             "--output", str(tmp_path / "evaluation.json"))
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("python -m fernn.evaluate: error: ")
+        assert message in lines[0] and str(path) in lines[0]
+    assert not (tmp_path / "evaluation.json").exists()
+
+
+def test_train_resume_from_a_garbage_last_checkpoint_fails_in_one_line(tmp_path):
+    output = tmp_path / "run"
+    output.mkdir()
+    (output / "last.pt").write_bytes(b"\x00garbage")
+    result = _run_module("fernn.train", "--preset", "tiny-fernn", "--device", "cpu", "--output", str(output),
+                         "--resume", "--no-progress")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m fernn.train: error: ")
+    assert "last.pt is not a readable checkpoint" in lines[0]
+    assert sorted(p.name for p in output.iterdir()) == ["last.pt"]  # nothing trained, nothing overwritten

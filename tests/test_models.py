@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -123,6 +124,17 @@ def test_grnn_is_the_fernn_with_only_the_zero_velocity(make_model, make_context)
         (torch.zeros(2, 3, 1, 6, 6), -1, ValueError, "steps must be a non-negative integer"),
         (torch.zeros(2, 3, 1, 6, 6), 1.0, ValueError, "steps must be a non-negative integer"),
         (torch.zeros(2, 3, 1, 6, 6), True, ValueError, "steps must be a non-negative integer"),
+        (torch.zeros(2, 3, 1, 6, 6), np.bool_(True), ValueError, "steps must be a non-negative integer"),
+        (torch.zeros(2, 3, 1, 6, 6), torch.tensor(True), ValueError, "steps must be a non-negative integer"),
+        (torch.zeros(2, 3, 1, 6, 6), torch.tensor(2.0), ValueError, "steps must be a non-negative integer"),
+        (torch.zeros(2, 3, 1, 6, 6), torch.tensor([2]), ValueError, "steps must be a non-negative integer"),
+        (torch.zeros(2, 3, 1, 6, 6), np.float64(2.0), ValueError, "steps must be a non-negative integer"),
+        (torch.zeros(2, 3, 1, 6, 6), np.int64(-1), ValueError, "steps must be a non-negative integer"),
+        (torch.zeros(2, 3, 1, 6, 6), 100_001, ValueError, "steps must be at most 100,000, got 100,001"),
+        (torch.zeros(2, 3, 1, 6, 6), 10**12, ValueError, "steps must be at most 100,000"),
+        (torch.zeros(0, 3, 1, 6, 6), 1, ValueError, r"at least one sequence .* got shape \(0, 3, 1, 6, 6\)"),
+        (torch.zeros(2, 3, 1, 0, 6), 1, ValueError, "at least 1x1 pixels"),
+        (torch.zeros(2, 3, 1, 6, 0), 1, ValueError, "at least 1x1 pixels"),
         ([[[[[0.0]]]]], 1, TypeError, "context must be a torch.Tensor"),
     ],
 )
@@ -538,3 +550,49 @@ def test_context_with_another_dtype_gets_a_clear_error():
     with pytest.raises(ValueError, match="context is torch.float64 on cpu but the model is torch.float32"):
         model.forecast(context, 1)
     assert model.forecast(context.to(next(model.parameters())), 1).frames.dtype == torch.float32
+
+
+@pytest.mark.parametrize("decoding", ["aligned", "paper"])
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_on_step_sees_every_state_that_return_hidden_keeps(decoding, checkpointed) -> None:
+    torch.manual_seed(0)
+    model = fernn.build_model("fernn", hidden_channels=3, max_speed=1, decoder_layers=2, decoding=decoding)
+    context = torch.rand(2, 4, 1, 8, 8)
+    kept = model.forecast(context, 3, return_hidden=True).hidden
+    seen: dict[int, torch.Tensor] = {}
+    if checkpointed:
+        model.train()
+        model.checkpoint_steps = True
+        with torch.enable_grad():
+            frames = model.rollout(context, 3, on_step=lambda i, h: seen.__setitem__(i, h.detach().clone())).frames
+    else:
+        frames = model.forecast(context, 3, on_step=lambda i, h: seen.__setitem__(i, h.clone())).frames
+    assert sorted(seen) == list(range(kept.shape[1]))
+    for index, state in seen.items():
+        torch.testing.assert_close(state, kept[:, index])
+    torch.testing.assert_close(frames, model.eval().forecast(context, 3).frames)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_context_with_nan_or_inf_names_the_first_bad_frame(bad, make_model, make_context) -> None:
+    model = make_model("fernn", max_speed=1)
+    context = make_context(batch=3, frames=5)
+    context[1, 4, 0, 0, 0] = bad
+    context[2, 0, 0, 5, 5] = bad
+    context[1, 2, 0, 3, 1] = bad  # the earliest bad frame of the first bad sequence
+    for run in (model.forecast, model.rollout):
+        with pytest.raises(ValueError, match="context frame 2 of sequence 1 holds NaN or inf values"):
+            run(context, 2)
+
+
+@pytest.mark.parametrize("steps", [np.int64(3), np.int32(3), torch.tensor(3), torch.tensor(3, dtype=torch.int32)])
+def test_numpy_and_tensor_step_counts_run_like_an_int(steps, make_model, make_context) -> None:
+    model = make_model("fernn", max_speed=1)
+    context = make_context(batch=2, frames=4)
+    expected = model.forecast(context, 3, return_hidden=True)
+    actual = model.forecast(context, steps, return_hidden=True)
+    assert actual.frames.shape[1] == 3 and actual.hidden.shape[1] == 4 + 3
+    assert torch.equal(actual.frames, expected.frames)
+    assert torch.equal(actual.hidden, expected.hidden)
+    with torch.enable_grad():
+        assert torch.equal(model.rollout(context, steps).frames.detach(), expected.frames)

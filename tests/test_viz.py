@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import imageio.v3 as iio
 import numpy as np
 import plotly.graph_objects as go
@@ -43,24 +45,27 @@ def test_upscale_is_nearest_neighbour():
 def test_comparison_animation_has_one_slider_for_all_panels(comparison):
     fig = viz.comparison_animation(comparison)
     spec = assert_valid(fig)
-    total = comparison.num_frames
+    total, context = comparison.num_frames, comparison.context_frames
     assert len(spec["frames"]) == total
     assert len(spec["layout"]["sliders"]) == 1 and len(spec["layout"]["sliders"][0]["steps"]) == total
-    assert len(spec["layout"]["updatemenus"]) == 1
-    assert all(frame["traces"] == [0, 1] for frame in spec["frames"])
-    # Panels: truth + 2 predictions in one mosaic, 2 error maps in the other; all labelled.
+    # It opens on the first prediction, and play loops from there.
+    assert spec["layout"]["sliders"][0]["active"] == context
+    play = spec["layout"]["updatemenus"][0]["buttons"][0]["args"][0]
+    assert play[0] == str(context) and len(play) > 10 * total
     texts = [note["text"] for note in spec["layout"]["annotations"]]
-    assert texts == ["Ground truth", "G-RNN: prediction", "FERNN: prediction", "G-RNN: |error|", "FERNN: |error|"]
-    # The last frame shows the last prediction next to the truth.
-    digits = np.asarray(fig.frames[-1].data[0].z)
-    band = viz.LABEL_BAND
+    assert texts == ["Truth", "G-RNN", "FERNN", "", "G-RNN |error|", "FERNN |error|"]
+    band, row = viz.LABEL_BAND, viz.LABEL_BAND + 29
+    last = fig.frames[-1]
+    digits, errors = np.asarray(last.data[0].z), np.asarray(last.data[1].z)
     np.testing.assert_allclose(digits[band:band + 28, :28], comparison.truth[-1])
     np.testing.assert_allclose(digits[band:band + 28, 29:57], comparison.runs[0].prediction[-1])
-    errors = np.asarray(fig.frames[-1].data[1].z)
-    np.testing.assert_allclose(errors[band:band + 28, 29:57],
+    assert last.data[1].y0 == row  # the error row sits under the digits (narrow screens keep 3 columns)
+    np.testing.assert_allclose(errors[band:band + 28, 58:86],
                                np.abs(comparison.runs[1].prediction[-1] - comparison.truth[-1]), rtol=1e-6)
-    # Context frames leave prediction panels blank.
-    np.testing.assert_array_equal(np.asarray(fig.frames[0].data[0].z)[band:band + 28, 29:57], 0.0)
+    # Context frames show the input in every digit panel, marked as input in the title.
+    first = np.asarray(fig.frames[0].data[0].z)
+    np.testing.assert_allclose(first[band:band + 28, 29:57], comparison.truth[0])
+    assert "INPUT" in fig.frames[0].layout.title.text and "prediction" in fig.frames[-1].layout.title.text
 
 
 def test_colours_avoid_streamlit_theme_placeholders(comparison):
@@ -74,13 +79,20 @@ def test_colours_avoid_streamlit_theme_placeholders(comparison):
         assert f'"#0000{code:02d}"' not in text.lower()
 
 
-def test_mse_figure_marks_the_boundary(comparison):
+def test_mse_figure_marks_the_boundary_and_keeps_a_readable_axis(comparison):
     fig = viz.mse_figure(comparison)
     spec = assert_valid(fig)
     names = [trace["name"] for trace in spec["data"]]
     assert names == ["G-RNN", "FERNN", "copy last context frame"]
     assert list(fig.data[0].x) == list(range(4, 7))
-    assert any(shape["type"] == "line" and shape["x0"] == 3.5 for shape in spec["layout"]["shapes"])
+    assert spec["layout"]["shapes"][0]["x1"] == 3.5
+    # A baseline of ~0 (a digit back where it started) sits on the floor instead of stretching the axis.
+    dropped = dataclasses.replace(comparison, baseline_mse=np.array([1e-13, 0.1, 0.2]))
+    spec = viz.mse_figure(dropped).to_dict()
+    low = spec["layout"]["yaxis"]["range"][0]
+    floor = viz.mse_floor(dropped)
+    assert low >= np.log10(floor) - 0.2 and floor >= min(run.mse.min() for run in comparison.runs) / 10 * 0.99
+    assert viz.mse_figure(dropped).data[2].customdata[0] == 1e-13  # the hover keeps the true value
 
 
 @pytest.mark.parametrize("view", ["pooled", "copy"])
@@ -89,9 +101,15 @@ def test_hidden_animation(comparison, view, stabilised):
     fig = viz.hidden_animation(comparison, [0, 2], stabilised=stabilised, view=view)
     spec = assert_valid(fig)
     assert len(spec["frames"]) == comparison.num_frames
-    assert len(spec["layout"]["annotations"]) == 4  # 2 models x 2 channels
-    z = np.asarray(fig.data[0].z)
-    assert np.nanmax(z) <= 1.0 + 1e-6 and np.nanmin(z) >= 0.0
+    labels = [note["text"] for note in spec["layout"]["annotations"]]
+    assert labels[0].startswith("input") and "G-RNN ch 0" in labels and "copies (dy, dx)" in labels
+    assert len(fig.data) == 3  # the input row and one trace per model
+    for trace in fig.data[1:]:
+        z = np.asarray(trace.z, dtype=float)
+        assert trace.showscale and np.nanmax(z) <= 1.0 + 1e-6 and np.nanmin(z) >= 0.0  # one scale per model
+    # The FERNN row ends with its per-copy activity, moving with the same slider.
+    fernn_row = np.asarray(fig.frames[-1].data[2].z, dtype=float)
+    assert np.nanmax(fernn_row[:, 2 * 29:]) == pytest.approx(1.0)
 
 
 def test_hidden_animation_rejects_bad_channels(comparison):
@@ -109,7 +127,7 @@ def test_velocity_activity_animation(comparison):
     spec = assert_valid(fig)
     assert len(spec["frames"]) == comparison.num_frames
     grid = np.asarray(fig.data[0].z, dtype=float)
-    assert grid.shape == (3, 3) and np.nanmax(grid) == pytest.approx(1.0)
+    assert grid.shape == (len(set(v[0] for v in run.velocities)),) * 2 and np.nanmax(grid) == pytest.approx(1.0)
     truth = fig.data[2]
     assert list(truth.x) == [0, -1] and list(truth.y) == [0, 2]
 

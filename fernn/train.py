@@ -26,9 +26,10 @@ from torch.nn.parallel import DistributedDataParallel
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .data import SequenceSpec, flowing_mnist_batch, load_digits
 from .devices import PRECISIONS, resolve_device, resolve_precision
+from .evaluate import step_mse
 from .models import Forecaster, build_model
 
-__all__ = ["PRESETS", "TrainConfig", "train", "validation_mse"]
+__all__ = ["PRESETS", "TrainConfig", "train"]
 
 
 @dataclass(frozen=True)
@@ -153,19 +154,6 @@ def _distributed() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def validation_mse(model: Forecaster, sequences: torch.Tensor, context_frames: int, *, batch_size: int = 64) -> float:
-    """Mean squared error of ``model`` over the predicted part of ``sequences`` ``(N, T, 1, H, W)``."""
-    total, count = 0.0, 0
-    steps = sequences.shape[1] - context_frames
-    device = next(model.parameters()).device
-    for start in range(0, len(sequences), batch_size):
-        batch = sequences[start : start + batch_size].to(device)
-        frames = model.forecast(batch[:, :context_frames], steps).frames
-        total += float(((frames - batch[:, context_frames:]) ** 2).sum())
-        count += frames.numel()
-    return total / max(count, 1)
-
-
 def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict], None] | None = None,
           progress: bool = True) -> dict:
     """Train per ``config``; returns the final record. ``callback`` sees every log record."""
@@ -225,7 +213,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
     def validate() -> float:
         """Validation MSE over every process's share of the validation sequences."""
         model.eval()
-        local_sum = validation_mse(model, val_set, config.context_frames) * len(val_set) if len(val_set) else 0.0
+        local_sum = float(step_mse(model, val_set, config.context_frames).mean()) * len(val_set) if len(val_set) else 0.0
         model.train()
         total = torch.tensor([local_sum, float(len(val_set))], dtype=torch.float64, device=device)
         if world > 1:

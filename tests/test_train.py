@@ -15,7 +15,8 @@ import torch
 
 import fernn
 from fernn.data import SequenceSpec, flowing_mnist_batch, load_digits
-from fernn.train import PRESETS, TrainConfig, main, train, validation_mse
+from fernn.evaluate import step_mse
+from fernn.train import PRESETS, TrainConfig, main, train
 
 
 def tiny(tmp_path: Path, name: str = "run", **overrides) -> TrainConfig:
@@ -34,12 +35,12 @@ def test_training_lowers_validation_loss_and_writes_loadable_checkpoints(tmp_pat
     torch.manual_seed(config.seed)
     untrained = fernn.build_model(config.kind, **config.model_options())
     sequences = validation_set(config)
-    before = validation_mse(untrained, sequences, config.context_frames)
+    before = float(step_mse(untrained, sequences, config.context_frames).mean())
 
     final = train(config, progress=False)
 
     best = fernn.load_checkpoint(Path(config.output) / "best.pt")
-    after = validation_mse(best, sequences, config.context_frames)
+    after = float(step_mse(best, sequences, config.context_frames).mean())
     assert after < 0.9 * before, (before, after)
     assert final["best_val_mse"] == pytest.approx(after, rel=1e-6)
     for name in ("best.pt", "last.pt"):

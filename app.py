@@ -27,6 +27,8 @@ BIND = "query-params"
 CHART = dict(config={"displaylogo": False, "responsive": True})
 CACHE_BYTES = int(os.environ.get("FERNN_CACHE_MB", "512")) * 1024**2
 SLOTS = int(os.environ.get("FERNN_RUN_SLOTS", "2"))
+TABS = ("Comparison", "Inside", "Velocities", "About")  # short: all four fit a 400 px phone
+RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Velocities", "What am I looking at?": "About"}
 VELOCITY_CHOICES = (demo.AUTO, demo.AS_TRAINED, *map(str, range(demo.MAX_SET_SPEED + 1)))
 
 
@@ -320,21 +322,25 @@ def configure_torch() -> None:
 def main() -> None:
     st.set_page_config(page_title="FERNN vs G-RNN", page_icon="🌀", layout="wide")
     configure_torch()
-    st.title("Flow Equivariant RNNs: digits moving faster than anything in training")
+    st.title("FERNN vs G-RNN: digits faster than any in training")
     st.caption("A G-RNN (conv RNN) against a FERNN with the same weights' shapes, from [Keller, *Flow Equivariant "
                f"Recurrent Neural Networks*, NeurIPS 2025]({demo.PAPER_URL}). Set digits and speeds in the sidebar.")
     top = st.empty()  # progress, queue and errors: where the eye is
-    with st.sidebar:
+    input_box, motion_box, settings_box = st.sidebar.container(), st.sidebar.container(), st.sidebar.container()
+    with input_box:
         chosen, problem, severity = sidebar_input()
+    with settings_box:
         settings = sidebar_settings()
     models = load_models(settings.paths)
     speeds = [demo.training_max_speed(m) for m in models.values()]
-    with st.sidebar:
+    with motion_box:  # drawn second, shown second: it needs the models' training range
         digits = sidebar_motion(chosen, max((s for s in speeds if s is not None), default=None))
+    with st.sidebar:
         share_link()
     scene = Scene(tuple(digits), problem, severity)
-    comparison_tab, inside_tab, grid_tab, about_tab = st.tabs(
-        ("Comparison", "Inside the models", "Velocity generalisation", "What am I looking at?"), key="tab", bind=BIND)
+    if st.query_params.get("tab") in RENAMED_TABS:  # links shared before the tabs got short names
+        st.session_state["tab"] = RENAMED_TABS[st.query_params["tab"]]
+    comparison_tab, inside_tab, grid_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
     about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
     with grid_tab:
         show_generalisation(models)

@@ -168,7 +168,7 @@ def comparison_panels(comparison: Comparison, t: int) -> tuple[list[np.ndarray],
     return [truth, *predictions], [np.abs(p - truth) for p in predictions]
 
 
-def comparison_animation(comparison: Comparison, *, height: int = 460) -> go.Figure:
+def comparison_animation(comparison: Comparison, *, height: int = 540) -> go.Figure:
     """Ground truth and every model's prediction (top row) and absolute error (bottom row).
 
     Digits are white on black, errors inferno from 0 to 1. One animation frame per time step;

@@ -210,7 +210,7 @@ def test_oversized_velocity_set_is_refused_before_running(app: AppTest):
 
 
 def test_velocity_generalisation_tab_shows_recorded_grids(app: AppTest):
-    app.query_params.update({"tab": "Velocity generalisation"})
+    app.query_params.update({"tab": "Velocity generalisation"})  # a link from before the short tab names
     at = app.run()
     assert_clean(at)
     assert any("training range |v| ≤ 1" in text for text in texts(at.markdown))

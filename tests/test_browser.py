@@ -1,6 +1,6 @@
 """One real-browser end-to-end test: ``streamlit run app.py`` driven by Playwright and Chromium.
 
-Draws a digit with the mouse, pushes its velocity to (2, 2), beyond the training range, and checks that
+Real-browser end-to-end tests: the headline on arrival, a (4, 4) digit with the default velocity set,
 both models' predictions and the hidden-state view appear with no error on the page, then saves a
 screenshot: to ``FERNN_SCREENSHOT`` if set; to ``assets/screenshot.png`` (the README's) when the
 run uses real checkpoints through ``FERNN_CHECKPOINT_DIR``; else to the test's temporary folder,
@@ -69,6 +69,14 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+SERVER_PIDS: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module")
+def server_pid(server: str) -> int:
+    return SERVER_PIDS[server]
+
+
 @pytest.fixture(scope="module")
 def server(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
@@ -86,6 +94,7 @@ def server(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     )
     try:
         _wait_until_healthy(url, process)
+        SERVER_PIDS[url] = process.pid
         yield url
     finally:
         process.terminate()
@@ -96,67 +105,224 @@ def server(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         log.close()
 
 
-def screenshot_path(fallback: Path) -> Path:
-    if os.environ.get("FERNN_SCREENSHOT"):
-        return Path(os.environ["FERNN_SCREENSHOT"])
-    return README_SCREENSHOT if os.environ.get("FERNN_CHECKPOINT_DIR") else fallback / "screenshot.png"
+def screenshot_path(fallback: Path, name: str = "screenshot.png") -> Path:
+    """Where a screenshot goes: ``FERNN_SCREENSHOT_DIR``, else ``assets/`` when the run uses real
+    checkpoints (the README's pictures), else the test's temporary folder."""
+    if os.environ.get("FERNN_SCREENSHOT_DIR"):
+        return Path(os.environ["FERNN_SCREENSHOT_DIR"]) / name
+    return ROOT / "assets" / name if os.environ.get("FERNN_CHECKPOINT_DIR") else fallback / name
 
 
-def test_draw_push_past_training_range_and_inspect(server: str, tmp_path: Path):
-    from playwright.sync_api import expect, sync_playwright
+def assert_no_error(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0
+    assert "Traceback" not in page.inner_text("body")
+    assert page.get_by_test_id("stAlertContentError").count() == 0
+
+
+def draw_seven(page) -> None:
+    """A "7" drawn with the mouse on the drawing canvas: a top bar and a diagonal."""
+    canvas = page.locator("canvas").last
+    box = canvas.bounding_box()
+    assert box is not None and box["width"] > 100
+    stroke = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]
+    page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
+    page.mouse.down()
+    for (xa, ya), (xb, yb) in zip(stroke, stroke[1:]):
+        for step in range(1, 13):
+            f = step / 12
+            page.mouse.move(box["x"] + (xa + f * (xb - xa)) * box["width"],
+                            box["y"] + (ya + f * (yb - ya)) * box["height"])
+    page.mouse.up()
+
+
+def overlapping_labels(page) -> list[tuple[str, str]]:
+    """Pairs of plotly annotation texts whose boxes overlap, in every chart on the page."""
+    pairs = []
+    for chart in page.locator(".js-plotly-plot").all():
+        boxes = [(text.text_content() or "", text.bounding_box()) for text in chart.locator("g.annotation").all()]
+        boxes = [(label, box) for label, box in boxes if box and label.strip()]
+        for index, (first, a) in enumerate(boxes):
+            for second, b in boxes[index + 1:]:
+                if a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1 and \
+                        a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1:
+                    pairs.append((first, second))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1050})
-            page.set_default_timeout(90_000)
-            page.goto(server)
-            page.get_by_text("Draw", exact=True).click()
-            expect(page.get_by_text("Draw a digit on the canvas to start.").first).to_be_visible()
-
-            # A "7": a top bar and a diagonal, drawn with the mouse on the drawing canvas.
-            canvas = page.locator("canvas").last
-            box = canvas.bounding_box()
-            assert box is not None and box["width"] > 100
-            strokes = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
-            for stroke in strokes:
-                x0, y0 = stroke[0]
-                page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
-                page.mouse.down()
-                for (xa, ya), (xb, yb) in zip(stroke, stroke[1:]):
-                    for step in range(1, 13):
-                        f = step / 12
-                        page.mouse.move(box["x"] + (xa + f * (xb - xa)) * box["width"],
-                                        box["y"] + (ya + f * (yb - ya)) * box["height"])
-                page.mouse.up()
-            expect(page.get_by_text("drawn", exact=True)).to_be_visible()  # the prepared 28x28 preview
-            expect(page.get_by_test_id("stMetric").first).to_be_visible()
-
-            # Digit 1's dy slider: 1 -> 2 px/frame, so (2, 2): beyond the training range of 1, inside the
-            # FERNN's velocity set |v| <= 2.
-            slider = page.get_by_role("slider").first
-            slider.focus()
-            slider.press("ArrowRight")
-            expect(page.get_by_text("(2, 2) is", exact=False).first).to_be_visible()
-            expect(page.get_by_text("is beyond the training range", exact=False).first).to_be_visible()
-
-            # Both predictions: one synchronised animation, labelled per model.
-            expect(page.get_by_text("G-RNN: prediction").first).to_be_visible()
-            expect(page.get_by_text("FERNN: prediction").first).to_be_visible()
-            expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
-            time.sleep(2)  # let plotly finish drawing before the picture is taken
-            target = screenshot_path(tmp_path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(target))
-
-            page.get_by_role("tab", name="Inside the models").click()
-            expect(page.get_by_text("FERNN · ch 0").first).to_be_visible()
-            expect(page.get_by_text("G-RNN · ch 0").first).to_be_visible()
-            expect(page.get_by_text("Velocity read-out", exact=False).first).to_be_visible()
-
-            assert page.get_by_test_id("stException").count() == 0
-            body = page.inner_text("body")
-            assert "Traceback" not in body
-            assert page.get_by_test_id("stAlertContentError").count() == 0
+            yield instance
         finally:
-            browser.close()
+            instance.close()
+
+
+def open_page(browser, url: str, width: int = 1440, height: int = 1050):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    page.goto(url)
+    return context, page
+
+
+def test_headline_states_the_message_on_arrival(server: str, browser, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, server)
+    try:
+        expect(page.get_by_text("px/frame", exact=False).first).to_be_visible()
+        expect(page.get_by_text("lower error", exact=False).first.or_(
+            page.get_by_text("about as well", exact=False).first)).to_be_visible()
+        expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
+        expect(page.get_by_text("FERNN mean MSE", exact=False).first).to_be_visible()
+        expect(page.locator("a[href*='arxiv.org/abs/2507.14793']").first).to_be_visible()
+        headline = page.get_by_text("moves at", exact=False).first
+        assert headline.bounding_box()["y"] < 600  # above the fold, where the eye is
+        expect(page.get_by_text("FERNN |error|").first).to_be_visible()
+        time.sleep(2)  # let plotly finish drawing before the picture is taken
+        target = screenshot_path(tmp_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target))
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+def test_a_digit_at_4_4_is_tracked_with_the_default_velocity_set(server: str, browser):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, f"{server}/?vy1=4&vx1=4")
+    try:
+        expect(page.get_by_text("(4, 4) px/frame", exact=False).first).to_be_visible()
+        expect(page.get_by_text("auto: the smallest", exact=False).first).to_be_visible()
+        assert page.get_by_text("outside the FERNN's velocity set", exact=False).count() == 0
+        page.get_by_role("tab", name="Inside").click()
+        expect(page.get_by_text("State drift", exact=False).first).to_be_visible()
+        expect(page.get_by_text("FERNN ch 0").first).to_be_visible()
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+def test_a_drawn_digits_link_opens_in_a_fresh_browser(server: str, browser):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, server)
+    try:
+        page.get_by_text("Draw", exact=True).click()
+        expect(page.get_by_text("Draw a digit on the canvas to start.").first).to_be_visible()
+        draw_seven(page)
+        expect(page.get_by_text("drawn", exact=True)).to_be_visible()  # the prepared 28x28 preview
+        expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
+        page.wait_for_function("() => window.location.search.includes('d1=')")
+        link = page.url
+        headline = page.get_by_text("moves at", exact=False).first.inner_text()
+        values = page.get_by_test_id("stMetricValue").all_inner_texts()
+    finally:
+        context.close()
+    fresh, page = open_page(browser, link)  # a new context: no cookies, no session state
+    try:
+        expect(page.get_by_text("from the link", exact=False).first).to_be_visible()
+        expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
+        assert page.get_by_text("moves at", exact=False).first.inner_text() == headline
+        assert page.get_by_test_id("stMetricValue").all_inner_texts() == values  # the same digit, the same run
+        assert_no_error(page)
+    finally:
+        fresh.close()
+
+
+def test_phone_width_layout_keeps_labels_apart(server: str, browser, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, server, width=420, height=900)
+    try:
+        expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
+        expect(page.get_by_text("FERNN |error|").first).to_be_visible()
+        time.sleep(2)
+        assert overlapping_labels(page) == []
+        for name in ("Comparison", "Inside", "Velocities", "About"):
+            tab = page.get_by_role("tab", name=name)
+            box = tab.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 420, name
+        chart = page.locator(".js-plotly-plot").first.bounding_box()
+        assert chart["width"] <= 420
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        time.sleep(1)
+        target = screenshot_path(tmp_path, "screenshot-420px.png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target))
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+WIDEST = "?digits=2&vset=8&context=20&predict=70&vy1=4&vx1=4&vy2=-4&vx2=3"
+
+
+def _resident_bytes(pid: int) -> int:
+    """Resident memory of the server process and its children (Linux /proc)."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{candidate}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.slow
+def test_eight_sessions_at_the_widest_settings_all_finish_in_bounded_memory(server: str, browser, server_pid):
+    """8 visitors at once at the widest settings: every page finishes without an error, server memory
+    peaks under 4 GiB and falls under 1.5 GiB within 30 s of the pages closing. Prints the figures."""
+    import threading
+
+    from playwright.sync_api import expect
+
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _resident_bytes(server_pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    contexts = []
+    try:
+        pages = []
+        for index in range(8):
+            context, page = open_page(browser, f"{server}/{WIDEST}&digit1={index}")
+            contexts.append(context)
+            pages.append(page)
+        for page in pages:
+            expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible(timeout=240_000)
+            assert_no_error(page)
+        finished = time.monotonic() - started
+    finally:
+        for context in contexts:
+            context.close()
+    closed = time.monotonic()
+    after = _resident_bytes(server_pid)
+    while time.monotonic() - closed < 30 and after > 1.5 * 2**30:
+        time.sleep(1)
+        after = _resident_bytes(server_pid)
+    stop.set()
+    sampler.join()
+    print(f"\n8 sessions at the widest settings: all finished in {finished:.1f} s; server peak "
+          f"{peak[0] / 2**30:.2f} GiB, {after / 2**30:.2f} GiB {time.monotonic() - closed:.0f} s after closing")
+    assert peak[0] <= 4 * 2**30
+    assert after <= 1.5 * 2**30

@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 import fernn
-from fernn import demo, viz
+from fernn import demo, serving, viz
 from fernn.data import load_digits, prepare_user_digit
 
 CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).resolve().parent / "pretrained")
@@ -56,9 +56,9 @@ def load_model(path: str, modified: float, size: int) -> fernn.Forecaster:
 
 
 @st.cache_resource
-def server() -> tuple[demo.ComparisonCache, demo.RunSlots]:
+def server() -> tuple[serving.ComparisonCache, serving.RunSlots]:
     """Shared by every session: comparisons bounded by bytes, and the heavy-run queue."""
-    return demo.ComparisonCache(CACHE_BYTES), demo.RunSlots(SLOTS)
+    return serving.ComparisonCache(CACHE_BYTES), serving.RunSlots(SLOTS)
 
 
 @st.cache_data(show_spinner=False)
@@ -87,7 +87,7 @@ def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
         pixels, empty = None, "Upload a PNG or JPEG image of a digit to start."
         if upload is not None:
             try:
-                pixels = demo.decode_upload(upload.getvalue())
+                pixels = serving.decode_upload(upload.getvalue())
             except demo.DemoError as error:
                 return None, f"Cannot use {upload.name}: {error}."
     if pixels is not None and np.asarray(pixels)[..., :3].max(initial=0) > 0:
@@ -95,11 +95,11 @@ def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
             digit = prepare_user_digit(pixels)
         except ValueError as error:
             return None, f"{empty} ({error})"
-        st.query_params["d1"] = demo.encode_digit(digit)
+        st.query_params["d1"] = serving.encode_digit(digit)
         return digit, ""
     if "d1" in st.query_params:  # a shared link carries the digit
         try:
-            digit = demo.decode_digit(st.query_params["d1"])
+            digit = serving.decode_digit(st.query_params["d1"])
             st.caption("Using the digit from the link; draw or upload to replace it.")
             return digit, ""
         except demo.DemoError as error:

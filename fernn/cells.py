@@ -47,6 +47,11 @@ class FlowRNNCell(nn.Module):
     def pad(self) -> int:
         return self.kernel_size // 2
 
+    def displacements(self, velocities: Sequence[Velocity]) -> tuple[Velocity, ...]:
+        """How far each copy moves in one step: by its own velocity (the flow acting on copy
+        ``nu`` is ``shift(., nu)``). A cell of another flow discretisation overrides this."""
+        return tuple(velocities)
+
     def initial_state(self, x: torch.Tensor, num_copies: int) -> torch.Tensor:
         """The zero state ``(B, V, C, H, W)`` for input frames like ``x`` ``(B, C_in, H, W)``."""
         batch, _, height, width = x.shape
@@ -97,7 +102,7 @@ class FlowRNNCell(nn.Module):
                 f"x must have shape {(batch, self.in_channels, height, width)} to match h, got {tuple(x.shape)}"
             )
         drive = self.input_drive(x)  # (B, C, H, W)
-        shifted = shift_copies(h, velocities, pad=self.pad)  # (B, V, C, H+2p, W+2p), channels-last
+        shifted = shift_copies(h, self.displacements(velocities), pad=self.pad)  # (B, V, C, H+2p, W+2p)
         return self.recurrent_update(shifted, drive)
 
 

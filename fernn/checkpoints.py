@@ -12,7 +12,7 @@ import torch
 from .devices import resolve_device
 from .models import Forecaster, ModelConfig
 
-__all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "read_checkpoint",
+__all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "load_safely", "read_checkpoint",
            "save_checkpoint"]
 
 FORMAT = "fernn-checkpoint"
@@ -57,15 +57,22 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The validated raw payload of a checkpoint file (see :func:`load_checkpoint` for errors)."""
+def load_safely(path: str | Path) -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU: a file can hold tensors and plain values
+    but cannot run code. ``FileNotFoundError`` for a missing file, :class:`CheckpointError` (one
+    line) for one the unpickler refuses."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
         raise CheckpointError(f"{path} is not a readable checkpoint ({_first_line(error)})") from error
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The validated raw payload of a checkpoint file (see :func:`load_checkpoint` for errors)."""
+    payload = load_safely(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a fernn checkpoint")
     if payload.get("version") != VERSION:

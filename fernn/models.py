@@ -177,6 +177,67 @@ class ConvDecoder(nn.Module):
         return self.net(pooled)
 
 
+class _Stepper:
+    """One recurrent step of a rollout, in the variant it needs.
+
+    - autograd (training): :func:`~fernn.flows.shift_copies` and
+      :meth:`FlowRNNCell.recurrent_update`, every state a fresh tensor;
+    - activation-checkpointed (``Forecaster.checkpoint_steps`` in training): the same, with the
+      update recomputed in the backward pass instead of storing its activations;
+    - no gradient (inference): :class:`~fernn.cells.StepRunner`'s fused step into reused buffers.
+
+    Copies move by :meth:`FlowRNNCell.displacements` of the velocities each step.
+    """
+
+    def __init__(self, cell: FlowRNNCell, velocities: tuple[Velocity, ...], like: torch.Tensor, *,
+                 recompute: bool) -> None:
+        batch, _, _, height, width = like.shape
+        self.cell, self.recompute = cell, recompute
+        self.moves = cell.displacements(velocities)
+        self.shape = (batch, len(velocities), cell.hidden_channels, height, width)
+        self.like = like
+        self.runner = None
+        if not torch.is_grad_enabled():
+            self.runner = StepRunner(cell, self.moves, batch=batch, height=height, width=width, like=like)
+            self._state = self.runner.new_state()  # reused every step when no history is kept
+
+    def history(self, total: int) -> torch.Tensor:
+        """An empty ``(B, total, V, C, H, W)`` buffer (channels-last) for every state of a run."""
+        batch, copies, channels, height, width = self.shape
+        if self.runner is None:
+            storage = self.like.new_empty(batch, total, copies, height, width, channels)  # (B, T+S, V, H, W, C)
+            return storage.permute(0, 1, 2, 5, 3, 4)
+        storage = self.like.new_empty(total, batch, copies, height, width, channels)  # (T+S, B, V, H, W, C)
+        return storage.permute(1, 0, 2, 5, 3, 4)  # time-major: each step's state is one contiguous block
+
+    def start(self, first: torch.Tensor, *, out: torch.Tensor | None) -> torch.Tensor:
+        """The state after frame 0 (``first``, a broadcast view), stored in ``out`` when given."""
+        if self.runner is None:
+            if out is not None:
+                out.copy_(first)
+            return first
+        target = self._state if out is None else out
+        return target.copy_(first)
+
+    def shift(self, h: torch.Tensor) -> torch.Tensor:
+        """Every copy moved one step and circularly padded: ``(B, V, C, H + 2p, W + 2p)``."""
+        if self.runner is None:
+            return shift_copies(h, self.moves, pad=self.cell.pad)
+        return self.runner.shift(h)
+
+    def update(self, shifted: torch.Tensor, drive: torch.Tensor, *, out: torch.Tensor | None) -> torch.Tensor:
+        """``relu(W_rec * shifted + drive)``, also written to ``out`` when given."""
+        if self.runner is not None:
+            return self.runner.step(shifted, drive, out=self._state if out is None else out)
+        if self.recompute:
+            new_h = activation_checkpoint(self.cell.recurrent_update, shifted, drive, use_reentrant=False)
+        else:
+            new_h = self.cell.recurrent_update(shifted, drive)
+        if out is not None:
+            out.copy_(new_h)
+        return new_h
+
+
 class Forecaster(nn.Module):
     """Encode context frames, then predict future frames autoregressively.
 
@@ -209,8 +270,8 @@ class Forecaster(nn.Module):
     def velocities(self) -> tuple[Velocity, ...]:
         return self.config.velocities
 
-    def _pool(self, h: torch.Tensor) -> torch.Tensor:
-        """Max (or mean) over the copies: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``.
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        """The read-out's pooling rule, max (or mean) over the copies: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``.
 
         Reduces contiguous ``(B, V, H W C)`` rows (a free view of a channels-last state), which
         is an order of magnitude faster than reducing a strided view over V.
@@ -219,12 +280,6 @@ class Forecaster(nn.Module):
         rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies, height * width * channels)  # (B, V, H*W*C)
         pooled = max_over_copies(rows) if self.config.pooling == "max" else rows.mean(dim=1)  # (B, H*W*C)
         return pooled.view(batch, height, width, channels).permute(0, 3, 1, 2)
-
-    def _readout(self, h: torch.Tensor, velocities: Sequence[Velocity]) -> torch.Tensor:
-        """Predict the next frame from the state ``h`` ``(B, V, C, H, W)``."""
-        if self.config.decoding == "aligned":
-            h = shift_copies(h, velocities)  # each copy advanced by its own flow
-        return self.decoder(self._pool(h))
 
     def _check_context(self, context: torch.Tensor, steps: int) -> int:
         """Refuse a context or ``steps`` that ``rollout`` cannot run; returns ``steps`` as an int."""
@@ -293,82 +348,54 @@ class Forecaster(nn.Module):
         steps = self._check_context(context, steps)
         velocities = self.velocities if velocities is None else as_velocities(velocities)
         recompute = self.checkpoint_steps and self.training and torch.is_grad_enabled()
-        if recompute or not isinstance(self.cell, FlowRNNCell):
-            return self._rollout_stepwise(context, steps, velocities, return_hidden, recompute=recompute,
-                                          on_step=on_step)
-        return self._rollout(context, steps, velocities, return_hidden, on_step)
+        return self._rollout(context, steps, velocities, return_hidden, on_step, recompute)
 
     def _rollout(
         self, context: torch.Tensor, steps: int, velocities: tuple[Velocity, ...], return_hidden: bool,
-        on_step: StepCallback | None = None,
+        on_step: StepCallback | None, recompute: bool,
     ) -> Forecast:
-        """The hot loop. Per recurrent step: one gather shifts and pads every copy, one convolution
-        over all copies updates them. With aligned decoding the prediction pools the interior of
-        that same gather (the copies advanced by their own flow), so reading out costs no extra
-        shift. Without gradients every step writes into preallocated buffers (see
-        :class:`~fernn.cells.StepRunner`), straight into the returned ``hidden`` when asked.
+        """The one rollout loop, for both clocks. Per recurrent step: one gather shifts and pads
+        every copy, one convolution over all copies updates them (see :class:`_Stepper` for the
+        autograd, activation-checkpointed and no-gradient variants). With aligned decoding the
+        prediction pools the interior of that same gather (the copies advanced by their own
+        flow), so reading out costs no extra shift.
         """
         cell = self.cell
         batch, num_context, _, height, width = context.shape
         copies, channels, pad = len(velocities), cell.hidden_channels, cell.pad
         paper = self.config.decoding == "paper"
         total = num_context + steps
-        grad = torch.is_grad_enabled()
-        runner = None if grad else StepRunner(cell, velocities, batch=batch, height=height, width=width, like=context)
+        stepper = _Stepper(cell, velocities, context, recompute=recompute)
         # Time-major, so each frame's drive is one contiguous channels-last block.
         frames_first = context.transpose(0, 1).reshape(num_context * batch, *context.shape[2:])  # (T*B, C_in, H, W)
         drives = cell.input_drive(frames_first).unflatten(0, (num_context, batch))  # (T, B, C, H, W)
-
-        hidden = None
-        if return_hidden:
-            if grad:
-                storage = context.new_empty(batch, total, copies, height, width, channels)  # (B, T+S, V, H, W, C)
-                hidden = storage.permute(0, 1, 2, 5, 3, 4)
-            else:
-                storage = context.new_empty(total, batch, copies, height, width, channels)  # (T+S, B, V, H, W, C)
-                hidden = storage.permute(1, 0, 2, 5, 3, 4)  # (B, T+S, V, C, H, W)
-        state = None if (grad or hidden is not None) else runner.new_state()  # reused every step
+        hidden = stepper.history(total) if return_hidden else None  # (B, T+S, V, C, H, W)
 
         def update(shifted: torch.Tensor, drive: torch.Tensor, index: int) -> torch.Tensor:
             """The state after step ``index`` from the shifted copies of the one before."""
-            if grad:
-                new_h = cell.recurrent_update(shifted, drive)
-                if hidden is not None:
-                    hidden[:, index] = new_h
-            else:
-                out = state if hidden is None else hidden[:, index]
-                new_h = runner.step(shifted, drive, out=out)
+            new_h = stepper.update(shifted, drive, out=None if hidden is None else hidden[:, index])
             if on_step is not None:
                 on_step(index, new_h)
             return new_h
 
-        def shift(h: torch.Tensor) -> torch.Tensor:
-            return shift_copies(h, velocities, pad=pad) if grad else runner.shift(h)
-
         # Step 0 reads frame 0 from the zero state, where the recurrent term vanishes: every copy
         # is relu(W_in * x_0), the same number a convolution of zeros would give.
         first = torch.relu(drives[0]).unsqueeze(1).expand(batch, copies, channels, height, width)
-        if grad:
-            h = first
-            if hidden is not None:
-                hidden[:, 0] = first
-        else:
-            h = state if hidden is None else hidden[:, 0]
-            h.copy_(first)
+        h = stepper.start(first, out=None if hidden is None else hidden[:, 0])
         if on_step is not None:
             on_step(0, h)
         for t in range(1, num_context):
-            h = update(shift(h), drives[t], t)
+            h = update(stepper.shift(h), drives[t], t)
 
         frames = []
         drive = drives[-1]
         for k in range(steps):
             if paper:
-                h = update(shift(h), drive, num_context + k)
-                pooled = self._pool(h)
+                h = update(stepper.shift(h), drive, num_context + k)
+                pooled = self.pool(h)
             else:
-                shifted = shift(h)  # (B, V, C, H+2p, W+2p)
-                pooled = self._pool(shifted)[..., pad : pad + height, pad : pad + width]  # copies advanced by their flow
+                shifted = stepper.shift(h)  # (B, V, C, H+2p, W+2p)
+                pooled = self.pool(shifted)[..., pad : pad + height, pad : pad + width]  # copies advanced by their flow
             prediction = self.decoder(pooled)  # (B, C_in, H, W)
             frames.append(prediction)
             last = k == steps - 1
@@ -377,49 +404,6 @@ class Forecaster(nn.Module):
             drive = cell.input_drive(prediction.detach())  # fed back without gradient
             if not paper:
                 h = update(shifted, drive, num_context + k)
-        if frames:
-            stacked = torch.stack(frames, dim=1)  # (B, S, C_in, H, W)
-        else:
-            stacked = context.new_zeros(batch, 0, *context.shape[2:])
-        return Forecast(frames=stacked, hidden=hidden, velocities=tuple(velocities))
-
-    def _rollout_stepwise(
-        self, context: torch.Tensor, steps: int, velocities: tuple[Velocity, ...], return_hidden: bool, *,
-        recompute: bool, on_step: StepCallback | None = None,
-    ) -> Forecast:
-        """One ``self.cell(x, h, velocities)`` call per step: for activation checkpointing (each
-        step recomputed in backward) and for a substituted cell module that only has that call."""
-        batch, num_context = context.shape[:2]
-        paper = self.config.decoding == "paper"
-        h = self.cell.initial_state(context[:, 0], len(velocities))  # (B, V, C, H, W)
-        hidden = None
-        if return_hidden:
-            total = num_context + steps
-            hidden = context.new_empty(batch, total, len(velocities), *h.shape[2:])  # (B, T+S, V, C, H, W)
-
-        def step(x: torch.Tensor, index: int) -> torch.Tensor:
-            if recompute:
-                new_h = activation_checkpoint(self.cell, x, h, velocities, use_reentrant=False)
-            else:
-                new_h = self.cell(x, h, velocities)
-            if hidden is not None:
-                hidden[:, index] = new_h
-            if on_step is not None:
-                on_step(index, new_h)
-            return new_h
-
-        for t in range(num_context):
-            h = step(context[:, t], t)
-        frames = []
-        x = context[:, -1]
-        for k in range(steps):
-            if paper:
-                h = step(x, num_context + k)
-            prediction = self._readout(h, velocities)  # (B, C_in, H, W)
-            frames.append(prediction)
-            x = prediction.detach()
-            if not paper and (hidden is not None or on_step is not None or k < steps - 1):
-                h = step(x, num_context + k)
         if frames:
             stacked = torch.stack(frames, dim=1)  # (B, S, C_in, H, W)
         else:

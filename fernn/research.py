@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import load_safely
 from .devices import resolve_device
 from .models import Forecaster, ModelConfig
 
@@ -84,13 +85,7 @@ def load_research_checkpoint(path: str | Path, *, max_speed: int, device: str | 
     that is not such a state dict.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no file at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
-        first = (str(error).strip().splitlines() or [""])[0]
-        raise ValueError(f"{path} is not a readable PyTorch file ({type(error).__name__}: {first})") from error
+    payload = load_safely(path)
     if isinstance(payload, Mapping) and "state_dict" in payload and isinstance(payload["state_dict"], Mapping):
         payload = payload["state_dict"]
     config = research_config(payload, max_speed=max_speed)

@@ -27,7 +27,7 @@ from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .data import SequenceSpec, flowing_mnist_batch, load_digits
 from .devices import PRECISIONS, resolve_device, resolve_precision
 from .evaluate import step_mse
-from .models import Forecaster, build_model
+from .models import ModelConfig, build_model
 
 __all__ = ["PRESETS", "TrainConfig", "train"]
 
@@ -183,10 +183,11 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
         state = payload.get("training")
         if state is None:
             raise ValueError(f"{last_path} holds no training state to resume from")
-        saved = state["train_config"]
-        for key in ("kind", "hidden_channels", "model_max_speed", "decoding", "pooling", "decoder_layers", "decoder_bias"):
-            if saved.get(key, True if key == "decoder_bias" else None) != getattr(config, key):
-                raise ValueError(f"cannot resume: {key} is {getattr(config, key)!r} here but {saved[key]!r} in {last_path}")
+        saved = ModelConfig.from_dict(payload["config"])  # the model the file holds, as a typed config
+        if saved != model.config:
+            differ = [f"{name} is {getattr(model.config, name)!r} here but {getattr(saved, name)!r} in {last_path}"
+                      for name in ModelConfig.__dataclass_fields__ if getattr(saved, name) != getattr(model.config, name)]
+            raise ValueError(f"cannot resume: {'; '.join(differ)}")
         model.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         step, best_val, elapsed = state["step"], state["best_val"], state["elapsed"]

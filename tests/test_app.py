@@ -16,6 +16,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import fernn
+import fernn.serving
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
@@ -118,7 +119,7 @@ def test_links_already_shared_keep_working(app: AppTest):
 def test_a_drawn_digits_link_reproduces_it(app: AppTest):
     image = np.zeros((28, 28), dtype=np.float32)
     image[6:22, 12:16] = 1.0
-    app.query_params.update({"source": "Draw", "d1": fernn.demo.encode_digit(image)})
+    app.query_params.update({"source": "Draw", "d1": fernn.serving.encode_digit(image)})
     at = app.run()
     assert_clean(at)
     assert any("from the link" in text for text in texts(at.caption))
@@ -187,7 +188,7 @@ def test_good_upload_runs_and_travels_in_the_link(app: AppTest):
     at.file_uploader(key="upload").set_value(("one.png", png_bytes(image), "image/png")).run()
     assert_clean(at)
     assert metric(at, "FERNN mean MSE")
-    assert fernn.demo.decode_digit(at.query_params["d1"][0] if isinstance(at.query_params["d1"], list)
+    assert fernn.serving.decode_digit(at.query_params["d1"][0] if isinstance(at.query_params["d1"], list)
                                    else at.query_params["d1"]).shape == (28, 28)
 
 

@@ -6,32 +6,11 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import fernn
 from fernn import flows
 from fernn.cells import FlowRNNCell
-
-# ---------------------------------------------------------------------------------------------
-# The slow, obvious reference: one velocity copy at a time
-# ---------------------------------------------------------------------------------------------
-
-
-def reference_step(cell: FlowRNNCell, x: torch.Tensor, h: torch.Tensor, velocities) -> torch.Tensor:
-    """``h_{t+1}[nu] = relu(W_in * x_t + W_rec * shift(h_t[nu], nu))``, written copy by copy.
-
-    x: ``(B, C_in, H, W)``, h: ``(B, V, C, H, W)`` -> ``(B, V, C, H, W)``.
-    """
-    pad = cell.kernel_size // 2
-    padding = (pad, pad, pad, pad)
-    drive = F.conv2d(F.pad(x, padding, mode="circular"), cell.input_conv.weight)  # (B, C, H, W)
-    copies = []
-    for index, (dy, dx) in enumerate(velocities):
-        moved = torch.roll(h[:, index], shifts=(dy, dx), dims=(-2, -1))  # (B, C, H, W)
-        recurrent = F.conv2d(F.pad(moved, padding, mode="circular"), cell.recurrent_conv.weight)  # (B, C, H, W)
-        copies.append(torch.relu(drive + recurrent))
-    return torch.stack(copies, dim=1)  # (B, V, C, H, W)
-
+from fernn.reference import reference_cell_step as reference_step
 
 REFERENCE_CASES = [
     # (batch, in_channels, hidden_channels, kernel_size, height, width, velocities)

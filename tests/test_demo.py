@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import fernn
-from fernn import demo
+from fernn import demo, serving
 from fernn.flows import velocity_set
 
 
@@ -236,9 +236,9 @@ def test_progress_reaches_one_and_names_the_model():
 
 @pytest.mark.parametrize("image", [np.zeros((28, 28)), np.eye(28), np.random.default_rng(0).random((28, 28))])
 def test_digit_links_round_trip_compactly(image):
-    text = demo.encode_digit(image)
+    text = serving.encode_digit(image)
     assert len(text) <= 1400 and text.isascii() and "&" not in text and "=" not in text
-    np.testing.assert_allclose(demo.decode_digit(text), np.round(image * 255) / 255, atol=1e-7)
+    np.testing.assert_allclose(serving.decode_digit(text), np.round(image * 255) / 255, atol=1e-7)
 
 
 @pytest.mark.parametrize("text", ["", "z1.", "z1.!!!", "x9.AAAA", "z1." + "A" * 5000,
@@ -246,17 +246,17 @@ def test_digit_links_round_trip_compactly(image):
                                       __import__("zlib").compress(b"\0" * 10_000_000)).decode()])
 def test_damaged_digit_links_raise_a_demo_error(text):
     with pytest.raises(demo.DemoError):
-        demo.decode_digit(text)
+        serving.decode_digit(text)
 
 
 def test_comparison_cache_is_bounded_by_bytes():
     result = demo.compare({"G-RNN": tiny_grnn()}, [demo.Digit(blob())], context_frames=3, predict_frames=2)
-    cache = demo.ComparisonCache(max_bytes=int(2.5 * result.nbytes))
+    cache = serving.ComparisonCache(max_bytes=int(2.5 * result.nbytes))
     for key in range(5):
         cache.put(key, result)
     assert len(cache) == 2 and cache.nbytes <= cache.max_bytes
     assert cache.get(4) is result and cache.get(0) is None
-    tiny = demo.ComparisonCache(max_bytes=10)
+    tiny = serving.ComparisonCache(max_bytes=10)
     tiny.put("big", result)
     assert len(tiny) == 0
 
@@ -264,7 +264,7 @@ def test_comparison_cache_is_bounded_by_bytes():
 def test_run_slots_queue_the_rest():
     import threading
 
-    slots = demo.RunSlots(1)
+    slots = serving.RunSlots(1)
     waited, release = [], threading.Event()
 
     def hold_first() -> None:

@@ -123,7 +123,7 @@ def test_a_fernn_checkpoint_or_garbage_is_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="not a Seq2SeqFERNN"):
         fernn.load_research_checkpoint(tmp_path / "fernn.pt", max_speed=1)
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="not a readable PyTorch file"):
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
         fernn.load_research_checkpoint(tmp_path / "junk.pt", max_speed=1)
     with pytest.raises(FileNotFoundError):
         fernn.load_research_checkpoint(tmp_path / "missing.pt", max_speed=1)

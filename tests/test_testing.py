@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import fernn
+from fernn.cells import FlowRNNCell
 from fernn import flows
 from fernn.testing import EquivarianceReport
 
@@ -109,25 +109,20 @@ def test_partners_wrap_around_the_torus(make_model, make_context) -> None:
             assert ((partner[0] + velocity[0]) % 4, (partner[1] + velocity[1]) % 4) == nu
 
 
-class WrongWayCell(nn.Module):
-    """A cell that moves each copy against its velocity: the sign-convention bug the checker must catch."""
+class WrongWayCell(FlowRNNCell):
+    """A cell that moves each copy against its velocity in dy: the sign bug the checker must catch."""
 
-    def __init__(self, cell: nn.Module) -> None:
-        super().__init__()
-        self.inner = cell
-
-    def initial_state(self, x: torch.Tensor, num_copies: int) -> torch.Tensor:
-        return self.inner.initial_state(x, num_copies)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor, velocities) -> torch.Tensor:
-        return self.inner(x, h, [(-dy, dx) for dy, dx in velocities])
+    def displacements(self, velocities):
+        return tuple((-dy, dx) for dy, dx in velocities)
 
 
 def test_checker_catches_a_sign_error(make_model, make_context) -> None:
     model = make_model("fernn", max_speed=1)
     context = make_context(frames=4, height=8, width=8)
     correct = fernn.flow_equivariance_error(model, (1, 0), context=context)
-    model.cell = WrongWayCell(model.cell)
+    wrong = WrongWayCell(hidden_channels=model.cell.hidden_channels)
+    wrong.load_state_dict(model.cell.state_dict())
+    model.cell = wrong.double() if next(model.parameters()).dtype == torch.float64 else wrong
     broken = fernn.flow_equivariance_error(model, (1, 0), context=context)
     assert correct.exact_error < 1e-12
     assert broken.pairs_compared == correct.pairs_compared > 0

@@ -33,15 +33,6 @@ VELOCITY_CHOICES = (demo.AUTO, demo.AS_TRAINED, *map(str, range(demo.MAX_SET_SPE
 
 
 @dataclass(frozen=True)
-class Scene:
-    """The sidebar's input and motion: the digits to run, or why there are none yet."""
-
-    digits: tuple[demo.Digit, ...] = ()
-    problem: str = ""
-    severity: str = "info"
-
-
-@dataclass(frozen=True)
 class Settings:
     paths: tuple[Path, ...]
     velocities: str | int  # demo.AUTO, demo.AS_TRAINED or a radius r
@@ -160,14 +151,6 @@ def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: 
     return digits
 
 
-def _describe_set(choice: str) -> str:
-    if choice == demo.AUTO:
-        return "auto: the smallest {−r…r}² holding the trained set and every digit's velocity."
-    if choice == demo.AS_TRAINED:
-        return "as trained: the checkpoint's own set; faster digits fall outside it."
-    return f"V = {{−{choice}…{choice}}}²: {(2 * int(choice) + 1) ** 2} copies."
-
-
 def sidebar_settings() -> Settings:
     st.header("3 · Models")
     files = sorted(p.name for p in CHECKPOINT_DIR.glob("*.pt")) if CHECKPOINT_DIR.is_dir() else []
@@ -186,7 +169,7 @@ def sidebar_settings() -> Settings:
                           bind=BIND,
                           help="One hidden copy per velocity; the weights are shared, so any set runs. A FERNN "
                                "tracks a velocity only if it is in the set: 'auto' widens it to cover the digits.")
-    st.caption(_describe_set(choice))
+    st.caption(demo.describe_velocity_choice(choice))
     st.header("4 · Run")
     context = st.slider("Context frames (the models read these)", 1, 20, 10, key="context", bind=BIND)
     predict = st.slider("Predicted frames", 1, 70, 10, key="predict", bind=BIND, help="Training used 10 to 20.")
@@ -217,11 +200,11 @@ def load_models(paths: tuple[Path, ...]) -> dict[str, fernn.Forecaster]:
     return models
 
 
-def run(models: dict, scene: Scene, settings: Settings, top) -> demo.Comparison | None:
+def run(models: dict, digits: tuple[demo.Digit, ...], settings: Settings, top) -> demo.Comparison | None:
     """The comparison, from the shared cache or computed with progress at the top of the page."""
     cache, slots = server()
     key = (tuple((n, id(m)) for n, m in models.items()), tuple((d.image.tobytes(), d.velocity, d.start)
-           for d in scene.digits), settings.velocities, settings.context_frames, settings.predict_frames)
+           for d in digits), settings.velocities, settings.context_frames, settings.predict_frames)
     found = cache.get(key)
     if found is not None:
         return found
@@ -233,7 +216,7 @@ def run(models: dict, scene: Scene, settings: Settings, top) -> demo.Comparison 
 
     try:
         with slots.hold(on_wait=lambda: top.info("⏳ Waiting for a free slot: other visitors' runs are ahead.")):
-            comparison = demo.compare(models, scene.digits, context_frames=settings.context_frames,
+            comparison = demo.compare(models, digits, context_frames=settings.context_frames,
                                       predict_frames=settings.predict_frames, velocities=settings.velocities,
                                       progress=progress)
     except (demo.DemoError, RuntimeError, MemoryError) as error:
@@ -337,17 +320,16 @@ def main() -> None:
         digits = sidebar_motion(chosen, max((s for s in speeds if s is not None), default=None))
     with st.sidebar:
         share_link()
-    scene = Scene(tuple(digits), problem, severity)
     if st.query_params.get("tab") in RENAMED_TABS:  # links shared before the tabs got short names
         st.session_state["tab"] = RENAMED_TABS[st.query_params["tab"]]
     comparison_tab, inside_tab, grid_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
     about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
     with grid_tab:
         show_generalisation(models)
-    if scene.problem or not models:
-        getattr(top, scene.severity if scene.problem else "info")(scene.problem or "Choose checkpoints under 3 · Models.")
+    if problem or not models:
+        getattr(top, severity if problem else "info")(problem or "Choose checkpoints under 3 · Models.")
         return
-    comparison = run(models, scene, settings, top)
+    comparison = run(models, tuple(digits), settings, top)
     if comparison is None:
         return
     with top.container():

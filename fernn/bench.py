@@ -369,13 +369,19 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
     from . import demo, viz  # imported here: the step and training sections need neither
 
     models, source = _app_models(device)
-    # The app's defaults: one MNIST test digit (#7) moving (1, 2) px/frame, 10 + 10 frames.
-    scene = demo.mnist_scene([7], velocities=[(1, 2)])
+    # The app's defaults: one MNIST test digit (#7) moving (1, 2) px/frame, 10 + 10 frames, the
+    # "auto" velocity set; then V_4; then the widest the app offers: two digits at (4, 4) and
+    # (-4, 3), V_8 (289 copies), 20 context + 70 predicted frames.
+    cases = {
+        "default": (demo.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, demo.AUTO),
+        "widened_v4": (demo.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, 4),
+        "widest_v8": (demo.mnist_scene([7, 3], velocities=[(4, 4), (-4, 3)]), 20, 70, 8),
+    }
 
-    def full(velocities: int | None) -> tuple[float, float]:
-        """(seconds for compare + figures, seconds of the model rollouts inside compare)."""
+    def full(scene, context: int, predict: int, velocities) -> tuple[float, float, int]:
+        """(seconds for compare + figures, seconds of the rollouts inside compare, FERNN copies)."""
         started = time.perf_counter()
-        comparison = demo.compare(models, scene, context_frames=CONTEXT, predict_frames=PREDICT, velocities=velocities)
+        comparison = demo.compare(models, scene, context_frames=context, predict_frames=predict, velocities=velocities)
         channels = list(range(min(4, min(run.hidden_channels for run in comparison.runs))))
         viz.comparison_animation(comparison)
         viz.mse_figure(comparison)
@@ -383,19 +389,21 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
         for run in comparison.runs:
             if len(run.velocities) > 1:
                 viz.velocity_activity_animation(comparison, run)
-        return time.perf_counter() - started, sum(run.seconds for run in comparison.runs)
+        copies = max(len(run.velocities) for run in comparison.runs)
+        return time.perf_counter() - started, sum(run.seconds for run in comparison.runs), copies
 
-    results = {"available": True, "models": source, "figures": "built", "scene": "MNIST test #7, v=(1, 2)"}
+    results = {"available": True, "models": source, "figures": "built"}
     with torch.inference_mode():
-        for label, velocities, count in (("default", None, repeats), ("widened_v4", 4, max(1, repeats // 2 + 1))):
-            if quick and label == "widened_v4":
+        for label, case in cases.items():
+            if quick and label != "default":
                 continue
-            full(velocities)  # warm-up
-            runs = [full(velocities) for _ in range(count)]
+            count = repeats if label == "default" else max(1, repeats // 2 + 1)
+            full(*case)  # warm-up
+            runs = [full(*case) for _ in range(count)]
             results[label] = {
-                "copies": len(velocity_set(4)) if velocities else len(models["FERNN"].velocities),
-                "seconds": statistics.median(total for total, _ in runs),
-                "rollout_seconds": statistics.median(rollout for _, rollout in runs),
+                "copies": runs[0][2],
+                "seconds": statistics.median(total for total, _, _ in runs),
+                "rollout_seconds": statistics.median(rollout for _, rollout, _ in runs),
                 "repeats": count,
             }
     return results
@@ -622,7 +630,7 @@ def format_report(results: dict) -> str:
         lines.append(f"Peak memory: unavailable ({memory.get('reason')})")
     app = results["app"]
     if app.get("available"):
-        for label in ("default", "widened_v4"):
+        for label in ("default", "widened_v4", "widest_v8"):
             if label in app:
                 entry = app[label]
                 lines.append(f"App full comparison, {label} ({entry['copies']} FERNN copies; {app['models']}; figures "

@@ -47,6 +47,7 @@ __all__ = [
     "compare",
     "comparison_npz",
     "default_starts",
+    "describe_velocity_choice",
     "headline",
     "hidden_frame_indices",
     "is_evaluated",
@@ -179,6 +180,15 @@ def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Veloci
         return as_velocities(choice)
     except ValueError as error:
         raise DemoError(f"velocity set: {error}") from None
+
+
+def describe_velocity_choice(choice: VelocityChoice) -> str:
+    """One line for the app's velocity-set control."""
+    if choice == AUTO:
+        return "auto: the smallest {−r…r}² holding the trained set and every digit's velocity."
+    if choice == AS_TRAINED:
+        return "as trained: the checkpoint's own set; faster digits fall outside it."
+    return f"V = {{−{choice}…{choice}}}²: {(2 * int(choice) + 1) ** 2} copies."
 
 
 def set_radius(velocities: Sequence[Velocity]) -> int | None:

@@ -1,4 +1,4 @@
-"""The fast recurrent step and rollout against the slow per-velocity-roll reference (fernn.bench).
+"""The fast recurrent step and rollout against the slow per-velocity-roll reference (fernn.reference).
 
 Forward and backward, in float64 where the relation is exact up to rounding, for several shapes
 and velocity sets; plus the no-grad path (buffers reused, fused oneDNN convolution in float32).

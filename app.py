@@ -281,7 +281,7 @@ def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
     speeds = {n: demo.set_radius(models[n].velocities) if models[n].config.kind == "fernn" else None for n in grids}
     trained = max((r.training_max_speed for r in records.values() if r.training_max_speed is not None), default=1)
     st.markdown(f"Held-out test MSE when both digits move at one fixed velocity (dy, dx). Dashed box: the training "
-                f"range |v| ≤ {trained}; solid white box: the FERNN's velocity set as trained.")
+                f"range |v| ≤ {trained}; solid green box: the FERNN's velocity set as trained.")
     st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, model_speeds=speeds), key="grid", **CHART)
 
 

@@ -402,9 +402,9 @@ def velocity_grid_figure(
             row=1, col=column,
         )
         axis = "" if column == 1 else str(column)
-        boxes = [(training_speed, dict(color="#00E5FF", width=2, dash="dash"))]
+        boxes = [(training_speed, dict(color="#00E5FF", width=3, dash="dash"))]
         if model_speeds.get(name):
-            boxes.append((int(model_speeds[name]), dict(color="#FFFFFF", width=2)))
+            boxes.append((int(model_speeds[name]), dict(color="#39FF14", width=4)))  # green: visible on all of magma
         for speed, line in boxes:
             fig.add_shape(type="rect", xref=f"x{axis}", yref=f"y{axis}", x0=-speed - 0.5, x1=speed + 0.5,
                           y0=-speed - 0.5, y1=speed + 0.5, line=line)
@@ -412,6 +412,7 @@ def velocity_grid_figure(
         fig.layout[f"yaxis{axis}"].update(title="dy" if column == 1 else None, dtick=1, autorange="reversed",
                                           scaleanchor=f"x{axis}", constrain="domain", showgrid=False)
     fig.update_layout(height=height, margin=dict(l=8, r=8, t=40, b=8))
+    fig.update_annotations(font=dict(size=15, color=TEXT_COLOR))  # the subplot titles
     return fig
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "step_mse",
     "step_statistics",
     "steps_to_reach",
+    "late_improvement",
     "velocity_grid_mse",
 ]
 
@@ -269,7 +270,19 @@ TARGETS = {
     "fernn_v4_speed3_4_over_in_range": "<= 2",
     "fernn_step30_over_step10": "<= 2",
     "fernn_step70_intensity_over_truth": ">= 0.7",
+    "grnn_last_20pct_improvement": "<= 0.02",
 }
+
+
+def late_improvement(history: Sequence[dict], fraction: float = 0.2) -> float | None:
+    """How much better the validation MSE got over the last ``fraction`` of the steps:
+    ``1 - final / (value at the start of that stretch)``; ``None`` without a curve."""
+    curve = [(r["step"], r["val_mse"]) for r in history if "val_mse" in r]
+    if len(curve) < 2:
+        return None
+    start = (1 - fraction) * curve[-1][0]
+    before = [value for step, value in curve if step <= start]
+    return 1 - curve[-1][1] / (before[-1] if before else curve[0][1])
 
 
 def comparison(results: dict[str, dict]) -> dict:
@@ -293,6 +306,9 @@ def comparison(results: dict[str, dict]) -> dict:
     if widened and "speed_4_mse" in widened:
         values["fernn_v4_speed3_4_over_in_range"] = (
             (widened["speed_3_mse"] * 48 + widened["speed_4_mse"] * 64) / 112 / widened["in_range_mse"])
+    improvement = late_improvement(results["grnn"].get("train", {}).get("history", []))
+    if improvement is not None:
+        values["grnn_last_20pct_improvement"] = improvement
     if "intensity" in length and len(length["intensity"]) >= 70:
         values["fernn_step70_intensity_over_truth"] = length["intensity"][69] / length["truth_intensity"][69]
     checks = {}

@@ -115,3 +115,12 @@ def test_train_resume_from_a_garbage_last_checkpoint_fails_in_one_line(tmp_path)
     assert len(lines) == 1 and lines[0].startswith("python -m fernn.train: error: ")
     assert "last.pt is not a readable checkpoint" in lines[0]
     assert sorted(p.name for p in output.iterdir()) == ["last.pt"]  # nothing trained, nothing overwritten
+
+
+def test_late_improvement_reads_the_last_fifth_of_the_curve():
+    from fernn.evaluate import late_improvement
+
+    history = [{"step": s, "val_mse": v} for s, v in ((100, 0.5), (400, 0.2), (800, 0.11), (900, 0.105), (1000, 0.1))]
+    history.insert(2, {"step": 500})  # a record without validation is skipped
+    assert late_improvement(history) == pytest.approx(1 - 0.1 / 0.11)
+    assert late_improvement([{"step": 1, "val_mse": 1.0}]) is None

@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
@@ -61,7 +62,8 @@ def _random_digits() -> None:
     draws = st.session_state.get("random_draws", 0) + 1
     st.session_state["random_draws"] = draws
     rng = np.random.default_rng([int(st.session_state.get("seed", 0)), draws])
-    st.session_state["digit1"], st.session_state["digit2"] = (int(i) for i in rng.integers(0, 500, size=2))
+    count = len(test_digits()[0])
+    st.session_state["digit1"], st.session_state["digit2"] = (int(i) for i in rng.integers(0, count, size=2))
 
 
 def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
@@ -81,7 +83,8 @@ def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
                 pixels = serving.decode_upload(upload.getvalue())
             except demo.DemoError as error:
                 return None, f"Cannot use {upload.name}: {error}."
-    if pixels is not None and np.asarray(pixels)[..., :3].max(initial=0) > 0:
+    drawn = source == "Draw" and pixels is not None and np.asarray(pixels)[..., :3].max(initial=0) > 0
+    if drawn or (source == "Upload" and pixels is not None):  # a blank upload gets prepare_user_digit's message
         try:
             digit = prepare_user_digit(pixels)
         except ValueError as error:
@@ -178,9 +181,10 @@ def sidebar_settings() -> Settings:
     return Settings(paths, velocities, int(context), int(predict), int(seed))
 
 
-def load_models(paths: tuple[Path, ...]) -> dict[str, fernn.Forecaster]:
-    """The chosen checkpoints by display name; a specific error for each that cannot be used."""
-    models = {}
+def load_models(paths: tuple[Path, ...]) -> tuple[dict[str, fernn.Forecaster], tuple]:
+    """The chosen checkpoints by display name, and a key naming the files' versions; a specific
+    error for each that cannot be used."""
+    models, versions = {}, []
     for path in paths:
         try:
             stat = path.stat()
@@ -197,13 +201,15 @@ def load_models(paths: tuple[Path, ...]) -> dict[str, fernn.Forecaster]:
         if not demo.is_evaluated(model):
             st.warning(f"**{name}** (`{path.name}`) has no recorded evaluation: treat it as untrained.")
         models[name] = model
-    return models
+        versions.append((name, str(path), stat.st_mtime, stat.st_size))
+    return models, tuple(versions)
 
 
-def run(models: dict, digits: tuple[demo.Digit, ...], settings: Settings, top) -> demo.Comparison | None:
+def run(models: dict, versions: tuple, digits: tuple[demo.Digit, ...], settings: Settings,
+        top) -> demo.Comparison | None:
     """The comparison, from the shared cache or computed with progress at the top of the page."""
     cache, slots = server()
-    key = (tuple((n, id(m)) for n, m in models.items()), tuple((d.image.tobytes(), d.velocity, d.start)
+    key = (versions, tuple((d.image.tobytes(), d.velocity, d.start)
            for d in digits), settings.velocities, settings.context_frames, settings.predict_frames)
     found = cache.get(key)
     if found is not None:
@@ -219,7 +225,7 @@ def run(models: dict, digits: tuple[demo.Digit, ...], settings: Settings, top) -
             comparison = demo.compare(models, digits, context_frames=settings.context_frames,
                                       predict_frames=settings.predict_frames, velocities=settings.velocities,
                                       progress=progress)
-    except (demo.DemoError, RuntimeError, MemoryError) as error:
+    except (ValueError, RuntimeError, MemoryError) as error:  # DemoError is a ValueError
         top.error(f"Cannot run this comparison: {error}")
         return None
     top.empty()
@@ -248,7 +254,8 @@ def show_comparison(comparison: demo.Comparison) -> None:
 
 def show_inside(comparison: demo.Comparison) -> None:
     channels = st.multiselect("Hidden channels", list(range(min(r.hidden_channels for r in comparison.runs))),
-                              default=[0, 1, 2, 3], key="channels", bind=BIND, max_selections=8)
+                              default=list(range(min(4, *(r.hidden_channels for r in comparison.runs)))),
+                              key="channels", bind=BIND, max_selections=8)
     left, right = st.columns(2)
     view = left.radio("FERNN state", ("pooled", "copy"), key="view", bind=BIND, horizontal=True,
                       help="pooled: max over the velocity copies. copy: the copy read out as the input's velocity.")
@@ -287,7 +294,7 @@ def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
 
 def share_link() -> None:
     url = st.context.url or ""
-    query = "&".join(f"{k}={v}" for k, v in st.query_params.items())
+    query = urlencode({key: st.query_params.get_all(key) for key in st.query_params}, doseq=True)
     st.caption("Link to this view (the copy button is at its right):")
     st.code(f"{url.split('?')[0]}?{query}" if query else url, language=None, wrap_lines=True)
 
@@ -314,7 +321,7 @@ def main() -> None:
         chosen, problem, severity = sidebar_input()
     with settings_box:
         settings = sidebar_settings()
-    models = load_models(settings.paths)
+    models, versions = load_models(settings.paths)
     speeds = [demo.training_max_speed(m) for m in models.values()]
     with motion_box:  # drawn second, shown second: it needs the models' training range
         digits = sidebar_motion(chosen, max((s for s in speeds if s is not None), default=None))
@@ -329,7 +336,7 @@ def main() -> None:
     if problem or not models:
         getattr(top, severity if problem else "info")(problem or "Choose checkpoints under 3 · Models.")
         return
-    comparison = run(models, tuple(digits), settings, top)
+    comparison = run(models, versions, tuple(digits), settings, top)
     if comparison is None:
         return
     with top.container():

@@ -203,12 +203,14 @@ def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: i
 
     The rollout keeps no full hidden history: each step's state ``V C H W`` (float32) is reduced
     as it comes. What stays: every copy of the context steps (float16, for the read-out copy),
-    four ``C H W`` views per frame (float16), and one step's working set (about four states).
+    per frame the pooled and read-out ``C H W`` maps in float32 plus their stabilised views
+    (float32 while computed, 4 views in float16 kept), and one step's working set (about four
+    states).
     """
     context = num_frames if context_frames is None else context_frames
     state = num_copies * hidden_channels * height * width
     maps = hidden_channels * height * width
-    return 4 * state * 4 + 2 * state * context + 4 * 2 * maps * num_frames
+    return 4 * state * 4 + 2 * state * context + (4 * 4 + 4 * 2) * maps * num_frames
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,8 @@ def plan_runs(models: Mapping[str, Forecaster], choice: VelocityChoice | Sequenc
     _check_counts(context_frames, predict_frames)
     plans = []
     for name, model in models.items():
+        if model.config.in_channels != 1:
+            raise DemoError(f"{name}: the demo's digits have 1 channel but this model reads {model.config.in_channels}")
         chosen = velocity_set_for(model, choice, digit_velocities)
         need = rollout_memory_bytes(num_copies=len(chosen), hidden_channels=model.config.hidden_channels,
                                     num_frames=context_frames + predict_frames, context_frames=context_frames)
@@ -444,8 +448,9 @@ def compare(
         before anything runs.
     progress: called after every recurrent step with the fraction of the work done.
 
-    Returns a :class:`Comparison`. Cost: one forward rollout per model, about ``|V| (T + S)``
-    recurrent conv steps per model; hidden states are reduced step by step, never kept whole.
+    Returns a :class:`Comparison`. Cost: per model one rollout of ``|V| (T + S)`` recurrent conv
+    steps and, for the drift, ``T`` more of a single copy; hidden states are reduced step by
+    step, never kept whole.
     """
     if not models:
         raise DemoError("give at least one model")
@@ -496,7 +501,7 @@ def _drift(model: Forecaster, chosen: tuple[Velocity, ...], moving_states: torch
     ``moving_states`` ``(T, C, H, W)``) against copy ``still`` of the ``reference`` scene."""
     context = reference.shape[0]
     stabilised = motion_stabilise(moving_states, velocity, steps[:context])
-    return stabilised_drift(stabilised, _context_copy(model, reference, chosen, still),
+    return stabilised_drift(stabilised, _context_copy(model, reference, chosen[still]),
                             slice(1 if context > 1 else 0, context))
 
 
@@ -510,15 +515,16 @@ def _step_reporter(progress: Progress, plan: RunPlan, total: int, done: float, s
     return report
 
 
-def _context_copy(model: Forecaster, frames: torch.Tensor, velocities: tuple[Velocity, ...], copy: int) -> torch.Tensor:
-    """Copy ``copy`` of the state after each of ``frames`` ``(T, 1, H, W)`` -> ``(T, C, H, W)``."""
+def _context_copy(model: Forecaster, frames: torch.Tensor, velocity: Velocity) -> torch.Tensor:
+    """The copy of velocity ``velocity`` after each of ``frames`` ``(T, 1, H, W)`` -> ``(T, C, H, W)``.
+    Copies never interact in the recurrence, so that copy is run alone (1/|V| of the cost)."""
     weight = next(model.parameters())
     kept = torch.empty(frames.shape[0], model.config.hidden_channels, *frames.shape[-2:])
 
     def keep(index: int, state: torch.Tensor) -> None:
-        kept[index] = state[0, copy].float().cpu()
+        kept[index] = state[0, 0].float().cpu()
 
-    model.forecast(frames.unsqueeze(0).to(weight), 0, velocities=velocities, on_step=keep)
+    model.forecast(frames.unsqueeze(0).to(weight), 0, velocities=(velocity,), on_step=keep)
     return kept
 
 
@@ -549,6 +555,7 @@ def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference
     context_states = torch.empty(context_frames, len(chosen), channels, height, width, dtype=torch.float16)
     copies = torch.empty(total, channels, height, width)  # (T+S, C, H, W): the read-out copy
     chosen_copy: list[int] = []
+    readout_ranking: list[tuple[Velocity, ...]] = []
     moving, still = _drift_copies(chosen, stabilise_velocity)
     moving_states = torch.empty(context_frames, channels, height, width)  # float32, for the drift
     scale = float(channels * height * width) ** -0.5
@@ -563,8 +570,8 @@ def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference
             context_states[index] = h.cpu()
             moving_states[index] = h[moving].cpu()
         if index == context_frames - 1:  # the read-out copy is known once the context is read
-            ranking = velocity_readout(activity.numpy(), chosen, context_steps)
-            chosen_copy.append(chosen.index(ranking[0]))
+            readout_ranking.append(velocity_readout(activity.numpy(), chosen, context_steps))
+            chosen_copy.append(chosen.index(readout_ranking[0][0]))
             copies[:context_frames] = context_states[:, chosen_copy[0]].float()
         elif index >= context_frames:
             copies[index] = h[chosen_copy[0]].cpu()
@@ -580,7 +587,7 @@ def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference
     prediction = forecast.frames[0, :, 0].float().cpu()  # (S, H, W)
     mse = ((prediction - frames[context_frames:, 0]) ** 2).mean(dim=(1, 2)).numpy()  # (S,)
     activity_np = activity.numpy()
-    ranking = velocity_readout(activity_np, chosen, context_steps)
+    ranking = readout_ranking[0]
     spread = activity_np.max(axis=1) - activity_np.min(axis=1)  # (T+S,)
     best = np.asarray(chosen, dtype=np.float64)[activity_np.argmax(axis=1)]  # (T+S, 2)
     best[spread <= 1e-6 * np.maximum(activity_np.max(axis=1), 1e-12)] = np.nan

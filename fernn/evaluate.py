@@ -304,8 +304,9 @@ def comparison(results: dict[str, dict]) -> dict:
     }
     widened = f_eval.get("widened_velocity_grid")
     if widened and "speed_4_mse" in widened:
-        values["fernn_v4_speed3_4_over_in_range"] = (
-            (widened["speed_3_mse"] * 48 + widened["speed_4_mse"] * 64) / 112 / widened["in_range_mse"])
+        speeds, mse = np.asarray(widened["speeds"]), np.asarray(widened["mse"])
+        ring = np.maximum(np.abs(speeds)[:, None], np.abs(speeds)[None, :])
+        values["fernn_v4_speed3_4_over_in_range"] = float(mse[(ring == 3) | (ring == 4)].mean()) / widened["in_range_mse"]
     improvement = late_improvement(results["grnn"].get("train", {}).get("history", []))
     if improvement is not None:
         values["grnn_last_20pct_improvement"] = improvement

@@ -107,8 +107,12 @@ def _copy_index(
     velocities: Sequence[Velocity], times: int, height: int, width: int, pad: int, device: torch.device
 ) -> torch.Tensor:
     """The cached row index that rolls copy ``n`` by ``times * velocities[n]`` and pads by ``pad``."""
-    displacements = tuple((times * dy, times * dx) for dy, dx in velocities)
-    return _row_index(displacements, height, width, pad, device)  # (V*(H+2p)*(W+2p),)
+    return _row_index(_displacements(velocities, times), height, width, pad, device)  # (V*(H+2p)*(W+2p),)
+
+
+def _displacements(velocities: Sequence[Velocity], times: int) -> tuple[Velocity, ...]:
+    """Each copy's roll after ``times`` steps of its velocity."""
+    return tuple((times * dy, times * dx) for dy, dx in velocities)
 
 
 @lru_cache(maxsize=64)
@@ -166,7 +170,7 @@ def shift_copies(
     batch, copies, channels, height, width = h.shape
     if copies != len(velocities):
         raise ValueError(f"h has {copies} velocity copies but {len(velocities)} velocities were given")
-    displacements = tuple((times * dy, times * dx) for dy, dx in velocities)
+    displacements = _displacements(velocities, times)
     # A free view when h is channels-last (as every state the cell makes); a copy otherwise.
     rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies * height * width, channels)  # (B, V*H*W, C)
     if torch.is_grad_enabled() and h.requires_grad:

@@ -114,13 +114,13 @@ class Forecast:
 
 
 class _MaxOverCopies(torch.autograd.Function):
-    """``rows.amax(dim=1)`` for ``(B, V, N)`` rows, with a cheaper backward.
+    """``rows.amax(dim=1)`` for ``(B, V, N)`` rows, with a cheaper backward and amax's gradient:
+    split evenly among the copies that attain the max.
 
-    The gradient goes to every copy that attains the max (``amax`` splits it evenly among ties).
-    The two agree except at ties between copies at a positive value: pooled states are relu
-    outputs, so distinct copies tie at zero, where the relu passes no gradient on either way.
-    The backward writes each copy's slice with one compare and one multiply (about 4x faster
-    on this CPU than a broadcast ``where`` or autograd's mask-count-divide).
+    The backward writes each copy's winner mask with one compare into its own slice, counts the
+    winners with one sum and scales each slice with one multiply: contiguous passes that are
+    several times faster on a CPU than autograd's broadcast compare-count-divide over a strided
+    view.
     """
 
     @staticmethod
@@ -135,7 +135,9 @@ class _MaxOverCopies(torch.autograd.Function):
         grad_rows = torch.empty_like(rows, memory_format=torch.contiguous_format)  # (B, V, N)
         for copy in range(rows.shape[1]):
             torch.eq(rows[:, copy], values, out=grad_rows[:, copy])  # 1 where this copy wins
-            grad_rows[:, copy].mul_(grad)
+        share = grad / grad_rows.sum(dim=1)  # (B, N): ties split the gradient, as amax's does
+        for copy in range(rows.shape[1]):
+            grad_rows[:, copy].mul_(share)
         return grad_rows
 
 

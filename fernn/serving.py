@@ -83,15 +83,15 @@ class ComparisonCache:
             return item
 
     def put(self, key: Hashable, item: Comparison) -> None:
+        if item.nbytes > self.max_bytes:  # never kept: and it must not push the others out
+            return
         with self._lock:
             self._items[key] = item
             self._items.move_to_end(key)
             total = sum(value.nbytes for value in self._items.values())
-            while total > self.max_bytes and len(self._items) > 1:
+            while total > self.max_bytes:
                 _, dropped = self._items.popitem(last=False)
                 total -= dropped.nbytes
-            if total > self.max_bytes:  # a single item over the budget is not kept at all
-                self._items.clear()
 
 
 class RunSlots:

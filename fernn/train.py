@@ -198,9 +198,15 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
         print(f"no {last_path} yet: starting from scratch")
 
     parallel = DistributedDataParallel(model) if world > 1 else model
-    # Resolved once per run (a measurement can differ between calls) and kept for --resume.
-    precision = saved_precision or resolve_precision(config.precision, device, hidden_channels=config.hidden_channels,
+    # "auto" is resolved once per run (a measurement can differ between calls), kept for --resume,
+    # and taken from rank 0 so every process of a distributed run computes alike.
+    asked = saved_precision if config.precision == "auto" and saved_precision else config.precision
+    precision = resolve_precision(asked, device, hidden_channels=config.hidden_channels,
                                   batch=config.batch_size // world, copies=len(model.velocities))
+    if world > 1:
+        choice = torch.tensor([PRECISIONS.index(precision)], device=device)
+        dist.broadcast(choice, src=0)
+        precision = PRECISIONS[int(choice)]
     if progress and rank == 0:
         print(f"training precision: {precision} (asked: {config.precision})")
     root = config.digits_root or None

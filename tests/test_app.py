@@ -220,3 +220,18 @@ def test_velocity_generalisation_tab_shows_recorded_grids(app: AppTest):
 def test_explanation_is_present(app: AppTest):
     at = app.run()
     assert any("What the FERNN does instead" in text for text in texts(at.markdown))
+
+
+def test_sixteen_bit_and_transparent_uploads_are_read(app: AppTest):
+    sixteen = np.zeros((40, 40), dtype=np.uint16)
+    sixteen[8:32, 18:22] = 60000
+    buffer = io.BytesIO()
+    Image.fromarray(sixteen).save(buffer, format="PNG")
+    rgba = np.zeros((40, 40, 4), dtype=np.uint8)
+    rgba[8:32, 18:22, 3] = 255  # black ink on a transparent background: the opacity is the ink
+    for name, content in (("sixteen.png", buffer.getvalue()), ("ink.png", png_bytes(rgba))):
+        at = app.run()
+        at.radio(key="source").set_value("Upload").run()
+        at.file_uploader(key="upload").set_value((name, content, "image/png")).run()
+        assert_clean(at)
+        assert metric(at, "FERNN mean MSE"), name

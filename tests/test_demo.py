@@ -166,7 +166,7 @@ def test_velocity_set_override_applies_to_fernns_only():
 def test_memory_estimate_and_limit():
     state = 9 * 16 * 28 * 28
     small = demo.rollout_memory_bytes(num_copies=9, hidden_channels=16, num_frames=20, context_frames=10)
-    assert small == 16 * state + 2 * state * 10 + 8 * 16 * 28 * 28 * 20
+    assert small == 16 * state + 2 * state * 10 + 24 * 16 * 28 * 28 * 20
     wide = demo.rollout_memory_bytes(num_copies=81, hidden_channels=16, num_frames=20, context_frames=10)
     assert wide - small == (81 - 9) * 16 * 28 * 28 * (16 + 2 * 10)  # linear in the copies
     with pytest.raises(demo.DemoError, match="MiB"):
@@ -317,3 +317,19 @@ def test_compare_on_cuda_matches_cpu():
     np.testing.assert_allclose(result.runs[0].prediction, expected.runs[0].prediction, atol=1e-5)
     np.testing.assert_allclose(result.runs[0].hidden_stabilised, expected.runs[0].hidden_stabilised, atol=1e-5)
     assert result.runs[0].ranking == expected.runs[0].ranking
+
+
+def test_an_oversized_comparison_does_not_empty_the_cache():
+    result = demo.compare({"G-RNN": tiny_grnn()}, [demo.Digit(blob())], context_frames=3, predict_frames=2)
+    cache = serving.ComparisonCache(max_bytes=int(1.5 * result.nbytes))
+    cache.put("kept", result)
+    big = demo.compare({"G-RNN": tiny_grnn()}, [demo.Digit(blob())], context_frames=3, predict_frames=20)
+    cache.put("big", big)
+    assert cache.get("kept") is result and cache.get("big") is None
+
+
+def test_records_with_absurd_numbers_read_as_missing():
+    from fernn.checkpoints import CheckpointRecord
+
+    record = CheckpointRecord.from_metrics({"evaluation": {"test_mse": 10**400}, "train": {"wall_time": float("nan")}})
+    assert record.evaluated and record.test_mse is None and record.training_seconds is None

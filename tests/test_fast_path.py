@@ -243,3 +243,15 @@ def test_fast_rollout_keeps_exact_flow_equivariance() -> None:
         report = fernn.flow_equivariance_error(model, velocity, num_frames=4, size=9)
         assert report.pairs_compared > 0
         assert report.exact_error < 1e-13
+
+
+def test_max_pool_backward_splits_ties_like_amax() -> None:
+    from fernn.models import max_over_copies
+
+    rows = torch.tensor([[[1.0, 2.0, 0.0], [1.0, 0.5, 0.0], [0.2, 2.0, 0.0], [1.0, 2.0, 0.0]]],
+                        dtype=torch.float64, requires_grad=True)  # (1, 4, 3): ties at 1, 2 and 0
+    upstream = torch.tensor([[3.0, 5.0, 7.0]], dtype=torch.float64)
+    (fast,) = torch.autograd.grad((max_over_copies(rows) * upstream).sum(), rows)
+    (slow,) = torch.autograd.grad((rows.amax(dim=1) * upstream).sum(), rows)
+    torch.testing.assert_close(fast, slow)
+    assert float(fast.sum()) == pytest.approx(15.0)

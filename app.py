@@ -299,19 +299,9 @@ def share_link() -> None:
     st.code(f"{url.split('?')[0]}?{query}" if query else url, language=None, wrap_lines=True)
 
 
-def configure_torch() -> None:
-    """``FERNN_TORCH_THREADS`` CPU threads (default 1: 28x28 maps gain nothing from more, and
-    concurrent visitors would contend for the cores)."""
-    import torch
-
-    threads = os.environ.get("FERNN_TORCH_THREADS", "1")
-    if threads.isdigit() and int(threads) > 0 and torch.get_num_threads() != int(threads):
-        torch.set_num_threads(int(threads))
-
-
 def main() -> None:
     st.set_page_config(page_title="FERNN vs G-RNN", page_icon="🌀", layout="wide")
-    configure_torch()
+    fernn.devices.set_threads_from_environment("FERNN_TORCH_THREADS", default=1)
     st.title("FERNN vs G-RNN: digits faster than any in training")
     st.caption("A G-RNN (conv RNN) against a FERNN with the same weights' shapes, from [Keller, *Flow Equivariant "
                f"Recurrent Neural Networks*, NeurIPS 2025]({demo.PAPER_URL}). Set digits and speeds in the sidebar.")

@@ -10,7 +10,7 @@ are ``(B, T, 1, H, W)``. Velocities are ``(dy, dx)`` integer pairs, positive tow
 indices (see :mod:`fernn.flows`).
 """
 
-from . import data, flows, testing
+from . import data, devices, flows, testing
 from .cells import FlowRNNCell
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .devices import resolve_device
@@ -29,6 +29,7 @@ __all__ = [
     "ModelConfig",
     "build_model",
     "data",
+    "devices",
     "flow_equivariance_error",
     "flows",
     "load_checkpoint",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PRECISIONS", "resolve_device", "resolve_precision"]
+__all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "set_threads_from_environment"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -27,6 +27,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def set_threads_from_environment(variable: str, *, default: int) -> int:
+    """Set torch's CPU threads from ``variable`` (a positive integer; otherwise ``default``).
+
+    The demo runs one 28x28 rollout at a time per visitor: extra intra-op threads gain nothing
+    there, and concurrent visitors would contend for the cores. Returns the thread count set.
+    """
+    import os
+
+    text = os.environ.get(variable, "")
+    threads = int(text) if text.isdigit() and int(text) > 0 else default
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
 
 
 def resolve_precision(

@@ -290,3 +290,15 @@ def test_paper_presets_use_the_research_architecture():
         config = TrainConfig(**PRESETS[name])
         model_config = fernn.build_model(config.kind, **config.model_options()).config
         assert (model_config.decoder_layers, model_config.decoder_bias, model_config.decoding) == (5, False, "paper")
+
+
+def test_threads_from_the_environment(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("FERNN_TEST_THREADS", "1")
+        assert fernn.devices.set_threads_from_environment("FERNN_TEST_THREADS", default=2) == 1
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("FERNN_TEST_THREADS", "many")
+        assert fernn.devices.set_threads_from_environment("FERNN_TEST_THREADS", default=1) == 1
+    finally:
+        torch.set_num_threads(before)

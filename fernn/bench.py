@@ -629,15 +629,11 @@ def format_report(results: dict) -> str:
     else:
         lines.append(f"Peak memory: unavailable ({memory.get('reason')})")
     app = results["app"]
-    if app.get("available"):
-        for label in ("default", "widened_v4", "widest_v8"):
-            if label in app:
-                entry = app[label]
-                lines.append(f"App full comparison, {label} ({entry['copies']} FERNN copies; {app['models']}; figures "
-                             f"{app['figures']}): {entry['seconds'] * 1e3:.0f} ms (model rollouts "
-                             f"{entry['rollout_seconds'] * 1e3:.0f} ms)")
-    else:
-        lines.append(f"App full comparison: unavailable ({app.get('reason')})")
+    for label in (label for label in ("default", "widened_v4", "widest_v8") if label in app):
+        entry = app[label]
+        lines.append(f"App full comparison, {label} ({entry['copies']} FERNN copies; {app['models']}; figures "
+                     f"{app['figures']}): {entry['seconds'] * 1e3:.0f} ms (model rollouts "
+                     f"{entry['rollout_seconds'] * 1e3:.0f} ms)")
     cuda = results["cuda"]
     if cuda.get("available"):
         lines.append(f"CUDA ({cuda['device']}): 20-step B=1 FERNN-V2 rollout "

@@ -75,16 +75,10 @@ def _digits(root: str | None = None) -> np.ndarray:
     return load_digits("test", root=root)[0]
 
 
-def step_mse(
-    model: Forecaster,
-    sequences: torch.Tensor,
-    context_frames: int,
-    *,
-    velocities: Sequence[Velocity] | None = None,
-    batch_size: int = 64,
-) -> np.ndarray:
-    """Per-predicted-step MSE ``(S,)`` of ``model`` on ``sequences`` ``(N, T + S, 1, H, W)``."""
-    return step_statistics(model, sequences, context_frames, velocities=velocities, batch_size=batch_size)["mse"]
+def step_mse(model: Forecaster, sequences: torch.Tensor, context_frames: int, **options) -> np.ndarray:
+    """Per-predicted-step MSE ``(S,)`` of ``model`` on ``sequences`` ``(N, T + S, 1, H, W)``;
+    ``options`` as for :func:`step_statistics`."""
+    return step_statistics(model, sequences, context_frames, **options)["mse"]
 
 
 def step_statistics(

@@ -227,6 +227,19 @@ class _Stepper:
             return shift_copies(h, self.moves, pad=self.cell.pad)
         return self.runner.shift(h)
 
+    def advance(self, h: torch.Tensor, drive: torch.Tensor, *, out: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`update` of :meth:`shift`: one whole step. Activation-checkpointed, it keeps only
+        ``h`` and the drive for the backward pass (not the padded shifted copies)."""
+        if self.runner is None and self.recompute:
+            new_h = activation_checkpoint(self._advance, h, drive, use_reentrant=False)
+            if out is not None:
+                out.copy_(new_h)
+            return new_h
+        return self.update(self.shift(h), drive, out=out)
+
+    def _advance(self, h: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
+        return self.cell.recurrent_update(shift_copies(h, self.moves, pad=self.cell.pad), drive)
+
     def update(self, shifted: torch.Tensor, drive: torch.Tensor, *, out: torch.Tensor | None) -> torch.Tensor:
         """``relu(W_rec * shifted + drive)``, also written to ``out`` when given."""
         if self.runner is not None:
@@ -373,9 +386,11 @@ class Forecaster(nn.Module):
         drives = cell.input_drive(frames_first).unflatten(0, (num_context, batch))  # (T, B, C, H, W)
         hidden = stepper.history(total) if return_hidden else None  # (B, T+S, V, C, H, W)
 
-        def update(shifted: torch.Tensor, drive: torch.Tensor, index: int) -> torch.Tensor:
-            """The state after step ``index`` from the shifted copies of the one before."""
-            new_h = stepper.update(shifted, drive, out=None if hidden is None else hidden[:, index])
+        def update(shifted: torch.Tensor | None, drive: torch.Tensor, index: int, h: torch.Tensor | None = None):
+            """The state after step ``index``: from the shifted copies of the one before, or from
+            that state ``h`` itself (a whole step)."""
+            out = None if hidden is None else hidden[:, index]
+            new_h = stepper.advance(h, drive, out=out) if shifted is None else stepper.update(shifted, drive, out=out)
             if on_step is not None:
                 on_step(index, new_h)
             return new_h
@@ -387,13 +402,13 @@ class Forecaster(nn.Module):
         if on_step is not None:
             on_step(0, h)
         for t in range(1, num_context):
-            h = update(stepper.shift(h), drives[t], t)
+            h = update(None, drives[t], t, h)
 
         frames = []
         drive = drives[-1]
         for k in range(steps):
             if paper:
-                h = update(stepper.shift(h), drive, num_context + k)
+                h = update(None, drive, num_context + k, h)
                 pooled = self.pool(h)
             else:
                 shifted = stepper.shift(h)  # (B, V, C, H+2p, W+2p)

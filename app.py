@@ -89,8 +89,9 @@ def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
             digit = prepare_user_digit(pixels)
         except ValueError as error:
             return None, f"{empty} ({error})"
-        st.query_params["d1"] = serving.encode_digit(digit)
-        return digit, ""
+        code = serving.encode_digit(digit)
+        st.query_params["d1"] = code
+        return serving.decode_digit(code), ""  # exactly what the link carries (8-bit levels)
     if "d1" in st.query_params:  # a shared link carries the digit
         try:
             digit = serving.decode_digit(st.query_params["d1"])

@@ -128,6 +128,10 @@ def test_two_process_gloo_run_matches_a_single_process_run(tmp_path):
                "--master_port", str(_free_port()), "-m", "fernn.train", "--preset", "tiny-fernn", "--device", "cpu",
                "--steps", "10", "--batch-size", "4", "--no-progress", "--output", str(tmp_path / "ddp")]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0 and "terminate called without an active exception" in result.stderr:
+        # gloo's teardown aborted a process after training (seen once in 8 runs on a loaded 2-core
+        # machine): one more try, so that only a failure that repeats fails the test.
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     distributed = json.loads(result.stdout.strip().splitlines()[-1])
     assert distributed["step"] == 10

@@ -140,6 +140,14 @@ PRESETS: dict[str, dict] = {
     "demo-fernn": dict(kind="fernn", model_max_speed=2, hidden_channels=16, batch_size=16, steps=5200,
                        lr_schedule="cosine", warmup_steps=100, final_predict_frames=20, curriculum_start=0.6,
                        val_every=250, val_sequences=256, log_every=25, output="runs/demo-fernn"),
+    # The next pair, wider (hidden 24: about 2x a hidden-16 step in bf16; the app's default comparison
+    # stays well inside its budget). Runs longer than a session: continued with --resume from the
+    # state committed under pretrained/resume/ (see pretrained/README.md).
+    "wide-grnn": dict(kind="grnn", hidden_channels=24, batch_size=32, steps=40_000, lr_schedule="cosine",
+                      warmup_steps=100, val_every=1000, val_sequences=256, log_every=100, output="runs/wide-grnn"),
+    "wide-fernn": dict(kind="fernn", model_max_speed=2, hidden_channels=24, batch_size=16, steps=12_000,
+                       lr_schedule="cosine", warmup_steps=100, final_predict_frames=20, curriculum_start=0.6,
+                       val_every=250, val_sequences=256, log_every=25, output="runs/wide-fernn"),
     # Seconds-long smoke runs for tests.
     "tiny-grnn": dict(kind="grnn", hidden_channels=4, decoder_layers=2, context_frames=3, predict_frames=2,
                       steps=20, batch_size=4, val_every=10, val_sequences=8, log_every=5, precision="fp32",

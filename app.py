@@ -281,16 +281,23 @@ def show_inside(comparison: demo.Comparison) -> None:
 
 def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
     records = {name: demo.record(model) for name, model in models.items()}
-    grids = {n: {"speeds": list(r.velocity_grid.speeds), "mse": r.velocity_grid.mse} for n, r in records.items()
-             if r.velocity_grid is not None}
-    if not grids:
+    panels = {}  # title -> (grid, radius of the set the model ran with, or None for a G-RNN)
+    for name, record in records.items():
+        fernn_set = demo.set_radius(models[name].velocities) if models[name].config.kind == "fernn" else None
+        if record.velocity_grid is not None:
+            panels[name] = (record.velocity_grid, fernn_set)
+        if record.widened_velocity_grid is not None and record.widened_max_speed:
+            r = record.widened_max_speed
+            panels[f"{name}, V = {{−{r}…{r}}}²"] = (record.widened_velocity_grid, r)
+    if not panels:
         st.info("No loaded checkpoint records a velocity grid (run `python -m fernn.evaluate --write-metrics`).")
         return
-    speeds = {n: demo.set_radius(models[n].velocities) if models[n].config.kind == "fernn" else None for n in grids}
     trained = max((r.training_max_speed for r in records.values() if r.training_max_speed is not None), default=1)
     st.markdown(f"Held-out test MSE when both digits move at one fixed velocity (dy, dx). Dashed box: the training "
-                f"range |v| ≤ {trained}; solid green box: the FERNN's velocity set as trained.")
-    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, model_speeds=speeds), key="grid", **CHART)
+                f"range |v| ≤ {trained}; solid green box: the velocity set the FERNN ran with.")
+    grids = {title: {"speeds": list(grid.speeds), "mse": grid.mse} for title, (grid, _) in panels.items()}
+    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, model_speeds={
+        title: radius for title, (_, radius) in panels.items()}), key="grid", **CHART)
 
 
 def share_link() -> None:

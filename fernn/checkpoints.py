@@ -158,6 +158,8 @@ class CheckpointRecord:
     evaluated: bool = False
     test_mse: float | None = None  # held-out, at the training velocities
     velocity_grid: VelocityGrid | None = None
+    widened_velocity_grid: VelocityGrid | None = None  # a FERNN run with V = {-r..r}^2 at inference
+    widened_max_speed: int | None = None
 
     @classmethod
     def from_metrics(cls, metrics: object) -> CheckpointRecord:
@@ -180,6 +182,8 @@ class CheckpointRecord:
             evaluated=evaluation is not None,
             test_mse=_number((evaluation or {}).get("test_mse")),
             velocity_grid=_grid((evaluation or {}).get("velocity_grid")),
+            widened_velocity_grid=_grid((evaluation or {}).get("widened_velocity_grid")),
+            widened_max_speed=_integer(((evaluation or {}).get("widened_velocity_grid") or {}).get("max_speed")),
         )
 
 

@@ -386,13 +386,14 @@ def velocity_grid_figure(
     model_speeds = dict(model_speeds or {})
     names = list(grids)
     arrays = {name: np.asarray(grids[name]["mse"], dtype=np.float64) for name in names}
-    positive = np.concatenate([a[a > 0].ravel() for a in arrays.values()] + [np.array([1e-6])])
+    positive = np.concatenate([a[a > 0].ravel() for a in arrays.values()])
+    positive = positive if positive.size else np.array([1e-6])
     low, high = np.log10(positive.min()), np.log10(max(positive.max(), positive.min() * 10))
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.08)
     for column, name in enumerate(names, start=1):
         speeds = [int(s) for s in grids[name]["speeds"]]
         mse = arrays[name]
-        text = [[f"{value:.1e}" for value in row] for row in mse]
+        text = [[f"{value:.1g}" for value in row] for row in mse]  # short: 9 columns fit a phone
         fig.add_trace(
             go.Heatmap(z=np.log10(np.maximum(mse, 1e-12)), x=speeds, y=speeds, text=text, texttemplate="%{text}",
                        textfont=dict(size=10), colorscale=MSE_COLORSCALE, zmin=low, zmax=high,

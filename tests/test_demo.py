@@ -196,6 +196,10 @@ def test_checkpoint_record_is_read_as_typed_fields():
     assert record.evaluated and record.test_mse == 0.5 and record.training_max_speed == 1
     assert record.velocity_grid.speeds == (-1, 0, 1) and record.velocity_grid.at((1, -1)) == 1
     assert record.curve == ((5, 1.5, 0.2),) and record.training_steps == 7
+    assert record.widened_velocity_grid is None
+    model.metrics["evaluation"]["widened_velocity_grid"] = {"speeds": [-1, 0, 1], "mse": [[4, 5, 6]] * 3, "max_speed": 4}
+    widened = demo.record(model)
+    assert widened.widened_max_speed == 4 and widened.widened_velocity_grid.at((0, 1)) == 6
     model.metrics = {"evaluation": {"velocity_grid": {"speeds": [-1, 0, 1], "mse": [[1, 2]]}}}
     assert demo.record(model).velocity_grid is None  # malformed: missing, not an exception
 

@@ -469,16 +469,16 @@ def compare(
         stabilise_velocity = digits[0].velocity
     (stabilise_velocity,) = as_velocities([stabilise_velocity])
 
+    # The same scene seen from the frame moving at stabilise_velocity, over the context only: what
+    # the stabilised state of a flow-equivariant model equals (one scene for every model).
+    relative = tuple(Digit(d.image, (d.velocity[0] - stabilise_velocity[0], d.velocity[1] - stabilise_velocity[1]),
+                           d.start, d.label) for d in digits)
+    reference = scene_frames(relative, context_frames)  # (T, 1, H, W)
     work = [plan.copies * total for plan in plans]  # recurrent cost is proportional to copies x steps
     runs = []
     for index, plan in enumerate(plans):
         report = None if progress is None else _step_reporter(progress, plan, total, sum(work[:index]) / sum(work),
                                                                work[index] / sum(work))
-        # The same scene seen from the frame moving at stabilise_velocity, over the context only:
-        # what the stabilised state of a flow-equivariant model equals.
-        relative = tuple(Digit(d.image, (d.velocity[0] - stabilise_velocity[0], d.velocity[1] - stabilise_velocity[1]),
-                               d.start, d.label) for d in digits)
-        reference = scene_frames(relative, context_frames)
         runs.append(_run_model(plan, models[plan.name], frames, reference, stabilise_velocity, report))
     trained = {training_max_speed(model) for model in models.values()} - {None}
     return Comparison(

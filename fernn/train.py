@@ -122,6 +122,8 @@ class TrainConfig:
 # The paper's architecture as the research code writes it: 5 bias-free decoder convs, paper clock.
 _PAPER = dict(hidden_channels=128, decoder_layers=5, decoder_bias=False, decoding="paper", batch_size=128,
               steps=50 * 54_000 // 128, val_every=1000, val_sequences=1024)
+_TABLE1 = dict(hidden_channels=16, data_max_speed=2, batch_size=16, lr_schedule="cosine", warmup_steps=100,
+               val_every=500, val_sequences=256, log_every=50)
 PRESETS: dict[str, dict] = {
     # The paper's translating-MNIST runs (data up to |v| = 2): far beyond a 2-core CPU.
     "paper-grnn": dict(_PAPER, kind="grnn", data_max_speed=2, output="runs/paper-grnn"),
@@ -148,6 +150,12 @@ PRESETS: dict[str, dict] = {
     "wide-fernn": dict(kind="fernn", model_max_speed=2, hidden_channels=24, batch_size=16, steps=12_000,
                        lr_schedule="cosine", warmup_steps=100, final_predict_frames=20, curriculum_start=0.6,
                        val_every=250, val_sequences=256, log_every=25, output="runs/wide-fernn"),
+    # The paper's Table 1 at CPU scale: the paper's data (per-digit velocities up to |v| = 2, 10 -> 10),
+    # one recipe and one width for the three models; only the velocity set differs. Budgets from a
+    # pilot (time per step, loss after a few hundred steps); longer than a session, continued with --resume.
+    "table1-grnn": dict(_TABLE1, kind="grnn", steps=24_000, output="runs/table1-grnn"),
+    "table1-fernn-v1": dict(_TABLE1, kind="fernn", model_max_speed=1, steps=8000, output="runs/table1-fernn-v1"),
+    "table1-fernn-v2": dict(_TABLE1, kind="fernn", model_max_speed=2, steps=8000, output="runs/table1-fernn-v2"),
     # Seconds-long smoke runs for tests.
     "tiny-grnn": dict(kind="grnn", hidden_channels=4, decoder_layers=2, context_frames=3, predict_frames=2,
                       steps=20, batch_size=4, val_every=10, val_sequences=8, log_every=5, precision="fp32",

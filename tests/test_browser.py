@@ -119,6 +119,17 @@ def assert_no_error(page) -> None:
     assert page.get_by_test_id("stAlertContentError").count() == 0
 
 
+def wait_until_idle(page) -> None:
+    """Wait until the script run has finished (Streamlit's running indicator is gone) and every
+    plotly chart on screen has drawn its SVG: the state a screenshot or a layout check needs."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')]"
+        ".filter(chart => chart.offsetParent !== null).every(chart => chart.querySelector('.main-svg'))",
+        timeout=WAIT_MS)
+
+
 def draw_seven(page) -> None:
     """A "7" drawn with the mouse on the drawing canvas: a top bar and a diagonal."""
     canvas = page.locator("canvas").last
@@ -149,9 +160,16 @@ def overlapping_labels(page) -> list[tuple[str, str]]:
     return pairs
 
 
+# On a loaded 2-core machine a run can take tens of seconds: every wait is on the state the test
+# needs, bounded generously, never a fixed short timeout (Playwright's ``expect`` defaults to 5 s).
+WAIT_MS = 120_000
+
+
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -164,7 +182,7 @@ def browser():
 def open_page(browser, url: str, width: int = 1440, height: int = 1050):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(WAIT_MS)
     page.goto(url)
     return context, page
 
@@ -183,7 +201,7 @@ def test_headline_states_the_message_on_arrival(server: str, browser, tmp_path: 
         headline = page.get_by_text("moves at", exact=False).first
         assert headline.bounding_box()["y"] < 600  # above the fold, where the eye is
         expect(page.get_by_text("FERNN |error|").first).to_be_visible()
-        time.sleep(2)  # let plotly finish drawing before the picture is taken
+        wait_until_idle(page)  # plotly has drawn before the picture is taken
         target = screenshot_path(tmp_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(target))
@@ -202,7 +220,7 @@ def test_a_digit_at_4_4_is_tracked_with_the_default_velocity_set(server: str, br
         assert page.get_by_text("outside the FERNN's velocity set", exact=False).count() == 0
         page.get_by_role("tab", name="Inside").click()
         expect(page.get_by_text("State drift", exact=False).first).to_be_visible()
-        expect(page.get_by_text("FERNN ch 0").first).to_be_visible()
+        expect(page.get_by_text("FERNN ch 0").filter(visible=True).first).to_be_visible()
         assert_no_error(page)
     finally:
         context.close()
@@ -219,6 +237,7 @@ def test_a_drawn_digits_link_opens_in_a_fresh_browser(server: str, browser):
         expect(page.get_by_text("drawn", exact=True)).to_be_visible()  # the prepared 28x28 preview
         expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
         page.wait_for_function("() => window.location.search.includes('d1=')")
+        wait_until_idle(page)
         link = page.url
         headline = page.get_by_text("moves at", exact=False).first.inner_text()
         values = page.get_by_test_id("stMetricValue").all_inner_texts()
@@ -228,6 +247,7 @@ def test_a_drawn_digits_link_opens_in_a_fresh_browser(server: str, browser):
     try:
         expect(page.get_by_text("from the link", exact=False).first).to_be_visible()
         expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
+        wait_until_idle(page)
         assert page.get_by_text("moves at", exact=False).first.inner_text() == headline
         assert page.get_by_test_id("stMetricValue").all_inner_texts() == values  # the same digit, the same run
         assert_no_error(page)
@@ -242,7 +262,7 @@ def test_phone_width_layout_keeps_labels_apart(server: str, browser, tmp_path: P
     try:
         expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
         expect(page.get_by_text("FERNN |error|").first).to_be_visible()
-        time.sleep(2)
+        wait_until_idle(page)
         assert overlapping_labels(page) == []
         for name in ("Comparison", "Inside", "Velocities", "About"):
             tab = page.get_by_role("tab", name=name)

@@ -1,4 +1,4 @@
-"""The flow-equivariant recurrent cell. A G-RNN is the same cell run with ``V = {(0, 0)}``."""
+"""The flow-equivariant recurrent cell, built from a flow. A G-RNN is the same cell run with ``V = {0}``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .flows import CopyShifter, Velocity, shift_copies
+from .flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["FlowRNNCell", "StepRunner"]
 
@@ -17,26 +17,31 @@ __all__ = ["FlowRNNCell", "StepRunner"]
 class FlowRNNCell(nn.Module):
     """One recurrent step over the lifted hidden state, one copy per velocity in ``V``.
 
-    ``h_{t+1}[nu] = relu(W_in * x_t + W_rec * shift(h_t[nu], nu))``
+    ``h_{t+1}[nu] = relu(W_in * x_t + W_rec * move(h_t[nu], nu))``
 
-    with circular ``k x k`` convolutions and no bias. Every copy shares ``W_in`` and ``W_rec``,
-    so the velocity set is chosen at run time and the parameter count does not depend on it.
+    with circular ``k x k`` convolutions and no bias; ``move`` is the cell's ``flow`` acting on copy
+    ``nu`` (a roll on the torus for :class:`~fernn.flows.Translation`). Every copy shares ``W_in`` and
+    ``W_rec``, so the velocity set is chosen at run time and the parameter count does not depend on it.
 
     Shapes: x ``(B, C_in, H, W)``, h ``(B, V, C, H, W)`` -> ``(B, V, C, H, W)``.
 
-    The step is split in two so a rollout can reuse the middle: :func:`~fernn.flows.shift_copies`
-    moves and circularly pads every copy in one gather, then :meth:`recurrent_update` runs one
+    The step is split in two so a rollout can reuse the middle: :meth:`~fernn.flows.Flow.move_copies`
+    moves and circularly pads every copy (one gather for translation), then :meth:`recurrent_update` runs one
     unpadded convolution over all ``B * V`` copies (channels-last, the CPU convolution's fast
     layout) and adds the input drive, which the trivial input lift computes once per frame.
     """
 
-    def __init__(self, *, in_channels: int = 1, hidden_channels: int, kernel_size: int = 3) -> None:
+    def __init__(self, *, flow: Flow = TRANSLATION, in_channels: int = 1, hidden_channels: int,
+                 kernel_size: int = 3) -> None:
         super().__init__()
+        if not isinstance(flow, Flow):
+            raise ValueError(f"flow must be a fernn.flows.Flow, got {flow!r}")
         for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
+        self.flow = flow
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.kernel_size = kernel_size
@@ -46,11 +51,6 @@ class FlowRNNCell(nn.Module):
     @property
     def pad(self) -> int:
         return self.kernel_size // 2
-
-    def displacements(self, velocities: Sequence[Velocity]) -> tuple[Velocity, ...]:
-        """How far each copy moves in one step: by its own velocity (the flow acting on copy
-        ``nu`` is ``shift(., nu)``). A cell of another flow discretisation overrides this."""
-        return tuple(velocities)
 
     def initial_state(self, x: torch.Tensor, num_copies: int) -> torch.Tensor:
         """The zero state ``(B, V, C, H, W)`` for input frames like ``x`` ``(B, C_in, H, W)``."""
@@ -81,7 +81,7 @@ class FlowRNNCell(nn.Module):
         """``relu(W_rec * shifted[nu] + drive)`` for every copy (differentiable).
 
         shifted: ``(B, V, C, H + 2p, W + 2p)`` shifted, circularly padded copies (channels-last,
-        as :func:`~fernn.flows.shift_copies` makes them); drive: ``(B, C, H, W)`` -> ``(B, V, C, H, W)``.
+        as :meth:`~fernn.flows.Flow.move_copies` makes them); drive: ``(B, C, H, W)`` -> ``(B, V, C, H, W)``.
         """
         batch, copies, channels = shifted.shape[:3]
         height, width = drive.shape[-2:]
@@ -102,7 +102,7 @@ class FlowRNNCell(nn.Module):
                 f"x must have shape {(batch, self.in_channels, height, width)} to match h, got {tuple(x.shape)}"
             )
         drive = self.input_drive(x)  # (B, C, H, W)
-        shifted = shift_copies(h, self.displacements(velocities), pad=self.pad)  # (B, V, C, H+2p, W+2p)
+        shifted = self.flow.move_copies(h, velocities, pad=self.pad)  # (B, V, C, H+2p, W+2p)
         return self.recurrent_update(shifted, drive)
 
 
@@ -110,7 +110,8 @@ class StepRunner:
     """Runs :class:`FlowRNNCell` steps without gradients, allocating nothing per step.
 
     Made once per rollout for fixed velocities and shapes: it owns the buffer of shifted, padded
-    copies (see :class:`~fernn.flows.CopyShifter`) and, on CPU in float32, the recurrent weight
+    copies (the flow's :meth:`~fernn.flows.Flow.copy_mover`; for translation a
+    :class:`~fernn.flows.CopyShifter`) and, on CPU in float32, the recurrent weight
     prepacked for oneDNN. :meth:`step` writes ``relu(W_rec * shifted + drive)`` into a
     caller-given channels-last buffer: it broadcasts the drive into it, then one fused oneDNN
     convolution adds ``W_rec * shifted`` and applies the relu in the same pass (no separate add
@@ -130,17 +131,19 @@ class StepRunner:
         like: torch.Tensor,
     ) -> None:
         self.cell = cell
+        self._like = like
         self.velocities = tuple(velocities)
         self.shape = (batch, len(self.velocities), cell.hidden_channels, height, width)
-        self.shift = CopyShifter(
+        self.shift = cell.flow.copy_mover(
             self.velocities, batch=batch, channels=cell.hidden_channels, height=height, width=width, pad=cell.pad,
             like=like,
-        )  # shift(h) -> (B, V, C, H+2p, W+2p), overwritten by the next call
+        )  # shift(h) -> (B, V, C, H+2p, W+2p), possibly one buffer overwritten by the next call
         self._weight = cell.recurrent_conv.weight.detach()
         self._fused = None
         self._out: tuple[torch.Tensor, torch.Tensor] | None = None
-        if _fusable(self._weight, like):
-            shifted = self.shift.out.flatten(0, 1)  # (B*V, C, H+2p, W+2p)
+        buffer = getattr(self.shift, "out", None)  # only a mover with one reused buffer can be fused
+        if buffer is not None and _fusable(self._weight, like):
+            shifted = buffer.flatten(0, 1)  # (B*V, C, H+2p, W+2p)
             try:
                 packed = torch.ops.mkldnn._reorder_convolution_weight(
                     self._weight, [0, 0], [1, 1], [1, 1], 1, list(shifted.shape)
@@ -152,13 +155,13 @@ class StepRunner:
 
     def new_state(self) -> torch.Tensor:
         """An uninitialised channels-last state buffer ``(B, V, C, H, W)``."""
-        return _channels_last_empty(self.shape, self.shift.out)
+        return _channels_last_empty(self.shape, self._like)
 
     def step(self, shifted: torch.Tensor, drive: torch.Tensor, *, out: torch.Tensor) -> torch.Tensor:
         """``out = relu(W_rec * shifted[nu] + drive)``: shifted from :meth:`shift`, drive
         ``(B, C, H, W)``, out ``(B, V, C, H, W)`` channels-last (from :meth:`new_state`)."""
         out.copy_(drive.unsqueeze(1))  # (B, V, C, H, W): the drive, broadcast over copies
-        if self._fused is not None and shifted is self.shift.out:
+        if self._fused is not None and shifted is getattr(self.shift, "out", None):
             operator, shifted_flat, packed = self._fused
             if self._out is None or self._out[0] is not out:
                 self._out = (out, out.flatten(0, 1))  # (B*V, C, H, W) view, reused while out is

@@ -1,4 +1,9 @@
-"""Checkpoint files: ``{format, version, config, state_dict, metrics}``, readable with ``weights_only=True``."""
+"""Checkpoint files: ``{format, version, model, config, state_dict, metrics}``, readable with ``weights_only=True``.
+
+``model`` names the model class (``"forecaster"``, or any class added with :func:`register_model`),
+``config`` is that class's config as plain values (its flow as a record), so a file alone rebuilds
+its model. Version 1 files (before the kind was recorded) hold forecasters and load unchanged.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,36 @@ from pathlib import Path
 import torch
 
 from .devices import resolve_device
-from .models import Forecaster, ModelConfig
+from .flows import TRANSLATION, Flow, GridAxes, Velocity
+from .models import Forecaster
 
 __all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "load_safely", "read_checkpoint",
-           "save_checkpoint"]
+           "register_model", "save_checkpoint"]
 
 FORMAT = "fernn-checkpoint"
 # A velocity set of {-22..22}^2 (2,025 copies) already needs gigabytes per sample.
 MAX_COPIES = 2025
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# Model classes by the kind recorded in a file. A class is built as ``cls(config)`` from
+# ``cls.config_class.from_dict(...)``; its config has ``to_dict``, ``parameter_count`` and ``velocities``.
+_MODELS: dict[str, type] = {"forecaster": Forecaster}
+
+
+def register_model(kind: str, cls: type) -> type:
+    """Let checkpoints hold models of ``cls`` under the recorded ``kind`` (a new head, say)."""
+    if not isinstance(kind, str) or not kind or not hasattr(cls, "config_class"):
+        raise ValueError("register_model takes a kind name and a model class with a config_class")
+    _MODELS[kind] = cls
+    return cls
+
+
+def _kind_of(model: object) -> str:
+    for kind, cls in _MODELS.items():
+        if type(model) is cls:
+            return kind
+    known = ", ".join(cls.__name__ for cls in _MODELS.values())
+    raise TypeError(f"model must be a fernn model ({known}), got {type(model).__name__}")
 
 
 class CheckpointError(ValueError):
@@ -33,8 +59,7 @@ def save_checkpoint(
     ``training_state`` (optimizer state, step, ...) is stored for resuming; shipped checkpoints
     leave it out to stay small.
     """
-    if not isinstance(model, Forecaster):
-        raise TypeError(f"model must be a fernn Forecaster, got {type(model).__name__}")
+    kind = _kind_of(model)
     try:
         # Plain JSON values only: anything else would make weights_only loading fail later.
         metrics = json.loads(json.dumps(dict(metrics or {})))
@@ -45,6 +70,7 @@ def save_checkpoint(
     payload = {
         "format": FORMAT,
         "version": VERSION,
+        "model": kind,
         "config": model.config.to_dict(),
         "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
         "metrics": metrics,
@@ -75,8 +101,9 @@ def read_checkpoint(path: str | Path) -> dict:
     payload = load_safely(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a fernn checkpoint")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this fernn reads {VERSION}")
+    if payload.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this fernn reads "
+                              f"{', '.join(map(str, READABLE_VERSIONS))}")
     missing = [key for key in ("config", "state_dict", "metrics") if key not in payload]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}")
@@ -90,7 +117,7 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _check_size(path: str | Path, config: ModelConfig, state_dict: object) -> None:
+def _check_size(path: str | Path, config, state_dict: object) -> None:
     """Refuse a config that would allocate far more weights than the file holds, before allocating."""
     if not isinstance(state_dict, dict) or not all(isinstance(t, torch.Tensor) for t in state_dict.values()):
         raise CheckpointError(f"{path}: state_dict is not a mapping of tensors")
@@ -106,20 +133,25 @@ def _check_size(path: str | Path, config: ModelConfig, state_dict: object) -> No
         raise CheckpointError(f"{path}: {len(config.velocities)} velocity copies is more than fernn runs ({MAX_COPIES})")
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Forecaster:
-    """Rebuild the model stored in ``path``, in eval mode on ``device``, with ``model.metrics`` set.
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the model stored in ``path`` (a :class:`~fernn.Forecaster` or any registered kind),
+    in eval mode on ``device``, with ``model.metrics`` set.
 
     Only ``torch.load(..., weights_only=True)`` is used, so a file cannot run code.
     Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` for one that
     is not a usable fernn checkpoint.
     """
     payload = read_checkpoint(path)
+    kind = payload.get("model", "forecaster")
+    cls = _MODELS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise CheckpointError(f"{path} holds a model of unknown kind {kind!r}; known: {', '.join(sorted(_MODELS))}")
     try:
-        config = ModelConfig.from_dict(payload["config"])
+        config = cls.config_class.from_dict(payload["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path} has an invalid model config: {error}") from error
     _check_size(path, config, payload["state_dict"])
-    model = Forecaster(config)
+    model = cls(config)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:
@@ -130,15 +162,21 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> For
 
 @dataclass(frozen=True)
 class VelocityGrid:
-    """Test MSE at fixed velocities: ``mse[i][j]`` at ``dy = speeds[i]``, ``dx = speeds[j]``."""
+    """Test MSE at fixed velocities, laid out as the flow lays them (``flow.grid``):
+    ``mse[i][j]`` at ``axes.velocities[i][j]``."""
 
-    speeds: tuple[int, ...]
+    axes: GridAxes
     mse: tuple[tuple[float, ...], ...]
 
-    def at(self, velocity: tuple[int, int]) -> float | None:
-        dy, dx = velocity
-        if dy in self.speeds and dx in self.speeds:
-            return self.mse[self.speeds.index(dy)][self.speeds.index(dx)]
+    @property
+    def speeds(self) -> tuple[int, ...]:
+        """The column labels (for translation: ``dx``; rows are the same speeds of ``dy``)."""
+        return self.axes.column_values
+
+    def at(self, velocity: Velocity) -> float | None:
+        for row, velocities in enumerate(self.axes.velocities):
+            if velocity in velocities:
+                return self.mse[row][velocities.index(velocity)]
         return None
 
 
@@ -162,7 +200,7 @@ class CheckpointRecord:
     widened_max_speed: int | None = None
 
     @classmethod
-    def from_metrics(cls, metrics: object) -> CheckpointRecord:
+    def from_metrics(cls, metrics: object, flow: Flow = TRANSLATION) -> CheckpointRecord:
         metrics = metrics if isinstance(metrics, dict) else {}
         train = metrics.get("train") if isinstance(metrics.get("train"), dict) else {}
         config = train.get("config") if isinstance(train.get("config"), dict) else {}
@@ -181,8 +219,8 @@ class CheckpointRecord:
             curve=tuple(curve),
             evaluated=evaluation is not None,
             test_mse=_number((evaluation or {}).get("test_mse")),
-            velocity_grid=_grid((evaluation or {}).get("velocity_grid")),
-            widened_velocity_grid=_grid((evaluation or {}).get("widened_velocity_grid")),
+            velocity_grid=_grid((evaluation or {}).get("velocity_grid"), flow),
+            widened_velocity_grid=_grid((evaluation or {}).get("widened_velocity_grid"), flow),
             widened_max_speed=_integer(((evaluation or {}).get("widened_velocity_grid") or {}).get("max_speed")),
         )
 
@@ -201,18 +239,27 @@ def _integer(value: object, default: int | None = None) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _grid(value: object) -> VelocityGrid | None:
+def _grid(value: object, flow: Flow) -> VelocityGrid | None:
+    """A grid record ``{"max_speed" or "speeds", "mse"}`` as the flow lays it out; ``None`` if malformed."""
     if not isinstance(value, dict):
         return None
     speeds, mse = value.get("speeds"), value.get("mse")
-    if not isinstance(speeds, list) or not all(_integer(s) is not None for s in speeds) or not isinstance(mse, list):
+    radius = _integer(value.get("grid_max_speed"))
+    if radius is None:  # records before flows were values list the speeds -r..r
+        if not isinstance(speeds, list) or not speeds or not all(_integer(s) is not None for s in speeds):
+            return None
+        radius = max(abs(s) for s in speeds)
+        if list(speeds) != list(range(-radius, radius + 1)):
+            return None
+    if radius < 0 or radius > 64 or not isinstance(mse, list):
         return None
+    axes = flow.grid(radius)
     rows = []
-    for row in mse:
-        if not isinstance(row, list) or len(row) != len(speeds):
+    for row, velocities in zip(mse, axes.velocities):
+        if not isinstance(row, list) or len(row) != len(velocities):
             return None
         numbers = [_number(v) for v in row]
         rows.append(tuple(float("nan") if v is None else v for v in numbers))
-    if len(rows) != len(speeds):
+    if len(rows) != len(axes.velocities) or len(mse) != len(rows):
         return None
-    return VelocityGrid(tuple(speeds), tuple(rows))
+    return VelocityGrid(axes, tuple(rows))

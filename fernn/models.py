@@ -1,31 +1,27 @@
-"""Forecasters: encode frames with a :class:`FlowRNNCell`, pool over velocity copies, decode.
+"""Forecasters: a :class:`~fernn.encoder.FlowEncoder`, a pool over velocity copies, a decoder.
 
-A G-RNN is a forecaster whose velocity set is ``{(0, 0)}``; a FERNN lifts its hidden state to
-one copy per velocity. Both share every weight shape, so a checkpoint of one velocity set can be
-run with another.
+A G-RNN is a forecaster whose velocity set is ``{0}`` (its flow's zero velocity); a FERNN lifts its
+hidden state to one copy per velocity. Both share every weight shape, so a checkpoint of one
+velocity set can be run with another.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from .cells import FlowRNNCell, StepRunner
-from .flows import Velocity, as_velocities, shift_copies, velocity_set
+from .encoder import POOLINGS, FlowEncoder, StepCallback, pool_copies
+from .flows import TRANSLATION, Flow, Velocity, flow_from_record
 
 __all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
 
 KINDS = ("grnn", "fernn")
-# on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
-StepCallback = Callable[[int, torch.Tensor], None]
 DECODINGS = ("aligned", "paper")
-POOLINGS = ("max", "mean")
 # A rollout this long is a mistake, not a forecast: refuse it before allocating its buffers.
 MAX_STEPS = 100_000
 
@@ -35,8 +31,11 @@ class ModelConfig:
     """Everything needed to rebuild a forecaster; stored inside every checkpoint."""
 
     kind: str = "fernn"
-    # The training velocity set; G-RNN is exactly {(0, 0)}. Run time may use another set.
-    velocities: tuple[Velocity, ...] = field(default_factory=lambda: velocity_set(2))
+    # The velocity set (of `flow`) the model was trained with; a G-RNN's is exactly {flow.zero}.
+    # Run time may use another set.
+    velocities: tuple[Velocity, ...] = field(default_factory=lambda: TRANSLATION.velocity_set(2))
+    # The flow the hidden copies move by: translation of the pixel torus unless stated.
+    flow: Flow = TRANSLATION
     hidden_channels: int = 32
     in_channels: int = 1
     kernel_size: int = 3
@@ -54,9 +53,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        object.__setattr__(self, "velocities", as_velocities(self.velocities))
-        if self.kind == "grnn" and self.velocities != ((0, 0),):
-            raise ValueError(f"a G-RNN has the velocity set ((0, 0),), got {self.velocities}")
+        if not isinstance(self.flow, Flow):
+            raise ValueError(f"flow must be a fernn.flows.Flow, got {self.flow!r}")
+        object.__setattr__(self, "velocities", self.flow.as_velocities(self.velocities))
+        if self.kind == "grnn" and self.velocities != (self.flow.zero,):
+            raise ValueError(f"a G-RNN has the velocity set ({self.flow.zero!r},), got {self.velocities}")
         for name in ("hidden_channels", "in_channels", "decoder_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -83,8 +84,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """Plain lists and scalars only, so ``torch.load(weights_only=True)`` can read it."""
-        data = dataclasses.asdict(self)
-        data["velocities"] = [list(v) for v in self.velocities]
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["velocities"] = [list(v) if isinstance(v, tuple) else v for v in self.velocities]
+        data["flow"] = self.flow.to_record()
         return data
 
     @classmethod
@@ -94,8 +96,10 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config fields: {unknown}")
         values = dict(data)
+        # Checkpoints written before flows were values hold no flow: they are translation models.
+        values["flow"] = flow_from_record(values.get("flow", TRANSLATION.to_record()))
         if "velocities" in values:
-            values["velocities"] = tuple(tuple(v) for v in values["velocities"])
+            values["velocities"] = tuple(tuple(v) if isinstance(v, list) else v for v in values["velocities"])
         return cls(**values)
 
 
@@ -111,41 +115,6 @@ class Forecast:
     frames: torch.Tensor
     hidden: torch.Tensor | None
     velocities: tuple[Velocity, ...]
-
-
-class _MaxOverCopies(torch.autograd.Function):
-    """``rows.amax(dim=1)`` for ``(B, V, N)`` rows, with a cheaper backward and amax's gradient:
-    split evenly among the copies that attain the max.
-
-    The backward writes each copy's winner mask with one compare into its own slice, counts the
-    winners with one sum and scales each slice with one multiply: contiguous passes that are
-    several times faster on a CPU than autograd's broadcast compare-count-divide over a strided
-    view.
-    """
-
-    @staticmethod
-    def forward(ctx, rows: torch.Tensor) -> torch.Tensor:
-        values = rows.amax(dim=1)  # (B, N)
-        ctx.save_for_backward(rows, values)
-        return values
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        rows, values = ctx.saved_tensors
-        grad_rows = torch.empty_like(rows, memory_format=torch.contiguous_format)  # (B, V, N)
-        for copy in range(rows.shape[1]):
-            torch.eq(rows[:, copy], values, out=grad_rows[:, copy])  # 1 where this copy wins
-        share = grad / grad_rows.sum(dim=1)  # (B, N): ties split the gradient, as amax's does
-        for copy in range(rows.shape[1]):
-            grad_rows[:, copy].mul_(share)
-        return grad_rows
-
-
-def max_over_copies(rows: torch.Tensor) -> torch.Tensor:
-    """Max over the copies of ``(B, V, N)`` rows -> ``(B, N)``; differentiable (see :class:`_MaxOverCopies`)."""
-    if torch.is_grad_enabled() and rows.requires_grad:
-        return _MaxOverCopies.apply(rows)
-    return rows.amax(dim=1)
 
 
 class ConvDecoder(nn.Module):
@@ -179,80 +148,6 @@ class ConvDecoder(nn.Module):
         return self.net(pooled)
 
 
-class _Stepper:
-    """One recurrent step of a rollout, in the variant it needs.
-
-    - autograd (training): :func:`~fernn.flows.shift_copies` and
-      :meth:`FlowRNNCell.recurrent_update`, every state a fresh tensor;
-    - activation-checkpointed (``Forecaster.checkpoint_steps`` in training): the same, with the
-      update recomputed in the backward pass instead of storing its activations;
-    - no gradient (inference): :class:`~fernn.cells.StepRunner`'s fused step into reused buffers.
-
-    Copies move by :meth:`FlowRNNCell.displacements` of the velocities each step.
-    """
-
-    def __init__(self, cell: FlowRNNCell, velocities: tuple[Velocity, ...], like: torch.Tensor, *,
-                 recompute: bool) -> None:
-        batch, _, _, height, width = like.shape
-        self.cell, self.recompute = cell, recompute
-        self.moves = cell.displacements(velocities)
-        self.shape = (batch, len(velocities), cell.hidden_channels, height, width)
-        self.like = like
-        self.runner = None
-        if not torch.is_grad_enabled():
-            self.runner = StepRunner(cell, self.moves, batch=batch, height=height, width=width, like=like)
-            self._state = self.runner.new_state()  # reused every step when no history is kept
-
-    def history(self, total: int) -> torch.Tensor:
-        """An empty ``(B, total, V, C, H, W)`` buffer (channels-last) for every state of a run."""
-        batch, copies, channels, height, width = self.shape
-        if self.runner is None:
-            storage = self.like.new_empty(batch, total, copies, height, width, channels)  # (B, T+S, V, H, W, C)
-            return storage.permute(0, 1, 2, 5, 3, 4)
-        storage = self.like.new_empty(total, batch, copies, height, width, channels)  # (T+S, B, V, H, W, C)
-        return storage.permute(1, 0, 2, 5, 3, 4)  # time-major: each step's state is one contiguous block
-
-    def start(self, first: torch.Tensor, *, out: torch.Tensor | None) -> torch.Tensor:
-        """The state after frame 0 (``first``, a broadcast view), stored in ``out`` when given."""
-        if self.runner is None:
-            if out is not None:
-                out.copy_(first)
-            return first
-        target = self._state if out is None else out
-        return target.copy_(first)
-
-    def shift(self, h: torch.Tensor) -> torch.Tensor:
-        """Every copy moved one step and circularly padded: ``(B, V, C, H + 2p, W + 2p)``."""
-        if self.runner is None:
-            return shift_copies(h, self.moves, pad=self.cell.pad)
-        return self.runner.shift(h)
-
-    def advance(self, h: torch.Tensor, drive: torch.Tensor, *, out: torch.Tensor | None) -> torch.Tensor:
-        """:meth:`update` of :meth:`shift`: one whole step. Activation-checkpointed, it keeps only
-        ``h`` and the drive for the backward pass (not the padded shifted copies)."""
-        if self.runner is None and self.recompute:
-            new_h = activation_checkpoint(self._advance, h, drive, use_reentrant=False)
-            if out is not None:
-                out.copy_(new_h)
-            return new_h
-        return self.update(self.shift(h), drive, out=out)
-
-    def _advance(self, h: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
-        return self.cell.recurrent_update(shift_copies(h, self.moves, pad=self.cell.pad), drive)
-
-    def update(self, shifted: torch.Tensor, drive: torch.Tensor, *, out: torch.Tensor | None) -> torch.Tensor:
-        """``relu(W_rec * shifted + drive)``, also written to ``out`` when given."""
-        if self.runner is not None:
-            return self.runner.step(shifted, drive, out=self._state if out is None else out)
-        if self.recompute:
-            new_h = activation_checkpoint(self.cell.recurrent_update, shifted, drive, use_reentrant=False)
-        else:
-            new_h = self.cell.recurrent_update(shifted, drive)
-        if out is not None:
-            out.copy_(new_h)
-        return new_h
-
-
 class Forecaster(nn.Module):
     """Encode context frames, then predict future frames autoregressively.
 
@@ -260,14 +155,13 @@ class Forecaster(nn.Module):
     mean-) pooled over ``V`` before the decoder.
     """
 
+    config_class = ModelConfig
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.cell = FlowRNNCell(
-            in_channels=config.in_channels,
-            hidden_channels=config.hidden_channels,
-            kernel_size=config.kernel_size,
-        )
+        self.encoder = FlowEncoder(flow=config.flow, in_channels=config.in_channels,
+                                   hidden_channels=config.hidden_channels, kernel_size=config.kernel_size)
         self.decoder = ConvDecoder(
             hidden_channels=config.hidden_channels,
             out_channels=config.in_channels,
@@ -280,21 +174,25 @@ class Forecaster(nn.Module):
         # Training-time memory saver: recompute each recurrent step in the backward pass
         # instead of storing its activations (about |V| C H W floats a step per sample).
         self.checkpoint_steps = False
+        self._register_load_state_dict_pre_hook(_rename_legacy_keys)
+
+    @property
+    def cell(self):
+        """The encoder's recurrent cell (:class:`~fernn.cells.FlowRNNCell`)."""
+        return self.encoder.cell
+
+    @property
+    def flow(self) -> Flow:
+        """The flow the hidden copies move by (``model.flow.velocity_set(r)`` for run-time sets)."""
+        return self.config.flow
 
     @property
     def velocities(self) -> tuple[Velocity, ...]:
         return self.config.velocities
 
     def pool(self, h: torch.Tensor) -> torch.Tensor:
-        """The read-out's pooling rule, max (or mean) over the copies: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``.
-
-        Reduces contiguous ``(B, V, H W C)`` rows (a free view of a channels-last state), which
-        is an order of magnitude faster than reducing a strided view over V.
-        """
-        batch, copies, channels, height, width = h.shape
-        rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies, height * width * channels)  # (B, V, H*W*C)
-        pooled = max_over_copies(rows) if self.config.pooling == "max" else rows.mean(dim=1)  # (B, H*W*C)
-        return pooled.view(batch, height, width, channels).permute(0, 3, 1, 2)
+        """The read-out's pooling rule over the copies: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``."""
+        return pool_copies(h, self.config.pooling)
 
     def _check_context(self, context: torch.Tensor, steps: int) -> int:
         """Refuse a context or ``steps`` that ``rollout`` cannot run; returns ``steps`` as an int."""
@@ -361,7 +259,7 @@ class Forecaster(nn.Module):
         tensor is reused by the next step: copy what you keep.
         """
         steps = self._check_context(context, steps)
-        velocities = self.velocities if velocities is None else as_velocities(velocities)
+        velocities = self.velocities if velocities is None else self.flow.as_velocities(velocities)
         recompute = self.checkpoint_steps and self.training and torch.is_grad_enabled()
         return self._rollout(context, steps, velocities, return_hidden, on_step, recompute)
 
@@ -369,63 +267,40 @@ class Forecaster(nn.Module):
         self, context: torch.Tensor, steps: int, velocities: tuple[Velocity, ...], return_hidden: bool,
         on_step: StepCallback | None, recompute: bool,
     ) -> Forecast:
-        """The one rollout loop, for both clocks. Per recurrent step: one gather shifts and pads
-        every copy, one convolution over all copies updates them (see :class:`_Stepper` for the
-        autograd, activation-checkpointed and no-gradient variants). With aligned decoding the
+        """The one rollout loop, for both clocks. Per recurrent step the flow moves and pads every
+        copy, one convolution over all copies updates them (see :class:`~fernn.encoder.EncoderRun`
+        for the autograd, activation-checkpointed and no-gradient variants). With aligned decoding the
         prediction pools the interior of that same gather (the copies advanced by their own
         flow), so reading out costs no extra shift.
         """
-        cell = self.cell
         batch, num_context, _, height, width = context.shape
-        copies, channels, pad = len(velocities), cell.hidden_channels, cell.pad
-        paper = self.config.decoding == "paper"
-        total = num_context + steps
-        stepper = _Stepper(cell, velocities, context, recompute=recompute)
-        # Time-major, so each frame's drive is one contiguous channels-last block.
-        frames_first = context.transpose(0, 1).reshape(num_context * batch, *context.shape[2:])  # (T*B, C_in, H, W)
-        drives = cell.input_drive(frames_first).unflatten(0, (num_context, batch))  # (T, B, C, H, W)
-        hidden = stepper.history(total) if return_hidden else None  # (B, T+S, V, C, H, W)
-
-        def update(shifted: torch.Tensor | None, drive: torch.Tensor, index: int, h: torch.Tensor | None = None):
-            """The state after step ``index``: from the shifted copies of the one before, or from
-            that state ``h`` itself (a whole step)."""
-            out = None if hidden is None else hidden[:, index]
-            new_h = stepper.advance(h, drive, out=out) if shifted is None else stepper.update(shifted, drive, out=out)
-            if on_step is not None:
-                on_step(index, new_h)
-            return new_h
-
-        # Step 0 reads frame 0 from the zero state, where the recurrent term vanishes: every copy
-        # is relu(W_in * x_0), the same number a convolution of zeros would give.
-        first = torch.relu(drives[0]).unsqueeze(1).expand(batch, copies, channels, height, width)
-        h = stepper.start(first, out=None if hidden is None else hidden[:, 0])
-        if on_step is not None:
-            on_step(0, h)
-        for t in range(1, num_context):
-            h = update(None, drives[t], t, h)
+        pad, paper = self.cell.pad, self.config.decoding == "paper"
+        run = self.encoder.begin(context, velocities, recompute=recompute,
+                                 total=num_context + steps if return_hidden else None, on_step=on_step)
+        drives = self.encoder.drives(context)  # (T, B, C, H, W)
+        h = self.encoder.read(run, drives)
 
         frames = []
         drive = drives[-1]
         for k in range(steps):
             if paper:
-                h = update(None, drive, num_context + k, h)
+                h = run.step(num_context + k, drive, h=h)
                 pooled = self.pool(h)
             else:
-                shifted = stepper.shift(h)  # (B, V, C, H+2p, W+2p)
+                shifted = run.shift(h)  # (B, V, C, H+2p, W+2p)
                 pooled = self.pool(shifted)[..., pad : pad + height, pad : pad + width]  # copies advanced by their flow
             prediction = self.decoder(pooled)  # (B, C_in, H, W)
             frames.append(prediction)
-            last = k == steps - 1
-            if last and (paper or (hidden is None and on_step is None)):
+            if k == steps - 1 and (paper or not run.reports):
                 break
-            drive = cell.input_drive(prediction.detach())  # fed back without gradient
+            drive = self.encoder.cell.input_drive(prediction.detach())  # fed back without gradient
             if not paper:
-                h = update(shifted, drive, num_context + k)
+                h = run.step(num_context + k, drive, shifted=shifted)
         if frames:
             stacked = torch.stack(frames, dim=1)  # (B, S, C_in, H, W)
         else:
             stacked = context.new_zeros(batch, 0, *context.shape[2:])
-        return Forecast(frames=stacked, hidden=hidden, velocities=tuple(velocities))
+        return Forecast(frames=stacked, hidden=run.hidden, velocities=tuple(velocities))
 
     def forward(self, context: torch.Tensor, steps: int) -> torch.Tensor:
         """Training entry point: ``(B, T, C_in, H, W)`` -> predicted frames ``(B, steps, C_in, H, W)``."""
@@ -461,25 +336,31 @@ def build_model(
     decoder_bias: bool = True,
     kernel_size: int = 3,
     in_channels: int = 1,
+    flow: Flow = TRANSLATION,
 ) -> Forecaster:
-    """Build a ``"grnn"`` or ``"fernn"`` forecaster.
+    """Build a ``"grnn"`` or ``"fernn"`` forecaster of ``flow`` (translation by default).
 
-    A FERNN's velocity set is ``{-max_speed..max_speed}^2`` (default ``max_speed=2``) or an
-    explicit ``velocities`` list; give one or the other. A G-RNN takes neither.
+    A FERNN's velocity set is ``flow.velocity_set(max_speed)`` (default ``max_speed=2``; for
+    translation ``{-max_speed..max_speed}^2``) or an explicit ``velocities`` list; give one or the
+    other. A G-RNN takes neither: its set is ``{flow.zero}``.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(flow, Flow):
+        raise ValueError(f"flow must be a fernn.flows.Flow, got {flow!r}")
     if max_speed is not None and velocities is not None:
         raise ValueError("give either max_speed or velocities, not both")
     if kind == "grnn":
-        if (max_speed not in (None, 0)) or (velocities is not None and as_velocities(velocities) != ((0, 0),)):
-            raise ValueError("a G-RNN has the single velocity (0, 0); drop max_speed/velocities or use kind='fernn'")
-        chosen: tuple[Velocity, ...] = ((0, 0),)
+        if (max_speed not in (None, 0)) or (velocities is not None and flow.as_velocities(velocities) != (flow.zero,)):
+            raise ValueError(f"a G-RNN has the single velocity {flow.label(flow.zero)}; drop max_speed/velocities "
+                             "or use kind='fernn'")
+        chosen: tuple[Velocity, ...] = (flow.zero,)
     elif velocities is not None:
-        chosen = as_velocities(velocities)
+        chosen = flow.as_velocities(velocities)
     else:
-        chosen = velocity_set(2 if max_speed is None else max_speed)
+        chosen = flow.velocity_set(2 if max_speed is None else max_speed)
     config = ModelConfig(
+        flow=flow,
         kind=kind,
         velocities=chosen,
         hidden_channels=hidden_channels,
@@ -491,3 +372,10 @@ def build_model(
         decoding=decoding,
     )
     return Forecaster(config)
+
+
+def _rename_legacy_keys(state_dict: dict, prefix: str, *_) -> None:
+    """Weights saved before the encoder was its own part name the cell ``cell.*``; it is
+    ``encoder.cell.*`` now. Renamed in place, so every old checkpoint loads unchanged."""
+    for key in [k for k in state_dict if k.startswith(prefix + "cell.")]:
+        state_dict[prefix + "encoder." + key[len(prefix):]] = state_dict.pop(key)

@@ -1,4 +1,5 @@
-"""The slow, obvious FERNN: one ``torch.roll`` per velocity copy, as the paper writes the update.
+"""The slow, obvious FERNN: one move per velocity copy (``torch.roll`` for translation), as the paper
+writes the update.
 
 The fast paths (:mod:`fernn.cells`, :meth:`fernn.Forecaster.rollout`) gather every copy at once,
 fuse operations and write custom backward passes; these functions compute the same numbers the
@@ -14,19 +15,20 @@ import torch
 import torch.nn.functional as F
 
 from .cells import FlowRNNCell
-from .flows import Velocity, as_velocities
+from .flows import Velocity
 from .models import Forecast, Forecaster
 
 __all__ = ["reference_cell_step", "reference_rollout"]
 
 
 def reference_cell_step(cell: FlowRNNCell, x: torch.Tensor, h: torch.Tensor, velocities: Sequence[Velocity]) -> torch.Tensor:
-    """``h_{t+1}[nu] = relu(W_in * x_t + W_rec * shift(h_t[nu], nu))`` with one ``torch.roll`` per copy.
+    """``h_{t+1}[nu] = relu(W_in * x_t + W_rec * move(h_t[nu], nu))`` with one plain
+    :meth:`~fernn.flows.Flow.move` per copy (``torch.roll`` for translation).
 
     x: ``(B, C_in, H, W)``, h: ``(B, V, C, H, W)`` -> ``(B, V, C, H, W)`` (NCHW, contiguous).
     """
     pad = (cell.pad,) * 4
-    moved = [torch.roll(h[:, i], shifts=(dy, dx), dims=(-2, -1)) for i, (dy, dx) in enumerate(velocities)]
+    moved = [cell.flow.move(h[:, i], nu) for i, nu in enumerate(velocities)]
     stacked = torch.stack(moved, dim=1)  # (B, V, C, H, W)
     batch, copies = stacked.shape[:2]
     recurrent = F.conv2d(F.pad(stacked.flatten(0, 1), pad, mode="circular"), cell.recurrent_conv.weight)
@@ -42,8 +44,8 @@ def reference_rollout(
     velocities: Sequence[Velocity] | None = None,
     return_hidden: bool = False,
 ) -> Forecast:
-    """:meth:`Forecaster.rollout` written the slow way: same clocks, same weights, per-copy rolls."""
-    velocities = model.velocities if velocities is None else as_velocities(velocities)
+    """:meth:`Forecaster.rollout` written the slow way: same clocks, same weights, per-copy moves."""
+    velocities = model.velocities if velocities is None else model.flow.as_velocities(velocities)
     cell = model.cell
     batch, num_context, _, height, width = context.shape
     paper = model.config.decoding == "paper"
@@ -57,7 +59,7 @@ def reference_rollout(
 
     def readout(state: torch.Tensor) -> torch.Tensor:
         if not paper:
-            moved = [torch.roll(state[:, i], shifts=v, dims=(-2, -1)) for i, v in enumerate(velocities)]
+            moved = [model.flow.move(state[:, i], v) for i, v in enumerate(velocities)]
             state = torch.stack(moved, dim=1)
         pooled = state.amax(dim=1) if model.config.pooling == "max" else state.mean(dim=1)
         return model.decoder(pooled)

@@ -20,6 +20,7 @@ import torch
 
 from .checkpoints import load_safely
 from .devices import resolve_device
+from .flows import velocity_set
 from .models import Forecaster, ModelConfig
 
 __all__ = ["load_research_checkpoint", "research_config", "research_velocities"]
@@ -28,11 +29,8 @@ _DECODER_KEY = re.compile(r"decoder_conv\.(\d+)\.weight")
 
 
 def research_velocities(max_speed: int) -> tuple[tuple[int, int], ...]:
-    """The research code's copies as fernn ``(dy, dx)`` velocities, in its order."""
-    if isinstance(max_speed, bool) or not isinstance(max_speed, int) or max_speed < 0:
-        raise ValueError(f"max_speed must be a non-negative integer, got {max_speed!r}")
-    speeds = range(-max_speed, max_speed + 1)
-    return tuple((vy, vx) for vx in speeds for vy in speeds)
+    """The research code's copies as fernn ``(dy, dx)`` velocities, in its order (``dx`` outer)."""
+    return velocity_set(max_speed, order="columns")
 
 
 def research_config(state_dict: Mapping[str, torch.Tensor], *, max_speed: int) -> ModelConfig:
@@ -91,8 +89,8 @@ def load_research_checkpoint(path: str | Path, *, max_speed: int, device: str | 
     config = research_config(payload, max_speed=max_speed)
     model = Forecaster(config)
     renamed = {
-        "cell.input_conv.weight": payload["cell.conv_u.weight"],
-        "cell.recurrent_conv.weight": payload["cell.conv_h.weight"],
+        "encoder.cell.input_conv.weight": payload["cell.conv_u.weight"],
+        "encoder.cell.recurrent_conv.weight": payload["cell.conv_h.weight"],
     }
     for position in range(config.decoder_layers):
         # fernn's decoder is Sequential(conv, relu, conv, relu, ..., conv): the same indices.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .flows import Velocity, as_velocities, flow_sequence, shift
+from .flows import Velocity
 from .models import Forecaster
 
 __all__ = ["EquivarianceReport", "flow_equivariance_error"]
@@ -19,10 +19,11 @@ class EquivarianceReport:
     """Hidden-state equivariance error of one model under one input flow ``velocity``.
 
     For each copy ``nu`` of the flowed run, the reference is the unflowed run's copy
-    ``nu - velocity`` rolled by the displacement accumulated so far (``t * velocity`` after
-    frame ``t``). Where ``nu - velocity`` lies outside the velocity set (on the torus), the copy
-    is *truncated*: its reference is the unflowed run's own copy ``nu`` rolled the same way,
-    which is what a plain conv RNN (G-RNN) would have to satisfy.
+    ``nu - velocity`` moved by the model's flow by the displacement accumulated so far
+    (``t * velocity`` after frame ``t``). Where ``nu - velocity`` lies outside the velocity set (as a
+    motion of the maps: translations wrap on the torus), the copy is *truncated*: its reference is
+    the unflowed run's own copy ``nu`` moved the same way, which is what a plain conv RNN (G-RNN)
+    would have to satisfy.
 
     errors: ``(V,)`` max-abs error of each copy over batch, time, channels and pixels,
     divided by the largest absolute hidden value of the unflowed run (scale-free).
@@ -73,34 +74,31 @@ def flow_equivariance_error(
     ``(batch, num_frames, C_in, size, size)``. The model is copied to ``dtype`` (float64 by
     default, where an exact relation shows errors near 1e-15); ``model`` itself is not changed.
     """
-    velocity = as_velocities([velocity])[0]
-    run_velocities = model.velocities if velocities is None else as_velocities(velocities)
+    flow = model.flow
+    velocity = flow.as_velocity(velocity)
+    run_velocities = model.velocities if velocities is None else flow.as_velocities(velocities)
     reference_model = copy.deepcopy(model).to(device="cpu", dtype=dtype).eval()
     if context is None:
         generator = torch.Generator().manual_seed(seed)
         shape = (batch, num_frames, model.config.in_channels, size, size)
         context = torch.rand(shape, generator=generator, dtype=dtype)
     context = context.to(device="cpu", dtype=dtype)
-    height, width = context.shape[-2:]
+    shape = context.shape[-2:]
 
     still = reference_model.forecast(context, 0, velocities=run_velocities, return_hidden=True).hidden
     moved = reference_model.forecast(
-        flow_sequence(context, velocity), 0, velocities=run_velocities, return_hidden=True
+        flow.flow_sequence(context, velocity), 0, velocities=run_velocities, return_hidden=True
     ).hidden  # (B, T, V, C, H, W)
 
-    def on_torus(v: Velocity) -> Velocity:
-        return (v[0] % height, v[1] % width)
-
-    position = {on_torus(v): index for index, v in enumerate(run_velocities)}
     scale = still.abs().max().clamp_min(torch.finfo(dtype).tiny)
     errors, partners = [], []
     for index, nu in enumerate(run_velocities):
-        source = position.get(on_torus((nu[0] - velocity[0], nu[1] - velocity[1])))
+        source = flow.partner(nu, velocity, run_velocities, shape)
         partners.append(None if source is None else run_velocities[source])
         reference_copy = index if source is None else source
         worst = still.new_zeros(())
         for t in range(still.shape[1]):
-            expected = shift(still[:, t, reference_copy], (t * velocity[0], t * velocity[1]))
+            expected = flow.move(still[:, t, reference_copy], flow.scale(velocity, t))
             worst = torch.maximum(worst, (moved[:, t, index] - expected).abs().max())
         errors.append(worst / scale)
     return EquivarianceReport(

@@ -87,7 +87,7 @@ def test_metrics_are_copied_not_aliased(model, tmp_path) -> None:
 
 
 def test_save_rejects_non_forecaster(tmp_path) -> None:
-    with pytest.raises(TypeError, match="fernn Forecaster"):
+    with pytest.raises(TypeError, match="must be a fernn model"):
         save_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
 
 
@@ -146,13 +146,13 @@ def _rewrite(path, **changes) -> None:
     torch.save(payload, path)
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 3, "1", None])
 def test_wrong_version(version, model, tmp_path) -> None:
     path = save_checkpoint(tmp_path / "model.pt", model)
     payload = torch.load(path, weights_only=True)
     payload["version"] = version
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match=f"checkpoint version {version!r}; this fernn reads 1"):
+    with pytest.raises(CheckpointError, match=f"checkpoint version {version!r}; this fernn reads 1, 2"):
         load_checkpoint(path)
 
 
@@ -174,7 +174,7 @@ def test_state_dict_mismatch(model, tmp_path) -> None:
     # A missing weight.
     path = save_checkpoint(tmp_path / "model2.pt", model)
     state = model.state_dict()
-    del state["cell.recurrent_conv.weight"]
+    del state["encoder.cell.recurrent_conv.weight"]
     _rewrite(path, state_dict=state)
     with pytest.raises(CheckpointError, match=r"(?s)weights do not match its config.*recurrent_conv"):
         load_checkpoint(path)

@@ -246,7 +246,7 @@ def test_fast_rollout_keeps_exact_flow_equivariance() -> None:
 
 
 def test_max_pool_backward_splits_ties_like_amax() -> None:
-    from fernn.models import max_over_copies
+    from fernn.encoder import max_over_copies
 
     rows = torch.tensor([[[1.0, 2.0, 0.0], [1.0, 0.5, 0.0], [0.2, 2.0, 0.0], [1.0, 2.0, 0.0]]],
                         dtype=torch.float64, requires_grad=True)  # (1, 4, 3): ties at 1, 2 and 0

@@ -499,7 +499,8 @@ def test_build_model_options_are_keyword_only() -> None:
 def test_model_config_dict_round_trip(config) -> None:
     data = config.to_dict()
     assert data["velocities"] == [list(v) for v in config.velocities]
-    assert all(isinstance(value, (str, int, list)) for value in data.values())
+    assert all(isinstance(value, (str, int, list, dict)) for value in data.values())
+    assert data["flow"] == {"name": "translation"}  # the flow travels as a plain record
     restored = ModelConfig.from_dict(data)
     assert restored == config
     assert isinstance(restored.velocities, tuple) and all(isinstance(v, tuple) for v in restored.velocities)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import fernn
-from fernn.cells import FlowRNNCell
+from fernn.flows import Translation
 from fernn import flows
 from fernn.testing import EquivarianceReport
 
@@ -109,20 +109,21 @@ def test_partners_wrap_around_the_torus(make_model, make_context) -> None:
             assert ((partner[0] + velocity[0]) % 4, (partner[1] + velocity[1]) % 4) == nu
 
 
-class WrongWayCell(FlowRNNCell):
-    """A cell that moves each copy against its velocity in dy: the sign bug the checker must catch."""
+class WrongWayTranslation(Translation):
+    """A flow whose copies move against their velocity in dy: the sign bug the checker must catch."""
 
-    def displacements(self, velocities):
-        return tuple((-dy, dx) for dy, dx in velocities)
+    def move_copies(self, h, velocities, *, times=1, pad=0):
+        return super().move_copies(h, [(-dy, dx) for dy, dx in velocities], times=times, pad=pad)
+
+    def copy_mover(self, velocities, **options):
+        return super().copy_mover([(-dy, dx) for dy, dx in velocities], **options)
 
 
 def test_checker_catches_a_sign_error(make_model, make_context) -> None:
     model = make_model("fernn", max_speed=1)
     context = make_context(frames=4, height=8, width=8)
     correct = fernn.flow_equivariance_error(model, (1, 0), context=context)
-    wrong = WrongWayCell(hidden_channels=model.cell.hidden_channels)
-    wrong.load_state_dict(model.cell.state_dict())
-    model.cell = wrong.double() if next(model.parameters()).dtype == torch.float64 else wrong
+    model.cell.flow = WrongWayTranslation()  # the cell moves copies wrongly; the checker asks model.flow
     broken = fernn.flow_equivariance_error(model, (1, 0), context=context)
     assert correct.exact_error < 1e-12
     assert broken.pairs_compared == correct.pairs_compared > 0

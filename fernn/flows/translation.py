@@ -1,4 +1,4 @@
-"""Translation flows on the pixel torus: the only place a flow acts on a tensor.
+"""The translation flow on the pixel torus, and its exact fast paths (one gather moves every copy).
 
 Velocity convention (pinned by ``tests/test_flows.py``): a velocity is ``(dy, dx)`` in
 tensor-axis order (rows, then columns), in whole pixels per frame. Positive components move
@@ -14,10 +14,13 @@ from functools import lru_cache
 
 import torch
 
+from .base import Flow, GridAxes, register_flow
+
 Velocity = tuple[int, int]
 
 __all__ = [
     "CopyShifter",
+    "Translation",
     "Velocity",
     "as_velocities",
     "flow_image",
@@ -28,15 +31,20 @@ __all__ = [
 ]
 
 
-def velocity_set(max_speed: int) -> tuple[Velocity, ...]:
+def velocity_set(max_speed: int, *, order: str = "rows") -> tuple[Velocity, ...]:
     """All integer velocities with ``max(|dy|, |dx|) <= max_speed``: the set ``V_r = {-r..r}^2``.
 
-    Ordered row-major (``dy`` outer, ``dx`` inner), so the set reshapes to a
-    ``(2r + 1, 2r + 1)`` grid indexed by ``(dy + r, dx + r)``.
+    ``order="rows"`` (the default) is row-major (``dy`` outer, ``dx`` inner), so the set reshapes
+    to a ``(2r + 1, 2r + 1)`` grid indexed by ``(dy + r, dx + r)``; ``order="columns"`` has ``dx``
+    outer (the research code's order of copies).
     """
     if isinstance(max_speed, bool) or not isinstance(max_speed, int) or max_speed < 0:
         raise ValueError(f"max_speed must be a non-negative integer, got {max_speed!r}")
+    if order not in ("rows", "columns"):
+        raise ValueError(f"order must be 'rows' or 'columns', got {order!r}")
     speeds = range(-max_speed, max_speed + 1)
+    if order == "columns":
+        return tuple((dy, dx) for dx in speeds for dy in speeds)
     return tuple((dy, dx) for dy in speeds for dx in speeds)
 
 
@@ -256,3 +264,68 @@ def flow_sequence(frames: torch.Tensor, velocity: Sequence[int]) -> torch.Tensor
     lead = frames.shape[:-4]
     flat = frames.reshape(-1, *frames.shape[-4:])  # (B, T, C, H, W)
     return shift_copies(flat, displacements).reshape(*lead, *frames.shape[-4:]).contiguous()
+
+
+@register_flow
+class Translation(Flow):
+    """Integer translations of the ``H x W`` torus: a velocity is ``(dy, dx)`` pixels per frame.
+
+    Convention (pinned by ``tests/test_flows.py``): tensor-axis order, positive toward larger
+    indices, exactly ``torch.roll(x, shifts=(dy, dx), dims=(-2, -1))``. The speed of a velocity is
+    ``max(|dy|, |dx|)``; ``velocity_set(r)`` is ``{-r..r}^2`` in row-major order.
+    """
+
+    name = "translation"
+    unit = "px/frame"
+
+    def as_velocity(self, item: object) -> Velocity:
+        return as_velocities([item])[0]
+
+    def as_velocities(self, items: Iterable[object]) -> tuple[Velocity, ...]:
+        return as_velocities(items)
+
+    @property
+    def zero(self) -> Velocity:
+        return (0, 0)
+
+    def combine(self, a: Velocity, b: Velocity, *, times: int = 1) -> Velocity:
+        return (a[0] + times * b[0], a[1] + times * b[1])
+
+    def speed(self, velocity: Velocity) -> int:
+        return max(abs(velocity[0]), abs(velocity[1]))
+
+    def velocity_set(self, max_speed: int) -> tuple[Velocity, ...]:
+        return velocity_set(max_speed)
+
+    def canonical(self, velocity: Velocity, shape: Sequence[int]) -> Velocity:
+        height, width = shape[-2:]
+        return (velocity[0] % height, velocity[1] % width)
+
+    def move(self, x: torch.Tensor, displacement: Velocity) -> torch.Tensor:
+        return shift(x, displacement)
+
+    def move_copies(self, h: torch.Tensor, velocities: Sequence[Velocity], *, times: int = 1,
+                    pad: int = 0) -> torch.Tensor:
+        return shift_copies(h, velocities, times=times, pad=pad)
+
+    def copy_mover(self, velocities: Sequence[Velocity], *, batch: int, channels: int, height: int, width: int,
+                   pad: int, like: torch.Tensor) -> CopyShifter:
+        return CopyShifter(velocities, batch=batch, channels=channels, height=height, width=width, pad=pad, like=like)
+
+    def flow_sequence(self, frames: torch.Tensor, velocity: Velocity) -> torch.Tensor:
+        return flow_sequence(frames, velocity)
+
+    def flow_image(self, image: torch.Tensor, velocity: Velocity, num_frames: int, *,
+                   start: Velocity | None = None) -> torch.Tensor:
+        return flow_image(image, velocity, num_frames, start=(0, 0) if start is None else start)
+
+    def label(self, velocity: Velocity) -> str:
+        return f"({velocity[0]}, {velocity[1]})"
+
+    def grid(self, max_speed: int) -> GridAxes:
+        speeds = tuple(range(-max_speed, max_speed + 1))
+        return GridAxes(velocities=tuple(tuple((dy, dx) for dx in speeds) for dy in speeds), row_name="dy",
+                        column_name="dx", row_values=speeds, column_values=speeds)
+
+    def set_label(self, max_speed: int) -> str:
+        return f"V = {{-{max_speed}..{max_speed}}}^2" if max_speed else "V = {(0, 0)}"

@@ -1,0 +1,237 @@
+"""What a flow is, as a value: the one object data, models, checks, figures and the app ask.
+
+A flow is a one-parameter group of transformations indexed by time: a velocity ``v`` moves a map
+by ``t * v`` after ``t`` frames. A FERNN keeps one hidden copy per velocity in a finite set ``V``
+and moves copy ``nu`` by ``nu`` every step. Everything that depends on *which* group this is —
+what a velocity looks like, its velocity sets, how a map or a stack of copies moves, which copy
+is whose partner, how grids and controls are labelled, its record in a checkpoint — is a method
+of a :class:`Flow`. Nobody else unpacks a velocity.
+
+A new flow subclasses :class:`Flow`, implements the abstract methods (the group law on velocities
+and :meth:`Flow.move`) and registers itself with :func:`register_flow`; the generic
+:meth:`Flow.move_copies` (one :meth:`move` per copy) is correct for any flow, and a flow with a
+faster exact path overrides it (translation gathers every copy at once).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["Flow", "GridAxes", "flow_from_record", "register_flow", "registered_flows"]
+
+# A velocity is whatever its flow says it is (a (dy, dx) pair, a whole number of rotation steps):
+# hashable, comparable, and only ever taken apart by its flow.
+Velocity = Hashable
+
+
+@dataclass(frozen=True)
+class GridAxes:
+    """How a flow lays a set of velocities out as a table: ``velocities[i][j]`` sits in row ``i``
+    and column ``j``; ``row_values`` / ``column_values`` label them (``column_values`` alone for a
+    one-parameter flow, with a single unnamed row)."""
+
+    velocities: tuple[tuple[Velocity, ...], ...]
+    row_name: str
+    column_name: str
+    row_values: tuple[int, ...]
+    column_values: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.velocities), len(self.velocities[0]) if self.velocities else 0
+
+    def flat(self) -> tuple[Velocity, ...]:
+        """Every velocity of the grid, row by row."""
+        return tuple(v for row in self.velocities for v in row)
+
+
+class Flow(ABC):
+    """A flow: its velocities, its action on maps and on stacks of velocity copies, its labels.
+
+    Instances are immutable values; two instances with the same :meth:`to_record` are equal.
+    """
+
+    #: The registry key, stored in checkpoints (``{"name": ..., **options}``).
+    name: str = ""
+    #: The unit of a velocity in the app and figures, e.g. ``"px/frame"``.
+    unit: str = ""
+
+    # -- velocities: the group law -------------------------------------------------------------
+    @abstractmethod
+    def as_velocity(self, item: object) -> Velocity:
+        """``item`` as this flow's canonical velocity; ``ValueError`` naming the expected form."""
+
+    @property
+    @abstractmethod
+    def zero(self) -> Velocity:
+        """The velocity that does not move (a G-RNN's only copy)."""
+
+    @abstractmethod
+    def combine(self, a: Velocity, b: Velocity, *, times: int = 1) -> Velocity:
+        """``a + times * b`` in the velocity group (``times`` may be negative: ``combine(a, b,
+        times=-1)`` is ``a - b``)."""
+
+    @abstractmethod
+    def speed(self, velocity: Velocity) -> int:
+        """How fast ``velocity`` moves, in the flow's steps per frame (the radius of the smallest
+        :meth:`velocity_set` that holds it)."""
+
+    @abstractmethod
+    def velocity_set(self, max_speed: int) -> tuple[Velocity, ...]:
+        """Every velocity with :meth:`speed` at most ``max_speed``, in a fixed order."""
+
+    def scale(self, velocity: Velocity, times: int) -> Velocity:
+        """``times * velocity``: the displacement after ``times`` frames."""
+        return self.combine(self.zero, velocity, times=times)
+
+    def canonical(self, velocity: Velocity, shape: Sequence[int]) -> Velocity:
+        """The representative of ``velocity`` as a motion of maps of ``shape`` ``(H, W)``: two
+        velocities with the same canonical form move every map alike (translation wraps on the
+        torus). The default treats every velocity as distinct."""
+        return velocity
+
+    def as_velocities(self, items: Iterable[object]) -> tuple[Velocity, ...]:
+        """A non-empty list of distinct velocities, validated and canonical."""
+        try:
+            values = [self.as_velocity(item) for item in items]
+        except TypeError:
+            raise ValueError(f"velocities must be a list of {self.name} velocities, got {items!r}") from None
+        if not values:
+            raise ValueError("velocities must not be empty")
+        if len(set(values)) != len(values):
+            repeated = sorted({v for v in values if values.count(v) > 1}, key=repr)
+            raise ValueError(f"velocities must be distinct, repeated: {repeated}")
+        return tuple(values)
+
+    def set_radius(self, velocities: Sequence[Velocity]) -> int | None:
+        """``r`` when ``velocities`` is exactly :meth:`velocity_set` ``(r)`` (in any order), else ``None``."""
+        radius = max(self.speed(v) for v in velocities)
+        return radius if sorted(velocities, key=repr) == sorted(self.velocity_set(radius), key=repr) else None
+
+    def partner(self, nu: Velocity, velocity: Velocity, velocities: Sequence[Velocity],
+                shape: Sequence[int]) -> int | None:
+        """Index in ``velocities`` of copy ``nu - velocity``: the copy of the unmoved run that copy
+        ``nu`` of a run flowed by ``velocity`` must equal, moved; ``None`` when it is outside the set
+        (a *truncated* copy)."""
+        wanted = self.canonical(self.combine(nu, velocity, times=-1), shape)
+        for index, candidate in enumerate(velocities):
+            if self.canonical(candidate, shape) == wanted:
+                return index
+        return None
+
+    # -- the action on tensors -----------------------------------------------------------------
+    @abstractmethod
+    def move(self, x: torch.Tensor, displacement: Velocity) -> torch.Tensor:
+        """Move maps ``(..., H, W)`` by the group element ``displacement`` (exactly, on the
+        flow's domain)."""
+
+    def move_copies(self, h: torch.Tensor, velocities: Sequence[Velocity], *, times: int = 1,
+                    pad: int = 0) -> torch.Tensor:
+        """Move copy ``n`` of ``h`` by ``times * velocities[n]`` and circularly pad by ``pad``.
+
+        h: ``(B, V, C, H, W)`` -> ``(B, V, C, H + 2 pad, W + 2 pad)``. The generic version moves one
+        copy at a time; a flow overrides it with a faster exact path.
+        """
+        if h.shape[1] != len(velocities):
+            raise ValueError(f"h has {h.shape[1]} velocity copies but {len(velocities)} velocities were given")
+        moved = torch.stack([self.move(h[:, n], self.scale(v, times)) for n, v in enumerate(velocities)], dim=1)
+        if not pad:
+            return moved
+        batch, copies = moved.shape[:2]
+        padded = F.pad(moved.flatten(0, 1), (pad,) * 4, mode="circular")  # (B*V, C, H+2p, W+2p)
+        return padded.unflatten(0, (batch, copies))
+
+    def copy_mover(self, velocities: Sequence[Velocity], *, batch: int, channels: int, height: int, width: int,
+                   pad: int, like: torch.Tensor):
+        """A callable ``mover(h)`` equal to :meth:`move_copies` ``(h, velocities, pad=pad)`` for a
+        rollout's no-gradient hot loop. A flow may return an object that writes into one reused
+        buffer exposed as ``mover.out``; the default allocates per call."""
+        velocities = tuple(velocities)
+        return lambda h: self.move_copies(h, velocities, pad=pad)
+
+    def flow_sequence(self, frames: torch.Tensor, velocity: Velocity) -> torch.Tensor:
+        """Add a constant flow to frames ``(..., T, C, H, W)``: frame ``t`` is moved by ``t * velocity``."""
+        if frames.ndim < 4:
+            raise ValueError(f"frames must have shape (..., T, C, H, W), got {tuple(frames.shape)}")
+        velocity = self.as_velocity(velocity)
+        moved = [self.move(frames[..., t, :, :, :], self.scale(velocity, t)) for t in range(frames.shape[-4])]
+        return torch.stack(moved, dim=-4) if moved else frames.clone()
+
+    def flow_image(self, image: torch.Tensor, velocity: Velocity, num_frames: int, *,
+                   start: Velocity | None = None) -> torch.Tensor:
+        """Frames of one image ``(C, H, W)`` moving at ``velocity`` from ``start``: ``(T, C, H, W)``;
+        frame ``t`` is the image moved by ``start + t * velocity``."""
+        if num_frames < 0:
+            raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+        velocity = self.as_velocity(velocity)
+        origin = self.zero if start is None else self.as_velocity(start)
+        frames = [self.move(image, self.combine(origin, velocity, times=t)) for t in range(num_frames)]
+        return torch.stack(frames) if frames else image.new_zeros((0, *image.shape))
+
+    # -- labels for tables, figures and controls -----------------------------------------------
+    @abstractmethod
+    def label(self, velocity: Velocity) -> str:
+        """A short human label of a velocity, without unit (``"(1, -2)"``, ``"-30°"``)."""
+
+    @abstractmethod
+    def grid(self, max_speed: int) -> GridAxes:
+        """:meth:`velocity_set` ``(max_speed)`` laid out as a table."""
+
+    def set_label(self, max_speed: int) -> str:
+        """How the set :meth:`velocity_set` ``(max_speed)`` is written, e.g. ``"V = {-2..2}^2"``."""
+        return f"V_{max_speed}"
+
+    # -- identity and records ------------------------------------------------------------------
+    def options(self) -> dict:
+        """The flow's parameters (none for translation; ``N`` for rotation), as plain values."""
+        return {}
+
+    def to_record(self) -> dict:
+        """The flow's record in a checkpoint: ``{"name": ..., **options}``."""
+        return {"name": self.name, **self.options()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Flow) and self.to_record() == other.to_record()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.to_record().items())))
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
+        return f"{type(self).__name__}({options})"
+
+
+_REGISTRY: dict[str, type[Flow]] = {}
+
+
+def register_flow(cls: type[Flow]) -> type[Flow]:
+    """Make a flow class loadable from checkpoints by its ``name`` (usable as a decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, Flow)) or not cls.name:
+        raise ValueError(f"register_flow takes a Flow subclass with a name, got {cls!r}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registered_flows() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def flow_from_record(record: object) -> Flow:
+    """The flow a checkpoint record describes (see :meth:`Flow.to_record`)."""
+    if isinstance(record, str):
+        record = {"name": record}
+    if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+        raise ValueError(f"a flow record is a dict with a 'name', got {record!r}")
+    options = {key: value for key, value in record.items() if key != "name"}
+    cls = _REGISTRY.get(record["name"])
+    if cls is None:
+        raise ValueError(f"unknown flow {record['name']!r}; known: {', '.join(registered_flows())}")
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise ValueError(f"bad options for flow {record['name']!r}: {error}") from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .timing import time_calls
+
 __all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "set_threads_from_environment"]
 
 
@@ -68,15 +70,13 @@ def resolve_precision(
 
 def _conv_seconds(dtype: torch.dtype, channels: int, count: int, size: int, repeats: int = 3) -> float:
     """Best time of a channels-last 3x3 convolution's forward + backward on ``count`` maps."""
-    import time
-
     generator = torch.Generator().manual_seed(0)
     maps = torch.randn(count, size + 2, size + 2, channels, generator=generator)  # (N, H+2, W+2, C)
     x = maps.permute(0, 3, 1, 2).to(dtype).requires_grad_()  # (N, C, H+2, W+2), channels-last
     weight = torch.randn(channels, channels, 3, 3, generator=generator).to(dtype).requires_grad_()
-    best = float("inf")
-    for _ in range(repeats + 1):  # the first run warms oneDNN's kernel choice up
-        started = time.perf_counter()
+
+    def step() -> None:
         torch.nn.functional.conv2d(x, weight).sum().backward()
-        best = min(best, time.perf_counter() - started)
-    return best
+
+    # One untimed call first: it settles oneDNN's kernel choice.
+    return time_calls(step, repeats=repeats, warmup=1, device="cpu").best

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -40,9 +38,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=16)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     torch.set_num_threads(args.threads)
     old = load_package(args.old.resolve(), "fernn_old")
     import fernn
+    from fernn.bench.harness import side_by_side
 
     torch.manual_seed(0)
     new_model = fernn.build_model("fernn", hidden_channels=args.hidden, max_speed=2).train()
@@ -69,13 +70,7 @@ def main() -> None:
         gradients[name] = [p.grad.clone() for p in (old_model if name.startswith("old") else new_model).parameters()]
     difference = max(float((a - b).abs().max() / b.abs().max()) for a, b in
                      zip(gradients["new fp32"], gradients["old fp32"]))
-    samples = {name: [] for name in variants}
-    for _ in range(args.repeats):
-        for name, run in variants.items():
-            started = time.perf_counter()
-            run()
-            samples[name].append(time.perf_counter() - started)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+    medians = side_by_side(variants, repeats=args.repeats, min_seconds=0.0, device=torch.device("cpu"))
     print(f"training step, FERNN-V2 hidden {args.hidden}, batch {args.batch}, 10+10 frames, {args.threads} thread(s), "
           f"median of {args.repeats}:")
     for name, seconds in medians.items():

@@ -1,4 +1,5 @@
-"""``python -m fernn.bench --quick``: runs in seconds and writes well-formed JSON (no timing assertions)."""
+"""``python -m fernn.bench --quick``: runs in seconds and writes well-formed JSON (no timing assertions);
+the harness that times its variants side by side (on a fake clock)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
+import fernn.timing
+from fernn.bench.harness import side_by_side
 
 
 def _finite_positive(value) -> bool:
@@ -83,3 +87,32 @@ def test_report_lists_every_target(quick_results) -> None:
     for name in results["verdicts"]:
         assert name in report
     assert "Recurrent step" in report
+
+
+def test_side_by_side_calibrates_each_function_and_times_them_round_robin(monkeypatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(fernn.timing, "perf_counter", lambda: now[0])  # time moves only in the functions
+    order = []
+
+    def costing(name: str, seconds: float):
+        def function() -> None:
+            order.append(name)
+            now[0] += seconds
+        return function
+
+    medians = side_by_side({"slow": costing("slow", 0.25), "fast": costing("fast", 0.0625)}, repeats=2,
+                           min_seconds=0.5, device=torch.device("cpu"))
+    # A warm-up and a calibration call each; then, per repeat, enough calls to fill 0.5 s: 2 slow, 8 fast.
+    assert order == ["slow"] * 2 + ["fast"] * 2 + (["slow"] * 2 + ["fast"] * 8) * 2
+    assert medians == {"slow": 0.25, "fast": 0.0625}
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"functions": {}, "repeats": 1, "min_seconds": 0.0}, "at least one function"),
+    ({"repeats": 0, "min_seconds": 0.0}, "repeats must be"),
+    ({"repeats": 1, "min_seconds": -1.0}, "min_seconds must be"),
+])
+def test_side_by_side_rejects_bad_options(options: dict, message: str) -> None:
+    options = {"functions": {"noop": lambda: None}, **options}
+    with pytest.raises(ValueError, match=message):
+        side_by_side(**options, device=torch.device("cpu"))

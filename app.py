@@ -1,6 +1,6 @@
 """Streamlit demo of fernn: push digits past the training velocities, compare G-RNN and FERNN.
 
-Run with ``streamlit run app.py``. UI only: every computation lives in :mod:`fernn.demo` and
+Run with ``streamlit run app.py``. UI only: every computation lives in :mod:`fernn.showcase` and
 every figure in :mod:`fernn.viz`. Checkpoints come from ``pretrained/`` or the folder named by
 ``FERNN_CHECKPOINT_DIR``, through :func:`fernn.load_checkpoint` (``weights_only=True``). Widgets
 with ``bind`` are mirrored in the URL, and a drawn or uploaded digit travels in it too
@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 
 import fernn
-from fernn import demo, serving, viz
+from fernn import serving, showcase, viz
 from fernn.data import load_digits, prepare_user_digit
 
 CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).resolve().parent / "pretrained")
@@ -30,13 +30,13 @@ CACHE_BYTES = int(os.environ.get("FERNN_CACHE_MB", "512")) * 1024**2
 SLOTS = int(os.environ.get("FERNN_RUN_SLOTS", "2"))
 TABS = ("Comparison", "Inside", "Velocities", "About")  # short: all four fit a 400 px phone
 RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Velocities", "What am I looking at?": "About"}
-VELOCITY_CHOICES = (demo.AUTO, demo.AS_TRAINED, *map(str, range(demo.MAX_SET_SPEED + 1)))
+VELOCITY_CHOICES = (showcase.AUTO, showcase.AS_TRAINED, *map(str, range(showcase.MAX_SET_SPEED + 1)))
 
 
 @dataclass(frozen=True)
 class Settings:
     paths: tuple[Path, ...]
-    velocities: str | int  # demo.AUTO, demo.AS_TRAINED or a radius r
+    velocities: str | int  # showcase.AUTO, showcase.AS_TRAINED or a radius r
     context_frames: int
     predict_frames: int
     seed: int
@@ -81,7 +81,7 @@ def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
         if upload is not None:
             try:
                 pixels = serving.decode_upload(upload.getvalue())
-            except demo.DemoError as error:
+            except showcase.DemoError as error:
                 return None, f"Cannot use {upload.name}: {error}."
     drawn = source == "Draw" and pixels is not None and np.asarray(pixels)[..., :3].max(initial=0) > 0
     if drawn or (source == "Upload" and pixels is not None):  # a blank upload gets prepare_user_digit's message
@@ -97,7 +97,7 @@ def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
             digit = serving.decode_digit(st.query_params["d1"])
             st.caption("Using the digit from the link; draw or upload to replace it.")
             return digit, ""
-        except demo.DemoError as error:
+        except showcase.DemoError as error:
             return None, f"This link's digit cannot be read: {error}. Draw or upload a new one."
     return None, empty
 
@@ -132,12 +132,12 @@ def sidebar_input() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
     return chosen, problem, "error" if problem.startswith(("Cannot", "This link")) else "info"
 
 
-def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None) -> list[demo.Digit]:
+def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None) -> list[showcase.Digit]:
     """Each slot's velocity and start (sliders even for a slot still waiting for its digit)."""
     st.header("2 · Motion")
     trained = f"−{training_speed}…{training_speed}" if training_speed is not None else "not recorded"
     st.caption(f"px/frame; **training range {trained}** on each axis. dy moves down, dx right; the canvas wraps.")
-    defaults, starts, digits = ((1, 2), (-1, 1)), demo.default_starts(len(chosen)), []
+    defaults, starts, digits = ((1, 2), (-1, 1)), showcase.default_starts(len(chosen)), []
     for slot, item in enumerate(chosen, start=1):
         left, right = st.columns(2)
         dy = left.slider(f"dy ↓ digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][0],
@@ -151,7 +151,7 @@ def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: 
             x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)
         if item is not None:
             start = (starts[slot - 1][0] + y, starts[slot - 1][1] + x)
-            digits.append(demo.Digit(item[0], (dy, dx), start, item[1]))
+            digits.append(showcase.Digit(item[0], (dy, dx), start, item[1]))
     return digits
 
 
@@ -173,12 +173,12 @@ def sidebar_settings() -> Settings:
                           bind=BIND,
                           help="One hidden copy per velocity; the weights are shared, so any set runs. A FERNN "
                                "tracks a velocity only if it is in the set: 'auto' widens it to cover the digits.")
-    st.caption(demo.describe_velocity_choice(choice))
+    st.caption(showcase.describe_velocity_choice(choice))
     st.header("4 · Run")
     context = st.slider("Context frames (the models read these)", 1, 20, 10, key="context", bind=BIND)
     predict = st.slider("Predicted frames", 1, 70, 10, key="predict", bind=BIND, help="Training used 10 to 20.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed", bind=BIND, help="For random digits and live grids.")
-    velocities = choice if choice in (demo.AUTO, demo.AS_TRAINED) else int(choice)
+    velocities = choice if choice in (showcase.AUTO, showcase.AS_TRAINED) else int(choice)
     return Settings(paths, velocities, int(context), int(predict), int(seed))
 
 
@@ -195,19 +195,19 @@ def load_models(paths: tuple[Path, ...]) -> tuple[dict[str, fernn.Forecaster], t
             continue
         name = "G-RNN" if model.config.kind == "grnn" else "FERNN"
         name = name if name not in models else f"{name} ({path.stem})"
-        problem = demo.weights_problem(model)
+        problem = showcase.weights_problem(model)
         if problem:
             st.error(f"Checkpoint `{path.name}` cannot be used: {problem}")
             continue
-        if not demo.is_evaluated(model):
+        if not showcase.is_evaluated(model):
             st.warning(f"**{name}** (`{path.name}`) has no recorded evaluation: treat it as untrained.")
         models[name] = model
         versions.append((name, str(path), stat.st_mtime, stat.st_size))
     return models, tuple(versions)
 
 
-def run(models: dict, versions: tuple, digits: tuple[demo.Digit, ...], settings: Settings,
-        top) -> demo.Comparison | None:
+def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], settings: Settings,
+        top) -> showcase.Comparison | None:
     """The comparison, from the shared cache or computed with progress at the top of the page."""
     cache, slots = server()
     key = (versions, tuple((d.image.tobytes(), d.velocity, d.start)
@@ -223,9 +223,9 @@ def run(models: dict, versions: tuple, digits: tuple[demo.Digit, ...], settings:
 
     try:
         with slots.hold(on_wait=lambda: top.info("⏳ Waiting for a free slot: other visitors' runs are ahead.")):
-            comparison = demo.compare(models, digits, context_frames=settings.context_frames,
-                                      predict_frames=settings.predict_frames, velocities=settings.velocities,
-                                      progress=progress)
+            comparison = showcase.compare(models, digits, context_frames=settings.context_frames,
+                                          predict_frames=settings.predict_frames, velocities=settings.velocities,
+                                          progress=progress)
     except (ValueError, RuntimeError, MemoryError) as error:  # DemoError is a ValueError
         top.error(f"Cannot run this comparison: {error}")
         return None
@@ -234,8 +234,8 @@ def run(models: dict, versions: tuple, digits: tuple[demo.Digit, ...], settings:
     return comparison
 
 
-def show_message(comparison: demo.Comparison) -> None:
-    st.markdown(demo.headline(comparison))
+def show_message(comparison: showcase.Comparison) -> None:
+    st.markdown(showcase.headline(comparison))
     columns = st.columns(len(comparison.runs) + 1)
     for column, item in zip(columns, comparison.runs):
         column.metric(f"{item.name} mean MSE", f"{item.mean_mse:.2e}", help=f"{len(item.velocities)} velocity "
@@ -243,17 +243,17 @@ def show_message(comparison: demo.Comparison) -> None:
     columns[-1].metric("copy last frame", f"{comparison.baseline_mean_mse:.2e}", help="Baseline: repeat the input.")
 
 
-def show_comparison(comparison: demo.Comparison) -> None:
+def show_comparison(comparison: showcase.Comparison) -> None:
     st.plotly_chart(viz.comparison_animation(comparison), key="animation", **CHART)
     st.plotly_chart(viz.mse_figure(comparison), key="mse", **CHART)
     left, right = st.columns(2)
     left.download_button("⬇ GIF", data=lambda: viz.comparison_gif(comparison), file_name="fernn-comparison.gif",
                          mime="image/gif", key="gif")
-    right.download_button("⬇ Raw arrays (.npz)", data=lambda: demo.comparison_npz(comparison),
+    right.download_button("⬇ Raw arrays (.npz)", data=lambda: showcase.comparison_npz(comparison),
                           file_name="fernn-comparison.npz", mime="application/octet-stream", key="npz")
 
 
-def show_inside(comparison: demo.Comparison) -> None:
+def show_inside(comparison: showcase.Comparison) -> None:
     channels = st.multiselect("Hidden channels", list(range(min(r.hidden_channels for r in comparison.runs))),
                               default=list(range(min(4, *(r.hidden_channels for r in comparison.runs)))),
                               key="channels", bind=BIND, max_selections=8)
@@ -280,10 +280,10 @@ def show_inside(comparison: demo.Comparison) -> None:
 
 
 def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
-    records = {name: demo.record(model) for name, model in models.items()}
+    records = {name: showcase.record(model) for name, model in models.items()}
     panels = {}  # title -> (grid, radius of the set the model ran with, or None for a G-RNN)
     for name, record in records.items():
-        fernn_set = demo.set_radius(models[name].velocities) if models[name].config.kind == "fernn" else None
+        fernn_set = showcase.set_radius(models[name].velocities) if models[name].config.kind == "fernn" else None
         if record.velocity_grid is not None:
             panels[name] = (record.velocity_grid, fernn_set)
         if record.widened_velocity_grid is not None and record.widened_max_speed:
@@ -312,7 +312,7 @@ def main() -> None:
     fernn.devices.set_threads_from_environment("FERNN_TORCH_THREADS", default=1)
     st.title("FERNN vs G-RNN: digits faster than any in training")
     st.caption("A G-RNN (conv RNN) against a FERNN with the same weights' shapes, from [Keller, *Flow Equivariant "
-               f"Recurrent Neural Networks*, NeurIPS 2025]({demo.PAPER_URL}). Set digits and speeds in the sidebar.")
+               f"Recurrent Neural Networks*, NeurIPS 2025]({showcase.PAPER_URL}). Set digits and speeds in the sidebar.")
     top = st.empty()  # progress, queue and errors: where the eye is
     input_box, motion_box, settings_box = st.sidebar.container(), st.sidebar.container(), st.sidebar.container()
     with input_box:
@@ -320,7 +320,7 @@ def main() -> None:
     with settings_box:
         settings = sidebar_settings()
     models, versions = load_models(settings.paths)
-    speeds = [demo.training_max_speed(m) for m in models.values()]
+    speeds = [showcase.training_max_speed(m) for m in models.values()]
     with motion_box:  # drawn second, shown second: it needs the models' training range
         digits = sidebar_motion(chosen, max((s for s in speeds if s is not None), default=None))
     with st.sidebar:

@@ -27,7 +27,9 @@ __all__ = [
     "flowing_mnist_batch",
     "load_digits",
     "load_idx",
+    "moving_digits",
     "prepare_user_digit",
+    "unit_pixels",
 ]
 
 CANVAS = 28
@@ -144,10 +146,34 @@ def flowing_mnist(digits: np.ndarray, index: int, *, seed: int = 0, spec: Sequen
         velocities = rng.integers(-spec.max_speed, spec.max_speed + 1, size=(spec.num_digits, 2))
     else:
         velocities = np.tile(np.asarray(spec.velocity), (spec.num_digits, 1))
-    frames = torch.zeros(spec.num_frames, 1, CANVAS, CANVAS)
-    for digit, offset, velocity in zip(chosen, offsets, velocities):
-        image = torch.from_numpy(digits[digit].astype(np.float32) / 255.0).unsqueeze(0)  # (1, H, W)
-        frames += flow_image(image, velocity.tolist(), spec.num_frames, start=offset.tolist())
+    return moving_digits([unit_pixels(digits[digit]) for digit in chosen], velocities=velocities.tolist(),
+                         starts=offsets.tolist(), num_frames=spec.num_frames)
+
+
+def unit_pixels(images: np.ndarray) -> np.ndarray:
+    """``uint8`` pixels (0..255) as ``float32`` in ``[0, 1]``, any shape: how digits enter a frame."""
+    return np.asarray(images).astype(np.float32) / 255.0
+
+
+def moving_digits(images: Sequence[np.ndarray], *, velocities: Sequence[Velocity], starts: Sequence[Velocity],
+                  num_frames: int) -> torch.Tensor:
+    """Digits moving on the torus, summed and clipped to ``[0, 1]``: ``float32 (T, 1, H, W)``.
+
+    images: ``float32 (H, W)`` each, in ``[0, 1]``; frame ``t`` holds image ``k`` rolled by
+    ``starts[k] + t * velocities[k]``. Overlapping ink saturates at 1 instead of adding up.
+    """
+    if not len(images):
+        raise ValueError("moving_digits needs at least one image")
+    if not len(images) == len(velocities) == len(starts):
+        raise ValueError(f"give one velocity and one start per image: {len(images)} images, "
+                         f"{len(velocities)} velocities, {len(starts)} starts")
+    shapes = {np.shape(image) for image in images}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"the images must share one (H, W) shape, got {sorted(shapes)}")
+    frames = torch.zeros(num_frames, 1, *next(iter(shapes)))  # (T, 1, H, W)
+    for image, velocity, start in zip(images, velocities, starts):
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).unsqueeze(0)  # (1, H, W)
+        frames += flow_image(pixels, velocity, num_frames, start=start)
     return frames.clamp_(0.0, 1.0)
 
 

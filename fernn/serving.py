@@ -19,7 +19,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from .data import CANVAS
-from .demo import Comparison, DemoError
+from .showcase.errors import DemoError
+from .showcase.results import Comparison
 
 __all__ = ["ComparisonCache", "RunSlots", "decode_digit", "decode_upload", "encode_digit"]
 

@@ -20,7 +20,8 @@ from plotly.subplots import make_subplots
 
 import torch
 
-from .demo import Comparison, ModelRun, motion_stabilise
+from .showcase.analysis import motion_stabilise
+from .showcase.results import Comparison, ModelRun
 
 __all__ = [
     "ERROR_COLORSCALE",

@@ -164,6 +164,22 @@ def test_two_digits_are_summed_and_clipped() -> None:
         assert set(np.unique(sequence.numpy()).tolist()) <= {0.0, level, 1.0}
 
 
+
+def test_moving_digits_is_what_flowing_mnist_draws(tiny_digits) -> None:
+    """The shared drawing step: each image rolled by start + t v, summed, clipped; bad input named."""
+    images = [data.unit_pixels(tiny_digits[0]), data.unit_pixels(tiny_digits[1])]
+    frames = data.moving_digits(images, velocities=[(1, -2), (0, 3)], starts=[(4, 0), (-1, 5)], num_frames=4)
+    for t in range(4):
+        expected = np.roll(images[0], (4 + t, -2 * t), axis=(0, 1)) + np.roll(images[1], (-1, 5 + 3 * t), axis=(0, 1))
+        np.testing.assert_array_equal(frames[t, 0].numpy(), np.clip(expected, 0.0, 1.0))
+    assert data.unit_pixels(np.array([0, 255], dtype=np.uint8)).tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match="one velocity and one start per image"):
+        data.moving_digits(images, velocities=[(0, 0)], starts=[(0, 0)] * 2, num_frames=2)
+    with pytest.raises(ValueError, match="one .H, W. shape"):
+        data.moving_digits([images[0], images[0][:5]], velocities=[(0, 0)] * 2, starts=[(0, 0)] * 2, num_frames=2)
+    with pytest.raises(ValueError, match="at least one image"):
+        data.moving_digits([], velocities=[], starts=[], num_frames=2)
+
 def test_sequence_spec_validation() -> None:
     for options in ({"num_frames": 0}, {"num_digits": 0}, {"max_speed": -1}):
         with pytest.raises(ValueError, match="invalid sequence spec"):

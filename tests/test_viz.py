@@ -11,18 +11,18 @@ import pytest
 import torch
 
 import fernn
-from fernn import demo, viz
+from fernn import showcase, viz
 
 
 @pytest.fixture(scope="module")
-def comparison() -> demo.Comparison:
+def comparison() -> showcase.Comparison:
     torch.manual_seed(0)
     models = {
         "G-RNN": fernn.build_model("grnn", hidden_channels=3, decoder_layers=1).eval(),
         "FERNN": fernn.build_model("fernn", hidden_channels=3, decoder_layers=1, max_speed=1).eval(),
     }
-    digits = demo.mnist_scene([4, 9], velocities=[(0, 0), (2, -1)])
-    return demo.compare(models, digits, context_frames=4, predict_frames=3)
+    digits = showcase.mnist_scene([4, 9], velocities=[(0, 0), (2, -1)])
+    return showcase.compare(models, digits, context_frames=4, predict_frames=3)
 
 
 def assert_valid(fig: go.Figure) -> dict:
@@ -151,6 +151,6 @@ def test_gif_decodes_to_one_frame_per_step(comparison):
 def test_gif_keeps_identical_looking_frames(comparison):
     """A standing digit gives identical panels; the timeline bar keeps every frame distinct."""
     model = {"G-RNN": fernn.build_model("grnn", hidden_channels=2, decoder_layers=1).eval()}
-    still = demo.compare(model, demo.mnist_scene([1], velocities=[(0, 0)]), context_frames=5, predict_frames=5)
+    still = showcase.compare(model, showcase.mnist_scene([1], velocities=[(0, 0)]), context_frames=5, predict_frames=5)
     frames = iio.imread(viz.comparison_gif(still, scale=1), index=None, extension=".gif")
     assert frames.shape[0] == 10

@@ -15,7 +15,7 @@ side (round-robin within each repeat), so load on the machine hits them alike. R
   rollout, with the largest gradient difference between them as a check.
 - **memory**: peak resident memory per sample of that training step, with and without activation
   checkpointing (Linux: ``VmHWM`` after resetting it through ``/proc/self/clear_refs``).
-- **app**: the demo's full comparison (``fernn.demo.compare`` on both shipped models with hidden
+- **app**: the demo's full comparison (``fernn.showcase.compare`` on both shipped models with hidden
   states kept, plus the figures the app draws by default), as shipped and with ``|v| <= 4``.
 - **cuda**: the step table and a 20-step rollout on the GPU, when there is one.
 

@@ -29,22 +29,22 @@ def _app_models(device: torch.device) -> tuple[dict[str, Forecaster], str]:
 
 def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
     """The demo's full comparison with its default settings and with a widened velocity set."""
-    from .. import demo, viz  # imported here: the step and training sections need neither
+    from .. import showcase, viz  # imported here: the step and training sections need neither
 
     models, source = _app_models(device)
     # The app's defaults: one MNIST test digit (#7) moving (1, 2) px/frame, 10 + 10 frames, the
     # "auto" velocity set; then V_4; then the widest the app offers: two digits at (4, 4) and
     # (-4, 3), V_8 (289 copies), 20 context + 70 predicted frames.
     cases = {
-        "default": (demo.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, demo.AUTO),
-        "widened_v4": (demo.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, 4),
-        "widest_v8": (demo.mnist_scene([7, 3], velocities=[(4, 4), (-4, 3)]), 20, 70, 8),
+        "default": (showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, showcase.AUTO),
+        "widened_v4": (showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, 4),
+        "widest_v8": (showcase.mnist_scene([7, 3], velocities=[(4, 4), (-4, 3)]), 20, 70, 8),
     }
 
     def full(scene, context: int, predict: int, velocities) -> tuple[float, float, int]:
         """(seconds for compare + figures, seconds of the rollouts inside compare, FERNN copies)."""
         started = time.perf_counter()
-        comparison = demo.compare(models, scene, context_frames=context, predict_frames=predict, velocities=velocities)
+        comparison = showcase.compare(models, scene, context_frames=context, predict_frames=predict, velocities=velocities)
         channels = list(range(min(4, min(run.hidden_channels for run in comparison.runs))))
         viz.comparison_animation(comparison)
         viz.mse_figure(comparison)

@@ -1,0 +1,73 @@
+"""The demo's computations: input scenes, side-by-side rollouts, hidden-state views, exports.
+
+Everything the Streamlit app (``app.py``) shows is computed here and drawn by
+:mod:`fernn.viz`; the app only wires widgets to these functions. No streamlit import.
+
+The one entry point is :func:`compare`::
+
+    from fernn import load_checkpoint, showcase
+    models = {"G-RNN": load_checkpoint("pretrained/grnn.pt"), "FERNN": load_checkpoint("pretrained/fernn.pt")}
+    scene = showcase.mnist_scene([12], velocities=[(2, -3)])
+    result = showcase.compare(models, scene)                  # 10 context + 10 predicted frames
+    result.runs[1].mean_mse, result.runs[1].velocity_readout
+
+One room per job; a room imports only the rooms listed above it:
+
+    errors     DemoError
+    scenes     Digit, mnist_scene, default_starts, scene_frames, seen_from
+    planning   velocity-set choices (AUTO, AS_TRAINED, r), velocity_set_for, rollout_memory_bytes, plan_runs
+    analysis   hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
+    results    HiddenViews, ModelRun, Comparison (plain arrays)
+    records    record, is_evaluated, training_max_speed, weights_problem
+    runs       compare: the rollouts, reduced step by step into results
+    export     comparison_npz
+    headline   headline, PAPER_URL
+"""
+
+from __future__ import annotations
+
+from .analysis import hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
+from .errors import DemoError
+from .export import comparison_npz
+from .headline import PAPER_URL, headline
+from .planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
+                       describe_velocity_choice, plan_runs, rollout_memory_bytes, set_radius, velocity_set_for)
+from .records import is_evaluated, record, training_max_speed, weights_problem
+from .results import Comparison, HiddenViews, ModelRun
+from .runs import compare
+from .scenes import Digit, default_starts, mnist_scene, scene_frames, seen_from
+
+__all__ = [
+    "AS_TRAINED",
+    "AUTO",
+    "DEFAULT_MEMORY_LIMIT",
+    "MAX_FRAMES",
+    "MAX_SET_SPEED",
+    "PAPER_URL",
+    "Comparison",
+    "DemoError",
+    "Digit",
+    "HiddenViews",
+    "ModelRun",
+    "RunPlan",
+    "compare",
+    "comparison_npz",
+    "default_starts",
+    "describe_velocity_choice",
+    "headline",
+    "hidden_frame_indices",
+    "is_evaluated",
+    "mnist_scene",
+    "motion_stabilise",
+    "plan_runs",
+    "record",
+    "rollout_memory_bytes",
+    "scene_frames",
+    "seen_from",
+    "set_radius",
+    "stabilised_drift",
+    "training_max_speed",
+    "velocity_readout",
+    "velocity_set_for",
+    "weights_problem",
+]

@@ -1,0 +1,147 @@
+"""Planning a run before it starts: each model's velocity set at inference and the memory it takes.
+
+The app's velocity-set control and :func:`fernn.showcase.compare` both plan through
+:func:`plan_runs`, so a run refused here is refused before any work is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from ..data import CANVAS
+from ..flows import Velocity, as_velocities, velocity_set
+from ..models import Forecaster
+from .errors import DemoError
+
+__all__ = [
+    "AS_TRAINED",
+    "AUTO",
+    "DEFAULT_MEMORY_LIMIT",
+    "MAX_FRAMES",
+    "MAX_SET_SPEED",
+    "RunPlan",
+    "VelocityChoice",
+    "describe_velocity_choice",
+    "plan_runs",
+    "rollout_memory_bytes",
+    "set_radius",
+    "velocity_set_for",
+]
+
+# A rollout planned to need more than this is refused before it starts.
+DEFAULT_MEMORY_LIMIT = 2 * 1024**3
+# Longest rollout the demo runs (the paper's length-generalisation tests go to 70 steps).
+MAX_FRAMES = 200
+# Widest velocity set the demo runs: {-8..8}^2, 289 copies.
+MAX_SET_SPEED = 8
+
+# The FERNN velocity set at inference, as the app's control and compare() take it: "auto" (the
+# smallest {-r..r}^2 holding the model's own set and every digit's velocity), "as trained", or r.
+AUTO, AS_TRAINED = "auto", "as trained"
+VelocityChoice = Union[str, int]
+
+
+def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Velocity] | None,
+                     digit_velocities: Sequence[Velocity] = ()) -> tuple[Velocity, ...]:
+    """The velocity set ``model`` runs with for ``choice`` (see :data:`AUTO`).
+
+    A G-RNN keeps ``{(0, 0)}``: it is the baseline, whatever set the FERNNs are widened to.
+    ``None`` means as trained; an explicit list of ``(dy, dx)`` is taken as it is.
+    """
+    if model.config.kind != "fernn" or choice is None or choice == AS_TRAINED:
+        return tuple(model.velocities)
+    if choice == AUTO:
+        speeds = [max(abs(dy), abs(dx)) for dy, dx in (*model.velocities, *digit_velocities)]
+        return velocity_set(max(speeds))
+    if isinstance(choice, (int, np.integer)) and not isinstance(choice, bool):
+        if not 0 <= int(choice) <= MAX_SET_SPEED:
+            raise DemoError(f"velocity set radius must be 0..{MAX_SET_SPEED}, got {choice}")
+        return velocity_set(int(choice))
+    if isinstance(choice, str):
+        raise DemoError(f"velocity set must be {AUTO!r}, {AS_TRAINED!r} or a radius r, got {choice!r}")
+    try:
+        return as_velocities(choice)
+    except ValueError as error:
+        raise DemoError(f"velocity set: {error}") from None
+
+
+def describe_velocity_choice(choice: VelocityChoice) -> str:
+    """One line for the app's velocity-set control."""
+    if choice == AUTO:
+        return "auto: the smallest {−r…r}² holding the trained set and every digit's velocity."
+    if choice == AS_TRAINED:
+        return "as trained: the checkpoint's own set; faster digits fall outside it."
+    return f"V = {{−{choice}…{choice}}}²: {(2 * int(choice) + 1) ** 2} copies."
+
+
+def set_radius(velocities: Sequence[Velocity]) -> int | None:
+    """``r`` when ``velocities`` is exactly ``{-r..r}^2`` (in any order), else ``None``."""
+    radius = max(max(abs(dy), abs(dx)) for dy, dx in velocities)
+    return radius if sorted(velocities) == sorted(velocity_set(radius)) else None
+
+
+def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: int, context_frames: int | None = None,
+                         height: int = CANVAS, width: int = CANVAS) -> int:
+    """Estimated peak memory of one demo rollout (batch 1), in bytes.
+
+    The rollout keeps no full hidden history: each step's state ``V C H W`` (float32) is reduced
+    as it comes. What stays: every copy of the context steps (float16, for the read-out copy),
+    per frame the pooled and read-out ``C H W`` maps in float32 plus their stabilised views
+    (float32 while computed, 4 views in float16 kept), and one step's working set (about four
+    states).
+    """
+    context = num_frames if context_frames is None else context_frames
+    state = num_copies * hidden_channels * height * width
+    maps = hidden_channels * height * width
+    return 4 * state * 4 + 2 * state * context + (4 * 4 + 4 * 2) * maps * num_frames
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one model will run with: its velocity set and the memory that takes."""
+
+    name: str
+    velocities: tuple[Velocity, ...]
+    memory_bytes: int
+
+    @property
+    def copies(self) -> int:
+        return len(self.velocities)
+
+
+def _check_frame_counts(context_frames: int, predict_frames: int) -> None:
+    """Raise :class:`DemoError` unless both counts are integers >= 1 with at most :data:`MAX_FRAMES` in all."""
+    for name, value, low in (("context_frames", context_frames, 1), ("predict_frames", predict_frames, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise DemoError(f"{name} must be an integer >= {low}, got {value!r}")
+    if context_frames + predict_frames > MAX_FRAMES:
+        raise DemoError(f"at most {MAX_FRAMES} frames in all, got {context_frames} + {predict_frames}")
+
+
+def plan_runs(models: Mapping[str, Forecaster], choice: VelocityChoice | Sequence[Velocity] | None,
+              digit_velocities: Sequence[Velocity], *, context_frames: int, predict_frames: int,
+              memory_limit: int = DEFAULT_MEMORY_LIMIT) -> tuple[RunPlan, ...]:
+    """Each model's velocity set and memory: the one place the app and :func:`compare` plan a run.
+
+    Raises :class:`DemoError` when a run would need more than ``memory_limit`` bytes.
+    """
+    _check_frame_counts(context_frames, predict_frames)
+    plans = []
+    for name, model in models.items():
+        if model.config.in_channels != 1:
+            raise DemoError(f"{name}: the demo's digits have 1 channel but this model reads {model.config.in_channels}")
+        chosen = velocity_set_for(model, choice, digit_velocities)
+        need = rollout_memory_bytes(num_copies=len(chosen), hidden_channels=model.config.hidden_channels,
+                                    num_frames=context_frames + predict_frames, context_frames=context_frames)
+        if need > memory_limit:
+            raise DemoError(
+                f"{name}: {len(chosen)} velocity copies over {context_frames + predict_frames} frames need about "
+                f"{need / 1024**2:,.0f} MiB, over the {memory_limit / 1024**2:,.0f} MiB limit; choose a smaller "
+                "velocity set or fewer frames"
+            )
+        plans.append(RunPlan(name, chosen, need))
+    return tuple(plans)

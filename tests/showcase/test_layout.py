@@ -1,0 +1,39 @@
+"""The showcase's rooms import only rooms below them (no cycles, nothing upwards), and each
+stays a size one reads in a sitting."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import fernn.showcase
+
+ROOMS = Path(fernn.showcase.__file__).parent
+# Lowest first: a room may import only rooms earlier in this list.
+ORDER = ("errors", "scenes", "planning", "analysis", "results", "records", "runs", "export", "headline")
+
+
+def sibling_imports(path: Path) -> set[str]:
+    """The showcase rooms ``path`` imports (``from .x import ...`` or ``from . import x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
+    return found
+
+
+def test_every_room_is_in_the_order():
+    assert {path.stem for path in ROOMS.glob("*.py")} - {"__init__"} == set(ORDER)
+
+
+def test_rooms_import_only_rooms_below_them():
+    for rank, room in enumerate(ORDER):
+        below = set(ORDER[:rank])
+        imported = sibling_imports(ROOMS / f"{room}.py")
+        assert imported <= below, f"{room} imports {sorted(imported - below)}, which are not below it"
+
+
+def test_rooms_stay_small():
+    for path in ROOMS.glob("*.py"):
+        lines = len(path.read_text().splitlines())
+        assert lines < 400, f"{path.name} has {lines} lines; split it"

@@ -1,0 +1,56 @@
+"""fernn.showcase.planning: velocity sets at inference and the memory plan a run must fit."""
+
+from __future__ import annotations
+
+import pytest
+
+from fernn import showcase
+from fernn.flows import velocity_set
+
+
+def test_velocity_set_override_applies_to_fernns_only(blob, integrator_fernn, tiny_grnn):
+    models = {"G-RNN": tiny_grnn(), "FERNN": integrator_fernn(max_speed=1)}
+    digits = [showcase.Digit(blob(), velocity=(3, 0))]
+    result = showcase.compare(models, digits, context_frames=3, predict_frames=1, velocities=4)
+    assert result.run("G-RNN").velocities == ((0, 0),)
+    auto = showcase.compare(models, digits, context_frames=3, predict_frames=1)  # default: "auto"
+    assert auto.run("FERNN").velocities == velocity_set(3) and auto.run("G-RNN").velocities == ((0, 0),)
+    trained = showcase.compare(models, digits, context_frames=3, predict_frames=1, velocities=showcase.AS_TRAINED)
+    assert trained.run("FERNN").velocities == velocity_set(1)
+    with pytest.raises(showcase.DemoError, match="velocity set"):
+        showcase.compare(models, digits, velocities="wide")
+    assert result.run("FERNN").velocities == velocity_set(4)
+    assert result.run("FERNN").trained_velocities == velocity_set(1)
+    widened = showcase.compare(models, digits, context_frames=6, predict_frames=1, velocities=velocity_set(3))
+    assert widened.run("FERNN").velocity_readout == (3, 0)
+
+
+def test_velocity_set_radius_is_bounded(integrator_fernn):
+    model = integrator_fernn(max_speed=1)
+    assert showcase.velocity_set_for(model, showcase.MAX_SET_SPEED) == velocity_set(showcase.MAX_SET_SPEED)
+    with pytest.raises(showcase.DemoError, match="radius"):
+        showcase.velocity_set_for(model, showcase.MAX_SET_SPEED + 1)
+
+
+def test_set_radius_recognises_square_sets_only():
+    assert showcase.set_radius(tuple(reversed(velocity_set(2)))) == 2
+    assert showcase.set_radius(((0, 0),)) == 0
+    assert showcase.set_radius(((0, 0), (1, 0))) is None
+
+
+def test_memory_estimate_and_limit(blob, integrator_fernn):
+    state = 9 * 16 * 28 * 28
+    small = showcase.rollout_memory_bytes(num_copies=9, hidden_channels=16, num_frames=20, context_frames=10)
+    assert small == 16 * state + 2 * state * 10 + 24 * 16 * 28 * 28 * 20
+    wide = showcase.rollout_memory_bytes(num_copies=81, hidden_channels=16, num_frames=20, context_frames=10)
+    assert wide - small == (81 - 9) * 16 * 28 * 28 * (16 + 2 * 10)  # linear in the copies
+    with pytest.raises(showcase.DemoError, match="MiB"):
+        showcase.compare({"FERNN": integrator_fernn()}, [showcase.Digit(blob())], velocities=8, memory_limit=1024**2)
+
+
+def test_plans_name_each_models_set_and_memory(integrator_fernn, tiny_grnn):
+    models = {"G-RNN": tiny_grnn(), "FERNN": integrator_fernn(max_speed=1)}
+    plans = showcase.plan_runs(models, 2, [(1, 1)], context_frames=4, predict_frames=6)
+    assert [(plan.name, plan.copies) for plan in plans] == [("G-RNN", 1), ("FERNN", 25)]
+    assert plans[1].memory_bytes == showcase.rollout_memory_bytes(num_copies=25, hidden_channels=1, num_frames=10,
+                                                                  context_frames=4)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import cli
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .data import SequenceSpec, flowing_mnist_batch, load_digits
 from .devices import resolve_device
@@ -41,9 +42,22 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
-# EvaluationSettings fields that the command line can override.
-OVERRIDABLE = ("test_sequences", "grid_sequences", "length_sequences", "length_frames", "grid_max_speed",
-               "widened_max_speed", "seed")
+# EvaluationSettings fields that the command line can override: the values each takes, its help.
+OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
+    "test_sequences": (cli.Integer(1), "held-out sequences at the training velocities"),
+    "grid_sequences": (cli.Integer(1), "sequences per cell of the fixed-velocity grid"),
+    "length_sequences": (cli.Integer(1), "sequences of the long rollout"),
+    "length_frames": (cli.Integer(1, 1000), "predicted frames of the long rollout"),
+    "grid_max_speed": (cli.Integer(0, cli.DATA_SPEED_LIMIT, "faster is a slower motion on the 28-px torus"),
+                       "the fixed-velocity grid {-r..r}^2, r in px/frame"),
+    "widened_max_speed": (cli.Integer(0, cli.MODEL_SPEED_LIMIT, "the most velocity copies a checkpoint may hold"),
+                          "also run each FERNN with V = {-r..r}^2 over the grid (0: not)"),
+    "seed": (cli.Integer(0, 2**32 - 1), "seed of the held-out sequence stream"),
+}
+# --quick: a few sequences per measurement, enough to exercise every code path.
+QUICK = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30, "grid_max_speed": 2}
+# The shipped pair, whose targets (TARGETS) --targets auto checks.
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 
 
 @dataclass(frozen=True)
@@ -207,7 +221,8 @@ def evaluate_model(
                              context_frames=settings.context_frames, predict_frames=settings.predict_frames,
                              num_digits=settings.num_digits, digits_root=digits_root, batch_size=settings.batch_size)
     grid.update(_grid_summary(grid))
-    log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}, |v|=2 {grid.get('speed_2_mse', math.nan):.5g}")
+    speed_2 = f", |v|=2 {grid['speed_2_mse']:.5g}" if "speed_2_mse" in grid else ""
+    log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}{speed_2}")
     widened = None
     if model.config.kind == "fernn" and settings.widened_max_speed:
         widened = velocity_grid_mse(model, speeds=speeds, num_sequences=settings.grid_sequences, seed=settings.seed,
@@ -221,7 +236,7 @@ def evaluate_model(
     long = flowing_mnist_batch(digits, range(settings.length_sequences), seed=settings.seed,
                                spec=_spec(settings, settings.length_frames))
     length = length_generalisation(model, long, settings.context_frames, batch_size=settings.batch_size)
-    log(f"  length: step 10 {length['mse'][9]:.5g}, step 30 {length['mse'][29]:.5g}")
+    log("  length: " + ", ".join(f"step {step} {length['mse'][step - 1]:.5g}" for step in _report_steps(length)))
 
     equivariance = []
     for velocity in ((1, 0), (1, 1), (2, -1)):
@@ -314,30 +329,52 @@ def comparison(results: dict[str, dict]) -> dict:
     return checks
 
 
+def _report_steps(length: dict) -> list[int]:
+    """The rollout steps a report shows: 10 and 30 where the rollout reaches them, and the last."""
+    count = len(length["mse"])
+    return [step for step in (10, 30) if step < count] + [count]
+
+
+def _cell(text: object) -> str:
+    """``text`` for a markdown table cell: a bare ``|`` would split the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
-    """A results table (one row per model) and, for a G-RNN/FERNN pair, the target checks."""
-    lines = ["| model | test MSE | zeros | copy-last | grid |v|<=1 | grid |v|=2 | grid |v|=3 | grid |v|=4 "
-             "| step 10 | step 30 | last step | last-step intensity / truth | equiv. error (f64) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, result in results.items():
-        e = result["evaluation"]
-        grid, length = e["velocity_grid"], e["length"]["mse"]
-        intensity = e["length"].get("intensity")
-        ratio = f"{intensity[-1] / e['length']['truth_intensity'][-1]:.3g}" if intensity else "n/a"
+    """A results table (one row per model) and, when ``checks`` are given, the target checks.
+
+    Columns that no result computed (a grid speed beyond its grid, a step beyond its rollout) are
+    left out; a cell one model lacks reads n/a.
+    """
+    evaluations = {name: result["evaluation"] for name, result in results.items()}
+    radii = sorted({int(key.split("_")[1]) for e in evaluations.values() for key in e["velocity_grid"]
+                    if key.startswith("speed_") and key.endswith("_mse")})
+    lengths = [len(e["length"]["mse"]) for e in evaluations.values()]
+    steps = [step for step in (10, 30) if any(step < count for count in lengths)]
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4g}"
+
+    header = ["model", "test MSE", "zeros", "copy-last", "grid speed <= 1", *(f"grid speed {r}" for r in radii),
+              *(f"step {step}" for step in steps), "last step", "last-step intensity / truth", "equiv. error (f64)"]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for name, e in evaluations.items():
+        grid, length = e["velocity_grid"], e["length"]
+        intensity = length.get("intensity")
+        ratio = f"{intensity[-1] / length['truth_intensity'][-1]:.3g}" if intensity else "n/a"
         exact = [x["exact_error"] for x in e["equivariance"] if x["exact_error"] is not None]
         truncated = [x["truncated_error"] for x in e["equivariance"] if x["truncated_error"] is not None]
         equiv = f"{max(exact):.1e}" if exact else f"none exact; {max(truncated):.2f} (no lifted copy)"
-        lines.append(
-            f"| {name} | {e['test_mse']:.4g} | {e['baselines']['zeros']:.4g} | {e['baselines']['copy_last']:.4g} "
-            f"| {grid['in_range_mse']:.4g} | {grid.get('speed_2_mse', math.nan):.4g} | {grid.get('speed_3_mse', math.nan):.4g} "
-            f"| {grid.get('speed_4_mse', math.nan):.4g} | {length[9]:.4g} | {length[29]:.4g} | {length[-1]:.4g} | {ratio} "
-            f"| {equiv} |"
-        )
-    for name, result in results.items():
-        grids = [(name, result["evaluation"]["velocity_grid"])]
-        widened = result["evaluation"].get("widened_velocity_grid")
+        row = [_cell(name), number(e["test_mse"]), number(e["baselines"]["zeros"]), number(e["baselines"]["copy_last"]),
+               number(grid["in_range_mse"]), *(number(grid.get(f"speed_{r}_mse")) for r in radii),
+               *(number(length["mse"][step - 1] if step <= len(length["mse"]) else None) for step in steps),
+               number(length["mse"][-1]), ratio, equiv]
+        lines.append("| " + " | ".join(row) + " |")
+    for name, e in evaluations.items():
+        grids = [(_cell(name), e["velocity_grid"])]
+        widened = e.get("widened_velocity_grid")
         if widened:
-            grids.append((f"{name} run with V = {{-{widened['max_speed']}..{widened['max_speed']}}}^2", widened))
+            grids.append((f"{_cell(name)} run with V = {{-{widened['max_speed']}..{widened['max_speed']}}}^2", widened))
         for title, grid in grids:
             speeds = grid["speeds"]
             lines += ["", f"{title}: test MSE per fixed velocity (rows dy, columns dx)", "",
@@ -352,66 +389,126 @@ def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fernn.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--names", nargs="+", help="a name per checkpoint (default: file stems)")
-    parser.add_argument("--output", type=Path, default=Path("evaluation.json"), help="results JSON (default: %(default)s)")
-    parser.add_argument("--report", type=Path, help="also write a markdown results table here")
+def _parser() -> argparse.ArgumentParser:
+    parser = cli.Parser(prog="python -m fernn.evaluate", doc=__doc__)
+    parser.add_argument("checkpoints", nargs="+", type=cli.existing_file, metavar="CHECKPOINT",
+                        help="fernn checkpoint files (.pt) to evaluate on the same held-out sequences")
+    parser.add_argument("--names", nargs="+", metavar="NAME", help="a name per checkpoint (default: file stems)")
+    parser.add_argument("--output", type=cli.output_file, default=Path("runs/evaluation.json"), metavar="PATH",
+                        help="results JSON (default: %(default)s)")
+    parser.add_argument("--report", type=cli.output_file, metavar="PATH",
+                        help="also write the markdown results table (printed in any case) here")
+    parser.add_argument("--targets", choices=("auto", "demo", "none"), default="auto",
+                        help="check a G-RNN/FERNN pair against the shipped pair's targets: auto only for the shipped "
+                             f"files ({PRETRAINED.name}/grnn.pt and fernn.pt), demo for any one G-RNN and one FERNN, "
+                             "none never (default: %(default)s)")
     parser.add_argument("--write-metrics", action="store_true",
                         help="store each evaluation in its checkpoint and in NAME.metrics.json beside it")
-    parser.add_argument("--quick", action="store_true", help="a few sequences per measurement (smoke test)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few sequences per measurement, grid up to speed 2, 30-frame rollout (a smoke test)")
     parser.add_argument("--reuse-metrics", action="store_true",
                         help="report the evaluation stored in each checkpoint instead of recomputing it")
-    parser.add_argument("--digits-root", help="folder of MNIST IDX files (default: bundled digits)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    for field in OVERRIDABLE:
-        parser.add_argument("--" + field.replace("_", "-"), type=int)
+    parser.add_argument("--digits-root", type=cli.existing_folder, metavar="DIR",
+                        help="folder of the MNIST IDX files (default: the bundled digits)")
+    parser.add_argument("--device", type=cli.device_name, default="auto",
+                        help="auto (CUDA when present), cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--threads", type=cli.Integer(0, 4096), default=0, metavar="N",
+                        help="torch CPU threads (0: torch's default)")
+    defaults = EvaluationSettings()
+    for field, (rule, text) in OVERRIDABLE.items():
+        parser.add_argument("--" + field.replace("_", "-"), type=rule, metavar="N",
+                            help=f"{text}; {rule.describe()} (default: {getattr(defaults, field)}; --quick: "
+                                 f"{QUICK.get(field, getattr(defaults, field))})")
+    return parser
+
+
+def _settings_allow_targets(settings: dict) -> bool:
+    """Whether an evaluation made with ``settings`` measured what :data:`TARGETS` needs."""
+    return settings.get("grid_max_speed", 0) >= 2 and settings.get("length_frames", 0) >= 30
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.names and len(args.names) != len(args.checkpoints):
-        parser.error("--names needs one name per checkpoint")
+    names = args.names or [path.stem for path in args.checkpoints]
+    if len(names) != len(args.checkpoints):
+        parser.error(f"--names needs one name per checkpoint: {len(names)} names for {len(args.checkpoints)} checkpoints")
+    if len(set(names)) != len(names):
+        parser.error(f"two checkpoints share a name ({', '.join(sorted(n for n in set(names) if names.count(n) > 1))}); "
+                     "give each its own with --names")
+    if args.report is not None and args.report.absolute() == args.output.absolute():
+        parser.error(f"--output and --report are the same file: {args.output}")
+    if args.write_metrics and args.reuse_metrics:
+        parser.error("--write-metrics has nothing new to write with --reuse-metrics; use one or the other")
+    if args.write_metrics:
+        for path in args.checkpoints:
+            try:
+                cli.output_file(path)
+            except ValueError as error:
+                parser.error(f"--write-metrics rewrites every checkpoint: {error}")
+    overrides = dict(QUICK) if args.quick else {}
+    overrides.update({field: getattr(args, field) for field in OVERRIDABLE if getattr(args, field) is not None})
+    settings = EvaluationSettings(**overrides)
+    if args.targets == "demo" and not args.reuse_metrics and not _settings_allow_targets(asdict(settings)):
+        parser.error("--targets demo needs --grid-max-speed >= 2 and --length-frames >= 30")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    overrides = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30,
-                 "grid_max_speed": 2} if args.quick else {}
-    for field in OVERRIDABLE:
-        if getattr(args, field) is not None:
-            overrides[field] = getattr(args, field)
-    try:
-        settings = EvaluationSettings(**overrides)
-        device = resolve_device(args.device)
-        names = args.names or [path.stem for path in args.checkpoints]
-        results: dict[str, dict] = {}
-        for name, path in zip(names, args.checkpoints):
-            print(f"{name}: {path}")
-            model = load_checkpoint(path, device=device)
-            if args.reuse_metrics:
-                if "evaluation" not in model.metrics:
-                    parser.error(f"{path} has no stored evaluation; run without --reuse-metrics")
-                evaluation = model.metrics["evaluation"]
-                settings = EvaluationSettings(**evaluation["settings"])
-            else:
-                evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
-            results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
-                             "train": model.metrics.get("train", {}), "evaluation": evaluation}
-            if args.write_metrics and not args.reuse_metrics:
-                metrics = dict(model.metrics, evaluation=evaluation)
-                save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
-                path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        checks = comparison(results) if {"grnn", "fernn"} <= set(results) and settings.grid_max_speed >= 2 \
-            and settings.length_frames >= 30 else None
-        output = {"results": results, "checks": checks}
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(output, indent=1) + "\n")
-        report = markdown_report(results, checks)
-        if args.report:
-            args.report.write_text(report)
-        print(report)
-    except (OSError, ValueError) as error:  # a missing or damaged checkpoint, an unwritable output
-        print(f"python -m fernn.evaluate: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    return cli.run(parser.prog, lambda: _evaluate(args, names, settings))
+
+
+def _target_pair(targets: str, models: dict[str, tuple[Path, Forecaster]]) -> tuple[str, str] | None:
+    """The names of the G-RNN and the FERNN to check against :data:`TARGETS`, or ``None``."""
+    if targets == "none":
+        return None
+    if targets == "auto":
+        shipped = [next((name for name, (path, _) in models.items() if (PRETRAINED / f"{stem}.pt").is_file()
+                         and path.samefile(PRETRAINED / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
+        return None if None in shipped else (shipped[0], shipped[1])
+    kinds = {kind: [name for name, (_, model) in models.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
+    if len(kinds["grnn"]) != 1 or len(kinds["fernn"]) != 1:
+        raise ValueError(f"--targets demo compares one G-RNN with one FERNN; got {len(kinds['grnn'])} G-RNN(s) and "
+                         f"{len(kinds['fernn'])} FERNN(s)")
+    return kinds["grnn"][0], kinds["fernn"][0]
+
+
+def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSettings) -> int:
+    device = resolve_device(args.device)
+    models: dict[str, tuple[Path, Forecaster]] = {}
+    for name, path in zip(names, args.checkpoints):  # every file is read before the first evaluation starts
+        model = load_checkpoint(path, device=device)
+        stored = model.metrics.get("evaluation")
+        if args.reuse_metrics and not (isinstance(stored, dict) and isinstance(stored.get("settings"), dict)):
+            raise ValueError(f"{path} has no stored evaluation; run without --reuse-metrics")
+        models[name] = (path, model)
+    pair = _target_pair(args.targets, models)
+    if pair and args.targets == "demo" and args.reuse_metrics:
+        short = [name for name in pair if not _settings_allow_targets(models[name][1].metrics["evaluation"]["settings"])]
+        if short:
+            raise ValueError(f"--targets demo needs a grid up to speed 2 and a 30-frame rollout; the stored evaluation "
+                             f"of {', '.join(short)} has less")
+    results: dict[str, dict] = {}
+    for name, (path, model) in models.items():
+        print(f"{name}: {path}")
+        if args.reuse_metrics:
+            evaluation = model.metrics["evaluation"]
+        else:
+            evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
+        results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
+                         "train": model.metrics.get("train", {}), "evaluation": evaluation}
+        if args.write_metrics:
+            metrics = dict(model.metrics, evaluation=evaluation)
+            save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
+            path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    checks = None
+    if pair and all(_settings_allow_targets(results[name]["evaluation"]["settings"]) for name in pair):
+        checks = comparison({"grnn": results[pair[0]], "fernn": results[pair[1]]})
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"results": results, "checks": checks}, indent=1) + "\n")
+    report = markdown_report(results, checks)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(report)
+    print(report)
     return 0
 
 

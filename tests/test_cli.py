@@ -102,15 +102,6 @@ def test_every_preset_passes_the_command_line_checks():
         train.validate_config(train.TrainConfig(**dict(values, output=f"runs/{name}", device="cpu")))
 
 
-def test_a_failure_during_training_is_one_line_with_exit_code_1(capsys, tmp_path):
-    output = tmp_path / "run"
-    output.mkdir()
-    (output / "last.pt").write_bytes(b"\x00garbage")
-    line = _fails(capsys, train.main, ["--preset", "tiny-grnn", "--device", "cpu", "--output", str(output), "--resume",
-                                       "--no-progress"], 1)
-    assert "last.pt is not a readable checkpoint" in line
-
-
 # --- evaluate ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("flags", "expected"), [

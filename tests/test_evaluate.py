@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import fernn
-from fernn.evaluate import baseline_step_mse, main, markdown_report, steps_to_reach, velocity_grid_mse
+from fernn.evaluate import baseline_step_mse, main, steps_to_reach, velocity_grid_mse
+from fernn.report import late_improvement, markdown_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,8 +127,6 @@ def test_train_resume_from_a_garbage_last_checkpoint_fails_in_one_line(tmp_path)
 
 
 def test_late_improvement_reads_the_last_fifth_of_the_curve():
-    from fernn.evaluate import late_improvement
-
     history = [{"step": s, "val_mse": v} for s, v in ((100, 0.5), (400, 0.2), (800, 0.11), (900, 0.105), (1000, 0.1))]
     history.insert(2, {"step": 500})  # a record without validation is skipped
     assert late_improvement(history) == pytest.approx(1 - 0.1 / 0.11)

@@ -85,6 +85,16 @@ def test_train_refuses_cuda_where_there_is_none(capsys, tmp_path):
     assert "argument --device: CUDA was asked for but is not available" in line
 
 
+def test_a_cuda_device_number_beyond_the_machine_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert cli.device_name("cuda:0") == "cuda:0"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"cuda:3: this machine has 1 CUDA device\(s\)"):
+        cli.device_name("cuda:3")
+    with pytest.raises(argparse.ArgumentTypeError, match="device must be 'auto', 'cpu' or 'cuda'"):
+        cli.device_name("tpu")
+
+
 def test_train_refuses_output_paths_it_cannot_write(capsys, tmp_path, a_file):
     run = ["--preset", "tiny-grnn", "--no-progress"]
     assert "argument --output: " in _fails(capsys, train.main, [*run, "--output", str(a_file)], 2)

@@ -228,3 +228,16 @@ def test_default_outputs_go_under_runs():
         words = command.split("#")[0].split()
         written = [words[i + 1] for i, word in enumerate(words) if word in ("--output", "--report")]
         assert written and all(path.startswith("runs/") for path in written), command
+
+
+def test_a_short_rollout_and_a_small_grid_are_reported_not_a_crash(checkpoints, tmp_path, capsys):
+    """Fewer than 30 (or 10) rollout steps and no speed-2 ring: the log and report show what exists."""
+    output = tmp_path / "evaluation.json"
+    assert main([str(checkpoints["fernn"]), "--device", "cpu", "--test-sequences", "2", "--grid-sequences", "1",
+                 "--grid-max-speed", "1", "--length-sequences", "1", "--length-frames", "5", "--widened-max-speed", "0",
+                 "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    assert "length: step 5 " in printed and "|v|=2" not in printed
+    header = next(line for line in printed.splitlines() if line.startswith("| model |"))
+    assert "step 10" not in header and "grid speed 2" not in header and "last step" in header
+    assert json.loads(output.read_text())["checks"] is None

@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import cli
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .data import SequenceSpec, flowing_mnist_batch, load_digits
 from .devices import resolve_device
 from .flows import Velocity, velocity_set
 from .models import Forecaster
+from .report import comparison, markdown_report, report_steps, settings_allow_targets
 from .testing import flow_equivariance_error
 
 __all__ = [
@@ -36,14 +38,26 @@ __all__ = [
     "step_mse",
     "step_statistics",
     "steps_to_reach",
-    "late_improvement",
     "velocity_grid_mse",
 ]
 
 Progress = Callable[[int, int], None]
-# EvaluationSettings fields that the command line can override.
-OVERRIDABLE = ("test_sequences", "grid_sequences", "length_sequences", "length_frames", "grid_max_speed",
-               "widened_max_speed", "seed")
+# EvaluationSettings fields that the command line can override: the values each takes, its help.
+OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
+    "test_sequences": (cli.Integer(1), "held-out sequences at the training velocities"),
+    "grid_sequences": (cli.Integer(1), "sequences per cell of the fixed-velocity grid"),
+    "length_sequences": (cli.Integer(1), "sequences of the long rollout"),
+    "length_frames": (cli.Integer(1, 1000), "predicted frames of the long rollout"),
+    "grid_max_speed": (cli.Integer(0, cli.DATA_SPEED_LIMIT, "faster is a slower motion on the 28-px torus"),
+                       "the fixed-velocity grid {-r..r}^2, r in px/frame"),
+    "widened_max_speed": (cli.Integer(0, cli.MODEL_SPEED_LIMIT, "the most velocity copies a checkpoint may hold"),
+                          "also run each FERNN with V = {-r..r}^2 over the grid (0: not)"),
+    "seed": (cli.Integer(0, 2**32 - 1), "seed of the held-out sequence stream"),
+}
+# --quick: a few sequences per measurement, enough to exercise every code path.
+QUICK = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30, "grid_max_speed": 2}
+# The shipped pair, whose targets (TARGETS) --targets auto checks.
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 
 
 @dataclass(frozen=True)
@@ -207,7 +221,8 @@ def evaluate_model(
                              context_frames=settings.context_frames, predict_frames=settings.predict_frames,
                              num_digits=settings.num_digits, digits_root=digits_root, batch_size=settings.batch_size)
     grid.update(_grid_summary(grid))
-    log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}, |v|=2 {grid.get('speed_2_mse', math.nan):.5g}")
+    speed_2 = f", |v|=2 {grid['speed_2_mse']:.5g}" if "speed_2_mse" in grid else ""
+    log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}{speed_2}")
     widened = None
     if model.config.kind == "fernn" and settings.widened_max_speed:
         widened = velocity_grid_mse(model, speeds=speeds, num_sequences=settings.grid_sequences, seed=settings.seed,
@@ -221,7 +236,7 @@ def evaluate_model(
     long = flowing_mnist_batch(digits, range(settings.length_sequences), seed=settings.seed,
                                spec=_spec(settings, settings.length_frames))
     length = length_generalisation(model, long, settings.context_frames, batch_size=settings.batch_size)
-    log(f"  length: step 10 {length['mse'][9]:.5g}, step 30 {length['mse'][29]:.5g}")
+    log("  length: " + ", ".join(f"step {step} {length['mse'][step - 1]:.5g}" for step in report_steps(length)))
 
     equivariance = []
     for velocity in ((1, 0), (1, 1), (2, -1)):
@@ -255,163 +270,121 @@ def steps_to_reach(history: Sequence[dict], target: float) -> int | None:
     return None
 
 
-# The targets a shipped G-RNN / FERNN pair is checked against (issue "models that make the case").
-TARGETS = {
-    "fernn_test_mse": "<= 2e-3",
-    "grnn_test_mse": "<= 1.5e-2",
-    "fernn_speed2_over_in_range": "<= 1.5",
-    "grnn_speed2_over_fernn_speed2": ">= 5",
-    "fernn_v4_speed3_4_over_in_range": "<= 2",
-    "fernn_step30_over_step10": "<= 2",
-    "fernn_step70_intensity_over_truth": ">= 0.7",
-    "grnn_last_20pct_improvement": "<= 0.02",
-}
-
-
-def late_improvement(history: Sequence[dict], fraction: float = 0.2) -> float | None:
-    """How much better the validation MSE got over the last ``fraction`` of the steps:
-    ``1 - final / (value at the start of that stretch)``; ``None`` without a curve."""
-    curve = [(r["step"], r["val_mse"]) for r in history if "val_mse" in r]
-    if len(curve) < 2:
-        return None
-    start = (1 - fraction) * curve[-1][0]
-    before = [value for step, value in curve if step <= start]
-    return 1 - curve[-1][1] / (before[-1] if before else curve[0][1])
-
-
-def comparison(results: dict[str, dict]) -> dict:
-    """Checks of a G-RNN / FERNN pair against :data:`TARGETS` (result names ``grnn``, ``fernn``).
-
-    In-range means the test set (per-digit velocities in the training range); the speed rows
-    use the fixed-velocity grid (both digits share the velocity); the length rows the long
-    rollouts. ``fernn_v4_*`` is the FERNN run with ``V = {-4..4}^2`` at inference.
-    """
-    g_eval, f_eval = results["grnn"]["evaluation"], results["fernn"]["evaluation"]
-    f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
-    length = f_eval["length"]
-    values = {
-        "fernn_test_mse": f_eval["test_mse"],
-        "grnn_test_mse": g_eval["test_mse"],
-        "fernn_speed2_over_in_range": f_grid["speed_2_mse"] / f_grid["in_range_mse"],
-        "grnn_speed2_over_fernn_speed2": g_grid["speed_2_mse"] / f_grid["speed_2_mse"],
-        "fernn_step30_over_step10": length["mse"][29] / length["mse"][9],
-    }
-    widened = f_eval.get("widened_velocity_grid")
-    if widened and "speed_4_mse" in widened:
-        speeds, mse = np.asarray(widened["speeds"]), np.asarray(widened["mse"])
-        ring = np.maximum(np.abs(speeds)[:, None], np.abs(speeds)[None, :])
-        values["fernn_v4_speed3_4_over_in_range"] = float(mse[(ring == 3) | (ring == 4)].mean()) / widened["in_range_mse"]
-    improvement = late_improvement(results["grnn"].get("train", {}).get("history", []))
-    if improvement is not None:
-        values["grnn_last_20pct_improvement"] = improvement
-    if "intensity" in length and len(length["intensity"]) >= 70:
-        values["fernn_step70_intensity_over_truth"] = length["intensity"][69] / length["truth_intensity"][69]
-    checks = {}
-    for name, value in values.items():
-        sign, bound = TARGETS[name].split()
-        met = value <= float(bound) if sign == "<=" else value >= float(bound)
-        checks[name] = {"value": value, "target": TARGETS[name], "met": bool(met)}
-    return checks
-
-
-def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
-    """A results table (one row per model) and, for a G-RNN/FERNN pair, the target checks."""
-    lines = ["| model | test MSE | zeros | copy-last | grid |v|<=1 | grid |v|=2 | grid |v|=3 | grid |v|=4 "
-             "| step 10 | step 30 | last step | last-step intensity / truth | equiv. error (f64) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, result in results.items():
-        e = result["evaluation"]
-        grid, length = e["velocity_grid"], e["length"]["mse"]
-        intensity = e["length"].get("intensity")
-        ratio = f"{intensity[-1] / e['length']['truth_intensity'][-1]:.3g}" if intensity else "n/a"
-        exact = [x["exact_error"] for x in e["equivariance"] if x["exact_error"] is not None]
-        truncated = [x["truncated_error"] for x in e["equivariance"] if x["truncated_error"] is not None]
-        equiv = f"{max(exact):.1e}" if exact else f"none exact; {max(truncated):.2f} (no lifted copy)"
-        lines.append(
-            f"| {name} | {e['test_mse']:.4g} | {e['baselines']['zeros']:.4g} | {e['baselines']['copy_last']:.4g} "
-            f"| {grid['in_range_mse']:.4g} | {grid.get('speed_2_mse', math.nan):.4g} | {grid.get('speed_3_mse', math.nan):.4g} "
-            f"| {grid.get('speed_4_mse', math.nan):.4g} | {length[9]:.4g} | {length[29]:.4g} | {length[-1]:.4g} | {ratio} "
-            f"| {equiv} |"
-        )
-    for name, result in results.items():
-        grids = [(name, result["evaluation"]["velocity_grid"])]
-        widened = result["evaluation"].get("widened_velocity_grid")
-        if widened:
-            grids.append((f"{name} run with V = {{-{widened['max_speed']}..{widened['max_speed']}}}^2", widened))
-        for title, grid in grids:
-            speeds = grid["speeds"]
-            lines += ["", f"{title}: test MSE per fixed velocity (rows dy, columns dx)", "",
-                      "| dy \\ dx | " + " | ".join(str(s) for s in speeds) + " |", "|---" * (len(speeds) + 1) + "|"]
-            lines += [f"| {dy} | " + " | ".join(f"{value:.3g}" for value in row) + " |"
-                      for dy, row in zip(speeds, grid["mse"])]
-    if checks:
-        lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
-        for name, row in checks.items():
-            value = "never" if row["value"] is None else f"{row['value']:.3g}"
-            lines.append(f"| {name} | {value} | {row['target']} | {'yes' if row['met'] else 'no'} |")
-    return "\n".join(lines) + "\n"
+def _parser() -> argparse.ArgumentParser:
+    parser = cli.Parser(prog="python -m fernn.evaluate", doc=__doc__)
+    parser.add_argument("checkpoints", nargs="+", type=cli.existing_file, metavar="CHECKPOINT",
+                        help="fernn checkpoint files (.pt) to evaluate on the same held-out sequences")
+    parser.add_argument("--names", nargs="+", metavar="NAME", help="a name per checkpoint (default: file stems)")
+    parser.add_argument("--output", type=cli.output_file, default=Path("runs/evaluation.json"), metavar="PATH",
+                        help="results JSON (default: %(default)s)")
+    parser.add_argument("--report", type=cli.output_file, metavar="PATH",
+                        help="also write the markdown results table (printed in any case) here")
+    parser.add_argument("--targets", choices=("auto", "demo", "none"), default="auto",
+                        help="check a G-RNN/FERNN pair against the shipped pair's targets: auto only for the shipped "
+                             f"files ({PRETRAINED.name}/grnn.pt and fernn.pt), demo for any one G-RNN and one FERNN, "
+                             "none never (default: %(default)s)")
+    parser.add_argument("--write-metrics", action="store_true",
+                        help="store each evaluation in its checkpoint and in NAME.metrics.json beside it")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few sequences per measurement, grid up to speed 2, 30-frame rollout (a smoke test)")
+    parser.add_argument("--reuse-metrics", action="store_true",
+                        help="report the evaluation stored in each checkpoint instead of recomputing it")
+    parser.add_argument("--digits-root", type=cli.existing_folder, metavar="DIR",
+                        help="folder of the MNIST IDX files (default: the bundled digits)")
+    parser.add_argument("--device", type=cli.device_name, default="auto",
+                        help="auto (CUDA when present), cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--threads", type=cli.Integer(0, 4096), default=0, metavar="N",
+                        help="torch CPU threads (0: torch's default)")
+    defaults = EvaluationSettings()
+    for field, (rule, text) in OVERRIDABLE.items():
+        parser.add_argument("--" + field.replace("_", "-"), type=rule, metavar="N",
+                            help=f"{text}; {rule.describe()} (default: {getattr(defaults, field)}; --quick: "
+                                 f"{QUICK.get(field, getattr(defaults, field))})")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fernn.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--names", nargs="+", help="a name per checkpoint (default: file stems)")
-    parser.add_argument("--output", type=Path, default=Path("evaluation.json"), help="results JSON (default: %(default)s)")
-    parser.add_argument("--report", type=Path, help="also write a markdown results table here")
-    parser.add_argument("--write-metrics", action="store_true",
-                        help="store each evaluation in its checkpoint and in NAME.metrics.json beside it")
-    parser.add_argument("--quick", action="store_true", help="a few sequences per measurement (smoke test)")
-    parser.add_argument("--reuse-metrics", action="store_true",
-                        help="report the evaluation stored in each checkpoint instead of recomputing it")
-    parser.add_argument("--digits-root", help="folder of MNIST IDX files (default: bundled digits)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    for field in OVERRIDABLE:
-        parser.add_argument("--" + field.replace("_", "-"), type=int)
+    parser = _parser()
     args = parser.parse_args(argv)
-    if args.names and len(args.names) != len(args.checkpoints):
-        parser.error("--names needs one name per checkpoint")
+    names = args.names or [path.stem for path in args.checkpoints]
+    if len(names) != len(args.checkpoints):
+        parser.error(f"--names needs one name per checkpoint: {len(names)} names for {len(args.checkpoints)} checkpoints")
+    if len(set(names)) != len(names):
+        parser.error(f"two checkpoints share a name ({', '.join(sorted(n for n in set(names) if names.count(n) > 1))}); "
+                     "give each its own with --names")
+    if args.report is not None and args.report.absolute() == args.output.absolute():
+        parser.error(f"--output and --report are the same file: {args.output}")
+    if args.write_metrics and args.reuse_metrics:
+        parser.error("--write-metrics has nothing new to write with --reuse-metrics; use one or the other")
+    if args.write_metrics:
+        for path in args.checkpoints:
+            try:
+                cli.output_file(path)
+            except ValueError as error:
+                parser.error(f"--write-metrics rewrites every checkpoint: {error}")
+    overrides = dict(QUICK) if args.quick else {}
+    overrides.update({field: getattr(args, field) for field in OVERRIDABLE if getattr(args, field) is not None})
+    settings = EvaluationSettings(**overrides)
+    if args.targets == "demo" and not args.reuse_metrics and not settings_allow_targets(asdict(settings)):
+        parser.error("--targets demo needs --grid-max-speed >= 2 and --length-frames >= 30")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    overrides = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30,
-                 "grid_max_speed": 2} if args.quick else {}
-    for field in OVERRIDABLE:
-        if getattr(args, field) is not None:
-            overrides[field] = getattr(args, field)
-    try:
-        settings = EvaluationSettings(**overrides)
-        device = resolve_device(args.device)
-        names = args.names or [path.stem for path in args.checkpoints]
-        results: dict[str, dict] = {}
-        for name, path in zip(names, args.checkpoints):
-            print(f"{name}: {path}")
-            model = load_checkpoint(path, device=device)
-            if args.reuse_metrics:
-                if "evaluation" not in model.metrics:
-                    parser.error(f"{path} has no stored evaluation; run without --reuse-metrics")
-                evaluation = model.metrics["evaluation"]
-                settings = EvaluationSettings(**evaluation["settings"])
-            else:
-                evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
-            results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
-                             "train": model.metrics.get("train", {}), "evaluation": evaluation}
-            if args.write_metrics and not args.reuse_metrics:
-                metrics = dict(model.metrics, evaluation=evaluation)
-                save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
-                path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        checks = comparison(results) if {"grnn", "fernn"} <= set(results) and settings.grid_max_speed >= 2 \
-            and settings.length_frames >= 30 else None
-        output = {"results": results, "checks": checks}
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(output, indent=1) + "\n")
-        report = markdown_report(results, checks)
-        if args.report:
-            args.report.write_text(report)
-        print(report)
-    except (OSError, ValueError) as error:  # a missing or damaged checkpoint, an unwritable output
-        print(f"python -m fernn.evaluate: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    return cli.run(parser.prog, lambda: _evaluate(args, names, settings))
+
+
+def _target_pair(targets: str, models: dict[str, tuple[Path, Forecaster]]) -> tuple[str, str] | None:
+    """The names of the G-RNN and the FERNN to check against :data:`TARGETS`, or ``None``."""
+    if targets == "none":
+        return None
+    if targets == "auto":
+        shipped = [next((name for name, (path, _) in models.items() if (PRETRAINED / f"{stem}.pt").is_file()
+                         and path.samefile(PRETRAINED / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
+        return None if None in shipped else (shipped[0], shipped[1])
+    kinds = {kind: [name for name, (_, model) in models.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
+    if len(kinds["grnn"]) != 1 or len(kinds["fernn"]) != 1:
+        raise ValueError(f"--targets demo compares one G-RNN with one FERNN; got {len(kinds['grnn'])} G-RNN(s) and "
+                         f"{len(kinds['fernn'])} FERNN(s)")
+    return kinds["grnn"][0], kinds["fernn"][0]
+
+
+def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSettings) -> int:
+    device = resolve_device(args.device)
+    models: dict[str, tuple[Path, Forecaster]] = {}
+    for name, path in zip(names, args.checkpoints):  # every file is read before the first evaluation starts
+        model = load_checkpoint(path, device=device)
+        stored = model.metrics.get("evaluation")
+        if args.reuse_metrics and not (isinstance(stored, dict) and isinstance(stored.get("settings"), dict)):
+            raise ValueError(f"{path} has no stored evaluation; run without --reuse-metrics")
+        models[name] = (path, model)
+    pair = _target_pair(args.targets, models)
+    if pair and args.targets == "demo" and args.reuse_metrics:
+        short = [name for name in pair if not settings_allow_targets(models[name][1].metrics["evaluation"]["settings"])]
+        if short:
+            raise ValueError(f"--targets demo needs a grid up to speed 2 and a 30-frame rollout; the stored evaluation "
+                             f"of {', '.join(short)} has less")
+    results: dict[str, dict] = {}
+    for name, (path, model) in models.items():
+        print(f"{name}: {path}")
+        if args.reuse_metrics:
+            evaluation = model.metrics["evaluation"]
+        else:
+            evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
+        results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
+                         "train": model.metrics.get("train", {}), "evaluation": evaluation}
+        if args.write_metrics:
+            metrics = dict(model.metrics, evaluation=evaluation)
+            save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
+            path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    checks = None
+    if pair and all(settings_allow_targets(results[name]["evaluation"]["settings"]) for name in pair):
+        checks = comparison({"grnn": results[pair[0]], "fernn": results[pair[1]]})
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"results": results, "checks": checks}, indent=1) + "\n")
+    report = markdown_report(results, checks)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(report)
+    print(report)
     return 0
 
 

@@ -8,13 +8,14 @@ fernn.evaluate --write-metrics``) and, when present, ``DIR/speed-study.json``
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from . import cli
 from .checkpoints import CheckpointRecord, read_checkpoint
 
 __all__ = ["main", "make_figures"]
@@ -107,7 +108,6 @@ def make_figures(pretrained: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     output = pretrained / "figures"
-    output.mkdir(parents=True, exist_ok=True)
     metrics = {name: read_checkpoint(pretrained / f"{stem}.pt")["metrics"]
                for name, stem in (("G-RNN", "grnn"), ("FERNN", "fernn"))}
     records = {name: CheckpointRecord.from_metrics(value) for name, value in metrics.items()}
@@ -115,6 +115,12 @@ def make_figures(pretrained: Path) -> list[Path]:
     if missing:
         raise ValueError(f"{', '.join(missing)}: no training curve or evaluation recorded; run fernn.train --export "
                          "and fernn.evaluate --write-metrics first")
+    study_path = pretrained / "speed-study.json"
+    try:  # read before drawing, so a damaged file fails first
+        study = json.loads(study_path.read_text()) if study_path.exists() else None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{study_path} is not valid JSON ({error})") from None
+    output.mkdir(parents=True, exist_ok=True)
     written = [output / "curves.png", output / "velocity-grids.png", output / "length.png"]
     _curve_panels(plt, records, written[0])
     evaluation = {name: value["evaluation"] for name, value in metrics.items()}
@@ -124,24 +130,33 @@ def make_figures(pretrained: Path) -> list[Path]:
         grids.append((f"FERNN run with V = {{-{widened['max_speed']}..{widened['max_speed']}}}²", widened))
     _grid_panels(plt, grids, records["FERNN"].training_max_speed or 1, written[1])
     _length_panels(plt, {name: value["length"] for name, value in evaluation.items()}, written[2])
-    study = pretrained / "speed-study.json"
-    if study.exists():
+    if study is not None:
         written.append(output / "speed-study.png")
-        _study_panel(plt, json.loads(study.read_text()), written[-1])
+        _study_panel(plt, study, written[-1])
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fernn.figures", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", type=Path, default=Path("pretrained"))
+    parser = cli.Parser(prog="python -m fernn.figures", doc=__doc__)
+    parser.add_argument("--pretrained", type=cli.existing_folder, default=Path("pretrained"), metavar="DIR",
+                        help="folder holding grnn.pt and fernn.pt (and optionally speed-study.json); the figures "
+                             "go to DIR/figures (default: %(default)s)")
     args = parser.parse_args(argv)
+    missing = [name for name in ("grnn.pt", "fernn.pt") if not (args.pretrained / name).is_file()]
+    if missing:
+        parser.error(f"no {' or '.join(missing)} in {args.pretrained}")
     try:
-        for path in make_figures(args.pretrained):
-            print(f"wrote {path}")
-    except (OSError, ValueError, KeyError) as error:
-        print(f"python -m fernn.figures: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+        cli.output_folder(args.pretrained / "figures")
+    except ValueError as error:
+        parser.error(str(error))
+    if importlib.util.find_spec("matplotlib") is None:
+        parser.error("drawing figures needs matplotlib (pip install matplotlib)")
+    return cli.run(parser.prog, lambda: _draw(args.pretrained))
+
+
+def _draw(pretrained: Path) -> int:
+    for path in make_figures(pretrained):
+        print(f"wrote {path}")
     return 0
 
 

@@ -18,6 +18,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from . import cli
 from .evaluate import steps_to_reach
 from .train import TrainConfig, train
 
@@ -67,24 +68,30 @@ def speed_study(*, seeds: list[int], hidden_channels: int, steps: int, batch_siz
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fernn.study", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--hidden-channels", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each (default: %(default)s)")
-    parser.add_argument("--output", type=Path, required=True)
+    parser = cli.Parser(prog="python -m fernn.study", doc=__doc__)
+    parser.add_argument("--seeds", type=cli.Integer(0, 2**32 - 1), nargs="+", default=[0, 1, 2], metavar="SEED",
+                        help="one G-RNN/FERNN pair per seed (initialisation and data) (default: 0 1 2)")
+    parser.add_argument("--hidden-channels", type=cli.Integer(1, 1024), default=8, metavar="N",
+                        help="hidden channels of both models (default: %(default)s)")
+    parser.add_argument("--steps", type=cli.Integer(1), default=600, metavar="N",
+                        help="training steps of every run (default: %(default)s)")
+    parser.add_argument("--batch-size", type=cli.Integer(1), default=16, metavar="N",
+                        help="sequences per step (default: %(default)s)")
+    parser.add_argument("--jobs", type=cli.Integer(1, 256), default=2, metavar="N",
+                        help="runs at once, one thread each (default: %(default)s)")
+    parser.add_argument("--output", type=cli.output_file, required=True, metavar="PATH", help="the study's JSON")
     args = parser.parse_args(argv)
-    try:
-        with tempfile.TemporaryDirectory(prefix="fernn-study-") as workdir:
-            result = speed_study(seeds=args.seeds, hidden_channels=args.hidden_channels, steps=args.steps,
-                                 batch_size=args.batch_size, jobs=args.jobs, workdir=Path(workdir))
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=1) + "\n")
-    except (OSError, ValueError) as error:
-        print(f"python -m fernn.study: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds lists a seed twice: {' '.join(map(str, args.seeds))}")
+    return cli.run(parser.prog, lambda: _study(args))
+
+
+def _study(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="fernn-study-") as workdir:
+        result = speed_study(seeds=args.seeds, hidden_channels=args.hidden_channels, steps=args.steps,
+                             batch_size=args.batch_size, jobs=args.jobs, workdir=Path(workdir))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=1) + "\n")
     for key in ("step_fraction", "wall_fraction"):
         summary = result[key]
         print(f"{key}: mean {summary['mean']}, std {summary['std']} over {summary['reached']}/{summary['of']} seeds")

@@ -1,0 +1,135 @@
+"""Reading evaluations: the targets a shipped G-RNN / FERNN pair is checked against and the
+markdown report of ``python -m fernn.evaluate`` (results table, velocity grids, target checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["TARGETS", "comparison", "late_improvement", "markdown_report", "report_steps", "settings_allow_targets"]
+
+
+# The targets a shipped G-RNN / FERNN pair is checked against (issue "models that make the case").
+TARGETS = {
+    "fernn_test_mse": "<= 2e-3",
+    "grnn_test_mse": "<= 1.5e-2",
+    "fernn_speed2_over_in_range": "<= 1.5",
+    "grnn_speed2_over_fernn_speed2": ">= 5",
+    "fernn_v4_speed3_4_over_in_range": "<= 2",
+    "fernn_step30_over_step10": "<= 2",
+    "fernn_step70_intensity_over_truth": ">= 0.7",
+    "grnn_last_20pct_improvement": "<= 0.02",
+}
+
+
+def late_improvement(history: Sequence[dict], fraction: float = 0.2) -> float | None:
+    """How much better the validation MSE got over the last ``fraction`` of the steps:
+    ``1 - final / (value at the start of that stretch)``; ``None`` without a curve."""
+    curve = [(r["step"], r["val_mse"]) for r in history if "val_mse" in r]
+    if len(curve) < 2:
+        return None
+    start = (1 - fraction) * curve[-1][0]
+    before = [value for step, value in curve if step <= start]
+    return 1 - curve[-1][1] / (before[-1] if before else curve[0][1])
+
+
+def comparison(results: dict[str, dict]) -> dict:
+    """Checks of a G-RNN / FERNN pair against :data:`TARGETS` (result names ``grnn``, ``fernn``).
+
+    In-range means the test set (per-digit velocities in the training range); the speed rows
+    use the fixed-velocity grid (both digits share the velocity); the length rows the long
+    rollouts. ``fernn_v4_*`` is the FERNN run with ``V = {-4..4}^2`` at inference.
+    """
+    g_eval, f_eval = results["grnn"]["evaluation"], results["fernn"]["evaluation"]
+    f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
+    length = f_eval["length"]
+    values = {
+        "fernn_test_mse": f_eval["test_mse"],
+        "grnn_test_mse": g_eval["test_mse"],
+        "fernn_speed2_over_in_range": f_grid["speed_2_mse"] / f_grid["in_range_mse"],
+        "grnn_speed2_over_fernn_speed2": g_grid["speed_2_mse"] / f_grid["speed_2_mse"],
+        "fernn_step30_over_step10": length["mse"][29] / length["mse"][9],
+    }
+    widened = f_eval.get("widened_velocity_grid")
+    if widened and "speed_4_mse" in widened:
+        speeds, mse = np.asarray(widened["speeds"]), np.asarray(widened["mse"])
+        ring = np.maximum(np.abs(speeds)[:, None], np.abs(speeds)[None, :])
+        values["fernn_v4_speed3_4_over_in_range"] = float(mse[(ring == 3) | (ring == 4)].mean()) / widened["in_range_mse"]
+    improvement = late_improvement(results["grnn"].get("train", {}).get("history", []))
+    if improvement is not None:
+        values["grnn_last_20pct_improvement"] = improvement
+    if "intensity" in length and len(length["intensity"]) >= 70:
+        values["fernn_step70_intensity_over_truth"] = length["intensity"][69] / length["truth_intensity"][69]
+    checks = {}
+    for name, value in values.items():
+        sign, bound = TARGETS[name].split()
+        met = value <= float(bound) if sign == "<=" else value >= float(bound)
+        checks[name] = {"value": value, "target": TARGETS[name], "met": bool(met)}
+    return checks
+
+
+def report_steps(length: dict) -> list[int]:
+    """The rollout steps a report shows: 10 and 30 where the rollout reaches them, and the last."""
+    count = len(length["mse"])
+    return [step for step in (10, 30) if step < count] + [count]
+
+
+def _cell(text: object) -> str:
+    """``text`` for a markdown table cell: a bare ``|`` would split the cell."""
+    return str(text).replace("|", "\\|")
+
+
+def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
+    """A results table (one row per model) and, when ``checks`` are given, the target checks.
+
+    Columns that no result computed (a grid speed beyond its grid, a step beyond its rollout) are
+    left out; a cell one model lacks reads n/a.
+    """
+    evaluations = {name: result["evaluation"] for name, result in results.items()}
+    radii = sorted({int(key.split("_")[1]) for e in evaluations.values() for key in e["velocity_grid"]
+                    if key.startswith("speed_") and key.endswith("_mse")})
+    lengths = [len(e["length"]["mse"]) for e in evaluations.values()]
+    steps = [step for step in (10, 30) if any(step < count for count in lengths)]
+
+    def number(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4g}"
+
+    header = ["model", "test MSE", "zeros", "copy-last", "grid speed <= 1", *(f"grid speed {r}" for r in radii),
+              *(f"step {step}" for step in steps), "last step", "last-step intensity / truth", "equiv. error (f64)"]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for name, e in evaluations.items():
+        grid, length = e["velocity_grid"], e["length"]
+        intensity = length.get("intensity")
+        ratio = f"{intensity[-1] / length['truth_intensity'][-1]:.3g}" if intensity else "n/a"
+        exact = [x["exact_error"] for x in e["equivariance"] if x["exact_error"] is not None]
+        truncated = [x["truncated_error"] for x in e["equivariance"] if x["truncated_error"] is not None]
+        equiv = f"{max(exact):.1e}" if exact else f"none exact; {max(truncated):.2f} (no lifted copy)"
+        row = [_cell(name), number(e["test_mse"]), number(e["baselines"]["zeros"]), number(e["baselines"]["copy_last"]),
+               number(grid["in_range_mse"]), *(number(grid.get(f"speed_{r}_mse")) for r in radii),
+               *(number(length["mse"][step - 1] if step <= len(length["mse"]) else None) for step in steps),
+               number(length["mse"][-1]), ratio, equiv]
+        lines.append("| " + " | ".join(row) + " |")
+    for name, e in evaluations.items():
+        grids = [(_cell(name), e["velocity_grid"])]
+        widened = e.get("widened_velocity_grid")
+        if widened:
+            grids.append((f"{_cell(name)} run with V = {{-{widened['max_speed']}..{widened['max_speed']}}}^2", widened))
+        for title, grid in grids:
+            speeds = grid["speeds"]
+            lines += ["", f"{title}: test MSE per fixed velocity (rows dy, columns dx)", "",
+                      "| dy \\ dx | " + " | ".join(str(s) for s in speeds) + " |", "|---" * (len(speeds) + 1) + "|"]
+            lines += [f"| {dy} | " + " | ".join(f"{value:.3g}" for value in row) + " |"
+                      for dy, row in zip(speeds, grid["mse"])]
+    if checks:
+        lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
+        for name, row in checks.items():
+            value = "never" if row["value"] is None else f"{row['value']:.3g}"
+            lines.append(f"| {name} | {value} | {row['target']} | {'yes' if row['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_allow_targets(settings: dict) -> bool:
+    """Whether an evaluation made with ``settings`` measured what :data:`TARGETS` needs."""
+    return settings.get("grid_max_speed", 0) >= 2 and settings.get("length_frames", 0) >= 30

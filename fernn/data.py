@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .flows import Velocity, flow_image
+from .flows import TRANSLATION, Flow, Velocity
 
 __all__ = [
     "BUNDLED_DIGITS",
@@ -125,7 +125,7 @@ class SequenceSpec:
         if self.num_frames < 1 or self.num_digits < 1 or self.max_speed < 0:
             raise ValueError(f"invalid sequence spec: {self}")
         if self.velocity is not None:
-            object.__setattr__(self, "velocity", (int(self.velocity[0]), int(self.velocity[1])))
+            object.__setattr__(self, "velocity", TRANSLATION.as_velocity(self.velocity))
 
 
 def _rng(seed: int, index: int) -> np.random.Generator:
@@ -156,11 +156,12 @@ def unit_pixels(images: np.ndarray) -> np.ndarray:
 
 
 def moving_digits(images: Sequence[np.ndarray], *, velocities: Sequence[Velocity], starts: Sequence[Velocity],
-                  num_frames: int) -> torch.Tensor:
-    """Digits moving on the torus, summed and clipped to ``[0, 1]``: ``float32 (T, 1, H, W)``.
+                  num_frames: int, flow: Flow = TRANSLATION) -> torch.Tensor:
+    """Digits moving under ``flow``, summed and clipped to ``[0, 1]``: ``float32 (T, 1, H, W)``.
 
-    images: ``float32 (H, W)`` each, in ``[0, 1]``; frame ``t`` holds image ``k`` rolled by
-    ``starts[k] + t * velocities[k]``. Overlapping ink saturates at 1 instead of adding up.
+    images: ``float32 (H, W)`` each, in ``[0, 1]``; frame ``t`` holds image ``k`` moved by
+    ``starts[k] + t * velocities[k]`` (rolled on the torus for translation). Overlapping ink
+    saturates at 1 instead of adding up.
     """
     if not len(images):
         raise ValueError("moving_digits needs at least one image")
@@ -173,7 +174,7 @@ def moving_digits(images: Sequence[np.ndarray], *, velocities: Sequence[Velocity
     frames = torch.zeros(num_frames, 1, *next(iter(shapes)))  # (T, 1, H, W)
     for image, velocity, start in zip(images, velocities, starts):
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).unsqueeze(0)  # (1, H, W)
-        frames += flow_image(pixels, velocity, num_frames, start=start)
+        frames += flow.flow_image(pixels, velocity, num_frames, start=start)
     return frames.clamp_(0.0, 1.0)
 
 

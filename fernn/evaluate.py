@@ -24,7 +24,7 @@ from . import cli
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .data import SequenceSpec, flowing_mnist_batch, load_digits
 from .devices import resolve_device
-from .flows import Velocity, velocity_set
+from .flows import Flow, Velocity
 from .models import Forecaster
 from .report import comparison, markdown_report, report_steps, settings_allow_targets
 from .testing import flow_equivariance_error
@@ -132,7 +132,7 @@ def baseline_step_mse(sequences: torch.Tensor, context_frames: int) -> dict[str,
 def velocity_grid_mse(
     model: Forecaster,
     *,
-    speeds: Sequence[int] = range(-3, 4),
+    max_speed: int = 3,
     num_sequences: int = 64,
     seed: int = 2024,
     context_frames: int = 10,
@@ -143,24 +143,26 @@ def velocity_grid_mse(
     digits_root: str | None = None,
     batch_size: int = 64,
 ) -> dict:
-    """Mean predicted-frame MSE for each fixed velocity ``(dy, dx)`` with ``dy, dx`` in ``speeds``.
+    """Mean predicted-frame MSE for each fixed velocity of ``model.flow.grid(max_speed)`` (every
+    digit moves at that velocity).
 
-    Returns ``{"speeds": [...], "mse": [[...]]}`` with ``mse[i][j]`` for ``dy = speeds[i]``,
-    ``dx = speeds[j]``. Every cell uses the same digits and offsets (same seed), so cells
-    differ only in velocity. ``progress(done, total)`` is called after each cell.
+    Returns ``{"grid_max_speed": r, "speeds": [...], "mse": [[...]]}`` with ``mse[i][j]`` at the
+    grid's velocity ``[i][j]`` (for translation ``dy = speeds[i]``, ``dx = speeds[j]``). Every cell
+    uses the same digits and offsets (same seed), so cells differ only in velocity.
+    ``progress(done, total)`` is called after each cell.
     """
-    speeds = [int(s) for s in speeds]
+    axes = model.flow.grid(max_speed)
     digits = _digits(digits_root)
-    grid = np.zeros((len(speeds), len(speeds)))
-    total = len(speeds) ** 2
-    for i, dy in enumerate(speeds):
-        for j, dx in enumerate(speeds):
-            spec = SequenceSpec(num_frames=context_frames + predict_frames, num_digits=num_digits, velocity=(dy, dx))
+    grid = np.zeros(axes.shape)
+    total = grid.size
+    for i, row in enumerate(axes.velocities):
+        for j, velocity in enumerate(row):
+            spec = SequenceSpec(num_frames=context_frames + predict_frames, num_digits=num_digits, velocity=velocity)
             sequences = flowing_mnist_batch(digits, range(num_sequences), seed=seed, spec=spec)
             grid[i, j] = step_mse(model, sequences, context_frames, velocities=velocities, batch_size=batch_size).mean()
             if progress is not None:
-                progress(i * len(speeds) + j + 1, total)
-    return {"speeds": speeds, "mse": grid.tolist()}
+                progress(i * axes.shape[1] + j + 1, total)
+    return {"grid_max_speed": max_speed, "speeds": list(axes.column_values), "mse": grid.tolist()}
 
 
 def length_generalisation(
@@ -175,11 +177,11 @@ def length_generalisation(
             "truth_intensity": stats["truth_intensity"].tolist()}
 
 
-def _grid_summary(grid: dict) -> dict:
-    """Mean MSE over the grid's in-range (|v|inf <= 1) cells and over each ring |v|inf = r."""
-    speeds = np.asarray(grid["speeds"])
+def _grid_summary(grid: dict, flow: Flow) -> dict:
+    """Mean MSE over the grid's in-range cells (speed <= 1) and over each ring of speed r, the speed
+    being the flow's (for translation max(|dy|, |dx|))."""
     mse = np.asarray(grid["mse"])
-    ring = np.maximum(np.abs(speeds)[:, None], np.abs(speeds)[None, :])
+    ring = np.array([[flow.speed(v) for v in row] for row in flow.grid(grid["grid_max_speed"]).velocities])
     summary = {"in_range_mse": float(mse[ring <= 1].mean())}
     for radius in range(2, int(ring.max()) + 1):
         summary[f"speed_{radius}_mse"] = float(mse[ring == radius].mean())
@@ -216,21 +218,20 @@ def evaluate_model(
     baselines = {name: float(values.mean()) for name, values in baseline_step_mse(test, settings.context_frames).items()}
     log(f"  test MSE {per_step.mean():.5g} (zeros {baselines['zeros']:.5g}, copy-last {baselines['copy_last']:.5g})")
 
-    speeds = range(-settings.grid_max_speed, settings.grid_max_speed + 1)
-    grid = velocity_grid_mse(model, speeds=speeds, num_sequences=settings.grid_sequences, seed=settings.seed,
+    grid = velocity_grid_mse(model, max_speed=settings.grid_max_speed, num_sequences=settings.grid_sequences, seed=settings.seed,
                              context_frames=settings.context_frames, predict_frames=settings.predict_frames,
                              num_digits=settings.num_digits, digits_root=digits_root, batch_size=settings.batch_size)
-    grid.update(_grid_summary(grid))
+    grid.update(_grid_summary(grid, model.flow))
     speed_2 = f", |v|=2 {grid['speed_2_mse']:.5g}" if "speed_2_mse" in grid else ""
     log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}{speed_2}")
     widened = None
     if model.config.kind == "fernn" and settings.widened_max_speed:
-        widened = velocity_grid_mse(model, speeds=speeds, num_sequences=settings.grid_sequences, seed=settings.seed,
+        widened = velocity_grid_mse(model, max_speed=settings.grid_max_speed, num_sequences=settings.grid_sequences, seed=settings.seed,
                                     context_frames=settings.context_frames, predict_frames=settings.predict_frames,
                                     num_digits=settings.num_digits, digits_root=digits_root,
-                                    velocities=velocity_set(settings.widened_max_speed),
+                                    velocities=model.flow.velocity_set(settings.widened_max_speed),
                                     batch_size=settings.batch_size)
-        widened.update(_grid_summary(widened), max_speed=settings.widened_max_speed)
+        widened.update(_grid_summary(widened, model.flow), max_speed=settings.widened_max_speed)
         log(f"  velocity grid with V_{settings.widened_max_speed}: in-range {widened['in_range_mse']:.5g}")
 
     long = flowing_mnist_batch(digits, range(settings.length_sequences), seed=settings.seed,

@@ -288,7 +288,8 @@ def hidden_animation(
     steps = np.arange(comparison.num_frames)  # the input frame t, rolled back by t * velocity
     truth = comparison.truth
     if stabilised:
-        truth = motion_stabilise(torch.from_numpy(truth[:, None]), comparison.stabilise_velocity, steps)[:, 0].numpy()
+        truth = motion_stabilise(torch.from_numpy(truth[:, None]), comparison.stabilise_velocity, steps,
+                                 comparison.flow)[:, 0].numpy()
     rows = len(runs) + 1
 
     def traces(t: int) -> list[dict]:

@@ -77,7 +77,7 @@ def test_velocity_grid_layout_and_progress():
     torch.manual_seed(0)
     model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1)
     calls = []
-    grid = velocity_grid_mse(model, speeds=[-1, 0, 1], num_sequences=1, context_frames=2, predict_frames=1,
+    grid = velocity_grid_mse(model, max_speed=1, num_sequences=1, context_frames=2, predict_frames=1,
                              progress=lambda done, total: calls.append((done, total)))
     assert grid["speeds"] == [-1, 0, 1]
     assert np.asarray(grid["mse"]).shape == (3, 3)

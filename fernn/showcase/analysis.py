@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..flows import Velocity, shift_copies
+from ..flows import TRANSLATION, Flow, Velocity
 from .errors import DemoError
 
 __all__ = [
@@ -38,17 +38,17 @@ def hidden_frame_indices(decoding: str, context_frames: int, predict_frames: int
     return indices
 
 
-def motion_stabilise(maps: torch.Tensor, velocity: Sequence[int], frame_indices: Sequence[int]) -> torch.Tensor:
-    """Undo a constant input motion: map ``i`` is rolled back by ``frame_indices[i] * velocity``.
+def motion_stabilise(maps: torch.Tensor, velocity: Velocity, frame_indices: Sequence[int],
+                     flow: Flow = TRANSLATION) -> torch.Tensor:
+    """Undo a constant input motion: map ``i`` is moved back by ``frame_indices[i] * velocity``.
 
     maps: ``(N, C, H, W)`` -> ``(N, C, H, W)``. A structure that moves with the input stands
     still afterwards; a structure left behind by the input (a smear) moves backwards.
     """
     if len(frame_indices) != maps.shape[0]:
         raise DemoError(f"{maps.shape[0]} maps but {len(frame_indices)} frame indices")
-    dy, dx = (int(c) for c in velocity)
-    back = tuple((-int(f) * dy, -int(f) * dx) for f in frame_indices)
-    return shift_copies(maps.unsqueeze(0), back)[0].contiguous()  # (N, C, H, W)
+    back = tuple(flow.scale(flow.as_velocity(velocity), -int(f)) for f in frame_indices)
+    return flow.move_copies(maps.unsqueeze(0), back)[0].contiguous()  # (N, C, H, W)
 
 
 def stabilised_drift(stabilised: torch.Tensor, reference: torch.Tensor, steps: slice) -> float:
@@ -67,14 +67,14 @@ def stabilised_drift(stabilised: torch.Tensor, reference: torch.Tensor, steps: s
     return float((error / size).mean())
 
 
-def drift_copies(velocities: tuple[Velocity, ...], velocity: Velocity) -> tuple[int, int]:
+def drift_copies(velocities: tuple[Velocity, ...], velocity: Velocity, flow: Flow = TRANSLATION) -> tuple[int, int]:
     """(copy of the moving run, copy of the still reference) that flow equivariance pairs up: the
-    copy moving at ``velocity`` with the reference's ``(0, 0)``; where no copy moves with it (a
-    G-RNN, or a set without it) the ``(0, 0)`` copies, which then drift. A set without ``(0, 0)``
-    compares its first copies."""
-    if (0, 0) not in velocities:
+    copy moving at ``velocity`` with the reference's zero-velocity copy; where no copy moves with it
+    (a G-RNN, or a set without it) the zero copies, which then drift. A set without the zero
+    velocity compares its first copies."""
+    if flow.zero not in velocities:
         return 0, 0
-    still = velocities.index((0, 0))
+    still = velocities.index(flow.zero)
     return (velocities.index(velocity) if velocity in velocities else still), still
 
 

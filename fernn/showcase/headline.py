@@ -15,8 +15,9 @@ def headline(comparison: Comparison) -> str:
     how the models did, e.g. "... **112× lower error** for the FERNN over 10 predicted frames."."""
     limit = comparison.training_max_speed
     parts = []
+    flow = comparison.flow
     for index, velocity in enumerate(comparison.digit_velocities):
-        speed = max(abs(velocity[0]), abs(velocity[1]))
+        speed = flow.speed(velocity)
         who = f"Digit {index + 1}" if len(comparison.digit_velocities) > 1 else "The digit"
         if limit is None:
             where = ""
@@ -25,8 +26,8 @@ def headline(comparison: Comparison) -> str:
         elif limit == 0:
             where = ", and the models were trained on still digits"
         else:
-            where = f", {speed / limit:g}× the fastest training motion ({limit} px/frame)"
-        parts.append(f"{who} moves at **{velocity} px/frame**{where}.")
+            where = f", {speed / limit:g}× the fastest training motion ({limit} {flow.unit})"
+        parts.append(f"{who} moves at **{flow.label(velocity)} {flow.unit}**{where}.")
     runs = comparison.runs
     if len(runs) == 2:
         (first, second) = runs

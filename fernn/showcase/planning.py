@@ -13,7 +13,7 @@ from typing import Union
 import numpy as np
 
 from ..data import CANVAS
-from ..flows import Velocity, as_velocities, velocity_set
+from ..flows import TRANSLATION, Flow, Velocity
 from ..models import Forecaster
 from .errors import DemoError
 
@@ -55,16 +55,16 @@ def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Veloci
     if model.config.kind != "fernn" or choice is None or choice == AS_TRAINED:
         return tuple(model.velocities)
     if choice == AUTO:
-        speeds = [max(abs(dy), abs(dx)) for dy, dx in (*model.velocities, *digit_velocities)]
-        return velocity_set(max(speeds))
+        speeds = [model.flow.speed(v) for v in (*model.velocities, *digit_velocities)]
+        return model.flow.velocity_set(max(speeds))
     if isinstance(choice, (int, np.integer)) and not isinstance(choice, bool):
         if not 0 <= int(choice) <= MAX_SET_SPEED:
             raise DemoError(f"velocity set radius must be 0..{MAX_SET_SPEED}, got {choice}")
-        return velocity_set(int(choice))
+        return model.flow.velocity_set(int(choice))
     if isinstance(choice, str):
         raise DemoError(f"velocity set must be {AUTO!r}, {AS_TRAINED!r} or a radius r, got {choice!r}")
     try:
-        return as_velocities(choice)
+        return model.flow.as_velocities(choice)
     except ValueError as error:
         raise DemoError(f"velocity set: {error}") from None
 
@@ -78,10 +78,9 @@ def describe_velocity_choice(choice: VelocityChoice) -> str:
     return f"V = {{−{choice}…{choice}}}²: {(2 * int(choice) + 1) ** 2} copies."
 
 
-def set_radius(velocities: Sequence[Velocity]) -> int | None:
-    """``r`` when ``velocities`` is exactly ``{-r..r}^2`` (in any order), else ``None``."""
-    radius = max(max(abs(dy), abs(dx)) for dy, dx in velocities)
-    return radius if sorted(velocities) == sorted(velocity_set(radius)) else None
+def set_radius(velocities: Sequence[Velocity], flow: Flow = TRANSLATION) -> int | None:
+    """``r`` when ``velocities`` is exactly ``flow.velocity_set(r)`` (in any order), else ``None``."""
+    return flow.set_radius(velocities)
 
 
 def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: int, context_frames: int | None = None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..flows import Velocity
+from ..flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Comparison", "HiddenViews", "ModelRun"]
 
@@ -98,6 +98,7 @@ class Comparison:
     baseline_mse: np.ndarray
     training_max_speed: int | None = None
     runs: tuple[ModelRun, ...] = field(default_factory=tuple)
+    flow: Flow = TRANSLATION  # the models' flow: speeds, labels and units of the velocities above
 
     @property
     def baseline_mean_mse(self) -> float:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..flows import Velocity, as_velocities
+from ..flows import Velocity
 from ..models import Forecaster
 from .analysis import (drift_copies, hidden_frame_indices, most_active_velocity, motion_stabilise,
                        stabilised_drift, velocity_readout)
@@ -68,13 +68,18 @@ def compare(
     future = frames[context_frames:, 0]  # (S, H, W)
     last = frames[context_frames - 1, 0]  # (H, W)
     baseline_mse = ((future - last) ** 2).mean(dim=(1, 2)).numpy()  # (S,)
+    flows = {model.flow for model in models.values()}
+    if len(flows) != 1:
+        raise DemoError(f"the models move their copies by different flows ({', '.join(map(repr, flows))}): "
+                        "compare models of one flow")
+    (flow,) = flows
     if stabilise_velocity is None:
         stabilise_velocity = digits[0].velocity
-    (stabilise_velocity,) = as_velocities([stabilise_velocity])
+    stabilise_velocity = flow.as_velocity(stabilise_velocity)
 
     # The same scene seen from the frame moving at stabilise_velocity, over the context only: what
     # the stabilised state of a flow-equivariant model equals (one scene for every model).
-    reference = scene_frames(seen_from(digits, stabilise_velocity), context_frames)  # (T, 1, H, W)
+    reference = scene_frames(seen_from(digits, stabilise_velocity, flow), context_frames)  # (T, 1, H, W)
     work = [plan.copies * total for plan in plans]  # recurrent cost is proportional to copies x steps
     runs = []
     for index, plan in enumerate(plans):
@@ -93,6 +98,7 @@ def compare(
         baseline_mse=baseline_mse,
         training_max_speed=max(trained) if trained else None,
         runs=tuple(runs),
+        flow=flow,
     )
 
 
@@ -124,7 +130,7 @@ def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference
     copies = torch.empty(total, channels, height, width)  # (T+S, C, H, W): the read-out copy
     chosen_copy: list[int] = []
     readout_ranking: list[tuple[Velocity, ...]] = []
-    moving, still = drift_copies(chosen, stabilise_velocity)
+    moving, still = drift_copies(chosen, stabilise_velocity, model.flow)
     moving_states = torch.empty(context_frames, channels, height, width)  # float32, for the drift
     scale = float(channels * height * width) ** -0.5
     # Hidden step 0 has read one frame from the zero state: every copy is identical there.
@@ -158,13 +164,13 @@ def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference
     ranking = readout_ranking[0]
 
     steps = hidden_frame_indices(model.config.decoding, context_frames, predict_frames)
-    pooled_stabilised = motion_stabilise(pooled, stabilise_velocity, steps)
+    pooled_stabilised = motion_stabilise(pooled, stabilise_velocity, steps, model.flow)
     half = np.float16
     views = HiddenViews(
         pooled=pooled.numpy().astype(half),
         pooled_stabilised=pooled_stabilised.numpy().astype(half),
         copy=copies.numpy().astype(half),
-        copy_stabilised=motion_stabilise(copies, stabilise_velocity, steps).numpy().astype(half),
+        copy_stabilised=motion_stabilise(copies, stabilise_velocity, steps, model.flow).numpy().astype(half),
         copy_velocity=ranking[0],
         drift=_drift(model, chosen, moving_states, still, reference, stabilise_velocity, steps),
     )
@@ -190,7 +196,7 @@ def _drift(model: Forecaster, chosen: tuple[Velocity, ...], moving_states: torch
     """:func:`~fernn.showcase.stabilised_drift` of the copy moving with ``velocity`` (its context
     states ``moving_states`` ``(T, C, H, W)``) against copy ``still`` of the ``reference`` scene."""
     context = reference.shape[0]
-    stabilised = motion_stabilise(moving_states, velocity, steps[:context])
+    stabilised = motion_stabilise(moving_states, velocity, steps[:context], model.flow)
     return stabilised_drift(stabilised, _context_copy(model, reference, chosen[still]),
                             slice(1 if context > 1 else 0, context))
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..data import CANVAS, load_digits, moving_digits, unit_pixels
-from ..flows import Velocity, as_velocities
+from ..flows import TRANSLATION, Flow, Velocity, as_velocities
 from .errors import DemoError
 
 __all__ = ["Digit", "default_starts", "mnist_scene", "scene_frames", "seen_from"]
@@ -86,8 +86,7 @@ def scene_frames(digits: Sequence[Digit], num_frames: int) -> torch.Tensor:
                          starts=[d.start for d in digits], num_frames=num_frames)
 
 
-def seen_from(digits: Sequence[Digit], velocity: Velocity) -> tuple[Digit, ...]:
+def seen_from(digits: Sequence[Digit], velocity: Velocity, flow: Flow = TRANSLATION) -> tuple[Digit, ...]:
     """The same scene watched from a frame that moves at ``velocity``: each digit's velocity
     less ``velocity`` (starts unchanged). A digit moving at ``velocity`` stands still in it."""
-    dy, dx = velocity
-    return tuple(Digit(d.image, (d.velocity[0] - dy, d.velocity[1] - dx), d.start, d.label) for d in digits)
+    return tuple(Digit(d.image, flow.combine(d.velocity, velocity, times=-1), d.start, d.label) for d in digits)

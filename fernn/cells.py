@@ -45,8 +45,11 @@ class FlowRNNCell(nn.Module):
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.kernel_size = kernel_size
-        self.input_conv = nn.Conv2d(in_channels, hidden_channels, kernel_size, bias=False)
-        self.recurrent_conv = nn.Conv2d(hidden_channels, hidden_channels, kernel_size, bias=False)
+        # The flow chooses the convolutions that commute with it (plain ones for translation; kernels
+        # built from shared weights for a group such as rotations), each an unpadded module whose
+        # ``.weight`` is the full (out, in, k, k) kernel the fast paths read.
+        self.input_conv, self.recurrent_conv = flow.convolutions(
+            in_channels=in_channels, hidden_channels=hidden_channels, kernel_size=kernel_size)
 
     @property
     def pad(self) -> int:

@@ -76,7 +76,8 @@ class ModelConfig:
         """Weights (and biases) of the model this config builds, computed without building it."""
         taps = self.kernel_size * self.kernel_size
         hidden, inputs = self.hidden_channels, self.in_channels
-        cell = hidden * inputs * taps + hidden * hidden * taps
+        cell = self.flow.convolution_parameters(in_channels=inputs, hidden_channels=hidden,
+                                                kernel_size=self.kernel_size)
         decoder = (self.decoder_layers - 1) * hidden * hidden * taps + inputs * hidden * taps
         if self.decoder_bias:
             decoder += (self.decoder_layers - 1) * hidden + inputs

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 __all__ = ["Flow", "GridAxes", "flow_from_record", "register_flow", "registered_flows"]
 
@@ -172,6 +173,19 @@ class Flow(ABC):
         origin = self.zero if start is None else self.as_velocity(start)
         frames = [self.move(image, self.combine(origin, velocity, times=t)) for t in range(num_frames)]
         return torch.stack(frames) if frames else image.new_zeros((0, *image.shape))
+
+    # -- the convolutions that commute with the flow -----------------------------------------
+    def convolutions(self, *, in_channels: int, hidden_channels: int, kernel_size: int) -> tuple[nn.Module, nn.Module]:
+        """The cell's input and recurrent convolutions, ``(C_in -> C, C -> C)``, bias-free and
+        unpadded (the cell pads circularly). Each module's ``.weight`` must be the full
+        ``(out, in, k, k)`` kernel. Plain convolutions commute with translations; a flow of another
+        group returns modules whose kernels are built from shared weights."""
+        return (nn.Conv2d(in_channels, hidden_channels, kernel_size, bias=False),
+                nn.Conv2d(hidden_channels, hidden_channels, kernel_size, bias=False))
+
+    def convolution_parameters(self, *, in_channels: int, hidden_channels: int, kernel_size: int) -> int:
+        """Trainable numbers in :meth:`convolutions` (for checking a checkpoint before building it)."""
+        return (in_channels + hidden_channels) * hidden_channels * kernel_size * kernel_size
 
     # -- labels for tables, figures and controls -----------------------------------------------
     @abstractmethod

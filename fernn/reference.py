@@ -28,7 +28,7 @@ def reference_cell_step(cell: FlowRNNCell, x: torch.Tensor, h: torch.Tensor, vel
     x: ``(B, C_in, H, W)``, h: ``(B, V, C, H, W)`` -> ``(B, V, C, H, W)`` (NCHW, contiguous).
     """
     pad = (cell.pad,) * 4
-    moved = [cell.flow.move(h[:, i], nu) for i, nu in enumerate(velocities)]
+    moved = [cell.flow.move_state(h[:, i], nu) for i, nu in enumerate(velocities)]
     stacked = torch.stack(moved, dim=1)  # (B, V, C, H, W)
     batch, copies = stacked.shape[:2]
     recurrent = F.conv2d(F.pad(stacked.flatten(0, 1), pad, mode="circular"), cell.recurrent_conv.weight)
@@ -59,7 +59,7 @@ def reference_rollout(
 
     def readout(state: torch.Tensor) -> torch.Tensor:
         if not paper:
-            moved = [model.flow.move(state[:, i], v) for i, v in enumerate(velocities)]
+            moved = [model.flow.move_state(state[:, i], v) for i, v in enumerate(velocities)]
             state = torch.stack(moved, dim=1)
         pooled = state.amax(dim=1) if model.config.pooling == "max" else state.mean(dim=1)
         return model.decoder(pooled)

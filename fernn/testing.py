@@ -98,7 +98,7 @@ def flow_equivariance_error(
         reference_copy = index if source is None else source
         worst = still.new_zeros(())
         for t in range(still.shape[1]):
-            expected = flow.move(still[:, t, reference_copy], flow.scale(velocity, t))
+            expected = flow.move_state(still[:, t, reference_copy], flow.scale(velocity, t))
             worst = torch.maximum(worst, (moved[:, t, index] - expected).abs().max())
         errors.append(worst / scale)
     return EquivarianceReport(

@@ -131,6 +131,12 @@ class Flow(ABC):
         """Move maps ``(..., H, W)`` by the group element ``displacement`` (exactly, on the
         flow's domain)."""
 
+    def move_state(self, h: torch.Tensor, displacement: Velocity) -> torch.Tensor:
+        """Move hidden maps ``(..., C, H, W)`` by ``displacement``: where the state is lifted to the
+        group (rotation: an orientation axis inside ``C``), the group acts on that axis too. The
+        default is :meth:`move` (translation acts on space alone)."""
+        return self.move(h, displacement)
+
     def move_copies(self, h: torch.Tensor, velocities: Sequence[Velocity], *, times: int = 1,
                     pad: int = 0) -> torch.Tensor:
         """Move copy ``n`` of ``h`` by ``times * velocities[n]`` and circularly pad by ``pad``.
@@ -140,7 +146,7 @@ class Flow(ABC):
         """
         if h.shape[1] != len(velocities):
             raise ValueError(f"h has {h.shape[1]} velocity copies but {len(velocities)} velocities were given")
-        moved = torch.stack([self.move(h[:, n], self.scale(v, times)) for n, v in enumerate(velocities)], dim=1)
+        moved = torch.stack([self.move_state(h[:, n], self.scale(v, times)) for n, v in enumerate(velocities)], dim=1)
         if not pad:
             return moved
         batch, copies = moved.shape[:2]

@@ -206,7 +206,8 @@ class CheckpointRecord:
         config = train.get("config") if isinstance(train.get("config"), dict) else {}
         evaluation = metrics.get("evaluation") if isinstance(metrics.get("evaluation"), dict) else None
         settings = (evaluation or {}).get("settings") if isinstance((evaluation or {}).get("settings"), dict) else {}
-        speed = _integer(config.get("data_max_speed"), _integer(settings.get("data_max_speed")))
+        data = config.get("data") if isinstance(config.get("data"), dict) else {}  # nested since codebase v3
+        speed = _integer(config.get("data_max_speed"), _integer(data.get("max_speed"), _integer(settings.get("data_max_speed"))))
         curve = []
         for record in train.get("history", []) if isinstance(train.get("history"), list) else []:
             if isinstance(record, dict) and _number(record.get("val_mse")) is not None:

@@ -39,7 +39,7 @@ def speed_study(*, seeds: list[int], hidden_channels: int, steps: int, batch_siz
     base = dict(hidden_channels=hidden_channels, batch_size=batch_size, steps=steps, val_every=max(steps // 20, 1),
                 val_sequences=128, log_every=max(steps // 20, 1), lr_schedule="constant", precision="fp32",
                 threads=1, device="cpu")
-    configs = {(seed, kind): TrainConfig(**base, kind=kind, model_max_speed=2, seed=seed, data_seed=seed,
+    configs = {(seed, kind): TrainConfig.from_flat(**base, kind=kind, model_max_speed=2, seed=seed, data_seed=seed,
                                          output=str(workdir / f"{kind}-{seed}"))
                for seed in seeds for kind in ("grnn", "fernn")}
     with ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -287,8 +287,7 @@ def test_paper_presets_use_the_research_architecture():
     from fernn.train import PRESETS, TrainConfig
 
     for name in ("paper-grnn", "paper-fernn-v2", "paper-vgen-fernn"):
-        config = TrainConfig(**PRESETS[name])
-        model_config = fernn.build_model(config.kind, **config.model_options()).config
+        model_config = TrainConfig.from_flat(**PRESETS[name]).model
         assert (model_config.decoder_layers, model_config.decoder_bias, model_config.decoding) == (5, False, "paper")
 
 

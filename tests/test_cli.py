@@ -15,8 +15,9 @@ import torch
 import fernn
 from fernn import cli, convert, evaluate, figures, study, train
 from fernn.checkpoints import MAX_COPIES
+from fernn.train import command
 
-COMMANDS = {"train": train, "evaluate": evaluate, "convert": convert, "figures": figures, "study": study}
+COMMANDS = {"train": command, "evaluate": evaluate, "convert": convert, "figures": figures, "study": study}
 
 
 def _fails(capsys: pytest.CaptureFixture, main: Callable[[list[str]], int], argv: list[str], code: int) -> str:
@@ -29,7 +30,8 @@ def _fails(capsys: pytest.CaptureFixture, main: Callable[[list[str]], int], argv
     err = capsys.readouterr().err
     assert result == code, err
     lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"python -m {main.__module__}: error: "), err
+    program = next(f"python -m fernn.{name}" for name, module in COMMANDS.items() if module.main is main)
+    assert len(lines) == 1 and lines[0].startswith(f"{program}: error: "), err
     return lines[0]
 
 
@@ -109,7 +111,7 @@ def test_train_refuses_output_paths_it_cannot_write(capsys, tmp_path, a_file):
 
 def test_every_preset_passes_the_command_line_checks():
     for name, values in train.PRESETS.items():
-        train.validate_config(train.TrainConfig(**dict(values, output=f"runs/{name}", device="cpu")))
+        train.validate_config(train.TrainConfig.from_flat(**dict(values, output=f"runs/{name}", device="cpu")))
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -243,20 +245,20 @@ def test_help_is_plain_text_and_every_flag_is_explained(name, capsys):
     text = capsys.readouterr().out
     assert "``" not in text and ":class:" not in text
     assert text.startswith(f"usage: python -m fernn.{name}")
-    parser = train._parser() if name == "train" else None
+    parser = command._parser() if name == "train" else None
     if parser is not None:
         unexplained = [action.option_strings for action in parser._actions if not action.help]
         assert not unexplained
 
 
 def test_train_help_lists_choices_and_ranges():
-    text = " ".join(train._parser().format_help().split())
+    text = " ".join(command._parser().format_help().split())
     for shown in ("--kind {grnn,fernn}", "--decoding {aligned,paper}", "--pooling {max,mean}",
                   "--lr-schedule {constant,cosine}", "--precision {auto,fp32,bf16}",
                   f"an integer in 0..{cli.MODEL_SPEED_LIMIT}", "--decoder-bias {true,false}"):
         assert shown in text
     # Every help entry describes a field that exists (none left behind by a renamed field).
-    assert set(train._FLAGS) == {item.name for item in train.dataclasses.fields(train.TrainConfig)}
+    assert set(command._FLAGS) == set(train.TrainConfig.flat_names())
 
 
 # --- the shared helper ------------------------------------------------------------------------

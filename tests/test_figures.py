@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib")
 def evaluated_pair(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("pretrained")
     for kind in ("grnn", "fernn"):
-        config = TrainConfig(**dict(PRESETS[f"tiny-{kind}"], output=str(folder / f"run-{kind}"), device="cpu"))
+        config = TrainConfig.from_flat(**dict(PRESETS[f"tiny-{kind}"], output=str(folder / f"run-{kind}"), device="cpu"))
         train.train(config, progress=False)
         train.export(config, folder / f"{kind}.pt", preset=f"tiny-{kind}")
     assert evaluate.main([str(folder / "grnn.pt"), str(folder / "fernn.pt"), "--quick", "--write-metrics",

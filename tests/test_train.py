@@ -22,25 +22,25 @@ from fernn.train import PRESETS, TrainConfig, main, train
 def tiny(tmp_path: Path, name: str = "run", **overrides) -> TrainConfig:
     values = dict(PRESETS["tiny-fernn"], output=str(tmp_path / name), device="cpu")
     values.update(overrides)
-    return TrainConfig(**values)
+    return TrainConfig.from_flat(**values)
 
 
 def validation_set(config: TrainConfig) -> torch.Tensor:
     digits, _ = load_digits("val")
-    return flowing_mnist_batch(digits, range(config.val_sequences), seed=config.val_seed, spec=config.train_spec())
+    return flowing_mnist_batch(digits, range(config.val_sequences), seed=config.val_seed, spec=config.data.sequences())
 
 
 def test_training_lowers_validation_loss_and_writes_loadable_checkpoints(tmp_path):
     config = tiny(tmp_path, steps=40, learning_rate=3e-3, val_every=20)
     torch.manual_seed(config.seed)
-    untrained = fernn.build_model(config.kind, **config.model_options())
+    untrained = fernn.Forecaster(config.model)
     sequences = validation_set(config)
-    before = float(step_mse(untrained, sequences, config.context_frames).mean())
+    before = float(step_mse(untrained, sequences, config.data.context_frames).mean())
 
     final = train(config, progress=False)
 
     best = fernn.load_checkpoint(Path(config.output) / "best.pt")
-    after = float(step_mse(best, sequences, config.context_frames).mean())
+    after = float(step_mse(best, sequences, config.data.context_frames).mean())
     assert after < 0.9 * before, (before, after)
     assert final["best_val_mse"] == pytest.approx(after, rel=1e-6)
     for name in ("best.pt", "last.pt"):
@@ -105,12 +105,14 @@ def test_command_line_trains_and_exports(tmp_path, capsys):
 
 def test_every_option_is_a_flag_and_presets_are_valid():
     for name, values in PRESETS.items():
-        TrainConfig(**values)  # raises on an unknown field
-    from fernn.train import _parser
+        TrainConfig.from_flat(**values)  # raises on an unknown setting
+    from fernn.train.command import _parser
 
     help_text = _parser().format_help()
-    for item in dataclasses.fields(TrainConfig):
-        assert "--" + item.name.replace("_", "-") in help_text
+    for name in TrainConfig.flat_names():
+        assert "--" + name.replace("_", "-") in help_text
+    with pytest.raises(ValueError, match="unknown training settings: colour"):
+        TrainConfig.from_flat(colour="red")
 
 
 def _free_port() -> int:
@@ -140,7 +142,7 @@ def test_two_process_gloo_run_matches_a_single_process_run(tmp_path):
 
 
 def test_learning_rate_schedule_and_rollout_curriculum():
-    config = TrainConfig(steps=100, learning_rate=1e-3, lr_schedule="cosine", min_lr_ratio=0.1, warmup_steps=10,
+    config = TrainConfig.from_flat(steps=100, learning_rate=1e-3, lr_schedule="cosine", min_lr_ratio=0.1, warmup_steps=10,
                          predict_frames=10, final_predict_frames=20, curriculum_start=0.5)
     assert config.learning_rate_at(0) == pytest.approx(1e-4)
     assert config.learning_rate_at(9) == pytest.approx(1e-3)

@@ -122,11 +122,12 @@ def check_link(params: Mapping[str, Sequence[str]], fields: Mapping[str, LinkFie
 
 
 def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_choices: Sequence[str],
-                     tabs: Sequence[str], renamed_tabs: Mapping[str, str], max_digit_speed: int) -> dict[str, LinkField]:
+                     tabs: Sequence[str], renamed_tabs: Mapping[str, str],
+                     max_digit_speed: int) -> dict[str, LinkField]:
     """What each of app.py's URL-bound widgets accepts, by key: the widgets' own ranges and options
     (``tests/test_app.py`` checks that they agree)."""
-    speed, shift, digit = WholeNumber(-max_digit_speed, max_digit_speed), WholeNumber(-14, 13), WholeNumber(
-        0, test_digits - 1)
+    speed, digit = WholeNumber(-max_digit_speed, max_digit_speed), WholeNumber(0, test_digits - 1)
+    shift = WholeNumber(-14, 13)  # a start position's shift from its default, in pixels
     return {"source": Choice(("MNIST", "Draw", "Upload")), "digits": Choice(("1", "2")), "digit1": digit,
             "digit2": digit, **dict.fromkeys(("vy1", "vx1", "vy2", "vx2"), speed),
             **dict.fromkeys(("y1", "x1", "y2", "x2"), shift), "model_a": Choice(tuple(checkpoints)),

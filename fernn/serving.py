@@ -268,7 +268,8 @@ def settings_from_environment(environ: Mapping[str, str]) -> ServerSettings:
             continue
         value, note = WholeNumber(low, high).read(text)
         if value is None or note:  # never clamped here: the operator asked for something else
-            problems.append(f"{variable}={shown_value([text])} must be a whole number from {low} to {high:,} ({meaning})")
+            problems.append(f"{variable}={shown_value([text])} must be a whole number from {low} to {high:,} "
+                            f"({meaning})")
         else:
             values[name] = int(value)
     if problems:

@@ -394,6 +394,7 @@ def test_open_checkpoints_names_models_and_says_why_one_cannot_be_used(tmp_path:
     assert [item.evaluated for item in opened[:2]] == [True, False]
     assert opened[0].version[:2] == ("FERNN", str(paths[0]))
     assert opened[2].problem == "No such file or directory: gone.pt"
-    assert opened[3].problem.startswith("bad.pt is not a readable checkpoint") and str(tmp_path) not in opened[3].problem
+    assert opened[3].problem.startswith("bad.pt is not a readable checkpoint")
+    assert str(tmp_path) not in opened[3].problem
     assert serving.checkpoint_files(tmp_path) == ["a.pt", "b.pt", "bad.pt"]
     assert serving.checkpoint_files(tmp_path / "nowhere") == []

@@ -180,7 +180,7 @@ def test_six_hostile_uploads_at_once_stay_within_the_memory_budget(tmp_path: Pat
         (tmp_path / name).write_bytes(data)
         arguments += [name, str(tmp_path / name)]
     done = subprocess.run([sys.executable, "-c", MEASURE, *arguments], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+                          timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     grown = {line.split()[0]: (float(line.split()[1]), int(line.split()[2])) for line in done.stdout.splitlines()}
     assert grown["control"][0] >= 150  # the measurement sees a 200 MB allocation
@@ -382,7 +382,7 @@ def test_visitor_message_drops_directories_but_not_urls_or_fractions(tmp_path: P
 
 
 def test_open_checkpoints_names_models_and_says_why_one_cannot_be_used(tmp_path: Path):
-    small = dict(hidden_channels=4, decoder_layers=2)
+    small = {"hidden_channels": 4, "decoder_layers": 2}
     paths = [fernn.save_checkpoint(tmp_path / "a.pt", fernn.build_model("fernn", max_speed=1, **small),
                                    {"evaluation": {}}),
              fernn.save_checkpoint(tmp_path / "b.pt", fernn.build_model("fernn", max_speed=1, **small)),

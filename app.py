@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,26 +19,15 @@ import streamlit as st
 
 import fernn
 from fernn import serving, showcase, viz
-from fernn.data import load_digits, prepare_user_digit
+from fernn.data import load_digits
 
 CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).resolve().parent / "pretrained")
 MAX_DIGIT_SPEED = 4  # per-digit velocity sliders: -4..4 px/frame on each axis
 BIND = "query-params"
 CHART = dict(config={"displaylogo": False, "responsive": True})
-CACHE_BYTES = int(os.environ.get("FERNN_CACHE_MB", "512")) * 1024**2
-SLOTS = int(os.environ.get("FERNN_RUN_SLOTS", "2"))
 TABS = ("Comparison", "Inside", "Velocities", "About")  # short: all four fit a 400 px phone
 RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Velocities", "What am I looking at?": "About"}
 VELOCITY_CHOICES = (showcase.AUTO, showcase.AS_TRAINED, *map(str, range(showcase.MAX_SET_SPEED + 1)))
-
-
-@dataclass(frozen=True)
-class Settings:
-    paths: tuple[Path, ...]
-    velocities: str | int  # showcase.AUTO, showcase.AS_TRAINED or a radius r
-    context_frames: int
-    predict_frames: int
-    seed: int
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
@@ -50,7 +38,14 @@ def load_model(path: str, modified: float, size: int) -> fernn.Forecaster:
 @st.cache_resource
 def server() -> tuple[serving.ComparisonCache, serving.RunSlots]:
     """Shared by every session: comparisons bounded by bytes, and the heavy-run queue."""
-    return serving.ComparisonCache(CACHE_BYTES), serving.RunSlots(SLOTS)
+    config = serving.settings_from_environment(os.environ)  # main() has shown any problem with it
+    return serving.ComparisonCache(config.cache_megabytes * 1024**2), serving.RunSlots(config.run_slots)
+
+
+@st.cache_data(max_entries=64, show_spinner="Reading the image…")
+def upload_digit(data: bytes) -> np.ndarray:
+    """Once per distinct file, in a run slot: decoding is the costly part of an upload."""
+    return serving.digit_from_upload(data, slots=server()[1])
 
 
 @st.cache_data(show_spinner=False)
@@ -67,39 +62,32 @@ def _random_digits() -> None:
 
 
 def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
-    """A drawn or uploaded digit: from the widget, else from the link (``d1``); or a message."""
+    """A drawn or uploaded digit, from the widget or, until this session draws or uploads, from
+    the link (``d1``); or a message. An emptied canvas or a failed upload leaves no digit in use."""
+    made, problem = None, ""
     if source == "Draw":
         from streamlit_drawable_canvas import st_canvas
 
         st.caption("Draw one digit, white on black; the toolbar above the canvas undoes or clears.")
-        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224,
-                           width=224, drawing_mode="freedraw", return_image_data=True, key="canvas")
-        pixels, empty = result.image_data, "Draw a digit on the canvas to start."
-    else:
-        upload = st.file_uploader("PNG or JPEG, at most 2 MB", type=["png", "jpg", "jpeg"], key="upload")
-        pixels, empty = None, "Upload a PNG or JPEG image of a digit to start."
-        if upload is not None:
-            try:
-                pixels = serving.decode_upload(upload.getvalue())
-            except showcase.DemoError as error:
-                return None, f"Cannot use {upload.name}: {error}."
-    drawn = source == "Draw" and pixels is not None and np.asarray(pixels)[..., :3].max(initial=0) > 0
-    if drawn or (source == "Upload" and pixels is not None):  # a blank upload gets prepare_user_digit's message
+        pixels = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224,
+                           width=224, drawing_mode="freedraw", return_image_data=True, key="canvas").image_data
+        empty = "Draw a digit on the canvas to start."
         try:
-            digit = prepare_user_digit(pixels)
-        except ValueError as error:
-            return None, f"{empty} ({error})"
-        code = serving.encode_digit(digit)
-        st.query_params["d1"] = code
-        return serving.decode_digit(code), ""  # exactly what the link carries (8-bit levels)
-    if "d1" in st.query_params:  # a shared link carries the digit
-        try:
-            digit = serving.decode_digit(st.query_params["d1"])
-            st.caption("Using the digit from the link; draw or upload to replace it.")
-            return digit, ""
+            made = serving.digit_from_drawing(pixels)
         except showcase.DemoError as error:
-            return None, f"This link's digit cannot be read: {error}. Draw or upload a new one."
-    return None, empty
+            problem = f"Cannot use this drawing: {error}."
+    else:
+        upload = st.file_uploader(f"PNG or JPEG, at most 2 MB and {serving.MAX_UPLOAD_PIXELS / 1e6:.0f} megapixel",
+                                  type=["png", "jpg", "jpeg"], key="upload")
+        empty = "Upload a PNG or JPEG image of a digit to start."
+        try:
+            made = None if upload is None else upload_digit(upload.getvalue())
+        except showcase.DemoError as error:
+            problem = f"Cannot use {upload.name}: {error}. No digit is in use until an upload succeeds."
+    chosen = serving.use_own_digit(made, problem, empty=empty, link=st.query_params, state=st.session_state)
+    if chosen.from_link:
+        st.caption("Using the digit from the link; draw or upload to replace it.")
+    return chosen.image, chosen.message
 
 
 def sidebar_input() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
@@ -132,6 +120,20 @@ def sidebar_input() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
     return chosen, problem, "error" if problem.startswith(("Cannot", "This link")) else "info"
 
 
+def check_link() -> None:
+    """Once per session, before any widget reads the URL: a bad value is replaced in the link,
+    with a note (a widget meeting ``digit1=inf`` would break the page)."""
+    fields = serving.demo_link_fields(test_digits=len(test_digits()[0]),
+                                      checkpoints=serving.checkpoint_files(CHECKPOINT_DIR),
+                                      velocity_choices=VELOCITY_CHOICES, tabs=TABS, renamed_tabs=RENAMED_TABS,
+                                      max_digit_speed=MAX_DIGIT_SPEED)
+    found = serving.check_link({key: st.query_params.get_all(key) for key in st.query_params}, fields)
+    st.session_state["link_checked"], st.session_state["link_notes"] = True, found.notes
+    if found.changed:
+        st.query_params.from_dict(found.params)
+        st.rerun()  # the widgets read the URL the run starts with
+
+
 def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None) -> list[showcase.Digit]:
     """Each slot's velocity and start (sliders even for a slot still waiting for its digit)."""
     st.header("2 · Motion")
@@ -155,13 +157,13 @@ def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: 
     return digits
 
 
-def sidebar_settings() -> Settings:
+def sidebar_settings() -> serving.RunSettings:
     st.header("3 · Models")
-    files = sorted(p.name for p in CHECKPOINT_DIR.glob("*.pt")) if CHECKPOINT_DIR.is_dir() else []
+    files = serving.checkpoint_files(CHECKPOINT_DIR)
     paths: tuple[Path, ...] = ()
     if not files:
-        st.error(f"No .pt checkpoints in `{CHECKPOINT_DIR}`: train with `python -m fernn.train` or point "
-                 "`FERNN_CHECKPOINT_DIR` at a folder of checkpoints.")
+        st.error(f"No .pt checkpoints in the folder `{CHECKPOINT_DIR.name}`: train with `python -m fernn.train` or "
+                 "point `FERNN_CHECKPOINT_DIR` at a folder of checkpoints.")
     else:
         left = st.selectbox("Left model", files, files.index("grnn.pt") if "grnn.pt" in files else 0,
                             key="model_a", bind=BIND)
@@ -179,34 +181,25 @@ def sidebar_settings() -> Settings:
     predict = st.slider("Predicted frames", 1, 70, 10, key="predict", bind=BIND, help="Training used 10 to 20.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed", bind=BIND, help="For random digits and live grids.")
     velocities = choice if choice in (showcase.AUTO, showcase.AS_TRAINED) else int(choice)
-    return Settings(paths, velocities, int(context), int(predict), int(seed))
+    return serving.RunSettings(paths, velocities, int(context), int(predict), int(seed))
 
 
 def load_models(paths: tuple[Path, ...]) -> tuple[dict[str, fernn.Forecaster], tuple]:
     """The chosen checkpoints by display name, and a key naming the files' versions; a specific
     error for each that cannot be used."""
     models, versions = {}, []
-    for path in paths:
-        try:
-            stat = path.stat()
-            model = load_model(str(path), stat.st_mtime, stat.st_size)
-        except (OSError, fernn.CheckpointError) as error:
-            st.error(f"Checkpoint `{path.name}` cannot be used: {error}")
+    for item in serving.open_checkpoints(paths, load_model):
+        if item.problem:
+            st.error(f"Checkpoint `{item.path.name}` cannot be used: {item.problem}")
             continue
-        name = "G-RNN" if model.config.kind == "grnn" else "FERNN"
-        name = name if name not in models else f"{name} ({path.stem})"
-        problem = showcase.weights_problem(model)
-        if problem:
-            st.error(f"Checkpoint `{path.name}` cannot be used: {problem}")
-            continue
-        if not showcase.is_evaluated(model):
-            st.warning(f"**{name}** (`{path.name}`) has no recorded evaluation: treat it as untrained.")
-        models[name] = model
-        versions.append((name, str(path), stat.st_mtime, stat.st_size))
+        if not item.evaluated:
+            st.warning(f"**{item.name}** (`{item.path.name}`) has no recorded evaluation: treat it as untrained.")
+        models[item.name] = item.model
+        versions.append(item.version)
     return models, tuple(versions)
 
 
-def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], settings: Settings,
+def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], settings: serving.RunSettings,
         top) -> showcase.Comparison | None:
     """The comparison, from the shared cache or computed with progress at the top of the page."""
     cache, slots = server()
@@ -224,8 +217,8 @@ def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], setti
     try:
         with slots.hold(on_wait=lambda: top.info("⏳ Waiting for a free slot: other visitors' runs are ahead.")):
             comparison = showcase.compare(models, digits, context_frames=settings.context_frames,
-                                          predict_frames=settings.predict_frames, velocities=settings.velocities,
-                                          progress=progress)
+                                      predict_frames=settings.predict_frames, velocities=settings.velocities,
+                                      progress=progress)
     except (ValueError, RuntimeError, MemoryError) as error:  # DemoError is a ValueError
         top.error(f"Cannot run this comparison: {error}")
         return None
@@ -309,11 +302,20 @@ def share_link() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="FERNN vs G-RNN", page_icon="🌀", layout="wide")
+    try:
+        serving.settings_from_environment(os.environ)
+    except ValueError as error:
+        st.error(f"This server is misconfigured: {error}.")
+        return
     fernn.devices.set_threads_from_environment("FERNN_TORCH_THREADS", default=1)
+    if "link_checked" not in st.session_state:
+        check_link()
     st.title("FERNN vs G-RNN: digits faster than any in training")
     st.caption("A G-RNN (conv RNN) against a FERNN with the same weights' shapes, from [Keller, *Flow Equivariant "
                f"Recurrent Neural Networks*, NeurIPS 2025]({showcase.PAPER_URL}). Set digits and speeds in the sidebar.")
     top = st.empty()  # progress, queue and errors: where the eye is
+    if st.session_state["link_notes"]:
+        st.sidebar.info("\n\n".join(st.session_state["link_notes"]))
     input_box, motion_box, settings_box = st.sidebar.container(), st.sidebar.container(), st.sidebar.container()
     with input_box:
         chosen, problem, severity = sidebar_input()
@@ -325,8 +327,6 @@ def main() -> None:
         digits = sidebar_motion(chosen, max((s for s in speeds if s is not None), default=None))
     with st.sidebar:
         share_link()
-    if st.query_params.get("tab") in RENAMED_TABS:  # links shared before the tabs got short names
-        st.session_state["tab"] = RENAMED_TABS[st.query_params["tab"]]
     comparison_tab, inside_tab, grid_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
     about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
     with grid_tab:

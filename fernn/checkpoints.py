@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,10 +113,15 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def _first_line(error: BaseException) -> str:
-    """An error in one line: torch's unpickler appends advice (``weights_only=False``) that
-    would run the file's code, which fernn never does."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """An error in one line, in fernn's words where torch's would mislead: its unpickler advises
+    ``weights_only=False`` (which would run the file's code; fernn never does), in colour."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(error)).strip()
+    if isinstance(error, pickle.UnpicklingError) and "weights_only" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        named = f", such as {found.group(1)}," if found else ""
+        return f"it holds Python objects other than tensors and plain values{named} which fernn never loads"
+    lines = text.splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _check_size(path: str | Path, config, state_dict: object) -> None:

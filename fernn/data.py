@@ -227,10 +227,13 @@ def prepare_user_digit(image: np.ndarray, *, ink_threshold: float = 0.1) -> np.n
         raise ValueError(f"the image is empty: shape {array.shape}")
     if max(height, width) > MAX_USER_IMAGE_SIDE:
         raise ValueError(f"the image is too large: {height}x{width}, at most {MAX_USER_IMAGE_SIDE} pixels a side")
-    array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise ValueError("the image holds NaN or infinite values")
-    gray = _ink_intensity(array)
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4 and np.abs(array).max() > 1e30:
+        array = array / np.abs(array).max()  # float32 ends near 3e38; only the relative levels matter
+    # float32 from here on, one channel as early as possible: a 4096x4096 RGBA image would take
+    # 0.5 GB as float64 channels, 64 MB as one float32 map.
+    gray = _ink_intensity(array)  # (H, W) float32
     low, high = gray.min(), gray.max()
     if high - low < 1e-6:
         raise ValueError("the image is blank: draw or upload a digit with visible strokes")
@@ -246,34 +249,34 @@ def prepare_user_digit(image: np.ndarray, *, ink_threshold: float = 0.1) -> np.n
     scale = 20.0 / max(crop.shape)
     size = (max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale)))
     resized = F.interpolate(
-        torch.from_numpy(crop)[None, None], size=size, mode="bilinear", antialias=True, align_corners=False
+        torch.from_numpy(np.ascontiguousarray(crop))[None, None], size=size, mode="bilinear", antialias=True,
+        align_corners=False,
     )[0, 0].clamp(0, 1).numpy()
-    field = np.zeros((CANVAS, CANVAS))
+    field = np.zeros((CANVAS, CANVAS), dtype=np.float32)
     top, left = (CANVAS - size[0]) // 2, (CANVAS - size[1]) // 2
     field[top : top + size[0], left : left + size[1]] = resized
-    mass = field.sum()
+    mass = field.sum(dtype=np.float64)
     if mass <= 0:
         raise ValueError("the image is blank after scaling: use bolder strokes")
-    centre_y = (field.sum(axis=1) * np.arange(CANVAS)).sum() / mass
-    centre_x = (field.sum(axis=0) * np.arange(CANVAS)).sum() / mass
+    centre_y = (field.sum(axis=1, dtype=np.float64) * np.arange(CANVAS)).sum() / mass
+    centre_x = (field.sum(axis=0, dtype=np.float64) * np.arange(CANVAS)).sum() / mass
     dy, dx = round((CANVAS - 1) / 2 - centre_y), round((CANVAS - 1) / 2 - centre_x)
     # A lopsided digit (its mass near one end of the box) would need a shift of up to 10 pixels,
     # but the 20-pixel box has only 4 pixels of margin: stop at the edge instead of wrapping.
     dy = min(max(dy, -top), CANVAS - top - size[0])
     dx = min(max(dx, -left), CANVAS - left - size[1])
-    field = np.roll(field, (dy, dx), axis=(0, 1))
-    return field.astype(np.float32)
+    return np.roll(field, (dy, dx), axis=(0, 1))
 
 
 def _ink_intensity(array: np.ndarray) -> np.ndarray:
-    """``(H, W[, C])`` -> ``(H, W)`` brightness, with transparent pixels as background."""
+    """``(H, W[, C])`` of any numeric dtype -> ``(H, W)`` float32 brightness, with transparent
+    pixels as background."""
     if array.ndim == 2:
-        return array
+        return array.astype(np.float32)
     if array.shape[-1] == 1:
-        return array[..., 0]
-    color = array[..., :3].mean(axis=-1)
+        return array[..., 0].astype(np.float32)
     if array.shape[-1] == 4:
         alpha = array[..., 3]
         if alpha.max() > alpha.min():  # a drawing on a transparent background: opacity is the ink
-            return alpha
-    return color
+            return alpha.astype(np.float32)
+    return array[..., :3].mean(axis=-1, dtype=np.float32)

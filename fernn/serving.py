@@ -1,5 +1,8 @@
 """What a public demo server needs beyond the computation: compact links for drawn and uploaded
-digits, safe decoding of uploads, a comparison cache bounded by bytes, and a queue of run slots.
+digits (and which digit is in use), uploads bounded in pixels before decoding, checkpoints opened
+for visitors, a comparison cache bounded by bytes, a queue of run slots, the server's settings
+from the environment, and error messages fit for a visitor. Link values are checked in
+:mod:`fernn.links` (re-exported here for ``app.py``).
 
 No streamlit import: ``app.py`` holds one :class:`ComparisonCache` and one :class:`RunSlots` per
 server process.
@@ -10,19 +13,28 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
+import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .data import CANVAS
-from .showcase.errors import DemoError
-from .showcase.results import Comparison
+from .checkpoints import CheckpointError
+from .data import CANVAS, prepare_user_digit
+from .showcase import Comparison, DemoError, is_evaluated, weights_problem
+from .links import WholeNumber, check_link, demo_link_fields, shown_value
+from .models import Forecaster
 
-__all__ = ["ComparisonCache", "RunSlots", "decode_digit", "decode_upload", "encode_digit"]
+__all__ = ["ComparisonCache", "OpenedCheckpoint", "OwnDigit", "RunSettings", "RunSlots", "ServerSettings",
+           "check_link", "check_upload", "checkpoint_files", "choose_own_digit", "decode_digit", "decode_upload",
+           "demo_link_fields", "digit_from_drawing", "digit_from_upload", "encode_digit", "open_checkpoints",
+           "settings_from_environment", "use_own_digit", "visitor_message"]
 
 
 # ----------------------------------------------------------------------------- links for drawn digits
@@ -55,6 +67,59 @@ def decode_digit(text: str) -> np.ndarray:
     if len(raw) != CANVAS * CANVAS or not inflater.eof:
         raise DemoError("the link's digit is damaged (it may have been cut short)")
     return np.frombuffer(raw, dtype=np.uint8).reshape(CANVAS, CANVAS).astype(np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class OwnDigit:
+    """The drawn or uploaded digit in use, what the link's ``d1`` becomes, and what to say."""
+
+    image: np.ndarray | None  # float32 (28, 28): exactly what the link carries (8-bit levels)
+    link: str | None  # the new d1; None: the link carries no digit
+    message: str  # why there is no image; "" when there is one
+    from_link: bool = False
+
+
+def choose_own_digit(made: np.ndarray | None, problem: str, *, link: str | None, made_before: bool,
+                     empty: str) -> OwnDigit:
+    """Which digit a Draw/Upload view uses: the one the widget ``made`` now; else nothing once this
+    session has drawn or uploaded (``made_before``), so an emptied canvas or a failed upload leaves
+    no older digit in use or in the link; else the link's digit (a shared view)."""
+    if made is not None:
+        code = encode_digit(made)
+        return OwnDigit(decode_digit(code), code, "")
+    if problem or made_before:
+        return OwnDigit(None, None, problem or empty)
+    if link is None:
+        return OwnDigit(None, None, empty)
+    try:
+        return OwnDigit(decode_digit(link), link, "", from_link=True)
+    except DemoError as error:
+        return OwnDigit(None, link, f"This link's digit cannot be read: {error}. Draw or upload a new one.")
+
+
+def use_own_digit(made: np.ndarray | None, problem: str, *, empty: str, link: MutableMapping[str, str],
+                  state: MutableMapping[str, object]) -> OwnDigit:
+    """:func:`choose_own_digit` for one page run, kept in step with the page's ``link`` (query
+    parameters: ``d1``) and the session's ``state`` (whether it has drawn or uploaded yet)."""
+    made_before = bool(state.get("own_digit", False))
+    chosen = choose_own_digit(made, problem, link=link.get("d1"), made_before=made_before, empty=empty)
+    state["own_digit"] = made_before or made is not None or bool(problem)
+    if chosen.link is None:
+        link.pop("d1", None)
+    elif link.get("d1") != chosen.link:
+        link["d1"] = chosen.link
+    return chosen
+
+
+def digit_from_drawing(pixels: np.ndarray | None) -> np.ndarray | None:
+    """A drawing canvas's ``(H, W, 4)`` image -> the digit ``float32 (28, 28)``; ``None`` while
+    the canvas is empty; :class:`DemoError` for strokes too faint to use."""
+    if pixels is None or np.asarray(pixels)[..., :3].max(initial=0) == 0:
+        return None
+    try:
+        return prepare_user_digit(pixels)
+    except ValueError as error:
+        raise DemoError(str(error)) from None
 
 
 # ----------------------------------------------------------------------------- serving many users
@@ -119,43 +184,200 @@ class RunSlots:
             self._semaphore.release()
 
 
+# ----------------------------------------------------------------------------- the page's requests
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A visitor's choices for one comparison, as the sidebar returns them."""
+
+    paths: tuple[Path, ...]
+    velocities: str | int  # AUTO, AS_TRAINED or a radius r (see fernn.showcase)
+    context_frames: int
+    predict_frames: int
+    seed: int
+
+
+def checkpoint_files(folder: Path) -> list[str]:
+    """The ``.pt`` file names in ``folder``, sorted; none for a missing folder."""
+    return sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
+
+
+@dataclass(frozen=True)
+class OpenedCheckpoint:
+    """A chosen checkpoint as the demo uses it: a model and its display name, or why not."""
+
+    path: Path
+    name: str = ""  # "G-RNN" or "FERNN", with the file's stem when two share a kind
+    model: Forecaster | None = None
+    problem: str = ""  # why it cannot be used, fit for a visitor (base file names only)
+    evaluated: bool = False
+    version: tuple = ()  # (name, path, mtime, size): names this file's version in cache keys
+
+
+def open_checkpoints(paths: Sequence[Path], load: Callable[[str, float, int], Forecaster]) -> list[OpenedCheckpoint]:
+    """``load(path, mtime, size)`` (a cached loader) for each of ``paths``; a file that cannot be
+    read or whose weights are not finite comes back with its ``problem``."""
+    opened: list[OpenedCheckpoint] = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            model = load(str(path), stat.st_mtime, stat.st_size)
+        except (OSError, CheckpointError) as error:
+            opened.append(OpenedCheckpoint(path, problem=visitor_message(error, folders=[path.parent])))
+            continue
+        problem = weights_problem(model)
+        if problem:
+            opened.append(OpenedCheckpoint(path, problem=problem))
+            continue
+        name = "G-RNN" if model.config.kind == "grnn" else "FERNN"
+        name = name if all(item.name != name for item in opened) else f"{name} ({path.stem})"
+        opened.append(OpenedCheckpoint(path, name, model, "", is_evaluated(model),
+                                       (name, str(path), stat.st_mtime, stat.st_size)))
+    return opened
+
+
+# ----------------------------------------------------------------------------- server settings, messages
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The demo server's knobs, read from the environment by :func:`settings_from_environment`."""
+
+    run_slots: int = 2  # heavy runs at once across all visitors; the rest queue
+    cache_megabytes: int = 512  # finished comparisons kept for reuse
+    torch_threads: int = 1  # 28x28 maps gain nothing from more, and visitors share the cores
+
+
+# variable -> (field, smallest, largest, what it sets)
+ENVIRONMENT = {
+    "FERNN_RUN_SLOTS": ("run_slots", 1, 64, "runs computed at once"),
+    "FERNN_CACHE_MB": ("cache_megabytes", 0, 1_048_576, "megabytes of finished comparisons kept"),
+    "FERNN_TORCH_THREADS": ("torch_threads", 1, 256, "torch CPU threads per run"),
+}
+
+
+def settings_from_environment(environ: Mapping[str, str]) -> ServerSettings:
+    """:class:`ServerSettings` from ``FERNN_RUN_SLOTS``, ``FERNN_CACHE_MB`` and
+    ``FERNN_TORCH_THREADS`` (unset or empty: the default). A bad value raises ``ValueError``
+    naming every bad variable, so a misconfigured server says so instead of failing per page."""
+    values, problems = {}, []
+    for variable, (name, low, high, meaning) in ENVIRONMENT.items():
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        value, note = WholeNumber(low, high).read(text)
+        if value is None or note:  # never clamped here: the operator asked for something else
+            problems.append(f"{variable}={shown_value([text])} must be a whole number from {low} to {high:,} "
+                            f"({meaning})")
+        else:
+            values[name] = int(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return ServerSettings(**values)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# A directory part of an absolute POSIX or Windows path (not inside a URL or a fraction).
+_DIRECTORIES = re.compile(r"(?<![\w.:/\\])(?:/|[A-Za-z]:\\)(?:[^\s/\\'\"`()]+[/\\])+")
+
+
+def visitor_message(error: BaseException | str, *, folders: Sequence[Path] = ()) -> str:
+    """An error's text fit for a visitor's screen: its first line, no terminal colour codes, and
+    files named by their base name only (a server's folders are nobody else's business).
+    ``folders`` are removed first, whatever their names hold (a space ends a path otherwise)."""
+    text = _ANSI.sub("", str(error)).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(error, OSError) and error.filename is not None:  # "[Errno 2] No such file or directory: '/x/y'"
+        first = f"{error.strerror or 'cannot be read'}: {Path(str(error.filename)).name}"
+    for folder in folders:
+        first = first.replace(f"{folder}{os.sep}", "")
+    return _DIRECTORIES.sub("", first)
+
+
 # ----------------------------------------------------------------------------- uploads
 
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_UPLOAD_SIDE = 4096
+# Refused from the header alone, before any pixel is decoded: a 2 KB file can claim 4096x4096
+# (0.9 GB once decoded and converted). One megapixel is a phone photo at half size, 4 MB as RGBA.
+MAX_UPLOAD_PIXELS = 1024 * 1024
+MAX_UPLOAD_SIDE = 4096  # a 1 x 1,000,000 strip fits the pixel budget but is no digit
+# Decoded images are reduced to this side before any arithmetic: the digit ends as 20 pixels, so
+# it survives the reduction as long as it spans a 25th of the image.
+DECODE_SIDE = 512
+UPLOAD_WAIT_SECONDS = 60.0
 
 
-def decode_upload(data: bytes) -> np.ndarray:
-    """PNG/JPEG bytes -> a numeric array for :func:`fernn.data.prepare_user_digit`.
+def check_upload(data: bytes) -> tuple[int, int]:
+    """The ``(width, height)`` of PNG/JPEG bytes, read from the header only (nothing is decoded).
 
-    Checks the size from the header before decoding pixels and treats Pillow's decompression
-    bomb warning as an error. Anything unusable raises :class:`DemoError` with a message meant
-    for the person who uploaded it (no Python object names).
+    Raises :class:`DemoError`, with a message meant for the person who uploaded the file, for a
+    file over :data:`MAX_UPLOAD_BYTES`, another format, or an image over :data:`MAX_UPLOAD_PIXELS`.
     """
-    import warnings
-
     from PIL import Image, UnidentifiedImageError
 
     if len(data) > MAX_UPLOAD_BYTES:
         raise DemoError(f"the file is {len(data) / 1024**2:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 1024**2} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header; pixels are decoded on load()
+            kind, (width, height) = image.format, image.size
+    except UnidentifiedImageError:
+        raise DemoError("this file is not a readable PNG or JPEG image") from None
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        raise DemoError("the image is damaged or truncated and could not be decoded") from None
+    if kind not in ("PNG", "JPEG"):
+        raise DemoError(f"expected a PNG or JPEG image, got {kind or 'an unknown format'}")
+    if max(width, height) > MAX_UPLOAD_SIDE:
+        raise DemoError(f"the image is {width}x{height}; at most {MAX_UPLOAD_SIDE} pixels a side")
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise DemoError(f"the image is {width}x{height} pixels ({width * height / 1e6:.1f} MP); the limit is "
+                        f"{MAX_UPLOAD_PIXELS / 1e6:.1f} MP, for example 1024x1024: scale or crop it first")
+    return width, height
+
+
+def decode_upload(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes -> ``uint8 (H, W, 4)``, or ``(H, W)`` for 16-bit and float images, with
+    ``max(H, W) <= DECODE_SIDE``, for :func:`fernn.data.prepare_user_digit`.
+
+    :func:`check_upload` runs first, so at most :data:`MAX_UPLOAD_PIXELS` are ever decoded; a JPEG
+    is decoded straight at a reduced scale. Anything unusable raises :class:`DemoError`.
+    """
+    import warnings
+
+    from PIL import Image
+
+    check_upload(data)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(io.BytesIO(data)) as image:
-                if image.format not in ("PNG", "JPEG"):
-                    raise DemoError(f"expected a PNG or JPEG image, got {image.format or 'an unknown format'}")
-                width, height = image.size
-                if max(width, height) > MAX_UPLOAD_SIDE:
-                    raise DemoError(f"the image is {width}x{height}; at most {MAX_UPLOAD_SIDE} pixels a side")
-                if image.mode in ("I", "I;16", "F"):
-                    return np.asarray(image, dtype=np.float64)
+                if image.format == "JPEG":  # libjpeg scales by 1/2, 1/4 or 1/8 while decoding
+                    image.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
+                image.load()
+                deep = image.mode in ("I", "I;16", "I;16B", "F")
+                image = image if deep or image.mode in ("L", "LA", "RGB", "RGBA") else image.convert("RGBA")
+                image.thumbnail((DECODE_SIDE, DECODE_SIDE), Image.Resampling.LANCZOS)
+                if deep:
+                    return np.asarray(image)
                 return np.asarray(image.convert("RGBA"))
-        except DemoError:
-            raise
-        except UnidentifiedImageError:
-            raise DemoError("this file is not a readable PNG or JPEG image") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise DemoError("the image has too many pixels to decode safely") from None
         except (OSError, SyntaxError, ValueError):
             raise DemoError("the image is damaged or truncated and could not be decoded") from None
+
+
+def digit_from_upload(data: bytes, *, slots: RunSlots | None = None, on_wait: Callable[[], None] | None = None,
+                      timeout: float = UPLOAD_WAIT_SECONDS) -> np.ndarray:
+    """PNG/JPEG bytes -> the MNIST-like digit ``float32 (28, 28)``, or :class:`DemoError`.
+
+    The header is checked at once; decoding and preparing (the costly part) hold one of ``slots``
+    so that uploads queue with the runs instead of adding to them.
+    """
+    check_upload(data)
+    with slots.hold(on_wait=on_wait, timeout=timeout) if slots is not None else nullcontext():
+        pixels = decode_upload(data)
+        try:
+            return prepare_user_digit(pixels)
+        except ValueError as error:
+            raise DemoError(str(error)) from None

@@ -6,8 +6,12 @@ nothing depends on ``pretrained/``. "No traceback" means: no exception element o
 
 from __future__ import annotations
 
+import fractions
+import importlib.util
 import io
+import struct
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -43,6 +47,7 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         broken.cell.recurrent_conv.weight[0, 0, 0, 0] = float("nan")
     fernn.save_checkpoint(folder / "nan.pt", broken, evaluation)
     (folder / "corrupt.pt").write_bytes(b"this is not a checkpoint" * 10)
+    torch.save({"x": fractions.Fraction(1, 3)}, folder / "foreign.pt")  # torch's refusal is in ANSI bold
     return folder
 
 
@@ -72,6 +77,20 @@ def png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def jpeg_claiming(side: int) -> bytes:
+    """A 16x16 JPEG whose header claims ``side x side`` pixels: about 600 bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    struct.pack_into(">HH", data, data.index(b"\xff\xc0") + 5, side, side)  # start of frame: height, width
+    return bytes(data)
+
+
+def link_value(at: AppTest, key: str) -> str | None:
+    value = at.query_params.get(key)
+    return value[-1] if isinstance(value, list) else value
 
 
 def headline(at: AppTest) -> str:
@@ -140,7 +159,8 @@ def test_missing_checkpoint_folder_gives_a_message(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("FERNN_CHECKPOINT_DIR", str(tmp_path / "nowhere"))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
-    assert any("No .pt checkpoints" in text for text in texts(at.error))
+    errors = " ".join(texts(at.error))
+    assert "No .pt checkpoints in the folder `nowhere`" in errors and str(tmp_path) not in errors
 
 
 def test_corrupt_and_nan_checkpoints_give_plain_messages(app: AppTest):
@@ -167,9 +187,11 @@ def test_unevaluated_checkpoint_is_labelled(app: AppTest):
         ("noise.png", b"\x89PNG\r\n\x1a\n not really a png", "not a readable PNG or JPEG image"),
         ("huge.png", png_bytes(np.zeros((8, 5000), dtype=np.uint8)), "at most 4096 pixels"),
         ("blank.png", png_bytes(np.full((40, 40), 255, dtype=np.uint8)), "blank"),
+        ("claims-4096.jpg", None, "4096x4096 pixels (16.8 MP); the limit is 1.0 MP"),
     ],
 )
-def test_bad_uploads_give_a_message(app: AppTest, name: str, content: bytes, message: str):
+def test_bad_uploads_give_a_message(app: AppTest, name: str, content: bytes | None, message: str):
+    content = jpeg_claiming(4096) if content is None else content
     at = app.run()
     at.radio(key="source").set_value("Upload").run()
     assert any("Upload a PNG or JPEG" in text for text in texts(at.info))
@@ -235,3 +257,163 @@ def test_sixteen_bit_and_transparent_uploads_are_read(app: AppTest):
         at.file_uploader(key="upload").set_value((name, content, "image/png")).run()
         assert_clean(at)
         assert metric(at, "FERNN mean MSE"), name
+
+
+# ----------------------------------------------------------------------------- links, state, messages
+
+HUGE = "1" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("params", "key", "value", "note"),
+    [
+        ({"digit1": "9999"}, "digit1", 499, "`digit1=9999` is outside 0..499; using 499"),
+        ({"digit1": "inf"}, "digit1", 7, "`digit1=inf` is not a whole number; using the default"),
+        ({"digit1": "-inf"}, "digit1", 7, "`digit1=-inf` is not a whole number"),
+        ({"digit1": "1e309"}, "digit1", 7, "`digit1=1e309` is not a whole number"),
+        ({"digit1": "nan"}, "digit1", 7, "`digit1=nan` is not a whole number"),
+        ({"digit1": HUGE}, "digit1", 499, "(100,000 characters)` is outside 0..499; using 499"),
+        ({"digit1": ""}, "digit1", 7, "`digit1` is empty; using the default"),
+        ({"digit1": ["12", "40"]}, "digit1", 40, "`digit1` is given 2 times; using the last"),
+        ({"digits": "2", "digit2": "-inf"}, "digit2", 3, "`digit2=-inf` is not a whole number"),
+        ({"seed": "inf"}, "seed", 0, "`seed=inf` is not a whole number"),
+        ({"seed": HUGE}, "seed", 2**31 - 1, f"using {2**31 - 1}"),
+        ({"vy1": "9"}, "vy1", 4, "Link value `vy1=9` is outside -4..4; using 4."),
+        ({"vset": "99"}, "vset", "auto", "`vset=99` is not one of the 11 choices; using the default"),
+        ({"predict": "500"}, "predict", 70, "`predict=500` is outside 1..70; using 70"),
+    ],
+)
+def test_a_bad_link_value_is_replaced_with_a_visible_note(app: AppTest, params: dict, key: str, value, note: str):
+    app.query_params.update(params)
+    at = app.run()
+    assert_clean(at)
+    widget = at.selectbox(key=key) if key == "vset" else next(
+        w for w in (*at.number_input, *at.slider) if w.key == key)
+    assert widget.value == value
+    notes = " ".join(texts(at.sidebar.info))
+    assert note in notes, notes
+    assert len(notes) < 300  # a 100,000-character value is not echoed
+    assert at.slider(key="vy1") and at.selectbox(key="model_a")  # the sidebar is all there
+    assert metric(at, "FERNN mean MSE")  # and the page runs
+
+
+def test_several_bad_values_in_one_link_each_get_a_note_and_good_ones_stay(app: AppTest):
+    app.query_params.update({"digits": "2", "digit2": "1e309", "vx1": "-3", "context": "0", "stabilised": "maybe",
+                             "source": "Camera", "model_b": "../../etc/passwd"})
+    at = app.run()
+    assert_clean(at)
+    notes = " ".join(texts(at.sidebar.info))
+    for part in ("digit2=1e309", "context=0", "stabilised=maybe", "source=Camera", "model_b=..?..?etc?passwd"):
+        assert part in notes, (part, notes)
+    assert at.slider(key="vx1").value == -3 and at.slider(key="context").value == 1
+    assert at.selectbox(key="model_b").value == "fernn.pt"
+    assert link_value(at, "vx1") == "-3" and link_value(at, "digit2") is None  # the link is cleaned too
+
+
+def test_a_clean_link_shows_no_note(app: AppTest):
+    app.query_params.update({"vy1": "-3", "digit1": "12"})
+    at = app.run()
+    assert_clean(at)
+    assert not at.sidebar.info
+
+
+def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
+    """fernn.serving.demo_link_fields repeats the widgets' ranges and options: they must agree."""
+    spec = importlib.util.spec_from_file_location("app_constants", APP)
+    constants = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(constants)  # defines; main() runs only as a script
+    app.query_params.update({"digits": "2"})
+    at = app.run()
+    assert_clean(at)
+    fields = fernn.serving.demo_link_fields(
+        test_digits=500, checkpoints=fernn.serving.checkpoint_files(checkpoint_dir),
+        velocity_choices=constants.VELOCITY_CHOICES, tabs=constants.TABS, renamed_tabs=constants.RENAMED_TABS,
+        max_digit_speed=constants.MAX_DIGIT_SPEED)
+    widgets = {w.key: w for w in (*at.slider, *at.number_input, *at.radio, *at.selectbox, *at.multiselect)}
+    compared = 0
+    for key, field in fields.items():
+        if key == "tab":
+            assert [tab.label for tab in at.tabs] == list(field.options)
+        elif isinstance(field, fernn.links.WholeNumber):
+            assert (widgets[key].min, widgets[key].max) == (field.low, field.high), key
+        elif isinstance(field, fernn.links.Choice):
+            assert [str(o) for o in widgets[key].options] == list(field.options), key
+        elif isinstance(field, fernn.links.NumberSet):
+            assert widgets[key].max_selections == field.max_items
+        else:
+            assert at.toggle(key=key).value in (True, False)
+        compared += 1
+    assert compared == len(fields) == 22
+
+
+class FakeCanvas:
+    """Stands in for streamlit-drawable-canvas, which AppTest cannot draw on."""
+
+    def __init__(self) -> None:
+        self.image = np.zeros((224, 224, 4), dtype=np.uint8)
+
+    def __call__(self, **_options) -> SimpleNamespace:
+        return SimpleNamespace(image_data=self.image.copy())
+
+
+def test_an_emptied_canvas_takes_the_digit_out_of_use_and_out_of_the_link(app: AppTest,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    import streamlit_drawable_canvas
+
+    canvas = FakeCanvas()
+    monkeypatch.setattr(streamlit_drawable_canvas, "st_canvas", canvas)
+    shared = np.zeros((28, 28), dtype=np.float32)
+    shared[6:22, 12:16] = 1.0
+    app.query_params.update({"source": "Draw", "d1": fernn.serving.encode_digit(shared)})
+    at = app.run()
+    assert_clean(at)
+    assert any("from the link" in text for text in texts(at.caption)) and metric(at, "FERNN mean MSE")
+    canvas.image[40:180, 60:170, :] = 255  # the visitor draws
+    at.run()
+    drawn = link_value(at, "d1")
+    assert drawn and drawn != fernn.serving.encode_digit(shared)
+    assert not any("from the link" in text for text in texts(at.caption))
+    canvas.image[:] = 0  # reset (or undo every stroke)
+    at.run()
+    assert not at.exception
+    assert link_value(at, "d1") is None
+    assert any("Draw a digit" in text for text in texts(at.info)) and not at.metric
+    assert not any("from the link" in text for text in texts(at.caption))
+
+
+def test_a_failed_upload_takes_the_previous_digit_out_of_use_and_out_of_the_link(app: AppTest):
+    image = np.zeros((60, 60), dtype=np.uint8)
+    image[10:50, 28:34] = 255
+    at = app.run()
+    at.radio(key="source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("one.png", png_bytes(image), "image/png")).run()
+    assert_clean(at)
+    assert link_value(at, "d1") and metric(at, "FERNN mean MSE")
+    at.file_uploader(key="upload").set_value(("huge.jpg", jpeg_claiming(4096), "image/jpeg")).run()
+    assert not at.exception
+    errors = " ".join(texts(at.error))
+    assert "Cannot use huge.jpg" in errors and "No digit is in use" in errors and "1024x1024" in errors
+    assert link_value(at, "d1") is None and not at.metric
+    assert not any("from the link" in text for text in texts(at.caption))
+
+
+def test_checkpoint_errors_name_files_only_and_carry_no_torch_advice(app: AppTest, checkpoint_dir: Path):
+    at = app.run()
+    for name in ("corrupt.pt", "foreign.pt"):
+        at.selectbox(key="model_b").set_value(name).run()
+        assert not at.exception
+        errors = " ".join(texts(at.error))
+        assert f"`{name}` cannot be used: {name} is not a readable checkpoint" in errors, errors
+        assert str(checkpoint_dir) not in errors and "weights_only" not in errors and "\x1b" not in errors
+    assert "fractions.Fraction, which fernn never loads" in errors
+
+
+@pytest.mark.parametrize(("variable", "value"), [("FERNN_RUN_SLOTS", "0"), ("FERNN_CACHE_MB", "lots"),
+                                                 ("FERNN_TORCH_THREADS", "-2")])
+def test_a_misconfigured_server_says_so_on_the_page(app: AppTest, monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                    value: str):
+    monkeypatch.setenv(variable, value)
+    at = app.run()
+    assert not at.exception
+    errors = " ".join(texts(at.error))
+    assert "This server is misconfigured" in errors and f"{variable}={value} must be a whole number" in errors

@@ -1,16 +1,410 @@
-"""fernn.serving: compact digit links, the byte-bounded comparison cache, run slots."""
+"""What the public demo server relies on, without Streamlit: compact digit links, the byte-bounded
+comparison cache, run slots, uploads bounded in pixels before decoding, link values validated before
+any widget sees them, which drawn or uploaded digit is in use, the environment's settings, and error
+messages fit for a visitor."""
 
 from __future__ import annotations
 
 import base64
+import io
+import pickle
+import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image, ImageFile
 
 import fernn
-from fernn import serving, showcase
+from fernn import links, serving, showcase
+from fernn.data import prepare_user_digit
+from fernn.showcase import DemoError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg_claiming(side: int) -> bytes:
+    """A 16x16 JPEG whose header is edited to claim ``side x side`` pixels (about 600 bytes)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buffer, format="JPEG", quality=50)
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc0")  # start of frame: length, precision, then height and width
+    struct.pack_into(">HH", data, frame + 5, side, side)
+    return bytes(data)
+
+
+def blank_png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (side, side)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def stroke(height: int, width: int) -> np.ndarray:
+    """A white "1" on black, ``uint8 (height, width)``."""
+    image = np.zeros((height, width), dtype=np.uint8)
+    image[height // 6 : 5 * height // 6, width // 2 - width // 20 : width // 2 + width // 20] = 255
+    return image
+
+
+# ----------------------------------------------------------------------------- uploads
+
+
+@pytest.mark.parametrize("data", [jpeg_claiming(4096), blank_png(4096)], ids=["jpeg-header", "blank-png"])
+def test_a_header_over_the_pixel_budget_is_refused_before_any_decoding(data: bytes, monkeypatch):
+    assert len(data) < 20_000  # tiny files: the byte limit alone lets them through
+    loads = []
+    original = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(1) or original(self))
+    with pytest.raises(DemoError, match=r"4096x4096 pixels \(16\.8 MP\); the limit is 1\.0 MP, for example 1024x1024"):
+        serving.digit_from_upload(data)
+    assert loads == []
+    serving.digit_from_upload(png_bytes(stroke(60, 60)))  # the control: a usable image is decoded
+    assert loads
+
+
+def test_the_pixel_budget_and_side_limit_are_checked_from_the_header():
+    assert serving.check_upload(blank_png(1024)) == (1024, 1024)
+    with pytest.raises(DemoError, match="1025x1024 pixels"):
+        serving.check_upload(png_bytes(np.zeros((1024, 1025), np.uint8)))
+    with pytest.raises(DemoError, match="at most 4096 pixels a side"):
+        serving.check_upload(png_bytes(np.zeros((8, 5000), np.uint8)))
+    with pytest.raises(DemoError, match="the limit is 2 MB"):
+        serving.check_upload(b"\x89PNG" + bytes(3 * 1024 * 1024))
+    with pytest.raises(DemoError, match="expected a PNG or JPEG image, got GIF"):
+        buffer = io.BytesIO()
+        Image.new("L", (8, 8)).save(buffer, format="GIF")
+        serving.check_upload(buffer.getvalue())
+    with pytest.raises(DemoError, match="not a readable PNG or JPEG"):
+        serving.check_upload(b"\x89PNG\r\n\x1a\n not really a png")
+
+
+def test_decoding_reduces_to_a_small_side_and_keeps_small_images_exact():
+    big = serving.decode_upload(png_bytes(stroke(1024, 1000)))
+    assert big.dtype == np.uint8 and big.shape == (serving.DECODE_SIDE, 500, 4)
+    jpeg = io.BytesIO()
+    Image.fromarray(stroke(1024, 1024)).convert("RGB").save(jpeg, format="JPEG")
+    assert serving.decode_upload(jpeg.getvalue()).shape == (serving.DECODE_SIDE, serving.DECODE_SIDE, 4)
+    deep = np.zeros((700, 600), np.uint16)
+    deep[100:600, 280:320] = 60000
+    buffer = io.BytesIO()
+    Image.fromarray(deep).save(buffer, format="PNG")
+    reduced = serving.decode_upload(buffer.getvalue())
+    assert reduced.ndim == 2 and max(reduced.shape) == serving.DECODE_SIDE and reduced.max() > 255  # still 16-bit
+    small = stroke(60, 60)
+    np.testing.assert_array_equal(serving.decode_upload(png_bytes(small))[..., 0], small)
+
+
+def test_an_upload_gives_the_digit_prepare_user_digit_gives_and_survives_the_reduction():
+    small = stroke(200, 200)
+    np.testing.assert_array_equal(serving.digit_from_upload(png_bytes(small)), prepare_user_digit(small))
+    reduced = serving.digit_from_upload(png_bytes(stroke(1024, 1024)))  # reduced to 512 before preparing
+    assert reduced.dtype == np.float32 and reduced.shape == (28, 28)
+    full = prepare_user_digit(stroke(1024, 1024))
+    # The same digit, up to a one-pixel tie in centring the symmetric bar's mass.
+    assert min(np.abs(np.roll(reduced, (dy, dx), axis=(0, 1)) - full).max()
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1)) < 0.1
+
+
+def test_decoding_waits_for_a_run_slot_but_the_header_check_does_not():
+    slots = serving.RunSlots(1)
+    with slots.hold():  # a visitor's run holds the only slot
+        with pytest.raises(DemoError, match="the server is busy"):
+            serving.digit_from_upload(png_bytes(stroke(60, 60)), slots=slots, timeout=0.05)
+        with pytest.raises(DemoError, match="16.8 MP"):  # refused at once, without waiting
+            serving.digit_from_upload(blank_png(4096), slots=slots, timeout=30)
+    assert serving.digit_from_upload(png_bytes(stroke(60, 60)), slots=slots).shape == (28, 28)
+
+
+def test_unusable_uploads_raise_one_demo_error():
+    with pytest.raises(DemoError, match="blank"):
+        serving.digit_from_upload(png_bytes(np.full((40, 40), 255, np.uint8)))
+    noisy = np.random.default_rng(0).integers(0, 256, size=(200, 200), dtype=np.uint8)
+    truncated = png_bytes(noisy)[:20_000]  # of about 40 KB
+    with pytest.raises(DemoError, match="damaged or truncated"):
+        serving.digit_from_upload(truncated)
+
+
+MEASURE = textwrap.dedent("""
+    import io, resource, sys, threading
+    import numpy as np
+    from PIL import Image
+    from fernn import serving
+
+    def peak_mb():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+    def six_at_once(data):
+        slots, errors = serving.RunSlots(2), []
+        def one():
+            try:
+                serving.digit_from_upload(data, slots=slots)
+            except serving.DemoError as error:
+                errors.append(str(error))
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        before = peak_mb()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return peak_mb() - before, len(errors)
+
+    files = {name: open(path, "rb").read() for name, path in zip(sys.argv[1::2], sys.argv[2::2])}
+    serving.digit_from_upload(files.pop("warm-up"))  # lazy imports and first-call buffers
+    for name, data in files.items():
+        grown, refused = six_at_once(data)
+        print(name, round(grown, 1), refused)
+    before = peak_mb()
+    control = np.ones(200 * 1024**2 // 8)  # 200 MB: the measurement must see it
+    print("control", round(peak_mb() - before, 1), int(control[0]))
+""")
+
+
+def test_six_hostile_uploads_at_once_stay_within_the_memory_budget(tmp_path: Path):
+    """Peak RSS growth in a fresh process while six uploads arrive together: tiny files claiming
+    4096x4096 cost nothing (refused from the header), and six of the largest accepted images
+    (1 MP, decoded two at a time in run slots) stay far below the 300 MB budget."""
+    ink = np.zeros((1024, 1024, 4), np.uint8)
+    ink[200:800, 480:560] = 255
+    files = {"warm-up": png_bytes(stroke(60, 60)), "jpeg-4096": jpeg_claiming(4096), "png-4096": blank_png(4096),
+             "rgba-1024": png_bytes(ink), "jpeg-1024": jpeg_claiming(1024)}
+    arguments = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        arguments += [name, str(tmp_path / name)]
+    done = subprocess.run([sys.executable, "-c", MEASURE, *arguments], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    grown = {line.split()[0]: (float(line.split()[1]), int(line.split()[2])) for line in done.stdout.splitlines()}
+    assert grown["control"][0] >= 150  # the measurement sees a 200 MB allocation
+    assert grown["jpeg-4096"] == (pytest.approx(0, abs=10), 6) and grown["png-4096"] == (pytest.approx(0, abs=10), 6)
+    assert grown["rgba-1024"][0] < 100 and grown["jpeg-1024"][0] < 100  # budget: 300 MB for six
+    assert grown["rgba-1024"][1] == 0
+
+
+def test_prepare_user_digit_reads_float64_beyond_float32s_range():
+    image = np.where(stroke(60, 60) > 0, 1e300, -1e300)
+    digit = prepare_user_digit(image)
+    assert digit.dtype == np.float32
+    np.testing.assert_allclose(digit, prepare_user_digit(stroke(60, 60)), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- link values
+
+FIELDS = serving.demo_link_fields(test_digits=500, checkpoints=["grnn.pt", "fernn.pt"],
+                                  velocity_choices=("auto", "as trained", *map(str, range(9))),
+                                  tabs=("Comparison", "Inside"), renamed_tabs={"Inside the models": "Inside"},
+                                  max_digit_speed=4)
+HUGE = "1" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("params", "expected", "note"),
+    [
+        ({"vy1": ["9"]}, {"vy1": ["4"]}, "Link value `vy1=9` is outside -4..4; using 4."),
+        ({"vx2": ["-12"]}, {"vx2": ["-4"]}, "`vx2=-12` is outside -4..4; using -4."),
+        ({"vset": ["99"]}, {}, "`vset=99` is not one of the 11 choices; using the default."),
+        ({"predict": ["500"]}, {"predict": ["70"]}, "outside 1..70; using 70"),
+        ({"digit1": ["9999"]}, {"digit1": ["499"]}, "`digit1=9999` is outside 0..499; using 499."),
+        ({"digit1": ["inf"]}, {}, "`digit1=inf` is not a whole number; using the default."),
+        ({"digit1": ["-inf"]}, {}, "`digit1=-inf` is not a whole number"),
+        ({"digit2": ["1e309"]}, {}, "`digit2=1e309` is not a whole number"),
+        ({"digit1": ["nan"]}, {}, "`digit1=nan` is not a whole number"),
+        ({"digit1": [HUGE]}, {"digit1": ["499"]}, "(100,000 characters)` is outside 0..499; using 499"),
+        ({"digit2": ["-" + HUGE]}, {"digit2": ["0"]}, "is outside 0..499; using 0"),
+        ({"seed": ["inf"]}, {}, "`seed=inf` is not a whole number"),
+        ({"seed": [HUGE]}, {"seed": [str(2**31 - 1)]}, f"using {2**31 - 1}"),
+        ({"context": ["3.5"]}, {}, "`context=3.5` is not a whole number"),
+        ({"digit1": [""]}, {}, "Link value `digit1` is empty; using the default."),
+        ({"vy1": ["2", "3"]}, {"vy1": ["3"]}, "`vy1` is given 2 times; using the last, `vy1=3`."),
+        ({"stabilised": ["maybe"]}, {}, "`stabilised=maybe` is not true or false"),
+        ({"model_b": ["../../etc/passwd"]}, {}, "is not one of (none), grnn.pt, fernn.pt; using the default"),
+        ({"source": ["Camera"]}, {}, "`source=Camera` is not one of MNIST, Draw, Upload"),
+        ({"channels": ["0", "inf", "0", "3"]}, {"channels": ["0", "3"]}, "keeping 0, 3"),
+    ],
+)
+def test_a_bad_link_value_is_replaced_with_a_note(params: dict, expected: dict, note: str):
+    found = serving.check_link({**params, "view": ["copy"]}, FIELDS)
+    assert found.changed
+    assert found.params == {**expected, "view": ["copy"]}  # the good value next to it stays
+    assert len(found.notes) == 1 and note in found.notes[0], found.notes
+    assert len(found.notes[0]) < 200  # a 100,000-digit value is not echoed
+
+
+def test_good_link_values_pass_unchanged_and_unknown_keys_are_left_alone():
+    params = {"source": ["Draw"], "digits": ["2"], "digit1": ["12"], "digit2": ["0"], "vy1": ["-4"], "vx1": ["4"],
+              "y1": ["-14"], "x2": ["13"], "model_a": ["grnn.pt"], "model_b": ["(none)"], "vset": ["as trained"],
+              "context": ["20"], "predict": ["1"], "seed": [str(2**31 - 1)], "channels": ["0", "5"],
+              "view": ["pooled"], "stabilised": ["false"], "tab": ["Inside"], "d1": ["z1.abc"], "embed": ["true"],
+              "channels_empty": [""]}
+    found = serving.check_link(params, FIELDS)
+    assert not found.changed and found.notes == () and found.params == params
+
+
+def test_old_tab_names_are_read_silently_and_an_empty_selection_is_kept():
+    found = serving.check_link({"tab": ["Inside the models"], "channels": [""]}, FIELDS)
+    assert found.params == {"tab": ["Inside"], "channels": [""]} and found.changed and found.notes == ()
+
+
+def test_notes_quote_link_text_without_markdown():
+    found = serving.check_link({"vset": ["[click](http://x)`**"]}, FIELDS)
+    quoted = found.notes[0].split("`")[1]  # the one code span of the note
+    assert quoted == "vset=?click??http???x????"
+    assert links.shown_value(["a" * 30]) == "a" * 20 + "… (30 characters)"
+
+
+def test_link_fields_cover_every_url_bound_widget():
+    assert set(FIELDS) == {"source", "digits", "digit1", "digit2", "vy1", "vx1", "vy2", "vx2", "y1", "x1", "y2", "x2",
+                           "model_a", "model_b", "vset", "context", "predict", "seed", "channels", "view",
+                           "stabilised", "tab"}
+
+
+# ----------------------------------------------------------------------------- which own digit is in use
+
+
+def test_the_widgets_digit_wins_and_travels_in_the_link():
+    digit = prepare_user_digit(stroke(60, 60))
+    chosen = serving.choose_own_digit(digit, "", link="z1.old", made_before=False, empty="Draw.")
+    assert chosen.link == serving.encode_digit(digit) and chosen.message == "" and not chosen.from_link
+    np.testing.assert_array_equal(chosen.image, serving.decode_digit(chosen.link))  # what the link carries
+
+
+def test_a_shared_links_digit_is_used_until_this_session_draws_or_uploads():
+    code = serving.encode_digit(prepare_user_digit(stroke(60, 60)))
+    shared = serving.choose_own_digit(None, "", link=code, made_before=False, empty="Draw.")
+    assert shared.from_link and shared.link == code and shared.image is not None
+    cleared = serving.choose_own_digit(None, "", link=code, made_before=True, empty="Draw a digit.")
+    assert cleared.image is None and cleared.link is None and cleared.message == "Draw a digit."
+    failed = serving.choose_own_digit(None, "Cannot use x.png: blank.", link=code, made_before=False, empty="Upload.")
+    assert failed.image is None and failed.link is None and failed.message == "Cannot use x.png: blank."
+    damaged = serving.choose_own_digit(None, "", link="z1.AAAA", made_before=False, empty="Draw.")
+    assert damaged.image is None and "link's digit" in damaged.message
+
+
+def test_use_own_digit_keeps_link_and_session_in_step():
+    code = serving.encode_digit(prepare_user_digit(stroke(60, 60)))
+    link, state = {"d1": code, "vy1": "2"}, {}
+    assert serving.use_own_digit(None, "", empty="Draw.", link=link, state=state).from_link  # the shared view
+    assert link["d1"] == code and not state["own_digit"]
+    drawn = prepare_user_digit(stroke(80, 50))
+    serving.use_own_digit(drawn, "", empty="Draw.", link=link, state=state)
+    assert link["d1"] == serving.encode_digit(drawn) and state["own_digit"]
+    emptied = serving.use_own_digit(None, "", empty="Draw.", link=link, state=state)  # reset or undo
+    assert emptied.image is None and link == {"vy1": "2"}
+
+
+def test_a_drawing_canvas_is_empty_until_it_has_ink():
+    canvas = np.zeros((224, 224, 4), np.uint8)
+    canvas[..., 3] = 255  # an opaque black background
+    assert serving.digit_from_drawing(None) is None and serving.digit_from_drawing(canvas) is None
+    canvas[40:180, 100:120, :3] = 255
+    assert serving.digit_from_drawing(canvas).shape == (28, 28)
+
+
+# ----------------------------------------------------------------------------- settings, messages
+
+
+def test_settings_from_the_environment():
+    assert serving.settings_from_environment({}) == serving.ServerSettings(2, 512, 1)
+    read = serving.settings_from_environment({"FERNN_RUN_SLOTS": "4", "FERNN_CACHE_MB": "0",
+                                              "FERNN_TORCH_THREADS": " 3 ", "OTHER": "x"})
+    assert read == serving.ServerSettings(run_slots=4, cache_megabytes=0, torch_threads=3)
+    assert serving.settings_from_environment({"FERNN_RUN_SLOTS": ""}).run_slots == 2  # empty means unset
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"FERNN_RUN_SLOTS": "0"}, "FERNN_RUN_SLOTS=0 must be a whole number from 1 to 64"),
+        ({"FERNN_RUN_SLOTS": "65"}, "FERNN_RUN_SLOTS=65 must be a whole number from 1 to 64"),
+        ({"FERNN_CACHE_MB": "-1"}, "FERNN_CACHE_MB=-1 must be a whole number from 0 to 1,048,576"),
+        ({"FERNN_CACHE_MB": "1e3"}, "FERNN_CACHE_MB=1e3 must be"),
+        ({"FERNN_TORCH_THREADS": "two"}, "FERNN_TORCH_THREADS=two must be a whole number from 1 to 256"),
+        ({"FERNN_TORCH_THREADS": "9" * 5000}, r"\(5,000 characters\) must be"),
+        ({"FERNN_RUN_SLOTS": "0", "FERNN_CACHE_MB": "x"}, "FERNN_RUN_SLOTS=0 must .*; FERNN_CACHE_MB=x must"),
+    ],
+)
+def test_bad_settings_are_named(environ: dict, message: str):
+    with pytest.raises(ValueError, match=message):
+        serving.settings_from_environment(environ)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this would have run",))
+
+
+@pytest.fixture
+def unsafe_checkpoints(tmp_path: Path) -> dict[str, Path]:
+    """Files weights_only loading refuses, each with its own torch message."""
+    folder = tmp_path / "server" / "private" / "checkpoints"
+    folder.mkdir(parents=True)
+    files = {name: folder / f"{name}.pt" for name in ("legacy", "blocked", "ansi", "damaged")}
+    files["legacy"].write_bytes(pickle.dumps(Payload()))  # "Unsupported operand"
+    torch.save({"x": Payload()}, files["blocked"])  # "GLOBAL builtins.print ... is blocked"?
+    import fractions
+
+    torch.save({"x": fractions.Fraction(1, 3)}, files["ansi"])  # advice set in bold with ANSI codes
+    files["damaged"].write_bytes(b"this is not a checkpoint" * 10)
+    return files
+
+
+def test_checkpoint_messages_for_visitors_carry_no_paths_advice_or_colour(unsafe_checkpoints: dict[str, Path]):
+    seen = []
+    for name, path in unsafe_checkpoints.items():
+        with pytest.raises(fernn.CheckpointError) as caught:
+            fernn.load_checkpoint(path)
+        message = serving.visitor_message(caught.value)
+        seen.append(message)
+        assert message.startswith(f"{name}.pt is not a readable checkpoint"), message
+        assert "weights_only" not in message and "\x1b" not in message and "private" not in message
+        assert "\n" not in message
+    assert "such as fractions.Fraction, which fernn never loads" in seen[2]
+    assert "pop from empty list" in seen[3] or "Error" in seen[3]  # the unpickler's own one-line reason
+
+
+def test_visitor_message_drops_directories_but_not_urls_or_fractions(tmp_path: Path):
+    try:
+        (tmp_path / "missing" / "x.pt").stat()
+    except OSError as error:
+        assert serving.visitor_message(error) == "No such file or directory: x.pt"
+    spaced = FileNotFoundError(f"no checkpoint file at {tmp_path}/a b/c.pt")
+    assert serving.visitor_message(spaced, folders=[tmp_path / "a b"]) == "no checkpoint file at c.pt"
+    text = "see https://pytorch.org/docs/x.html, 1/2 of C:\\Users\\me\\x.pt and /srv/app/y.pt\nsecond line"
+    assert serving.visitor_message(text) == "see https://pytorch.org/docs/x.html, 1/2 of x.pt and y.pt"
+
+
+def test_open_checkpoints_names_models_and_says_why_one_cannot_be_used(tmp_path: Path):
+    small = {"hidden_channels": 4, "decoder_layers": 2}
+    paths = [fernn.save_checkpoint(tmp_path / "a.pt", fernn.build_model("fernn", max_speed=1, **small),
+                                   {"evaluation": {}}),
+             fernn.save_checkpoint(tmp_path / "b.pt", fernn.build_model("fernn", max_speed=1, **small)),
+             tmp_path / "gone.pt"]
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    paths.append(tmp_path / "bad.pt")
+    opened = serving.open_checkpoints(paths, lambda path, modified, size: fernn.load_checkpoint(path))
+    assert [item.name for item in opened] == ["FERNN", "FERNN (b)", "", ""]
+    assert [item.evaluated for item in opened[:2]] == [True, False]
+    assert opened[0].version[:2] == ("FERNN", str(paths[0]))
+    assert opened[2].problem == "No such file or directory: gone.pt"
+    assert opened[3].problem.startswith("bad.pt is not a readable checkpoint")
+    assert str(tmp_path) not in opened[3].problem
+    assert serving.checkpoint_files(tmp_path) == ["a.pt", "b.pt", "bad.pt"]
+    assert serving.checkpoint_files(tmp_path / "nowhere") == []
+
+
+# --- digit links, the comparison cache, run slots -------------------------------------------
 
 
 def small_comparison(predict_frames: int = 2) -> showcase.Comparison:

@@ -13,6 +13,7 @@ indices (see :mod:`fernn.flows`).
 from . import data, devices, flows, testing
 from .cells import FlowRNNCell
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .classifier import Classifier, ClassifierConfig, build_classifier
 from .devices import resolve_device
 from .flows import velocity_set
 from .models import Forecast, Forecaster, ModelConfig, build_model
@@ -23,10 +24,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "Classifier",
+    "ClassifierConfig",
     "FlowRNNCell",
     "Forecast",
     "Forecaster",
     "ModelConfig",
+    "build_classifier",
     "build_model",
     "data",
     "devices",

@@ -18,6 +18,7 @@ import torch
 
 from .devices import resolve_device
 from .flows import TRANSLATION, Flow, GridAxes, Velocity
+from .classifier import Classifier
 from .models import Forecaster
 
 __all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "load_safely", "read_checkpoint",
@@ -30,7 +31,7 @@ VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # Model classes by the kind recorded in a file. A class is built as ``cls(config)`` from
 # ``cls.config_class.from_dict(...)``; its config has ``to_dict``, ``parameter_count`` and ``velocities``.
-_MODELS: dict[str, type] = {"forecaster": Forecaster}
+_MODELS: dict[str, type] = {"forecaster": Forecaster, "classifier": Classifier}
 
 
 def register_model(kind: str, cls: type) -> type:

@@ -17,12 +17,39 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 from .cells import FlowRNNCell, StepRunner
 from .flows import TRANSLATION, Flow, Velocity
 
-__all__ = ["POOLINGS", "EncoderRun", "FlowEncoder", "max_over_copies", "pool_copies"]
+__all__ = ["POOLINGS", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies", "pool_copies"]
 
 # on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
 StepCallback = Callable[[int, torch.Tensor], None]
 # "max" is the paper's choice: the copy moving with the input dominates the pool.
 POOLINGS = ("max", "mean")
+
+
+def check_frames(frames: object, *, in_channels: int, weight: torch.Tensor, name: str = "frames") -> None:
+    """Refuse frames a model cannot read, with a message naming what is wrong: not a tensor, not
+    ``(B, T, C_in, H, W)`` with at least one of each, not floating point, another dtype or device than
+    the model's ``weight``, or holding NaN / inf (the first bad sequence and frame are named)."""
+    if not isinstance(frames, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(frames).__name__}")
+    if frames.ndim != 5 or frames.shape[2] != in_channels:
+        raise ValueError(f"{name} must have shape (B, T, {in_channels}, H, W), got {tuple(frames.shape)}")
+    batch, num_frames, _, height, width = frames.shape
+    if num_frames < 1:
+        raise ValueError(f"{name} must hold at least one frame")
+    if batch < 1 or height < 1 or width < 1:
+        raise ValueError(f"{name} must hold at least one sequence of at least 1x1 pixels, got shape {tuple(frames.shape)}")
+    if not frames.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {frames.dtype}")
+    if frames.dtype != weight.dtype or frames.device != weight.device:
+        raise ValueError(
+            f"{name} is {frames.dtype} on {frames.device} but the model is {weight.dtype} on "
+            f"{weight.device}; move one to match, e.g. {name}.to(next(model.parameters()))"
+        )
+    # One pass over the frames; only bad frames pay for finding the one to name.
+    finite = torch.isfinite(frames)  # (B, T, C_in, H, W)
+    if not bool(finite.all()):
+        sequence, frame = (~finite.flatten(2).all(dim=2)).nonzero()[0].tolist()  # first bad (b, t)
+        raise ValueError(f"{name} frame {frame} of sequence {sequence} holds NaN or inf values")
 
 
 class _MaxOverCopies(torch.autograd.Function):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .encoder import POOLINGS, FlowEncoder, StepCallback, pool_copies
+from .encoder import POOLINGS, FlowEncoder, StepCallback, check_frames, pool_copies
 from .flows import TRANSLATION, Flow, Velocity, flow_from_record
 
 __all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
@@ -197,27 +197,7 @@ class Forecaster(nn.Module):
 
     def _check_context(self, context: torch.Tensor, steps: int) -> int:
         """Refuse a context or ``steps`` that ``rollout`` cannot run; returns ``steps`` as an int."""
-        if not isinstance(context, torch.Tensor):
-            raise TypeError(f"context must be a torch.Tensor, got {type(context).__name__}")
-        if context.ndim != 5 or context.shape[2] != self.config.in_channels:
-            raise ValueError(
-                f"context must have shape (B, T, {self.config.in_channels}, H, W), got {tuple(context.shape)}"
-            )
-        batch, num_context, _, height, width = context.shape
-        if num_context < 1:
-            raise ValueError("context must hold at least one frame")
-        if batch < 1 or height < 1 or width < 1:
-            raise ValueError(
-                f"context must hold at least one sequence of at least 1x1 pixels, got shape {tuple(context.shape)}"
-            )
-        if not context.is_floating_point():
-            raise ValueError(f"context must be a floating-point tensor, got {context.dtype}")
-        weight = next(self.parameters())
-        if context.dtype != weight.dtype or context.device != weight.device:
-            raise ValueError(
-                f"context is {context.dtype} on {context.device} but the model is {weight.dtype} on "
-                f"{weight.device}; move one to match, e.g. context.to(next(model.parameters()))"
-            )
+        check_frames(context, in_channels=self.config.in_channels, weight=next(self.parameters()), name="context")
         # numpy integers and 0-d integer tensors are the same count; bools and floats are not.
         if isinstance(steps, torch.Tensor):
             integral = steps.ndim == 0 and not steps.is_floating_point() and not steps.is_complex() \
@@ -229,11 +209,6 @@ class Forecaster(nn.Module):
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
         if count > MAX_STEPS:
             raise ValueError(f"steps must be at most {MAX_STEPS:,}, got {count:,}")
-        # One pass over the context; only a bad context pays for finding the frame to name.
-        finite = torch.isfinite(context)  # (B, T, C_in, H, W)
-        if not bool(finite.all()):
-            sequence, frame = (~finite.flatten(2).all(dim=2)).nonzero()[0].tolist()  # first bad (b, t)
-            raise ValueError(f"context frame {frame} of sequence {sequence} holds NaN or inf values")
         return count
 
     def rollout(

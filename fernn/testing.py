@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from .flows import Velocity
+from .classifier import Classifier
 from .models import Forecaster
 
 __all__ = ["EquivarianceReport", "flow_equivariance_error"]
@@ -57,7 +58,7 @@ class EquivarianceReport:
 
 
 def flow_equivariance_error(
-    model: Forecaster,
+    model: Forecaster | Classifier,
     velocity: Sequence[int],
     *,
     context: torch.Tensor | None = None,
@@ -85,10 +86,8 @@ def flow_equivariance_error(
     context = context.to(device="cpu", dtype=dtype)
     shape = context.shape[-2:]
 
-    still = reference_model.forecast(context, 0, velocities=run_velocities, return_hidden=True).hidden
-    moved = reference_model.forecast(
-        flow.flow_sequence(context, velocity), 0, velocities=run_velocities, return_hidden=True
-    ).hidden  # (B, T, V, C, H, W)
+    still = _states(reference_model, context, run_velocities)  # (B, T, V, C, H, W)
+    moved = _states(reference_model, flow.flow_sequence(context, velocity), run_velocities)
 
     scale = still.abs().max().clamp_min(torch.finfo(dtype).tiny)
     errors, partners = [], []
@@ -107,3 +106,11 @@ def flow_equivariance_error(
         partners=tuple(partners),
         errors=torch.stack(errors).float(),
     )
+
+
+def _states(model: Forecaster | Classifier, frames: torch.Tensor, velocities: tuple[Velocity, ...]) -> torch.Tensor:
+    """The encoder's state after every frame, ``(B, T, V, C, H, W)``: what any head reads."""
+    with torch.inference_mode():
+        run = model.encoder.begin(frames, velocities, total=frames.shape[1])
+        model.encoder.read(run, model.encoder.drives(frames))
+    return run.hidden

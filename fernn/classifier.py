@@ -1,0 +1,167 @@
+"""Sequence classifiers: the shared :class:`~fernn.encoder.FlowEncoder`, a pool over velocity copies, a head.
+
+``logits = linear(mean_space(head(pool_V(h_T))))``: the state after the last frame is pooled over
+the velocity copies (max, as the paper's), passed through ``head_layers`` circular 3x3 conv + ReLU
+layers (0 is the research code's head: global average pooling and a linear layer), averaged over
+space and mapped to class scores. Circular convolutions and the spatial mean keep the read-out
+exactly invariant to translations of the torus, so what moves the logits is only what the
+recurrence kept. A G-RNN classifier is the same model with the velocity set ``{flow.zero}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .encoder import POOLINGS, FlowEncoder, check_frames, pool_copies
+from .flows import TRANSLATION, Flow, Velocity, flow_from_record
+from .models import KINDS
+
+__all__ = ["Classifier", "ClassifierConfig", "build_classifier"]
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything needed to rebuild a classifier; stored inside every checkpoint."""
+
+    kind: str = "fernn"
+    # The training velocity set of `flow`; a G-RNN's is {flow.zero}. Run time may use another set.
+    velocities: tuple[Velocity, ...] = field(default_factory=lambda: TRANSLATION.velocity_set(1))
+    flow: Flow = TRANSLATION
+    hidden_channels: int = 16
+    in_channels: int = 1
+    kernel_size: int = 3
+    num_classes: int = 10
+    pooling: str = "max"
+    # Circular conv + ReLU layers between the pooled state and the spatial mean; 0 is the research
+    # code's head (mean over space, then linear). Measured on Flickering Flowing MNIST: see pretrained/.
+    head_layers: int = 2
+    head_channels: int = 32
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if not isinstance(self.flow, Flow):
+            raise ValueError(f"flow must be a fernn.flows.Flow, got {self.flow!r}")
+        object.__setattr__(self, "velocities", self.flow.as_velocities(self.velocities))
+        if self.kind == "grnn" and self.velocities != (self.flow.zero,):
+            raise ValueError(f"a G-RNN has the velocity set ({self.flow.zero!r},), got {self.velocities}")
+        for name in ("hidden_channels", "in_channels", "num_classes", "head_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.head_layers, int) or isinstance(self.head_layers, bool) or not 0 <= self.head_layers <= 16:
+            raise ValueError(f"head_layers must be an integer in 0..16, got {self.head_layers!r}")
+        kernel = self.kernel_size
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+    def parameter_count(self) -> int:
+        """Weights and biases of the model this config builds, computed without building it."""
+        taps = self.kernel_size * self.kernel_size
+        cell = self.flow.convolution_parameters(in_channels=self.in_channels, hidden_channels=self.hidden_channels,
+                                                kernel_size=self.kernel_size)
+        width, head = self.hidden_channels, 0
+        for _ in range(self.head_layers):
+            head += width * self.head_channels * taps + self.head_channels
+            width = self.head_channels
+        return cell + head + width * self.num_classes + self.num_classes
+
+    def to_dict(self) -> dict:
+        """Plain values only, so ``torch.load(weights_only=True)`` can read it."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["velocities"] = [list(v) if isinstance(v, tuple) else v for v in self.velocities]
+        data["flow"] = self.flow.to_record()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ClassifierConfig:
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown classifier config fields: {unknown}")
+        values = dict(data)
+        values["flow"] = flow_from_record(values.get("flow", TRANSLATION.to_record()))
+        if "velocities" in values:
+            values["velocities"] = tuple(tuple(v) if isinstance(v, list) else v for v in values["velocities"])
+        return cls(**values)
+
+
+class Classifier(nn.Module):
+    """Classify frame sequences ``(B, T, C_in, H, W)`` into ``num_classes`` (see the module docstring)."""
+
+    config_class = ClassifierConfig
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = FlowEncoder(flow=config.flow, in_channels=config.in_channels,
+                                   hidden_channels=config.hidden_channels, kernel_size=config.kernel_size)
+        layers: list[nn.Module] = []
+        width = config.hidden_channels
+        for _ in range(config.head_layers):
+            layers += [nn.Conv2d(width, config.head_channels, config.kernel_size, padding=config.kernel_size // 2,
+                                 padding_mode="circular"), nn.ReLU()]
+            width = config.head_channels
+        self.head = nn.Sequential(*layers)
+        self.linear = nn.Linear(width, config.num_classes)
+        self.metrics: dict = {}  # recorded metrics travel with the model when it comes from a checkpoint
+        self.checkpoint_steps = False  # the training loop's memory saver (see Forecaster)
+
+    @property
+    def flow(self) -> Flow:
+        return self.config.flow
+
+    @property
+    def velocities(self) -> tuple[Velocity, ...]:
+        return self.config.velocities
+
+    def read_out(self, state: torch.Tensor) -> torch.Tensor:
+        """Class scores of one state: ``(B, V, C, H, W)`` -> ``(B, num_classes)``."""
+        pooled = pool_copies(state, self.config.pooling)  # (B, C, H, W)
+        return self.linear(self.head(pooled).mean(dim=(-2, -1)))  # (B, num_classes)
+
+    def forward(self, frames: torch.Tensor, velocities: Sequence[Velocity] | None = None) -> torch.Tensor:
+        """Training entry point: logits ``(B, num_classes)`` after the last frame (differentiable)."""
+        check_frames(frames, in_channels=self.config.in_channels, weight=self.linear.weight)
+        velocities = self.velocities if velocities is None else self.flow.as_velocities(velocities)
+        recompute = self.checkpoint_steps and self.training and torch.is_grad_enabled()
+        run = self.encoder.begin(frames, velocities, recompute=recompute)
+        return self.read_out(self.encoder.read(run, self.encoder.drives(frames)))
+
+    def classify(self, frames: torch.Tensor, velocities: Sequence[Velocity] | None = None) -> torch.Tensor:
+        """Logits ``(B, num_classes)`` for frames ``(B, T, C_in, H, W)``, without gradients.
+        ``velocities=None`` runs the model's own set; any other set reuses the same weights."""
+        with torch.inference_mode():
+            return self.forward(frames, velocities)
+
+    def classify_steps(self, frames: torch.Tensor, velocities: Sequence[Velocity] | None = None) -> torch.Tensor:
+        """Logits after every frame, ``(B, T, num_classes)``: how the answer forms as evidence comes in."""
+        check_frames(frames, in_channels=self.config.in_channels, weight=self.linear.weight)
+        velocities = self.velocities if velocities is None else self.flow.as_velocities(velocities)
+        scores: list[torch.Tensor] = []
+        with torch.inference_mode():
+            run = self.encoder.begin(frames, velocities, on_step=lambda _, state: scores.append(self.read_out(state)))
+            self.encoder.read(run, self.encoder.drives(frames))
+        return torch.stack(scores, dim=1)  # (B, T, num_classes)
+
+
+def build_classifier(kind: str, *, max_speed: int | None = None, velocities: Sequence[object] | None = None,
+                     flow: Flow = TRANSLATION, **options) -> Classifier:
+    """A ``"grnn"`` or ``"fernn"`` classifier of ``flow``; a FERNN's set is ``flow.velocity_set(max_speed)``
+    (default 1) or ``velocities``. ``options`` are :class:`ClassifierConfig` fields."""
+    if max_speed is not None and velocities is not None:
+        raise ValueError("give either max_speed or velocities, not both")
+    if kind == "grnn":
+        if max_speed not in (None, 0) or velocities is not None:
+            raise ValueError("a G-RNN classifier has the single velocity flow.zero; drop max_speed/velocities")
+        chosen = (flow.zero,)
+    else:
+        chosen = flow.as_velocities(velocities) if velocities is not None else flow.velocity_set(
+            1 if max_speed is None else max_speed)
+    return Classifier(ClassifierConfig(kind=kind, velocities=chosen, flow=flow, **options))

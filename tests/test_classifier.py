@@ -1,0 +1,129 @@
+"""Classifiers on the shared encoder and the Flickering Flowing MNIST task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import fernn
+from fernn.data import load_digits
+from fernn.flicker import FlickerSpec, flickering_mnist, flickering_mnist_batch, ring_velocities
+from fernn.flows import TRANSLATION
+
+
+def small(kind: str = "fernn", **options) -> fernn.Classifier:
+    options.setdefault("hidden_channels", 3)
+    options.setdefault("head_channels", 4)
+    return fernn.build_classifier(kind, **options).double().eval()
+
+
+def test_logits_shapes_and_the_three_entry_points_agree() -> None:
+    model = small(max_speed=1, num_classes=7)
+    frames = torch.rand(2, 5, 1, 10, 10, dtype=torch.float64)
+    logits = model.classify(frames)
+    assert logits.shape == (2, 7) and model.velocities == fernn.velocity_set(1) and model.flow.name == "translation"
+    torch.testing.assert_close(model(frames), logits, rtol=0, atol=1e-12)
+    steps = model.classify_steps(frames)
+    assert steps.shape == (2, 5, 7)
+    torch.testing.assert_close(steps[:, -1], logits, rtol=0, atol=1e-12)
+    torch.testing.assert_close(steps[:, 2], model.classify(frames[:, :3]), rtol=0, atol=1e-12)  # causal
+    assert model.classify(frames, fernn.velocity_set(3)).shape == (2, 7)  # the same weights, 49 copies
+
+
+@pytest.mark.parametrize("head_layers", [0, 2])
+def test_logits_are_invariant_to_flows_under_a_closed_velocity_set(head_layers: int) -> None:
+    model = small(velocities=[(dy, dx) for dy in range(6) for dx in range(6)], head_layers=head_layers)
+    frames = torch.rand(2, 4, 1, 6, 6, dtype=torch.float64)
+    for velocity in ((1, 0), (2, -1), (-3, 3)):
+        moved = TRANSLATION.flow_sequence(frames, velocity)
+        torch.testing.assert_close(model.classify(moved), model.classify(frames), rtol=0, atol=1e-12)
+
+
+def test_the_encoders_states_are_exactly_equivariant_and_the_grnn_is_not() -> None:
+    fernn_report = fernn.flow_equivariance_error(small(max_speed=2), (1, -1), size=12)
+    assert fernn_report.pairs_compared == 16 and fernn_report.exact_error < 1e-12
+    assert fernn.flow_equivariance_error(small("grnn"), (1, -1), size=12).truncated_error > 1e-2
+
+
+def test_parameter_count_and_checkpoint_round_trip(tmp_path) -> None:
+    for head_layers in (0, 1, 3):
+        model = small(max_speed=1, head_layers=head_layers)
+        assert model.config.parameter_count() == sum(p.numel() for p in model.parameters())
+    model = small(max_speed=1)
+    frames = torch.rand(1, 3, 1, 8, 8, dtype=torch.float64)
+    loaded = fernn.load_checkpoint(fernn.save_checkpoint(tmp_path / "c.pt", model, {"note": 1})).double()
+    assert isinstance(loaded, fernn.Classifier) and loaded.config == model.config and loaded.metrics == {"note": 1}
+    torch.testing.assert_close(loaded.classify(frames), model.classify(frames), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (dict(kind="grnn", velocities=((1, 0),)), "G-RNN"),
+    (dict(num_classes=0), "num_classes"),
+    (dict(head_layers=-1), "head_layers"),
+    (dict(pooling="median"), "pooling"),
+    (dict(kind="lstm"), "kind"),
+])
+def test_bad_configs_are_refused_with_the_field_named(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fernn.ClassifierConfig(**options)
+
+
+def test_bad_frames_are_refused() -> None:
+    model = small()
+    with pytest.raises(ValueError, match=r"frames must have shape \(B, T, 1, H, W\)"):
+        model.classify(torch.zeros(2, 1, 8, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="frame 1 of sequence 0 holds NaN"):
+        frames = torch.zeros(1, 3, 1, 8, 8, dtype=torch.float64)
+        frames[0, 1, 0, 2, 2] = float("nan")
+        model.classify(frames)
+
+
+# --- Flickering Flowing MNIST -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def test_digits() -> tuple[np.ndarray, np.ndarray]:
+    return load_digits("test")
+
+
+def test_flicker_sequences_are_pure_functions_of_seed_and_index(test_digits) -> None:
+    digits, labels = test_digits
+    first, label = flickering_mnist(digits, labels, 7, seed=3)
+    again, label_again = flickering_mnist(digits, labels, 7, seed=3)
+    assert torch.equal(first, again) and label == label_again
+    assert not torch.equal(first, flickering_mnist(digits, labels, 8, seed=3)[0])
+    assert not torch.equal(first, flickering_mnist(digits, labels, 7, seed=4)[0])
+    frames, targets = flickering_mnist_batch(digits, labels, [7, 8], seed=3)
+    assert frames.shape == (2, 16, 1, 28, 28) and targets.dtype == torch.int64 and torch.equal(frames[0], first)
+
+
+def test_a_flicker_sequence_is_a_masked_moving_digit(test_digits) -> None:
+    """Every visible pixel is the digit moved by offset + t v for one v of the ring, and about a tenth
+    of the pixels are visible."""
+    digits, labels = test_digits
+    spec = FlickerSpec(speed=2, digits_in_order=True, visible=0.1)
+    frames, label = flickering_mnist(digits, labels, 5, seed=0, spec=spec)
+    assert label == labels[5]
+    image = torch.from_numpy(digits[5].astype(np.float32) / 255).unsqueeze(0)  # (1, 28, 28)
+    matches = []
+    for velocity in ring_velocities(2):
+        for dy in range(28):
+            for dx in range(28):
+                clean = TRANSLATION.flow_image(image, velocity, 16, start=(dy, dx))  # (T, 1, 28, 28)
+                visible = frames > 0
+                if torch.equal(frames[visible], clean[visible]) and bool((clean[visible] > 0).all()):
+                    matches.append((velocity, (dy, dx)))
+    assert len(matches) >= 1 and all(TRANSLATION.speed(v) == 2 for v, _ in matches)
+    velocity, start = matches[0]
+    clean = TRANSLATION.flow_image(image, velocity, 16, start=start)
+    shown = (frames > 0).sum().item() / max((clean > 0).sum().item(), 1)
+    assert 0.06 < shown < 0.14  # each inked pixel is visible with probability 0.1
+
+
+def test_flicker_velocities_cover_the_box_or_the_ring(test_digits) -> None:
+    assert set(ring_velocities(0)) == {(0, 0)} and len(ring_velocities(1)) == 8 and len(ring_velocities(4)) == 32
+    with pytest.raises(ValueError, match="visible"):
+        FlickerSpec(visible=0)
+    with pytest.raises(ValueError, match="speed"):
+        FlickerSpec(speed=-1)

@@ -178,3 +178,22 @@ def test_bf16_training_learns_keeps_float32_weights_and_resumes_exactly(tmp_path
     payload = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
     assert payload["training"]["precision"] == "bf16"
     assert all(t.dtype == torch.float32 for t in payload["state_dict"].values())
+
+
+def test_a_classifier_trains_on_flickering_mnist_resumes_exactly_and_exports(tmp_path):
+    """The classification task through the same loop: a Classifier checkpoint, accuracy in the log,
+    and a resumed run that ends where an uninterrupted one does."""
+    def flicker(name: str, **overrides) -> TrainConfig:
+        values = dict(PRESETS["tiny-flicker"], output=str(tmp_path / name), device="cpu", **overrides)
+        return TrainConfig.from_flat(**values)
+
+    straight = train(flicker("straight", steps=20, learning_rate=3e-3), progress=False)
+    assert 0.0 <= straight["val_accuracy"] <= 1.0 and straight["val_error"] == pytest.approx(1 - straight["val_accuracy"])
+    assert "train_loss" in straight and "best_val_error" in straight
+    train(flicker("resumed", steps=10, learning_rate=3e-3), progress=False)
+    resumed = train(flicker("resumed", steps=20, learning_rate=3e-3), resume=True, progress=False)
+    assert resumed["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-6)
+    best = fernn.load_checkpoint(tmp_path / "straight" / "best.pt")
+    assert isinstance(best, fernn.Classifier) and best.velocities == fernn.velocity_set(1)
+    with pytest.raises(ValueError, match="trains a ClassifierConfig"):
+        TrainConfig(model=fernn.ModelConfig(), data=fernn.train.DataSpec(task="flickering-mnist"))

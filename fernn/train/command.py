@@ -16,7 +16,7 @@ from .. import cli
 from ..checkpoints import MAX_COPIES
 from ..devices import PRECISIONS
 from ..models import DECODINGS, KINDS, POOLINGS
-from .config import LR_SCHEDULES, TrainConfig
+from .config import LR_SCHEDULES, TASK_NAMES, TrainConfig
 from .loop import _distributed, export, train
 from .presets import PRESETS
 
@@ -37,6 +37,12 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "pooling": (POOLINGS, "how the decoder pools the velocity copies (max is the paper's)"),
     "decoder_layers": (cli.Integer(1, 64), "convolutions in the decoder, counting the linear output conv"),
     "decoder_bias": ("bool", "give the decoder's convolutions biases (the research code has none)"),
+    "head_layers": (cli.Integer(0, 16), "classifiers: circular 3x3 conv + ReLU layers between the pooled state and "
+                                        "the spatial mean (0: the research code's head)"),
+    "head_channels": (cli.Integer(1, 1024), "classifiers: channels of those head layers"),
+    "task": (TASK_NAMES, "flowing-mnist: predict the next frames (a forecaster); flickering-mnist: name a "
+                         "digit seen through a sparse pixel mask as it moves (a classifier)"),
+    "visible": (cli.Number(0, 1, positive=True), "flickering-mnist: the probability that a pixel shows in a frame"),
     "data_max_speed": (cli.Integer(0, cli.DATA_SPEED_LIMIT, "faster is a slower motion on the 28-px torus"),
                        "training data: each digit's velocity is drawn from {-r..r}^2, r in px/frame"),
     "num_digits": (cli.Integer(1, 10), "digits per sequence"),

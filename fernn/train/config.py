@@ -15,22 +15,31 @@ from dataclasses import dataclass, field
 from ..data import SequenceSpec
 from ..devices import PRECISIONS
 from ..flows import TRANSLATION
+from ..classifier import ClassifierConfig
 from ..models import ModelConfig
 
 __all__ = ["LR_SCHEDULES", "DataSpec", "TrainConfig"]
 
 LR_SCHEDULES = ("constant", "cosine")
+TASK_NAMES = ("flowing-mnist", "flickering-mnist")
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """The training sequences: Flowing MNIST as in the paper (2 digits, 10 context + 10 predicted)."""
+    """The training sequences: Flowing MNIST as in the paper (2 digits, 10 context + 10 predicted), or
+    Flickering Flowing MNIST for classification (one digit, ``context_frames`` masked frames)."""
 
+    task: str = "flowing-mnist"  # or "flickering-mnist" (sequence classification, fernn.flicker)
     max_speed: int = 1  # each digit's velocity is drawn from {-r..r}^2 (px/frame)
     num_digits: int = 2
     context_frames: int = 10
     predict_frames: int = 10
     digits_root: str = ""  # empty: the bundled 5k digits; else a folder of MNIST IDX files
+    visible: float = 0.1  # flickering-mnist: the probability that a pixel shows in a frame
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES:
+            raise ValueError(f"task must be one of {TASK_NAMES}, got {self.task!r}")
 
     def sequences(self, predict_frames: int | None = None) -> SequenceSpec:
         """The generator's spec for sequences of the context and ``predict_frames`` (default: the spec's)."""
@@ -40,17 +49,23 @@ class DataSpec:
 
 
 # Flat names (flags, presets) of the nested fields: model ones build the ModelConfig, data ones the DataSpec.
-MODEL_FLAT = ("kind", "hidden_channels", "model_max_speed", "decoding", "pooling", "decoder_layers", "decoder_bias")
-DATA_FLAT = {"data_max_speed": "max_speed", "num_digits": "num_digits", "context_frames": "context_frames",
-             "predict_frames": "predict_frames", "digits_root": "digits_root"}
-# The demo FERNN, hidden 16, as the default model of a run.
+MODEL_FLAT = ("kind", "hidden_channels", "model_max_speed", "decoding", "pooling", "decoder_layers", "decoder_bias",
+              "head_layers", "head_channels")
+DATA_FLAT = {"task": "task", "data_max_speed": "max_speed", "num_digits": "num_digits",
+             "context_frames": "context_frames", "predict_frames": "predict_frames", "digits_root": "digits_root",
+             "visible": "visible"}
+# The demo FERNN, hidden 16, as the default model of a run (decoder settings for forecasters, head
+# settings for classifiers).
 _MODEL_DEFAULTS = dict(kind="fernn", hidden_channels=16, model_max_speed=2, decoding="aligned", pooling="max",
-                       decoder_layers=4, decoder_bias=True)
+                       decoder_layers=4, decoder_bias=True, head_layers=2, head_channels=32)
 
 
-def _model_config(kind: str, hidden_channels: int, model_max_speed: int, decoding: str, pooling: str,
-                  decoder_layers: int, decoder_bias: bool) -> ModelConfig:
+def _model_config(task: str, *, kind: str, hidden_channels: int, model_max_speed: int, decoding: str, pooling: str,
+                  decoder_layers: int, decoder_bias: bool, head_layers: int, head_channels: int):
     velocities = (TRANSLATION.zero,) if kind == "grnn" else TRANSLATION.velocity_set(model_max_speed)
+    if task == "flickering-mnist":
+        return ClassifierConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, pooling=pooling,
+                                head_layers=head_layers, head_channels=head_channels)
     return ModelConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, decoding=decoding,
                        pooling=pooling, decoder_layers=decoder_layers, decoder_bias=decoder_bias)
 
@@ -59,7 +74,8 @@ def _model_config(kind: str, hidden_channels: int, model_max_speed: int, decodin
 class TrainConfig:
     """One training run. Defaults are the CPU demo FERNN; presets override some fields."""
 
-    model: ModelConfig = field(default_factory=lambda: _model_config(**_MODEL_DEFAULTS))
+    model: ModelConfig | ClassifierConfig = field(default_factory=lambda: _model_config("flowing-mnist",
+                                                                                        **_MODEL_DEFAULTS))
     data: DataSpec = field(default_factory=DataSpec)
     # optimisation (the paper: Adam 1e-3, batch 128, grad-clip 1.0)
     steps: int = 2000
@@ -91,9 +107,12 @@ class TrainConfig:
     activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, ModelConfig) or not isinstance(self.data, DataSpec):
-            raise ValueError("TrainConfig takes a ModelConfig as model and a DataSpec as data "
+        if not isinstance(self.model, (ModelConfig, ClassifierConfig)) or not isinstance(self.data, DataSpec):
+            raise ValueError("TrainConfig takes a ModelConfig or ClassifierConfig as model and a DataSpec as data "
                              "(TrainConfig.from_flat builds both from flat names)")
+        wanted = ClassifierConfig if self.data.task == "flickering-mnist" else ModelConfig
+        if not isinstance(self.model, wanted):
+            raise ValueError(f"the task {self.data.task!r} trains a {wanted.__name__}, got a {type(self.model).__name__}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.precision not in PRECISIONS:
@@ -115,16 +134,15 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training settings: {', '.join(unknown)}")
         model = dict(_MODEL_DEFAULTS, **{name: values.pop(name) for name in MODEL_FLAT if name in values})
-        data = {DATA_FLAT[name]: values.pop(name) for name in DATA_FLAT if name in values}
-        return cls(model=_model_config(**model), data=DataSpec(**data), **values)
+        data = DataSpec(**{DATA_FLAT[name]: values.pop(name) for name in DATA_FLAT if name in values})
+        return cls(model=_model_config(data.task, **model), data=data, **values)
 
     def flat(self) -> dict:
         """The flat names and values (the inverse of :meth:`from_flat`)."""
         radius = self.model.flow.set_radius(self.model.velocities)
-        model = dict(kind=self.model.kind, hidden_channels=self.model.hidden_channels,
-                     model_max_speed=radius if self.model.kind == "fernn" else _MODEL_DEFAULTS["model_max_speed"],
-                     decoding=self.model.decoding, pooling=self.model.pooling,
-                     decoder_layers=self.model.decoder_layers, decoder_bias=self.model.decoder_bias)
+        model = dict(_MODEL_DEFAULTS, model_max_speed=radius if self.model.kind == "fernn"
+                     else _MODEL_DEFAULTS["model_max_speed"])
+        model.update({name: getattr(self.model, name) for name in MODEL_FLAT if hasattr(self.model, name)})
         data = {name: getattr(self.data, attribute) for name, attribute in DATA_FLAT.items()}
         own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "data")}
         return {**model, **data, **own}

@@ -1,4 +1,5 @@
-"""The training loop: Adam on MSE over Flowing MNIST, validation, best/last checkpoints, resume, export.
+"""The training loop: Adam on a task's loss (:mod:`fernn.train.tasks`), validation, best/last checkpoints,
+resume, export.
 
 Runs data-parallel under ``torchrun`` (NCCL on GPUs, gloo on CPU). Resumable: ``resume=True``
 continues from ``OUTPUT/last.pt`` with the same data stream, since batch ``s`` is a pure function
@@ -7,6 +8,7 @@ of ``(seed, s)``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,11 +21,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
-from ..data import flowing_mnist_batch, load_digits
 from ..devices import PRECISIONS, resolve_device, resolve_precision
-from ..evaluate import step_mse
-from ..models import Forecaster, ModelConfig
 from .config import TrainConfig
+from .tasks import build_model, task_for
 
 __all__ = ["export", "train"]
 
@@ -52,7 +52,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
     last_path, best_path, log_path = output / "last.pt", output / "best.pt", output / "log.json"
 
     torch.manual_seed(config.seed)
-    model = Forecaster(config.model).to(device)
+    model = build_model(config).to(device)
     model.checkpoint_steps = config.activation_checkpointing
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     step, best_val, history, elapsed = 0, math.inf, [], 0.0
@@ -62,10 +62,10 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
         state = payload.get("training")
         if state is None:
             raise ValueError(f"{last_path} holds no training state to resume from")
-        saved = ModelConfig.from_dict(payload["config"])  # the model the file holds, as a typed config
+        saved = type(model.config).from_dict(payload["config"])  # the model the file holds, as a typed config
         if saved != model.config:
-            differ = [f"{name} is {getattr(model.config, name)!r} here but {getattr(saved, name)!r} in {last_path}"
-                      for name in ModelConfig.__dataclass_fields__ if getattr(saved, name) != getattr(model.config, name)]
+            differ = [f"{f.name} is {getattr(model.config, f.name)!r} here but {getattr(saved, f.name)!r} in {last_path}"
+                      for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(model.config, f.name)]
             raise ValueError(f"cannot resume: {'; '.join(differ)}")
         model.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
@@ -87,24 +87,13 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
         precision = PRECISIONS[int(choice)]
     if progress and rank == 0:
         print(f"training precision: {precision} (asked: {config.precision})")
-    root = config.data.digits_root or None
-    train_digits, _ = load_digits("train", root=root)
-    val_digits, _ = load_digits("val", root=root)
-    spec = config.data.sequences()
-    val_count = math.ceil(config.val_sequences / world)
-    val_indices = range(rank * val_count, min((rank + 1) * val_count, config.val_sequences))
-    val_set = flowing_mnist_batch(val_digits, val_indices, seed=config.val_seed, spec=spec)
-    per_rank = config.batch_size // world
+    task = task_for(config, rank=rank, world=world, device=device, precision=precision)
 
-    def validate() -> float:
-        """Validation MSE over every process's share of the validation sequences."""
+    def validate() -> dict:
         model.eval()
-        local_sum = float(step_mse(model, val_set, config.data.context_frames).mean()) * len(val_set) if len(val_set) else 0.0
+        scores = task.validate(model)
         model.train()
-        total = torch.tensor([local_sum, float(len(val_set))], dtype=torch.float64, device=device)
-        if world > 1:
-            dist.all_reduce(total)
-        return float(total[0] / total[1])
+        return scores
 
     def save(path: Path, metrics: dict, with_state: bool) -> None:
         if rank != 0:
@@ -128,16 +117,10 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
     running, running_count, started = 0.0, 0, time.perf_counter() - elapsed
     record: dict = history[-1] if history else {}
     while step < config.steps:
-        first = step * config.batch_size + rank * per_rank
         predict = config.predict_frames_at(step)
-        batch = flowing_mnist_batch(train_digits, range(first, first + per_rank), seed=config.data_seed,
-                                    spec=config.data.sequences(predict))
-        batch = batch.to(device)  # (B, T, 1, H, W)
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate_at(step)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            prediction = parallel(batch[:, : config.data.context_frames], predict)
-        loss = torch.mean((prediction.float() - batch[:, config.data.context_frames :]) ** 2)
+        loss = task.loss(parallel, step, predict)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -148,24 +131,24 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
         elapsed = time.perf_counter() - started
         validating = step % config.val_every == 0 or step == config.steps
         if step % config.log_every == 0 or validating:
-            record = dict(step=step, sequences=step * config.batch_size, train_mse=running / running_count,
-                          wall_time=round(elapsed, 2), lr=config.learning_rate_at(step - 1), predict_frames=predict,
-                          precision=precision)
+            record = {"step": step, "sequences": step * config.batch_size, task.loss_name: running / running_count,
+                      "wall_time": round(elapsed, 2), "lr": config.learning_rate_at(step - 1),
+                      "predict_frames": predict, "precision": precision}
             running, running_count = 0.0, 0
             if validating:
-                record["val_mse"] = validate()
-                if record["val_mse"] < best_val:
-                    best_val = record["val_mse"]
-                    save(best_path, dict(record, best_val_mse=best_val), with_state=False)
+                record.update(validate())
+                if record[task.score] < best_val:
+                    best_val = record[task.score]
+                    save(best_path, dict(record, **{f"best_{task.score}": best_val}), with_state=False)
             history.append(record)
             if bar is not None:
                 rate = step * config.batch_size / max(elapsed, 1e-9)
-                bar.set_postfix(loss=f"{record['train_mse']:.4g}", seq_per_s=f"{rate:.1f}",
-                                **({"val": f"{record['val_mse']:.4g}"} if validating else {}))
+                bar.set_postfix(loss=f"{record[task.loss_name]:.4g}", seq_per_s=f"{rate:.1f}",
+                                **({"val": f"{record[task.score]:.4g}"} if validating else {}))
             if callback is not None and rank == 0:
                 callback(record)
             if validating:
-                save(last_path, dict(record, best_val_mse=best_val), with_state=True)
+                save(last_path, dict(record, **{f"best_{task.score}": best_val}), with_state=True)
                 write_log()
         if bar is not None:
             bar.update(1)
@@ -174,7 +157,7 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
     write_log()
     if world > 1:
         dist.barrier()
-    return dict(record, best_val_mse=best_val)
+    return dict(record, **{f"best_{task.score}": best_val})
 
 
 def export(config: TrainConfig, path: Path, *, preset: str) -> Path:

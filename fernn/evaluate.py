@@ -22,6 +22,8 @@ import torch
 
 from . import cli
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from .classification import ClassificationSettings, classification_report, evaluate_classifier
+from .classifier import Classifier
 from .data import SequenceSpec, flowing_mnist_batch, load_digits
 from .devices import resolve_device
 from .flows import Flow, Velocity
@@ -56,6 +58,8 @@ OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
 }
 # --quick: a few sequences per measurement, enough to exercise every code path.
 QUICK = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30, "grid_max_speed": 2}
+# --quick for classifiers: 20 sequences per measurement, rings up to 2.
+CLASSIFIER_QUICK = ClassificationSettings(sequences=20, max_ring=2, widened_max_speed=2, batch_size=20)
 # The shipped pair, whose targets (TARGETS) --targets auto checks.
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 
@@ -341,7 +345,8 @@ def _target_pair(targets: str, models: dict[str, tuple[Path, Forecaster]]) -> tu
         shipped = [next((name for name, (path, _) in models.items() if (PRETRAINED / f"{stem}.pt").is_file()
                          and path.samefile(PRETRAINED / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
         return None if None in shipped else (shipped[0], shipped[1])
-    kinds = {kind: [name for name, (_, model) in models.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
+    forecasters = {name: model for name, (_, model) in models.items() if not isinstance(model, Classifier)}
+    kinds = {kind: [name for name, model in forecasters.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
     if len(kinds["grnn"]) != 1 or len(kinds["fernn"]) != 1:
         raise ValueError(f"--targets demo compares one G-RNN with one FERNN; got {len(kinds['grnn'])} G-RNN(s) and "
                          f"{len(kinds['fernn'])} FERNN(s)")
@@ -368,6 +373,8 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
         print(f"{name}: {path}")
         if args.reuse_metrics:
             evaluation = model.metrics["evaluation"]
+        elif isinstance(model, Classifier):
+            evaluation = evaluate_classifier(model, CLASSIFIER_QUICK if args.quick else ClassificationSettings())
         else:
             evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
         results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),
@@ -376,12 +383,13 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
             metrics = dict(model.metrics, evaluation=evaluation)
             save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
             path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    forecasts = {name: result for name, result in results.items() if not isinstance(models[name][1], Classifier)}
     checks = None
     if pair and all(settings_allow_targets(results[name]["evaluation"]["settings"]) for name in pair):
         checks = comparison({"grnn": results[pair[0]], "fernn": results[pair[1]]})
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"results": results, "checks": checks}, indent=1) + "\n")
-    report = markdown_report(results, checks)
+    report = (markdown_report(forecasts, checks) if forecasts else "") + classification_report(results)
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(report)

@@ -127,3 +127,21 @@ def test_flicker_velocities_cover_the_box_or_the_ring(test_digits) -> None:
         FlickerSpec(visible=0)
     with pytest.raises(ValueError, match="speed"):
         FlickerSpec(speed=-1)
+
+
+def test_evaluate_reports_a_classifier_with_intervals_rings_and_a_widened_set(tmp_path, capsys) -> None:
+    from fernn.classification import accuracy_interval
+    from fernn.evaluate import main
+
+    path = fernn.save_checkpoint(tmp_path / "flicker.pt", fernn.build_classifier("fernn", hidden_channels=2,
+                                                                               head_layers=0))
+    assert main([str(path), "--quick", "--output", str(tmp_path / "e.json"), "--report", str(tmp_path / "r.md")]) == 0
+    evaluation = __import__("json").loads((tmp_path / "e.json").read_text())["results"]["flicker"]["evaluation"]
+    assert evaluation["test_sequences"] == 20 and len(evaluation["step_accuracy"]) == 16
+    assert [r["speed"] for r in evaluation["rings"]] == [0, 1, 2] and len(evaluation["widened_rings"]) == 3
+    assert sum(map(sum, evaluation["confusion"])) == 20
+    assert evaluation["equivariance"]["exact_error"] < 1e-12
+    report = (tmp_path / "r.md").read_text()
+    assert "| flicker |" in report and "flicker with V_2" in report
+    low, high = accuracy_interval(45, 50)
+    assert low < 0.9 < high and accuracy_interval(0, 10)[0] == 0.0

@@ -1,0 +1,162 @@
+"""Held-out evaluation of sequence classifiers on Flickering Flowing MNIST.
+
+Every held-out digit is shown once per velocity ring (``|v|inf = 0, 1, ..., r``: each sequence's
+velocity uniform on the ring) and once at the training velocities (uniform on ``{-1..1}^2``), with
+the same offsets and masks for every model (fixed seeds), so numbers compare across models. A FERNN
+is also run with a wider velocity set at inference (the same weights, more copies). Reported with
+95% intervals (Wilson) over the sequences.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .classifier import Classifier
+from .data import load_digits
+from .flicker import FlickerSpec, flickering_mnist_batch
+from .testing import flow_equivariance_error
+
+__all__ = ["ClassificationSettings", "accuracy_interval", "classifier_accuracy", "evaluate_classifier",
+           "classification_report"]
+
+
+@dataclass(frozen=True)
+class ClassificationSettings:
+    """What the held-out evaluation of a classifier measures."""
+
+    num_frames: int = 16
+    visible: float = 0.1
+    training_max_speed: int = 1  # the in-range set {-1..1}^2
+    max_ring: int = 4  # rings |v|inf = 0..max_ring
+    widened_max_speed: int = 4  # a FERNN is also run with V = {-r..r}^2 (0: not)
+    sequences: int = 500  # per ring: each held-out digit once (the test split holds 500)
+    seed: int = 2024
+    batch_size: int = 100
+
+
+def accuracy_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy ``correct / total`` (95% by default)."""
+    if total <= 0:
+        return (math.nan, math.nan)
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def classifier_accuracy(model: Classifier, spec: FlickerSpec, *, sequences: int, seed: int, velocities=None,
+                        batch_size: int = 100, digits: tuple[np.ndarray, np.ndarray] | None = None,
+                        with_steps: bool = False) -> dict:
+    """Accuracy on ``sequences`` held-out sequences drawn by ``spec``: ``{"accuracy", "correct", "total",
+    "interval", "predictions", "labels"}``, plus ``"step_accuracy"`` (accuracy after each frame) when asked."""
+    images, labels = load_digits("test") if digits is None else digits
+    weight = next(model.parameters())
+    predictions, targets, step_hits = [], [], None
+    for start in range(0, sequences, batch_size):
+        indices = range(start, min(start + batch_size, sequences))
+        frames, truth = flickering_mnist_batch(images, labels, indices, seed=seed, spec=spec)
+        frames = frames.to(device=weight.device, dtype=weight.dtype)
+        if with_steps:
+            steps = model.classify_steps(frames, velocities).argmax(dim=-1).cpu()  # (B, T)
+            hits = (steps == truth[:, None]).sum(dim=0)
+            step_hits = hits if step_hits is None else step_hits + hits
+            predictions.append(steps[:, -1])
+        else:
+            predictions.append(model.classify(frames, velocities).argmax(dim=-1).cpu())
+        targets.append(truth)
+    predicted, truth = torch.cat(predictions), torch.cat(targets)
+    correct = int((predicted == truth).sum())
+    result = {"accuracy": correct / len(truth), "correct": correct, "total": len(truth),
+              "interval": list(accuracy_interval(correct, len(truth))), "predictions": predicted.tolist(),
+              "labels": truth.tolist()}
+    if step_hits is not None:
+        result["step_accuracy"] = (step_hits.double() / len(truth)).tolist()
+    return result
+
+
+def _confusion(predictions: list[int], labels: list[int], classes: int) -> list[list[int]]:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
+    return matrix.tolist()
+
+
+def evaluate_classifier(model: Classifier, settings: ClassificationSettings = ClassificationSettings(), *,
+                        log: Callable[[str], None] = print) -> dict:
+    """The full held-out evaluation of one classifier; a JSON-ready dict."""
+    started = time.perf_counter()
+    digits = load_digits("test")
+    options = dict(sequences=min(settings.sequences, len(digits[0])), seed=settings.seed,
+                   batch_size=settings.batch_size, digits=digits)
+    base = FlickerSpec(num_frames=settings.num_frames, visible=settings.visible, digits_in_order=True)
+    in_range = classifier_accuracy(model, FlickerSpec(**{**asdict(base), "max_speed": settings.training_max_speed}),
+                                   with_steps=True, **options)
+    log(f"  in range: accuracy {in_range['accuracy']:.4f} "
+        f"[{in_range['interval'][0]:.4f}, {in_range['interval'][1]:.4f}]")
+    sets = {"own": None}
+    if model.config.kind == "fernn" and settings.widened_max_speed:
+        sets["widened"] = model.flow.velocity_set(settings.widened_max_speed)
+    rings = {}
+    for name, velocities in sets.items():
+        rings[name] = []
+        for ring in range(settings.max_ring + 1):
+            result = classifier_accuracy(model, FlickerSpec(**{**asdict(base), "speed": ring}), velocities=velocities,
+                                         **options)
+            rings[name].append({"speed": ring, "accuracy": result["accuracy"], "interval": result["interval"],
+                                "total": result["total"]})
+        log(f"  rings ({name} V): " + ", ".join(f"|v|={r['speed']} {r['accuracy']:.3f}" for r in rings[name]))
+    widened_in_range = None
+    if "widened" in sets:
+        widened_in_range = classifier_accuracy(
+            model, FlickerSpec(**{**asdict(base), "max_speed": settings.training_max_speed}),
+            velocities=sets["widened"], **options)
+        widened_in_range = {key: widened_in_range[key] for key in ("accuracy", "correct", "total", "interval")}
+    equivariance = flow_equivariance_error(model, (1, 0))
+    return {
+        "settings": asdict(settings),
+        "test_accuracy": in_range["accuracy"],
+        "test_interval": in_range["interval"],
+        "test_sequences": in_range["total"],
+        "step_accuracy": in_range["step_accuracy"],
+        "confusion": _confusion(in_range["predictions"], in_range["labels"], model.config.num_classes),
+        "rings": rings["own"],
+        "widened_rings": rings.get("widened"),
+        "widened_max_speed": settings.widened_max_speed if "widened" in sets else None,
+        "widened_in_range": widened_in_range,
+        "equivariance": {"velocity": [1, 0], "pairs_compared": equivariance.pairs_compared,
+                         "exact_error": None if math.isnan(equivariance.exact_error) else equivariance.exact_error,
+                         "truncated_error": None if math.isnan(equivariance.truncated_error)
+                         else equivariance.truncated_error},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def classification_report(results: dict[str, dict]) -> str:
+    """Markdown tables of classifier evaluations: ``{name: {"evaluation": ...}}``."""
+    names = [name for name, result in results.items() if "test_accuracy" in result.get("evaluation", {})]
+    if not names:
+        return ""
+    rings = max(len(results[n]["evaluation"]["rings"]) for n in names)
+    header = ["model", "in range (95% interval)", *(f"ring {r}" for r in range(rings)), "equiv. error (f64)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def row(label: str, accuracy: float, interval, ring_list, equivariance: str) -> str:
+        cells = [label, f"{accuracy:.3f} ({interval[0]:.3f}-{interval[1]:.3f})"]
+        cells += [f"{r['accuracy']:.3f}" for r in ring_list] + ["n/a"] * (rings - len(ring_list))
+        return "| " + " | ".join(cells + [equivariance]) + " |"
+
+    for name in names:
+        evaluation = results[name]["evaluation"]
+        exact = evaluation["equivariance"]["exact_error"]
+        lines.append(row(name.replace("|", "\\|"), evaluation["test_accuracy"], evaluation["test_interval"],
+                         evaluation["rings"], "n/a (no lifted partner)" if exact is None else f"{exact:.1e}"))
+        if evaluation.get("widened_rings"):
+            widened = evaluation["widened_in_range"]
+            lines.append(row(f"{name} with V_{evaluation['widened_max_speed']}", widened["accuracy"],
+                             widened["interval"], evaluation["widened_rings"], ""))
+    return "\n".join(lines) + "\n"

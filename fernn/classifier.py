@@ -41,6 +41,9 @@ class ClassifierConfig:
     # code's head (mean over space, then linear). Measured on Flickering Flowing MNIST: see pretrained/.
     head_layers: int = 2
     head_channels: int = 32
+    # Layer i of the head dilates its kernel by 2**i when True: a receptive field of a whole digit
+    # (15 px for 3 layers) at the cost of 3 layers, still exactly invariant to torus translations.
+    head_dilation: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -54,8 +57,10 @@ class ClassifierConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.head_layers, int) or isinstance(self.head_layers, bool) or not 0 <= self.head_layers <= 16:
-            raise ValueError(f"head_layers must be an integer in 0..16, got {self.head_layers!r}")
+        if not isinstance(self.head_dilation, bool):
+            raise ValueError(f"head_dilation must be True or False, got {self.head_dilation!r}")
+        if not isinstance(self.head_layers, int) or isinstance(self.head_layers, bool) or not 0 <= self.head_layers <= 8:
+            raise ValueError(f"head_layers must be an integer in 0..8, got {self.head_layers!r}")
         kernel = self.kernel_size
         if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel!r}")
@@ -104,9 +109,10 @@ class Classifier(nn.Module):
                                    hidden_channels=config.hidden_channels, kernel_size=config.kernel_size)
         layers: list[nn.Module] = []
         width = config.hidden_channels
-        for _ in range(config.head_layers):
-            layers += [nn.Conv2d(width, config.head_channels, config.kernel_size, padding=config.kernel_size // 2,
-                                 padding_mode="circular"), nn.ReLU()]
+        for index in range(config.head_layers):
+            dilation = 2**index if config.head_dilation else 1
+            layers += [nn.Conv2d(width, config.head_channels, config.kernel_size, dilation=dilation,
+                                 padding=dilation * (config.kernel_size // 2), padding_mode="circular"), nn.ReLU()]
             width = config.head_channels
         self.head = nn.Sequential(*layers)
         self.linear = nn.Linear(width, config.num_classes)

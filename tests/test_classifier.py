@@ -31,9 +31,10 @@ def test_logits_shapes_and_the_three_entry_points_agree() -> None:
     assert model.classify(frames, fernn.velocity_set(3)).shape == (2, 7)  # the same weights, 49 copies
 
 
-@pytest.mark.parametrize("head_layers", [0, 2])
-def test_logits_are_invariant_to_flows_under_a_closed_velocity_set(head_layers: int) -> None:
-    model = small(velocities=[(dy, dx) for dy in range(6) for dx in range(6)], head_layers=head_layers)
+@pytest.mark.parametrize(("head_layers", "dilation"), [(0, False), (2, False), (3, True)])
+def test_logits_are_invariant_to_flows_under_a_closed_velocity_set(head_layers: int, dilation: bool) -> None:
+    model = small(velocities=[(dy, dx) for dy in range(6) for dx in range(6)], head_layers=head_layers,
+                  head_dilation=dilation)
     frames = torch.rand(2, 4, 1, 6, 6, dtype=torch.float64)
     for velocity in ((1, 0), (2, -1), (-3, 3)):
         moved = TRANSLATION.flow_sequence(frames, velocity)
@@ -47,8 +48,8 @@ def test_the_encoders_states_are_exactly_equivariant_and_the_grnn_is_not() -> No
 
 
 def test_parameter_count_and_checkpoint_round_trip(tmp_path) -> None:
-    for head_layers in (0, 1, 3):
-        model = small(max_speed=1, head_layers=head_layers)
+    for head_layers, dilation in ((0, False), (1, False), (3, True)):
+        model = small(max_speed=1, head_layers=head_layers, head_dilation=dilation)
         assert model.config.parameter_count() == sum(p.numel() for p in model.parameters())
     model = small(max_speed=1)
     frames = torch.rand(1, 3, 1, 8, 8, dtype=torch.float64)

@@ -37,9 +37,10 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "pooling": (POOLINGS, "how the decoder pools the velocity copies (max is the paper's)"),
     "decoder_layers": (cli.Integer(1, 64), "convolutions in the decoder, counting the linear output conv"),
     "decoder_bias": ("bool", "give the decoder's convolutions biases (the research code has none)"),
-    "head_layers": (cli.Integer(0, 16), "classifiers: circular 3x3 conv + ReLU layers between the pooled state and "
+    "head_layers": (cli.Integer(0, 8), "classifiers: circular 3x3 conv + ReLU layers between the pooled state and "
                                         "the spatial mean (0: the research code's head)"),
     "head_channels": (cli.Integer(1, 1024), "classifiers: channels of those head layers"),
+    "head_dilation": ("bool", "classifiers: head layer i dilates its kernel by 2**i (a digit-wide receptive field)"),
     "task": (TASK_NAMES, "flowing-mnist: predict the next frames (a forecaster); flickering-mnist: name a "
                          "digit seen through a sparse pixel mask as it moves (a classifier)"),
     "visible": (cli.Number(0, 1, positive=True), "flickering-mnist: the probability that a pixel shows in a frame"),

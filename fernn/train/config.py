@@ -50,22 +50,24 @@ class DataSpec:
 
 # Flat names (flags, presets) of the nested fields: model ones build the ModelConfig, data ones the DataSpec.
 MODEL_FLAT = ("kind", "hidden_channels", "model_max_speed", "decoding", "pooling", "decoder_layers", "decoder_bias",
-              "head_layers", "head_channels")
+              "head_layers", "head_channels", "head_dilation")
 DATA_FLAT = {"task": "task", "data_max_speed": "max_speed", "num_digits": "num_digits",
              "context_frames": "context_frames", "predict_frames": "predict_frames", "digits_root": "digits_root",
              "visible": "visible"}
 # The demo FERNN, hidden 16, as the default model of a run (decoder settings for forecasters, head
 # settings for classifiers).
 _MODEL_DEFAULTS = dict(kind="fernn", hidden_channels=16, model_max_speed=2, decoding="aligned", pooling="max",
-                       decoder_layers=4, decoder_bias=True, head_layers=2, head_channels=32)
+                       decoder_layers=4, decoder_bias=True, head_layers=2, head_channels=32,
+                       head_dilation=False)
 
 
 def _model_config(task: str, *, kind: str, hidden_channels: int, model_max_speed: int, decoding: str, pooling: str,
-                  decoder_layers: int, decoder_bias: bool, head_layers: int, head_channels: int):
+                  decoder_layers: int, decoder_bias: bool, head_layers: int, head_channels: int,
+                  head_dilation: bool):
     velocities = (TRANSLATION.zero,) if kind == "grnn" else TRANSLATION.velocity_set(model_max_speed)
     if task == "flickering-mnist":
         return ClassifierConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, pooling=pooling,
-                                head_layers=head_layers, head_channels=head_channels)
+                                head_layers=head_layers, head_channels=head_channels, head_dilation=head_dilation)
     return ModelConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, decoding=decoding,
                        pooling=pooling, decoder_layers=decoder_layers, decoder_bias=decoder_bias)
 

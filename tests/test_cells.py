@@ -11,34 +11,17 @@ import fernn
 from fernn import flows
 from fernn.cells import FlowRNNCell
 from fernn.reference import reference_cell_step as reference_step
+from cell_cases import CELL_CASE_FIELDS, CELL_CASES, random_cell
 
-REFERENCE_CASES = [
-    # (batch, in_channels, hidden_channels, kernel_size, height, width, velocities)
-    pytest.param(2, 1, 4, 3, 8, 8, flows.velocity_set(1), id="V1-square"),
-    pytest.param(1, 1, 3, 3, 7, 10, flows.velocity_set(2), id="V2-non-square"),
-    pytest.param(2, 2, 5, 3, 6, 9, ((0, 0), (2, -1), (-3, 4), (1, 1)), id="asymmetric-list"),
-    pytest.param(3, 1, 2, 5, 9, 6, ((1, 0), (0, 0), (-1, 2)), id="kernel5-unordered"),
-    pytest.param(1, 3, 4, 1, 5, 4, ((0, 1), (4, -5)), id="kernel1-long-jumps"),
-    pytest.param(2, 1, 4, 3, 5, 5, ((0, 0),), id="G-RNN"),
-]
-
-
-def _random_cell(in_channels: int, hidden_channels: int, kernel_size: int, dtype: torch.dtype) -> FlowRNNCell:
-    cell = FlowRNNCell(in_channels=in_channels, hidden_channels=hidden_channels, kernel_size=kernel_size).to(dtype)
-    with torch.no_grad():
-        # Weights of both signs and order one, so the relu is active on some entries and not others.
-        for parameter in cell.parameters():
-            parameter.uniform_(-0.5, 0.5)
-    return cell
 
 
 @pytest.mark.parametrize(
-    ("batch", "in_channels", "hidden_channels", "kernel_size", "height", "width", "velocities"), REFERENCE_CASES
+    CELL_CASE_FIELDS, CELL_CASES
 )
 def test_cell_forward_and_backward_equal_reference_loop(
     batch, in_channels, hidden_channels, kernel_size, height, width, velocities, dtype, exact_tolerance
 ) -> None:
-    cell = _random_cell(in_channels, hidden_channels, kernel_size, dtype)
+    cell = random_cell(in_channels, hidden_channels, kernel_size, dtype)
     x = torch.randn(batch, in_channels, height, width, dtype=dtype, requires_grad=True)
     h = torch.randn(batch, len(velocities), hidden_channels, height, width, dtype=dtype, requires_grad=True)
     upstream = torch.randn(batch, len(velocities), hidden_channels, height, width, dtype=dtype)
@@ -67,7 +50,7 @@ def test_cell_forward_and_backward_equal_reference_loop(
 def test_cell_multi_step_run_equals_reference_loop() -> None:
     """Several recurrent steps from the zero state: errors would compound if the shift were off."""
     velocities = ((0, 0), (1, -1), (-2, 0), (0, 3))
-    cell = _random_cell(1, 3, 3, torch.float64)
+    cell = random_cell(1, 3, 3, torch.float64)
     frames = torch.rand(2, 5, 1, 7, 9, dtype=torch.float64)  # (B, T, C_in, H, W)
     fast = cell.initial_state(frames[:, 0], len(velocities))
     slow = torch.zeros_like(fast)
@@ -180,7 +163,7 @@ def test_equivariance_relation_checked_directly_with_the_cell() -> None:
     copy ``nu`` of the still run rolled by ``t * v`` after frame ``t``."""
     velocities = flows.velocity_set(1)
     velocity = (1, -1)
-    cell = _random_cell(1, 3, 3, torch.float64)
+    cell = random_cell(1, 3, 3, torch.float64)
     frames = torch.rand(2, 5, 1, 8, 7, dtype=torch.float64)  # (B, T, C_in, H, W)
     moved_frames = torch.stack(
         [torch.roll(frames[:, t], shifts=(t * velocity[0], t * velocity[1]), dims=(-2, -1)) for t in range(5)], dim=1

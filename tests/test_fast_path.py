@@ -14,25 +14,8 @@ import fernn
 from fernn import flows
 from fernn.reference import reference_cell_step, reference_rollout
 from fernn.cells import FlowRNNCell, StepRunner
+from cell_cases import CELL_CASE_FIELDS, CELL_CASES, random_cell
 
-CELL_CASES = [
-    # (batch, in_channels, hidden_channels, kernel_size, height, width, velocities)
-    pytest.param(2, 1, 4, 3, 8, 8, flows.velocity_set(1), id="V1"),
-    pytest.param(1, 1, 3, 3, 7, 10, flows.velocity_set(2), id="V2-non-square"),
-    pytest.param(3, 1, 5, 3, 6, 6, flows.velocity_set(3), id="V3-wraps-past-canvas"),
-    pytest.param(2, 2, 5, 3, 6, 9, ((0, 0), (2, -1), (-3, 4), (1, 1)), id="asymmetric-list"),
-    pytest.param(3, 1, 2, 5, 9, 6, ((1, 0), (0, 0), (-1, 2)), id="kernel5"),
-    pytest.param(1, 3, 4, 1, 5, 4, ((0, 1), (4, -5)), id="kernel1"),
-    pytest.param(2, 1, 4, 3, 5, 5, ((0, 0),), id="G-RNN"),
-]
-
-
-def _random_cell(in_channels: int, hidden_channels: int, kernel_size: int, dtype: torch.dtype) -> FlowRNNCell:
-    cell = FlowRNNCell(in_channels=in_channels, hidden_channels=hidden_channels, kernel_size=kernel_size).to(dtype)
-    with torch.no_grad():
-        for parameter in cell.parameters():
-            parameter.uniform_(-0.5, 0.5)  # both signs: the relu is active somewhere and not elsewhere
-    return cell
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -43,13 +26,13 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize(
-    ("batch", "in_channels", "hidden_channels", "kernel_size", "height", "width", "velocities"), CELL_CASES
+    CELL_CASE_FIELDS, CELL_CASES
 )
 def test_cell_step_equals_reference_forward_and_backward_in_float64(
     batch, in_channels, hidden_channels, kernel_size, height, width, velocities
 ) -> None:
     dtype = torch.float64
-    cell = _random_cell(in_channels, hidden_channels, kernel_size, dtype)
+    cell = random_cell(in_channels, hidden_channels, kernel_size, dtype)
     x = torch.randn(batch, in_channels, height, width, dtype=dtype, requires_grad=True)
     h = torch.randn(batch, len(velocities), hidden_channels, height, width, dtype=dtype, requires_grad=True)
     upstream = torch.randn(batch, len(velocities), hidden_channels, height, width, dtype=dtype)
@@ -69,13 +52,13 @@ def test_cell_step_equals_reference_forward_and_backward_in_float64(
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(
-    ("batch", "in_channels", "hidden_channels", "kernel_size", "height", "width", "velocities"), CELL_CASES
+    CELL_CASE_FIELDS, CELL_CASES
 )
 def test_cell_step_without_gradients_equals_reference(
     batch, in_channels, hidden_channels, kernel_size, height, width, velocities, dtype
 ) -> None:
     """The no-grad step (StepRunner: fused oneDNN conv + drive + relu in float32 on CPU)."""
-    cell = _random_cell(in_channels, hidden_channels, kernel_size, dtype)
+    cell = random_cell(in_channels, hidden_channels, kernel_size, dtype)
     x = torch.randn(batch, in_channels, height, width, dtype=dtype)
     h = torch.randn(batch, len(velocities), hidden_channels, height, width, dtype=dtype)
     with torch.inference_mode():
@@ -95,7 +78,7 @@ def test_float32_cpu_runner_uses_the_fused_convolution() -> None:
 
 
 def test_step_runner_reuses_its_buffers() -> None:
-    cell = _random_cell(1, 4, 3, torch.float32)
+    cell = random_cell(1, 4, 3, torch.float32)
     velocities = flows.velocity_set(1)
     frames = torch.rand(2, 5, 1, 7, 6)
     with torch.inference_mode():
@@ -131,7 +114,7 @@ def test_copy_shifter_equals_shift_copies(velocities, times, pad) -> None:
 
 @pytest.mark.parametrize(("in_channels", "kernel_size"), [(1, 3), (2, 3), (1, 5), (3, 1)])
 def test_input_drive_equals_circular_convolution(in_channels, kernel_size) -> None:
-    cell = _random_cell(in_channels, 4, kernel_size, torch.float64)
+    cell = random_cell(in_channels, 4, kernel_size, torch.float64)
     x = torch.randn(3, in_channels, 7, 9, dtype=torch.float64, requires_grad=True)
     pad = (kernel_size // 2,) * 4
     expected = F.conv2d(F.pad(x, pad, mode="circular"), cell.input_conv.weight)

@@ -19,6 +19,7 @@ import streamlit as st
 
 import fernn
 from fernn import serving, showcase, viz
+from fernn.flows import TRANSLATION
 from fernn.data import load_digits
 
 CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).resolve().parent / "pretrained")
@@ -146,8 +147,8 @@ def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: 
                          key=f"vy{slot}", bind=BIND)
         dx = right.slider(f"dx → digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][1],
                           key=f"vx{slot}", bind=BIND)
-        if training_speed is not None and max(abs(dy), abs(dx)) > training_speed:
-            st.markdown(f":orange[⚠ ({dy}, {dx}) is **beyond the training range**]")
+        if training_speed is not None and TRANSLATION.speed((dy, dx)) > training_speed:
+            st.markdown(f":orange[⚠ {TRANSLATION.label((dy, dx))} is **beyond the training range**]")
         with st.expander(f"Start position of digit {slot}"):
             y = st.slider("shift down", -14, 13, 0, key=f"y{slot}", bind=BIND)
             x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)

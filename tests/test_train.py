@@ -197,3 +197,17 @@ def test_a_classifier_trains_on_flickering_mnist_resumes_exactly_and_exports(tmp
     assert isinstance(best, fernn.Classifier) and best.velocities == fernn.velocity_set(1)
     with pytest.raises(ValueError, match="trains a ClassifierConfig"):
         TrainConfig(model=fernn.ModelConfig(), data=fernn.train.DataSpec(task="flickering-mnist"))
+
+
+def test_identity_recurrent_init_starts_the_kernel_at_the_identity():
+    from fernn.train.tasks import build_model
+
+    config = TrainConfig.from_flat(**dict(PRESETS["tiny-flicker"], recurrent_init="identity"))
+    weight = build_model(config).encoder.cell.recurrent_conv.weight.detach()  # (C, C, 3, 3)
+    expected = torch.zeros_like(weight)
+    expected[:, :, 1, 1] = torch.eye(weight.shape[0])
+    assert torch.equal(weight, expected)
+    default = build_model(TrainConfig.from_flat(**PRESETS["tiny-flicker"])).encoder.cell.recurrent_conv.weight
+    assert not torch.equal(default.detach(), expected)
+    with pytest.raises(ValueError, match="recurrent_init"):
+        TrainConfig.from_flat(recurrent_init="orthogonal")

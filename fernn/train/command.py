@@ -16,7 +16,7 @@ from .. import cli
 from ..checkpoints import MAX_COPIES
 from ..devices import PRECISIONS
 from ..models import DECODINGS, KINDS, POOLINGS
-from .config import LR_SCHEDULES, TASK_NAMES, TrainConfig
+from .config import LR_SCHEDULES, RECURRENT_INITS, TASK_NAMES, TrainConfig
 from .loop import _distributed, export, train
 from .presets import PRESETS
 
@@ -70,6 +70,8 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "output": ("folder", "folder for log.json, best.pt and last.pt (created if missing)"),
     "device": ("device", "auto (CUDA when present), cpu, cuda or cuda:N"),
     "threads": (cli.Integer(0, 4096), "torch CPU threads (0: torch's default)"),
+    "recurrent_init": (RECURRENT_INITS, "the recurrent kernel's start: PyTorch's default, or the identity (the "
+                                        "state keeps what it read; helps long integration)"),
     "activation_checkpointing": ("bool", "recompute each step's activations in the backward pass: less "
                                          "memory, more time"),
 }

@@ -22,6 +22,7 @@ __all__ = ["LR_SCHEDULES", "DataSpec", "TrainConfig"]
 
 LR_SCHEDULES = ("constant", "cosine")
 TASK_NAMES = ("flowing-mnist", "flickering-mnist")
+RECURRENT_INITS = ("default", "identity")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     activation_checkpointing: bool = False
+    # "identity": start the recurrent kernel at the identity (centre tap 1, as IRNNs do), so the state
+    # carries what it read from the first step on; "default": PyTorch's initialisation.
+    recurrent_init: str = "default"
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, (ModelConfig, ClassifierConfig)) or not isinstance(self.data, DataSpec):
@@ -117,6 +121,8 @@ class TrainConfig:
             raise ValueError(f"the task {self.data.task!r} trains a {wanted.__name__}, got a {type(self.model).__name__}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.recurrent_init not in RECURRENT_INITS:
+            raise ValueError(f"recurrent_init must be one of {RECURRENT_INITS}, got {self.recurrent_init!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.final_predict_frames and self.final_predict_frames < self.data.predict_frames:

@@ -29,7 +29,14 @@ __all__ = ["TASKS", "Classification", "Forecasting", "build_model", "task_for"]
 
 def build_model(config: TrainConfig) -> nn.Module:
     """The untrained model a run's config describes: a forecaster or a classifier."""
-    return Classifier(config.model) if config.data.task == "flickering-mnist" else Forecaster(config.model)
+    model = Classifier(config.model) if config.data.task == "flickering-mnist" else Forecaster(config.model)
+    if config.recurrent_init == "identity":
+        weight = model.encoder.cell.recurrent_conv.weight  # (C, C, k, k)
+        with torch.no_grad():
+            weight.zero_()
+            centre = weight.shape[-1] // 2
+            weight[:, :, centre, centre] = torch.eye(weight.shape[0])
+    return model
 
 
 class _Task:

@@ -250,6 +250,7 @@ class CopyRotator:
         self.plan.blend(rows, self.plan.taps, self.plan.weights, out=self._rows, scratch=self._scratch)
         return self.out
 
+
 # -- the flow ----------------------------------------------------------------------------------
 @register_flow
 class Rotation(Flow):

@@ -23,6 +23,7 @@ from .flows.rotation import rotate_each
 
 __all__ = [
     "BUNDLED_DIGITS",
+    "RESEARCH_ROTATION",
     "FlowingMNIST",
     "RotatingSpec",
     "SequenceSpec",
@@ -286,13 +287,17 @@ def _ink_intensity(array: np.ndarray) -> np.ndarray:
 
 
 # -- Rotating MNIST ----------------------------------------------------------------------------
+# The research code's rotation group: whole steps of 10 degrees.
+RESEARCH_ROTATION = Rotation(order=36)
+
+
 @dataclass(frozen=True)
 class RotatingSpec:
     """How a Rotating MNIST sequence is drawn. The defaults are the research code's Table 1 data:
     2 digits, 20 frames (10 in, 10 out), whole steps of 10 degrees (``C_36``), up to 40°/frame."""
 
     # The rotation group a velocity counts steps of: the same flow the model moves its copies by.
-    flow: Rotation = Rotation(order=36)
+    flow: Rotation = RESEARCH_ROTATION
     num_frames: int = 20
     num_digits: int = 2
     # Each digit's angular velocity is uniform in {-max_speed..max_speed} steps per frame ...

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from fernn import data
 from fernn.data import RotatingSpec
-from fernn.flows import Rotation, TRANSLATION
+from fernn.flows import TRANSLATION, Rotation
 from fernn.flows.rotation import rotate
 
 FLOW = Rotation(order=36)  # the research code's 10° steps

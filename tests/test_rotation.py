@@ -14,7 +14,6 @@ import torch.nn.functional as F
 import fernn
 from fernn.data import load_digits, unit_pixels
 from fernn.flows import Flow, GridAxes, Rotation, flow_from_record
-from fernn.flows.rotation import rotate
 from fernn.flows.rotation_kernels import basis_size, steerable_basis
 from fernn.reference import reference_rollout
 

@@ -318,7 +318,9 @@ class RotatingSpec:
             object.__setattr__(self, "velocity", self.flow.as_velocity(self.velocity))
 
 
-def rotating_mnist(digits: np.ndarray, index: int, *, seed: int = 0, spec: RotatingSpec = RotatingSpec()) -> torch.Tensor:
+def rotating_mnist(
+    digits: np.ndarray, index: int, *, seed: int = 0, spec: RotatingSpec = RotatingSpec()
+) -> torch.Tensor:
     """Sequence ``index`` of Rotating MNIST: ``float32 (T, 1, 28, 28)`` in ``[0, 1]``.
 
     ``spec.num_digits`` digits, each centred and turning about the centre at its own angular

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import fernn
 from fernn.data import load_digits, unit_pixels
 from fernn.flows import Flow, GridAxes, Rotation, flow_from_record
+from fernn.flows.rotation import rotate, rotate_each
 from fernn.flows.rotation_kernels import basis_size, steerable_basis
 from fernn.reference import reference_rollout
 
@@ -119,6 +120,27 @@ def test_one_step_turns_counter_clockwise_as_seen_with_row_0_at_the_top() -> Non
     right, up = centroid(Rotation(order=12).move(one_hot(21, 21, 10, 16), 1))
     assert math.degrees(math.atan2(up, right)) == pytest.approx(30.0, abs=1.0)
     assert math.hypot(right, up) == pytest.approx(6.0, abs=0.2)
+
+
+@pytest.mark.parametrize("order", [4, 12, 28, 36, 44, 100])
+def test_a_quarter_of_the_steps_is_an_exact_quarter_turn_for_every_order(order) -> None:
+    flow = Rotation(order=order)  # 360 / order is inexact in binary for most orders; 90° must not be
+    maps = torch.rand(2, 7, 7, dtype=torch.float64)
+    assert [flow.degrees(q * order // 4) for q in range(5)] == [0.0, 90.0, 180.0, 270.0, 0.0]
+    assert torch.equal(flow.move(maps, order // 4), torch.rot90(maps, 1, dims=(-2, -1)))
+    h = torch.rand(1, 2, order, 6, 6, dtype=torch.float64)  # (B, V, F*N, H, W)
+    quarters = (order // 4, -order // 4)
+    assert torch.equal(flow.move_copies(h, quarters), Flow.move_copies(flow, h, quarters))
+
+
+def test_rotate_each_turns_every_slice_by_its_own_angle(dtype) -> None:
+    maps = digit_frames(3, size=32, dtype=dtype)  # (3, 1, 32, 32)
+    angles = [10.0, -47.5, 123.0]
+    turned = rotate_each(maps, angles)
+    for index, angle in enumerate(angles):
+        torch.testing.assert_close(turned[index], rotate(maps[index], angle), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="3 slices but 2 angles"):
+        rotate_each(maps, angles[:2])
 
 
 def test_move_identity_composition_inverse(dtype) -> None:
@@ -282,7 +304,8 @@ def test_steerable_kernels_turn_better_than_free_kernels_turned_bilinearly() -> 
                 steerable = disc_error(circular(lift, turned), FLOW.move_state(circular(lift, digits), steps))
                 bilinear = disc_error(plain(turned, FLOW.move(free, steps)), FLOW.move(plain(digits, free), steps))
                 rows.append((name, steps, steerable, bilinear))
-    print("\nlifting error, relative squared in a central disc (input, angle, steerable, free kernels turned bilinearly):")
+    print("\nlifting error, relative squared in a central disc "
+          "(input, angle, steerable, free kernels turned bilinearly):")
     for name, steps, steerable, bilinear in rows:
         print(f"  {name:9s} {steps * FLOW.step_degrees:5.1f}°  {steerable:.2e}  {bilinear:.2e}")
         assert steerable < bilinear / 10

@@ -70,8 +70,8 @@ def format_report(results: dict) -> str:
     rotation = results.get("rotation_steps", [])
     if rotation:
         lines.append("")
-        lines.append(f"Rotation step, FERNN-R (ms per step, medians; C_{rotation[0]['order']}, 28x28; bound = the group "
-                     "conv alone; reference = one roll + grid_sample per copy)")
+        lines.append(f"Rotation step, FERNN-R (ms per step, medians; C_{rotation[0]['order']}, 28x28; "
+                     "bound = the group conv alone; reference = one roll + grid_sample per copy)")
         lines.append(f"{'B':>4}{'|V|':>5}{'channels':>10}{'fast':>9}{'reference':>11}{'bound':>9}{'fast/bound':>12}"
                      f"{'ref/bound':>11}{'speedup':>9}")
         for row in rotation:

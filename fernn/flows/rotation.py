@@ -144,8 +144,13 @@ class _CopyPlan:
             used = [t for t in range(4) if bool(weight[t].any())]  # quarter turns alone use only tap 0
             self.taps, weight = self.taps[used], weight[used]
             self.back_taps, back_weight = _transpose(self.taps, weight, copies * height * width)
-            self.weights = weight.unsqueeze(-1).to(device=device, dtype=dtype)  # (taps, V*H'*W', 1)
-            self.back_weights = back_weight.unsqueeze(-1).to(device=device, dtype=dtype)  # (M, V*H*W, 1)
+            # One weight per row, broadcast over channels; in bf16/fp16 the CPU's addcmul_ is several
+            # times slower broadcasting than with a full (rows, C) operand, so those get it expanded.
+            width_of_weights = channels if dtype in (torch.bfloat16, torch.float16) else 1
+            self.weights = weight.unsqueeze(-1).expand(-1, -1, width_of_weights).to(
+                device=device, dtype=dtype, memory_format=torch.contiguous_format)  # (taps, V*H'*W', 1 or C)
+            self.back_weights = back_weight.unsqueeze(-1).expand(-1, -1, width_of_weights).to(
+                device=device, dtype=dtype, memory_format=torch.contiguous_format)  # (M, V*H*W, 1 or C)
             self.taps, self.back_taps = self.taps.to(device), self.back_taps.to(device)
             channel = torch.arange(channels)
             field, orientation = channel // order, channel % order
@@ -303,8 +308,9 @@ class Rotation(Flow):
 
     # -- the action on tensors --------------------------------------------------------------
     def degrees(self, displacement: int) -> float:
-        """The angle of ``displacement`` steps, reduced to ``[0, 360)``."""
-        return (displacement % self.order) * self.step_degrees
+        """The angle of ``displacement`` steps, reduced to ``[0, 360)`` (exactly 90, 180, 270 for
+        quarter turns: the whole product is divided once)."""
+        return (displacement % self.order) * 360.0 / self.order
 
     def move(self, x: torch.Tensor, displacement: int) -> torch.Tensor:
         """Maps ``(..., H, W)`` turned by ``displacement`` steps (see :func:`rotate`)."""

@@ -106,15 +106,16 @@ def rotate_each(x: torch.Tensor, degrees: Sequence[float]) -> torch.Tensor:
 
 # -- moving every velocity copy at once ---------------------------------------------------------
 class _CopyPlan:
-    """How to turn copy ``n`` of a lifted state by ``steps[n]`` and pad it circularly, as gathers.
+    """How to turn copy ``n`` of a lifted state by ``steps[n]`` and pad it circularly, as weighted
+    gathers of channel rows.
 
     Spatially each output pixel (the padded rim wrapping around the torus) is the bilinear blend of
-    at most 4 source pixels: ``taps`` ``(4, V*H'*W')`` row indices into the ``V*H*W`` source rows and
-    ``weights`` ``(4, V*H'*W', 1)``. Quarter turns read one pixel with weight exactly 1 (the others
-    0), so they stay exact. The backward pass is a gather too: ``back_taps`` / ``back_weights``
-    ``(M, V*H*W[, 1])`` list each source pixel's readers (padded with weight 0), the transposed blend.
-    On the channel axis, copy ``n`` reads channel ``roll[n, c]`` (the orientation roll by ``steps[n]``)
-    and its gradient goes back through ``unroll``.
+    at most 4 source pixels: ``taps`` ``(V*H'*W', T)`` rows of the ``V*H*W`` source pixels and their
+    ``weights``. Quarter turns read one pixel with weight exactly 1 (the others 0), so they stay
+    exact. One ``embedding_bag`` (a fused weighted sum of gathered rows) computes the blend; the
+    backward pass is one too, through ``back_taps`` / ``back_weights`` ``(V*H*W, M)``: each source
+    pixel's readers, padded with weight 0 (the transposed blend). On the channel axis, copy ``n``
+    reads channel ``roll[n, c]`` (the orientation roll by ``steps[n]``), its gradient ``unroll[n, c]``.
     """
 
     def __init__(self, steps: tuple[int, ...], order: int, channels: int, height: int, width: int, pad: int,
@@ -139,19 +140,13 @@ class _CopyPlan:
                 inside = (row >= 0) & (row < height) & (col >= 0) & (col < width) & (weight != 0)
                 taps.append(torch.where(inside, first_row + row * width + col, 0.0).flatten().long())
                 weights.append(torch.where(inside, weight, 0.0).flatten())
-            self.taps = torch.stack(taps)  # (4, V*H'*W')
-            weight = torch.stack(weights)  # (4, V*H'*W')
-            used = [t for t in range(4) if bool(weight[t].any())]  # quarter turns alone use only tap 0
-            self.taps, weight = self.taps[used], weight[used]
-            self.back_taps, back_weight = _transpose(self.taps, weight, copies * height * width)
-            # One weight per row, broadcast over channels; in bf16/fp16 the CPU's addcmul_ is several
-            # times slower broadcasting than with a full (rows, C) operand, so those get it expanded.
-            width_of_weights = channels if dtype in (torch.bfloat16, torch.float16) else 1
-            self.weights = weight.unsqueeze(-1).expand(-1, -1, width_of_weights).to(
-                device=device, dtype=dtype, memory_format=torch.contiguous_format)  # (taps, V*H'*W', 1 or C)
-            self.back_weights = back_weight.unsqueeze(-1).expand(-1, -1, width_of_weights).to(
-                device=device, dtype=dtype, memory_format=torch.contiguous_format)  # (M, V*H*W, 1 or C)
-            self.taps, self.back_taps = self.taps.to(device), self.back_taps.to(device)
+            tap, weight = torch.stack(taps, dim=1), torch.stack(weights, dim=1)  # (V*H'*W', 4)
+            used = [t for t in range(4) if bool(weight[:, t].any())]  # quarter turns alone use only tap 0
+            tap, weight = tap[:, used], weight[:, used]
+            back_tap, back_weight = _transpose(tap, weight, copies * height * width)  # (V*H*W, M)
+            self.taps, self.back_taps = tap.to(device), back_tap.to(device)
+            self.weights = weight.to(device=device, dtype=dtype)
+            self.back_weights = back_weight.to(device=device, dtype=dtype)
             channel = torch.arange(channels)
             field, orientation = channel // order, channel % order
             shift = torch.tensor(steps)[:, None]  # (V, 1)
@@ -159,34 +154,52 @@ class _CopyPlan:
             self.roll = (field * order + (orientation - shift) % order).to(device)  # (V, C): out c reads roll[n, c]
             self.unroll = (field * order + (orientation + shift) % order).to(device)  # (V, C)
         self.shape = (copies, channels, height, width, pad)
+        self._batched: dict[tuple[int, bool], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def batched(self, batch: int, *, backward: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The taps and weights for ``batch`` samples stacked as one table of rows: ``(B*R, T)`` each,
+        sample ``b``'s taps offset by its ``b * rows`` (made once per batch size)."""
+        key = (batch, backward)
+        if key not in self._batched:
+            taps, weights = (self.back_taps, self.back_weights) if backward else (self.taps, self.weights)
+            # The forward reads the V*H*W source rows of a sample; the backward its V*H'*W' outputs.
+            sources = self.back_taps.shape[0] if not backward else self.taps.shape[0]
+            with torch.inference_mode(False), torch.no_grad():
+                offsets = torch.arange(batch, device=taps.device)[:, None, None] * sources
+                self._batched[key] = ((taps[None] + offsets).flatten(0, 1),
+                                      weights[None].expand(batch, -1, -1).flatten(0, 1).contiguous())
+        return self._batched[key]
 
     def channel_index(self, index: torch.Tensor, batch: int) -> torch.Tensor:
         """``index`` ``(V, C)`` as a stride-0 ``(B, V, H, W, C)`` gather index."""
         copies, channels, height, width, _ = self.shape
         return index[None, :, None, None, :].expand(batch, copies, height, width, channels)
 
-    def blend(self, rows: torch.Tensor, taps: torch.Tensor, weights: torch.Tensor, *, out: torch.Tensor | None = None,
-              scratch: torch.Tensor | None = None) -> torch.Tensor:
-        """``sum_t weights[t] * rows[:, taps[t]]``: rows ``(B, R, C)`` -> ``(B, R', C)``."""
-        out = torch.index_select(rows, 1, taps[0], out=out) if out is not None else rows.index_select(1, taps[0])
-        out.mul_(weights[0])
-        for tap, weight in zip(taps[1:], weights[1:]):
-            gathered = rows.index_select(1, tap) if scratch is None else torch.index_select(rows, 1, tap, out=scratch)
-            out.addcmul_(gathered, weight)
-        return out
-
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """h ``(B, V, C, H, W)`` -> the moved, padded copies as rows ``(B, V*H'*W', C)``."""
-        batch = h.shape[0]
+        """h ``(B, V, C, H, W)`` -> the moved, padded copies as rows ``(B*V*H'*W', C)``."""
+        batch, channels = h.shape[0], h.shape[2]
         source = h.permute(0, 1, 3, 4, 2)  # (B, V, H, W, C), a view of a channels-last state
         if self.rolls:
             source = source.gather(-1, self.channel_index(self.roll, batch))  # orientation o <- o - step
-        return self.blend(source.reshape(batch, -1, source.shape[-1]), self.taps, self.weights)
+        taps, weights = self.batched(batch)
+        return F.embedding_bag(taps, source.reshape(-1, channels), per_sample_weights=weights, mode="sum")
+
+    def backward(self, grad: torch.Tensor) -> torch.Tensor:
+        """The gradient of :meth:`forward`: rows ``(B*V*H'*W', C)`` -> h's ``(B, V, C, H, W)``."""
+        copies, channels, height, width, _ = self.shape
+        batch = grad.shape[0] // self.taps.shape[0]
+        taps, weights = self.batched(batch, backward=True)
+        rows = F.embedding_bag(taps, grad.contiguous(), per_sample_weights=weights, mode="sum")  # (B*V*H*W, C)
+        source = rows.view(batch, copies, height, width, channels)
+        if self.rolls:
+            source = source.gather(-1, self.channel_index(self.unroll, batch))
+        return source.permute(0, 1, 4, 2, 3)  # (B, V, C, H, W), channels-last strides
 
 
 def _transpose(taps: torch.Tensor, weights: torch.Tensor, sources: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The readers of each source row: ``(M, sources)`` output rows and weights, padded with weight 0."""
-    outputs = torch.arange(taps.shape[1]).repeat(taps.shape[0])  # (taps * R',)
+    """The readers of each of ``sources`` rows, from taps ``(R, T)``: ``(sources, M)`` output rows and
+    weights, padded with weight 0."""
+    outputs = torch.arange(taps.shape[0])[:, None].expand_as(taps).flatten()  # (R*T,)
     source, weight = taps.flatten(), weights.flatten()
     keep = weight != 0
     source, weight, outputs = source[keep], weight[keep], outputs[keep]
@@ -194,10 +207,10 @@ def _transpose(taps: torch.Tensor, weights: torch.Tensor, sources: int) -> tuple
     source, weight, outputs = source[order], weight[order], outputs[order]
     rank = torch.arange(len(source)) - torch.searchsorted(source, source)  # position among the readers
     readers = int(rank.max()) + 1 if len(source) else 1
-    back_taps = torch.zeros(readers, sources, dtype=torch.long)
-    back_weights = torch.zeros(readers, sources, dtype=torch.float64)
-    back_taps[rank, source] = outputs
-    back_weights[rank, source] = weight
+    back_taps = torch.zeros(sources, readers, dtype=torch.long)
+    back_weights = torch.zeros(sources, readers, dtype=torch.float64)
+    back_taps[source, rank] = outputs
+    back_weights[source, rank] = weight
     return back_taps, back_weights
 
 
@@ -208,7 +221,8 @@ def _copy_plan(steps: tuple[int, ...], order: int, channels: int, height: int, w
 
 
 class _MoveCopies(torch.autograd.Function):
-    """:meth:`_CopyPlan.forward` whose backward is the transposed blend and the inverse roll (gathers)."""
+    """:meth:`_CopyPlan.forward` whose backward is :meth:`_CopyPlan.backward` (the transposed blend and
+    the inverse roll), instead of autograd's scatter-add into the source."""
 
     @staticmethod
     def forward(ctx, h: torch.Tensor, plan: _CopyPlan) -> torch.Tensor:
@@ -217,19 +231,13 @@ class _MoveCopies(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        plan = ctx.plan
-        copies, channels, height, width, _ = plan.shape
-        batch = grad.shape[0]
-        grad_rows = plan.blend(grad.contiguous(), plan.back_taps, plan.back_weights)  # (B, V*H*W, C)
-        grad_source = grad_rows.view(batch, copies, height, width, channels)
-        if plan.rolls:
-            grad_source = grad_source.gather(-1, plan.channel_index(plan.unroll, batch))
-        return grad_source.permute(0, 1, 4, 2, 3), None  # (B, V, C, H, W), channels-last strides
+        return ctx.plan.backward(grad), None
 
 
 class CopyRotator:
     """:meth:`Rotation.move_copies` for fixed velocities and shapes, into one reused buffer ``out``
-    ``(B, V, C, H + 2 pad, W + 2 pad)`` (channels-last storage) for a rollout's no-gradient loop."""
+    ``(B, V, C, H + 2 pad, W + 2 pad)`` (channels-last storage) for a rollout's no-gradient loop: the
+    fused convolution of :class:`~fernn.cells.StepRunner` reads that buffer in place."""
 
     def __init__(self, flow: Rotation, velocities: Sequence[int], *, batch: int, channels: int, height: int,
                  width: int, pad: int, like: torch.Tensor) -> None:
@@ -240,19 +248,12 @@ class CopyRotator:
         self.in_shape = (batch, copies, channels, height, width)
         storage = like.new_empty(batch, copies, height + 2 * pad, width + 2 * pad, channels)  # (B, V, H', W', C)
         self.out = storage.permute(0, 1, 4, 2, 3)  # (B, V, C, H', W')
-        self._rows = storage.view(batch, -1, channels)  # (B, V*H'*W', C)
-        self._scratch = torch.empty_like(self._rows)
-        self._rolled = like.new_empty(batch, copies, height, width, channels) if self.plan.rolls else None
-        self._roll_index = self.plan.channel_index(self.plan.roll, batch)
+        self._rows = storage.view(-1, channels)  # (B*V*H'*W', C)
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
         if h.shape != self.in_shape:
             raise ValueError(f"h must have shape {self.in_shape}, got {tuple(h.shape)}")
-        source = h.permute(0, 1, 3, 4, 2)  # (B, V, H, W, C)
-        if self._rolled is not None:
-            source = torch.gather(source, -1, self._roll_index, out=self._rolled)
-        rows = source.reshape(h.shape[0], -1, h.shape[2])  # (B, V*H*W, C), a view when h is channels-last
-        self.plan.blend(rows, self.plan.taps, self.plan.weights, out=self._rows, scratch=self._scratch)
+        self._rows.copy_(self.plan.forward(h))
         return self.out
 
 
@@ -328,8 +329,9 @@ class Rotation(Flow):
         """Turn copy ``n`` of ``h`` by ``times * velocities[n]`` steps (maps and orientation axis) and
         pad it circularly: ``(B, V, C, H, W)`` -> ``(B, V, C, H + 2 pad, W + 2 pad)``, channels-last.
 
-        One orientation gather and one bilinear gather (at most 4 taps) move every copy, with a
-        gather for a backward too; it equals :meth:`move_state` per copy (exactly for quarter turns).
+        One orientation gather and one weighted gather of rows (``embedding_bag``: the bilinear blend
+        of at most 4 taps) move every copy, and the backward is the same two gathers transposed; it
+        equals :meth:`move_state` per copy (exactly for quarter turns).
         """
         batch, copies, channels, height, width = h.shape
         if copies != len(velocities):
@@ -340,7 +342,7 @@ class Rotation(Flow):
         if torch.is_grad_enabled() and h.requires_grad:
             rows = _MoveCopies.apply(h, plan)
         else:
-            rows = plan.forward(h)  # (B, V*H'*W', C)
+            rows = plan.forward(h)  # (B*V*H'*W', C)
         moved = rows.view(batch, copies, height + 2 * pad, width + 2 * pad, channels)
         return moved.permute(0, 1, 4, 2, 3)  # (B, V, C, H', W'), channels-last strides
 

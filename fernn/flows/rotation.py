@@ -13,7 +13,8 @@ built from shared weights on a steerable basis (:mod:`fernn.flows.rotation_kerne
 Exactness: a quarter turn of a square map is a permutation of its pixels (``torch.rot90``), and
 every kernel orientation ``i + N / 4`` is exactly the quarter turn of orientation ``i``, so the
 cell is exactly equivariant under rotations by multiples of 90 degrees. Other angles resample the
-map bilinearly (zero padding) and the relation holds only approximately.
+map bilinearly (zero padding) and the relation holds only approximately. The cell pads its maps
+circularly: a quarter turn of a square map is a symmetry of its torus too, so that stays exact.
 """
 
 from __future__ import annotations
@@ -43,6 +44,24 @@ def _cos_sin(degrees: float) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=128)
+def _cached_grid(degrees: float, height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:func:`_sampling_grid` of one angle, kept: a flow turns maps by a few angles over and over."""
+    return _sampling_grid((degrees,), height, width, dtype, device)
+
+
+def _sources(angles: Sequence[float], rows: torch.Tensor, cols: torch.Tensor, height: int,
+             width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where output pixels ``(rows[i], cols[j])`` of an ``H x W`` map turned counter-clockwise by each
+    angle read the source: ``(source_row, source_col)``, each ``(A, len(rows), len(cols))`` float64
+    pixel coordinates. The source of ``p`` is ``R(-angle) p`` about the centre; integral for quarter
+    turns (exact trigonometry), so those read whole pixels."""
+    right = cols.to(torch.float64)[None, :] - (width - 1) / 2  # (1, W')
+    up = (height - 1) / 2 - rows.to(torch.float64)[:, None]  # (H', 1), y pointing up
+    trig = torch.tensor([_cos_sin(angle) for angle in angles], dtype=torch.float64)  # (A, 2)
+    cos, sin = trig[:, 0, None, None], trig[:, 1, None, None]  # (A, 1, 1)
+    return (height - 1) / 2 - (up * cos - right * sin), right * cos + up * sin + (width - 1) / 2
+
+
 def _sampling_grid(angles: tuple[float, ...], height: int, width: int, dtype: torch.dtype,
                    device: torch.device) -> torch.Tensor:
     """``grid_sample`` grids ``(A, H, W, 2)`` that turn a map counter-clockwise by each angle.
@@ -50,20 +69,11 @@ def _sampling_grid(angles: tuple[float, ...], height: int, width: int, dtype: to
     Output pixel ``p`` reads the source at ``R(-angle) p`` about the centre, in pixel units (so a
     non-square map turns rigidly), then normalised for ``align_corners=False``.
     """
-    # Cached across calls: never an inference tensor, or autograd could not use it later.
+    # Possibly cached across calls: never an inference tensor, or autograd could not use it later.
     with torch.inference_mode(False), torch.no_grad():
-        rows = torch.arange(height, dtype=torch.float64)[:, None]  # (H, 1)
-        cols = torch.arange(width, dtype=torch.float64)[None, :]  # (1, W)
-        right, up = cols - (width - 1) / 2, (height - 1) / 2 - rows  # centred, y pointing up
-        grids = []
-        for angle in angles:
-            cos, sin = _cos_sin(angle)
-            source_right = right * cos + up * sin  # (H, W)
-            source_up = up * cos - right * sin  # (H, W)
-            source_col = source_right + (width - 1) / 2
-            source_row = (height - 1) / 2 - source_up
-            grids.append(torch.stack([(2 * source_col + 1) / width - 1, (2 * source_row + 1) / height - 1], dim=-1))
-        return torch.stack(grids).to(device=device, dtype=dtype)  # (A, H, W, 2)
+        source_row, source_col = _sources(angles, torch.arange(height), torch.arange(width), height, width)
+        grid = torch.stack([(2 * source_col + 1) / width - 1, (2 * source_row + 1) / height - 1], dim=-1)
+        return grid.to(device=device, dtype=dtype)  # (A, H, W, 2)
 
 
 def _quarter_turns(degrees: float, height: int, width: int) -> int | None:
@@ -87,7 +97,7 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
         return torch.rot90(x, turns, dims=(-2, -1)) if turns else x.clone()
     # One sample of many channels: the bilinear weights are computed once per pixel, not per map.
     maps = x.reshape(1, -1, height, width)  # (1, M, H, W)
-    grid = _sampling_grid((float(degrees),), height, width, x.dtype, x.device)  # (1, H, W, 2)
+    grid = _cached_grid(float(degrees), height, width, x.dtype, x.device)  # (1, H, W, 2)
     turned = F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return turned.reshape(x.shape)
 
@@ -122,13 +132,10 @@ class _CopyPlan:
                  dtype: torch.dtype, device: torch.device) -> None:
         copies = len(steps)
         with torch.inference_mode(False), torch.no_grad():
-            rows = torch.arange(-pad, height + pad, dtype=torch.float64)[:, None] % height  # (H', 1)
-            cols = torch.arange(-pad, width + pad, dtype=torch.float64)[None, :] % width  # (1, W')
-            right, up = cols - (width - 1) / 2, (height - 1) / 2 - rows
-            trig = torch.tensor([_cos_sin(step * 360.0 / order) for step in steps], dtype=torch.float64)  # (V, 2)
-            cos, sin = trig[:, 0, None, None], trig[:, 1, None, None]  # (V, 1, 1)
-            source_col = right * cos + up * sin + (width - 1) / 2  # (V, H', W'), as _sampling_grid reads
-            source_row = (height - 1) / 2 - (up * cos - right * sin)
+            # The padded rim wraps around the torus: rim pixel (i, j) is pixel (i mod H, j mod W).
+            rows, cols = torch.arange(-pad, height + pad) % height, torch.arange(-pad, width + pad) % width
+            angles = [step * 360.0 / order for step in steps]
+            source_row, source_col = _sources(angles, rows, cols, height, width)  # (V, H', W') each
             top, left = source_row.floor(), source_col.floor()
             down, across = source_row - top, source_col - left  # bilinear fractions
             first_row = torch.arange(copies, dtype=torch.float64)[:, None, None] * (height * width)

@@ -415,6 +415,10 @@ def test_rotation_training_gradient_equals_the_reference() -> None:
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=name)
     base = dict(model.named_parameters())["encoder.cell.recurrent_conv.base_weight"]
     assert base.shape == (2, 2, ORDER, 4)
+    model.checkpoint_steps = True  # each step recomputed in the backward pass: the same gradients
+    recomputed = torch.autograd.grad((model(context, 2) - target).square().mean(), parameters)
+    for a, b in zip(fast, recomputed):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-15)
 
 
 def test_rotation_checkpoint_round_trip(tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Digits and Flowing MNIST sequences, offline and deterministic.
+"""Digits and Flowing (and Rotating) MNIST sequences, offline and deterministic.
 
 Every sequence is a pure function of ``(seed, index)``: item ``i`` is the same in every call,
 process and machine, so train, validation and test sets never need to be stored.

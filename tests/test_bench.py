@@ -82,6 +82,17 @@ def test_quick_bench_training_memory_app_and_verdicts(quick_results) -> None:
         assert verdict["met"] in (True, False, None)
 
 
+def test_quick_bench_rotation_rows_compare_fast_reference_and_bound(quick_results) -> None:
+    results, _, report = quick_results
+    assert results["rotation_steps"] and "Rotation step, FERNN-R" in report
+    for row in results["rotation_steps"]:
+        assert row["order"] == 12 and row["channels"] == row["fields"] * 12
+        for key in ("fast_ms", "reference_ms", "bound_ms", "fast_over_bound", "reference_over_bound",
+                    "speedup_vs_reference"):
+            assert _finite_positive(row[key]), (key, row)
+        assert math.isclose(row["reference_over_bound"], row["reference_ms"] / row["bound_ms"], rel_tol=1e-9)
+
+
 def test_report_lists_every_target(quick_results) -> None:
     results, _, report = quick_results  # what the command printed
     for name in results["verdicts"]:

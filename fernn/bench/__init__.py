@@ -9,6 +9,10 @@ side (round-robin within each repeat), so load on the machine hits them alike. R
   loop of one ``torch.roll`` per copy, a stack, circular padding, NCHW convolution), with the same
   weights, and against the **bound**: the recurrent convolution alone on an already shifted,
   padded tensor of the same shape (the faster of ``F.conv2d`` and oneDNN with prepacked weights).
+- **rotation step**: FERNN-R's step (``C_12``, the state lifted to 12 orientations): one gather
+  turns, rolls and pads every copy, then the fused group convolution; against the reference
+  (one orientation roll and one ``grid_sample`` per copy, the research code's structure) and the
+  bound (the group convolution alone).
 - **conv throughput**: the bound's GFLOP/s against the best this machine reaches for the same
   convolution at any batch, and a float32 matmul's GFLOP/s.
 - **training**: one forward + backward of FERNN-V2 on a batch, fast path against the reference
@@ -23,8 +27,8 @@ side (round-robin within each repeat), so load on the machine hits them alike. R
 slow, obvious implementations; the tests check the fast path against them, forward and backward.
 
 Modules, one job each: ``harness`` (functions timed side by side, on :mod:`fernn.timing`'s clock),
-``step``, ``training``, ``memory``, ``app_latency``, ``cuda``, ``machine`` (the machine and its
-load), ``report`` (targets, verdicts, tables) and ``cli`` (``run_benchmarks`` and the command).
+``step``, ``rotation``, ``training``, ``memory``, ``app_latency``, ``cuda``, ``machine`` (the machine
+and its load), ``report`` (targets, verdicts, tables) and ``cli`` (``run_benchmarks`` and the command).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from .cuda import bench_cuda
 from .machine import busy_processes, load_average, machine_facts
 from .memory import bench_memory, steady_allocator
 from .report import TARGETS, format_markdown, format_report, verdicts
+from .rotation import bench_rotation_step
 from .shapes import CONTEXT, PREDICT, SHIPPED_DECODER_LAYERS, SHIPPED_HIDDEN
 from .step import bench_conv_peak, bench_step
 from .training import bench_training
@@ -56,6 +57,13 @@ def run_benchmarks(*, quick: bool = False, device: str = "cpu", progress: Callab
     peak["conv_peak_gflops"] = max([peak["conv_peak_gflops"], *(row["conv_gflops"] for row in steps)])
     for row in steps:
         row["conv_fraction_of_peak"] = row["conv_gflops"] / peak["conv_peak_gflops"]
+    # FERNN-R: C_12 (30° steps), V = {-r..r}; quick: 2 fields, full: 4 fields (48 channels).
+    rotation_shapes = [(2, 1, 2)] if quick else [(1, 2, 4), (16, 2, 4)]
+    results["rotation_steps"] = []
+    for batch, max_speed, fields in rotation_shapes:
+        say(f"rotation step B={batch} V={2 * max_speed + 1}")
+        results["rotation_steps"].append(bench_rotation_step(batch, max_speed, order=12, fields=fields, device=cpu,
+                                                             repeats=repeats, min_seconds=min_seconds))
     training = dict(batch=2, hidden=8, max_speed=1, decoder_layers=2, context=3, predict=3) if quick else dict(
         batch=16, hidden=SHIPPED_HIDDEN, max_speed=2, decoder_layers=SHIPPED_DECODER_LAYERS, context=CONTEXT,
         predict=PREDICT)

@@ -67,6 +67,17 @@ def format_report(results: dict) -> str:
     peak = results["conv_peak"]
     lines.append(f"conv peak (same 16->16 3x3 conv, best rate over every batch measured): {peak['conv_peak_gflops']:.1f} GFLOP/s; "
                  f"float32 matmul {peak['matmul_size']}^3: {peak['matmul_gflops']:.1f} GFLOP/s")
+    rotation = results.get("rotation_steps", [])
+    if rotation:
+        lines.append("")
+        lines.append(f"Rotation step, FERNN-R (ms per step, medians; C_{rotation[0]['order']}, 28x28; "
+                     "bound = the group conv alone; reference = one roll + grid_sample per copy)")
+        lines.append(f"{'B':>4}{'|V|':>5}{'channels':>10}{'fast':>9}{'reference':>11}{'bound':>9}{'fast/bound':>12}"
+                     f"{'ref/bound':>11}{'speedup':>9}")
+        for row in rotation:
+            lines.append(f"{row['batch']:>4}{row['copies']:>5}{row['channels']:>10}{row['fast_ms']:>9.3f}"
+                         f"{row['reference_ms']:>11.3f}{row['bound_ms']:>9.3f}{row['fast_over_bound']:>11.3f}x"
+                         f"{row['reference_over_bound']:>10.2f}x{row['speedup_vs_reference']:>8.2f}x")
     lines.append("")
     training = results["training"]
     lines.append(f"Training step, forward + backward (B={training['batch']}, |V|={training['copies']}, hidden "

@@ -1,12 +1,15 @@
 """Flows as values: :class:`Flow` (what any flow must answer) and its instances.
 
 :class:`Translation` (the ``Z^2`` torus, velocities ``(dy, dx)``) is the first; ``TRANSLATION`` is
-its instance and the default of every model. The module-level helpers below are the translation
-flow's (kept for the API documented before flows were values): ``velocity_set``, ``shift``,
-``shift_copies``, ``flow_image``, ``flow_sequence``, ``as_velocities``.
+its instance and the default of every model. :class:`Rotation` (``C_N``, velocities in whole
+steps of ``360 / N`` degrees, the hidden state lifted to ``N`` orientations) is the second. The
+module-level helpers below are the translation flow's (kept for the API documented before flows
+were values): ``velocity_set``, ``shift``, ``shift_copies``, ``flow_image``, ``flow_sequence``,
+``as_velocities``.
 """
 
 from .base import Flow, GridAxes, flow_from_record, register_flow, registered_flows
+from .rotation import Rotation
 from .translation import (
     CopyShifter,
     Translation,
@@ -26,6 +29,7 @@ __all__ = [
     "CopyShifter",
     "Flow",
     "GridAxes",
+    "Rotation",
     "Translation",
     "Velocity",
     "as_velocities",

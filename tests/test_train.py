@@ -211,3 +211,15 @@ def test_identity_recurrent_init_starts_the_kernel_at_the_identity():
     assert not torch.equal(default.detach(), expected)
     with pytest.raises(ValueError, match="recurrent_init"):
         TrainConfig.from_flat(recurrent_init="orthogonal")
+
+
+def test_a_rotation_forecaster_trains_on_rotating_mnist_and_loads_with_its_flow(tmp_path):
+    config = TrainConfig.from_flat(**dict(PRESETS["tiny-rot"], output=str(tmp_path / "rot"), device="cpu"))
+    assert config.model.flow == fernn.flows.Rotation(order=4) and config.model.velocities == (-1, 0, 1)
+    assert config.flat()["rotation_order"] == 4 and TrainConfig.from_flat(**config.flat()) == config
+    final = train(config, progress=False)
+    assert final["step"] == 20 and final["val_mse"] > 0
+    model = fernn.load_checkpoint(tmp_path / "rot" / "best.pt")
+    assert model.flow.name == "rotation" and model.flow.step_degrees == 90.0
+    grnn = TrainConfig.from_flat(**dict(PRESETS["tiny-rot"], kind="grnn")).model
+    assert grnn.velocities == (0,) and grnn.flow == config.model.flow

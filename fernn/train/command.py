@@ -40,6 +40,8 @@ _FLAGS: dict[str, tuple[object, str]] = {
     "head_layers": (cli.Integer(0, 8), "classifiers: circular 3x3 conv + ReLU layers between the pooled state and "
                                         "the spatial mean (0: the research code's head)"),
     "head_channels": (cli.Integer(1, 1024), "classifiers: channels of those head layers"),
+    "rotation_order": (cli.Integer(4, 360), "rotating-mnist: N of the rotation group C_N (a multiple of 4; a "
+                                            "velocity is a whole number of 360/N-degree steps per frame)"),
     "head_dilation": ("bool", "classifiers: head layer i dilates its kernel by 2**i (a digit-wide receptive field)"),
     "task": (TASK_NAMES, "flowing-mnist: predict the next frames (a forecaster); flickering-mnist: name a "
                          "digit seen through a sparse pixel mask as it moves (a classifier)"),

@@ -12,7 +12,11 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from ..data import SequenceSpec
+import torch
+
+from ..data import SequenceSpec, flowing_mnist_batch
+from ..flows import Flow, Rotation
+from ..rotating import RotatingSpec, rotating_mnist_batch
 from ..devices import PRECISIONS
 from ..flows import TRANSLATION
 from ..classifier import ClassifierConfig
@@ -21,17 +25,18 @@ from ..models import ModelConfig
 __all__ = ["LR_SCHEDULES", "DataSpec", "TrainConfig"]
 
 LR_SCHEDULES = ("constant", "cosine")
-TASK_NAMES = ("flowing-mnist", "flickering-mnist")
+TASK_NAMES = ("flowing-mnist", "rotating-mnist", "flickering-mnist")
 RECURRENT_INITS = ("default", "identity")
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """The training sequences: Flowing MNIST as in the paper (2 digits, 10 context + 10 predicted), or
-    Flickering Flowing MNIST for classification (one digit, ``context_frames`` masked frames)."""
+    """The training sequences: Flowing MNIST as in the paper (2 digits, 10 context + 10 predicted),
+    Rotating MNIST (the same with each digit turning, fernn.rotating), or Flickering Flowing MNIST for
+    classification (one digit, ``context_frames`` masked frames, fernn.flicker)."""
 
-    task: str = "flowing-mnist"  # or "flickering-mnist" (sequence classification, fernn.flicker)
-    max_speed: int = 1  # each digit's velocity is drawn from {-r..r}^2 (px/frame)
+    task: str = "flowing-mnist"  # "rotating-mnist", or "flickering-mnist" (sequence classification)
+    max_speed: int = 1  # each digit's velocity is drawn from the flow's velocity_set(r) (px or steps/frame)
     num_digits: int = 2
     context_frames: int = 10
     predict_frames: int = 10
@@ -48,10 +53,19 @@ class DataSpec:
         return SequenceSpec(num_frames=self.context_frames + predict, num_digits=self.num_digits,
                             max_speed=self.max_speed)
 
+    def batch(self, digits, indices, *, seed: int, flow: Flow, predict_frames: int | None = None) -> torch.Tensor:
+        """Forecasting sequences ``indices`` of this spec's task: ``(B, T, 1, H, W)`` (rotations in ``flow``'s steps)."""
+        spec = self.sequences(predict_frames)
+        if self.task == "rotating-mnist":
+            rotating = RotatingSpec(flow=flow, num_frames=spec.num_frames, num_digits=spec.num_digits,
+                                    max_speed=spec.max_speed)
+            return rotating_mnist_batch(digits, indices, seed=seed, spec=rotating)
+        return flowing_mnist_batch(digits, indices, seed=seed, spec=spec)
+
 
 # Flat names (flags, presets) of the nested fields: model ones build the ModelConfig, data ones the DataSpec.
 MODEL_FLAT = ("kind", "hidden_channels", "model_max_speed", "decoding", "pooling", "decoder_layers", "decoder_bias",
-              "head_layers", "head_channels", "head_dilation")
+              "head_layers", "head_channels", "head_dilation", "rotation_order")
 DATA_FLAT = {"task": "task", "data_max_speed": "max_speed", "num_digits": "num_digits",
              "context_frames": "context_frames", "predict_frames": "predict_frames", "digits_root": "digits_root",
              "visible": "visible"}
@@ -59,17 +73,19 @@ DATA_FLAT = {"task": "task", "data_max_speed": "max_speed", "num_digits": "num_d
 # settings for classifiers).
 _MODEL_DEFAULTS = dict(kind="fernn", hidden_channels=16, model_max_speed=2, decoding="aligned", pooling="max",
                        decoder_layers=4, decoder_bias=True, head_layers=2, head_channels=32,
-                       head_dilation=False)
+                       head_dilation=False, rotation_order=12)
 
 
 def _model_config(task: str, *, kind: str, hidden_channels: int, model_max_speed: int, decoding: str, pooling: str,
                   decoder_layers: int, decoder_bias: bool, head_layers: int, head_channels: int,
-                  head_dilation: bool):
-    velocities = (TRANSLATION.zero,) if kind == "grnn" else TRANSLATION.velocity_set(model_max_speed)
+                  head_dilation: bool, rotation_order: int):
+    # rotating-mnist models lift their state to C_N (hidden_channels = fields x N); the rest translate.
+    flow = Rotation(order=rotation_order) if task == "rotating-mnist" else TRANSLATION
+    velocities = (flow.zero,) if kind == "grnn" else flow.velocity_set(model_max_speed)
     if task == "flickering-mnist":
         return ClassifierConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, pooling=pooling,
                                 head_layers=head_layers, head_channels=head_channels, head_dilation=head_dilation)
-    return ModelConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, decoding=decoding,
+    return ModelConfig(kind=kind, velocities=velocities, flow=flow, hidden_channels=hidden_channels, decoding=decoding,
                        pooling=pooling, decoder_layers=decoder_layers, decoder_bias=decoder_bias)
 
 
@@ -151,6 +167,8 @@ class TrainConfig:
         model = dict(_MODEL_DEFAULTS, model_max_speed=radius if self.model.kind == "fernn"
                      else _MODEL_DEFAULTS["model_max_speed"])
         model.update({name: getattr(self.model, name) for name in MODEL_FLAT if hasattr(self.model, name)})
+        if isinstance(self.model.flow, Rotation):
+            model["rotation_order"] = self.model.flow.order
         data = {name: getattr(self.data, attribute) for name, attribute in DATA_FLAT.items()}
         own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "data")}
         return {**model, **data, **own}

@@ -17,6 +17,8 @@ _FLICKER = dict(task="flickering-mnist", hidden_channels=16, head_layers=3, head
                 recurrent_init="identity", data_max_speed=1, context_frames=16, batch_size=32, steps=3000,
                 learning_rate=2e-3, lr_schedule="cosine", warmup_steps=100, val_every=250, val_sequences=500,
                 log_every=50)
+_ROTATION = dict(task="rotating-mnist", rotation_order=12, hidden_channels=48, data_max_speed=1, batch_size=16,
+                 lr_schedule="cosine", warmup_steps=100, val_every=250, val_sequences=256, log_every=25)
 PRESETS: dict[str, dict] = {
     # The paper's translating-MNIST runs (data up to |v| = 2): far beyond a 2-core CPU.
     "paper-grnn": dict(_PAPER, kind="grnn", data_max_speed=2, output="runs/paper-grnn"),
@@ -59,6 +61,14 @@ PRESETS: dict[str, dict] = {
     "tiny-flicker": dict(task="flickering-mnist", kind="fernn", model_max_speed=1, hidden_channels=3, head_layers=1,
                          head_channels=4, context_frames=4, steps=20, batch_size=4, val_every=10, val_sequences=8,
                          log_every=5, precision="fp32", output="runs/tiny-flicker"),
+    # Rotating MNIST at CPU scale: C_12 (30-degree steps), 4 fields (48 channels), per-digit angular
+    # velocities |k| <= 1 step; the FERNN-R carries V = {-2..2} steps (5 copies). Not yet piloted here:
+    # budgets to be sized by a short pilot before the long runs (continued with --resume).
+    "rot-grnn": dict(_ROTATION, kind="grnn", batch_size=32, steps=12_000, val_every=500, output="runs/rot-grnn"),
+    "rot-fernn": dict(_ROTATION, kind="fernn", model_max_speed=2, steps=6000, output="runs/rot-fernn"),
+    "tiny-rot": dict(task="rotating-mnist", kind="fernn", model_max_speed=1, rotation_order=4, hidden_channels=4,
+                     decoder_layers=2, context_frames=3, predict_frames=2, steps=20, batch_size=4, val_every=10,
+                     val_sequences=8, log_every=5, precision="fp32", output="runs/tiny-rot"),
     # Seconds-long smoke runs for tests.
     "tiny-grnn": dict(kind="grnn", hidden_channels=4, decoder_layers=2, context_frames=3, predict_frames=2,
                       steps=20, batch_size=4, val_every=10, val_sequences=8, log_every=5, precision="fp32",

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..classifier import Classifier
-from ..data import flowing_mnist_batch, load_digits
+from ..data import load_digits
 from ..evaluate import step_mse
 from ..flicker import FlickerSpec, flickering_mnist_batch
 from ..models import Forecaster
@@ -69,19 +69,19 @@ class _Task:
 
 
 class Forecasting(_Task):
-    """Flowing MNIST: read the context, predict the next frames; MSE."""
+    """Flowing or Rotating MNIST: read the context, predict the next frames; MSE."""
 
     score, loss_name = "val_mse", "train_mse"
 
     def __init__(self, config: TrainConfig, **options) -> None:
         super().__init__(config, **options)
-        self.val_set = flowing_mnist_batch(self.val_digits, self.val_indices, seed=config.val_seed,
-                                           spec=config.data.sequences())
+        self.val_set = config.data.batch(self.val_digits, self.val_indices, seed=config.val_seed,
+                                         flow=config.model.flow)
 
     def loss(self, model: nn.Module, step: int, predict: int) -> torch.Tensor:
         context = self.config.data.context_frames
-        batch = flowing_mnist_batch(self.train_digits, self.batch_indices(step), seed=self.config.data_seed,
-                                    spec=self.config.data.sequences(predict)).to(self.device)  # (B, T, 1, H, W)
+        batch = self.config.data.batch(self.train_digits, self.batch_indices(step), seed=self.config.data_seed,
+                                       flow=self.config.model.flow, predict_frames=predict).to(self.device)  # (B, T, 1, H, W)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             prediction = model(batch[:, :context], predict)
         return torch.mean((prediction.float() - batch[:, context:]) ** 2)
@@ -128,7 +128,7 @@ class Classification(_Task):
         return {"val_error": 1.0 - accuracy, "val_accuracy": accuracy, "val_loss": float(total[1] / total[2])}
 
 
-TASKS = {"flowing-mnist": Forecasting, "flickering-mnist": Classification}
+TASKS = {"flowing-mnist": Forecasting, "rotating-mnist": Forecasting, "flickering-mnist": Classification}
 
 
 def task_for(config: TrainConfig, *, rank: int, world: int, device: torch.device, precision: str) -> _Task:

@@ -24,7 +24,8 @@ from . import cli
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .classification import ClassificationSettings, classification_report, evaluate_classifier
 from .classifier import Classifier
-from .data import SequenceSpec, flowing_mnist_batch, load_digits
+from .data import load_digits
+from .sequences import moving_digits_batch
 from .devices import resolve_device
 from .flows import Flow, Velocity
 from .models import Forecaster
@@ -82,11 +83,14 @@ class EvaluationSettings:
     batch_size: int = 64
 
 
-def _spec(settings: EvaluationSettings, predict_frames: int | None = None) -> SequenceSpec:
-    """Held-out sequences at the training velocities, ``predict_frames`` after the context."""
+def _held_out(model: Forecaster, settings: EvaluationSettings, count: int, *, predict_frames: int | None = None,
+              velocity: Velocity | None = None, digits_root: str | None = None) -> torch.Tensor:
+    """``count`` held-out sequences of the model's flow at the training velocities (or all at ``velocity``),
+    ``predict_frames`` after the context: ``(N, T + S, 1, H, W)``."""
     predicted = settings.predict_frames if predict_frames is None else predict_frames
-    return SequenceSpec(num_frames=settings.context_frames + predicted, num_digits=settings.num_digits,
-                        max_speed=settings.data_max_speed)
+    return moving_digits_batch(model.flow, _digits(digits_root), range(count), seed=settings.seed,
+                               num_frames=settings.context_frames + predicted, num_digits=settings.num_digits,
+                               max_speed=settings.data_max_speed, velocity=velocity)
 
 
 def _digits(root: str | None = None) -> np.ndarray:
@@ -161,8 +165,9 @@ def velocity_grid_mse(
     total = grid.size
     for i, row in enumerate(axes.velocities):
         for j, velocity in enumerate(row):
-            spec = SequenceSpec(num_frames=context_frames + predict_frames, num_digits=num_digits, velocity=velocity)
-            sequences = flowing_mnist_batch(digits, range(num_sequences), seed=seed, spec=spec)
+            sequences = moving_digits_batch(model.flow, digits, range(num_sequences), seed=seed,
+                                            num_frames=context_frames + predict_frames, num_digits=num_digits,
+                                            velocity=velocity)
             grid[i, j] = step_mse(model, sequences, context_frames, velocities=velocities, batch_size=batch_size).mean()
             if progress is not None:
                 progress(i * axes.shape[1] + j + 1, total)
@@ -201,8 +206,7 @@ def reference_batch_mse(
     model: Forecaster, settings: EvaluationSettings = EvaluationSettings(), *, digits_root: str | None = None
 ) -> float:
     """MSE on the first :data:`REFERENCE_SEQUENCES` held-out test sequences."""
-    batch = flowing_mnist_batch(_digits(digits_root), range(REFERENCE_SEQUENCES), seed=settings.seed,
-                                spec=_spec(settings))
+    batch = _held_out(model, settings, REFERENCE_SEQUENCES, digits_root=digits_root)
     return float(step_mse(model, batch, settings.context_frames).mean())
 
 
@@ -214,9 +218,8 @@ def evaluate_model(
     log: Callable[[str], None] = print,
 ) -> dict:
     """The full held-out evaluation of one model; a JSON-ready dict."""
-    digits = _digits(digits_root)
     started = time.perf_counter()
-    test = flowing_mnist_batch(digits, range(settings.test_sequences), seed=settings.seed, spec=_spec(settings))
+    test = _held_out(model, settings, settings.test_sequences, digits_root=digits_root)
     per_step = step_mse(model, test, settings.context_frames, batch_size=settings.batch_size)
     reference = reference_batch_mse(model, settings, digits_root=digits_root)
     baselines = {name: float(values.mean()) for name, values in baseline_step_mse(test, settings.context_frames).items()}
@@ -238,15 +241,15 @@ def evaluate_model(
         widened.update(_grid_summary(widened, model.flow), max_speed=settings.widened_max_speed)
         log(f"  velocity grid with V_{settings.widened_max_speed}: in-range {widened['in_range_mse']:.5g}")
 
-    long = flowing_mnist_batch(digits, range(settings.length_sequences), seed=settings.seed,
-                               spec=_spec(settings, settings.length_frames))
+    long = _held_out(model, settings, settings.length_sequences, predict_frames=settings.length_frames,
+                     digits_root=digits_root)
     length = length_generalisation(model, long, settings.context_frames, batch_size=settings.batch_size)
     log("  length: " + ", ".join(f"step {step} {length['mse'][step - 1]:.5g}" for step in report_steps(length)))
 
     equivariance = []
-    for velocity in ((1, 0), (1, 1), (2, -1)):
+    for velocity in model.flow.probe_velocities():
         report = flow_equivariance_error(model, velocity)
-        equivariance.append({"velocity": list(velocity), "pairs_compared": report.pairs_compared,
+        equivariance.append({"velocity": list(velocity) if isinstance(velocity, tuple) else velocity, "pairs_compared": report.pairs_compared,
                              "exact_error": _finite(report.exact_error),
                              "truncated_error": _finite(report.truncated_error)})
     return {

@@ -241,3 +241,19 @@ def test_a_short_rollout_and_a_small_grid_are_reported_not_a_crash(checkpoints, 
     header = next(line for line in printed.splitlines() if line.startswith("| model |"))
     assert "step 10" not in header and "grid speed 2" not in header and "last step" in header
     assert json.loads(output.read_text())["checks"] is None
+
+
+def test_a_rotation_forecaster_is_evaluated_on_rotating_mnist_with_its_own_grid():
+    from fernn.evaluate import EvaluationSettings, evaluate_model
+    from fernn.flows import Rotation
+
+    torch.manual_seed(0)
+    model = fernn.build_model("fernn", flow=Rotation(order=4), hidden_channels=4, decoder_layers=1, max_speed=1).eval()
+    settings = EvaluationSettings(test_sequences=4, grid_sequences=1, length_sequences=1, length_frames=30,
+                                  grid_max_speed=2, widened_max_speed=2)
+    evaluation = evaluate_model(model, settings, log=lambda *_: None)
+    grid = evaluation["velocity_grid"]
+    assert grid["speeds"] == [-2, -1, 0, 1, 2] and np.asarray(grid["mse"]).shape == (1, 5)  # one row: angular steps
+    assert "speed_2_mse" in grid and evaluation["widened_velocity_grid"]["max_speed"] == 2
+    assert [e["velocity"] for e in evaluation["equivariance"]] == [1, 2]  # quarter turns here: exact
+    assert all(e["exact_error"] < 1e-12 for e in evaluation["equivariance"])

@@ -109,6 +109,10 @@ class Flow(ABC):
             raise ValueError(f"velocities must be distinct, repeated: {repeated}")
         return tuple(values)
 
+    def probe_velocities(self) -> tuple[Velocity, ...]:
+        """The input flows an evaluation checks hidden-state equivariance at: a few slow and fast ones."""
+        return tuple(v for v in self.velocity_set(2) if v != self.zero)[:3]
+
     def set_radius(self, velocities: Sequence[Velocity]) -> int | None:
         """``r`` when ``velocities`` is exactly :meth:`velocity_set` ``(r)`` (in any order), else ``None``."""
         radius = max(self.speed(v) for v in velocities)

@@ -311,6 +311,10 @@ class Rotation(Flow):
             raise ValueError(f"max_speed must be a non-negative integer, got {max_speed!r}")
         return tuple(range(-max_speed, max_speed + 1))
 
+    def probe_velocities(self) -> tuple[int, ...]:
+        """One and two steps (interpolated, approximate) and a quarter turn (exact on square maps)."""
+        return tuple(dict.fromkeys((1, 2, self.order // 4)))
+
     def canonical(self, velocity: int, shape: Sequence[int]) -> int:
         return velocity % self.order  # N steps is a whole turn, on maps of any shape
 

@@ -297,6 +297,9 @@ class Translation(Flow):
     def velocity_set(self, max_speed: int) -> tuple[Velocity, ...]:
         return velocity_set(max_speed)
 
+    def probe_velocities(self) -> tuple[Velocity, ...]:
+        return ((1, 0), (1, 1), (2, -1))
+
     def canonical(self, velocity: Velocity, shape: Sequence[int]) -> Velocity:
         height, width = shape[-2:]
         return (velocity[0] % height, velocity[1] % width)

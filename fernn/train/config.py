@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data import SequenceSpec, flowing_mnist_batch
+from ..data import SequenceSpec
 from ..flows import Flow, Rotation
-from ..rotating import RotatingSpec, rotating_mnist_batch
+from ..sequences import moving_digits_batch
 from ..devices import PRECISIONS
 from ..flows import TRANSLATION
 from ..classifier import ClassifierConfig
@@ -56,11 +56,8 @@ class DataSpec:
     def batch(self, digits, indices, *, seed: int, flow: Flow, predict_frames: int | None = None) -> torch.Tensor:
         """Forecasting sequences ``indices`` of this spec's task: ``(B, T, 1, H, W)`` (rotations in ``flow``'s steps)."""
         spec = self.sequences(predict_frames)
-        if self.task == "rotating-mnist":
-            rotating = RotatingSpec(flow=flow, num_frames=spec.num_frames, num_digits=spec.num_digits,
-                                    max_speed=spec.max_speed)
-            return rotating_mnist_batch(digits, indices, seed=seed, spec=rotating)
-        return flowing_mnist_batch(digits, indices, seed=seed, spec=spec)
+        return moving_digits_batch(flow, digits, indices, seed=seed, num_frames=spec.num_frames,
+                                   num_digits=spec.num_digits, max_speed=spec.max_speed)
 
 
 # Flat names (flags, presets) of the nested fields: model ones build the ModelConfig, data ones the DataSpec.

@@ -48,7 +48,7 @@ def main() -> None:
     torch.manual_seed(0)
     new_model = fernn.build_model("fernn", hidden_channels=args.hidden, max_speed=2).train()
     old_model = old.build_model("fernn", hidden_channels=args.hidden, max_speed=2).train()
-    old_model.load_state_dict(new_model.state_dict())
+    new_model.load_state_dict(old_model.state_dict())  # the new model reads either naming of its weights
     sequences = torch.rand(args.batch, 20, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     context, target = sequences[:, :10], sequences[:, 10:]
 

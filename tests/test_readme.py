@@ -27,3 +27,17 @@ def test_quick_start_runs_and_shows_exact_equivariance():
 def test_readme_names_the_commands_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert f"```bash\n{ci}\n```" in README.read_text()
+
+
+def test_the_rotation_and_classification_examples_run_as_written():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 3, "README lost its rotation or classification example"
+    namespace: dict = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in blocks[:3]:  # the later examples reuse the quick start's names (digits, labels)
+            exec(compile(block, "README.md", "exec"), namespace)
+    assert "rotation 30.0 (-2, -1, 0, 1, 2)" in printed.getvalue().splitlines()
+    assert namespace["report"].exact_error < 1e-12 and namespace["report"].pairs_compared > 0
+    assert tuple(namespace["out"].frames.shape) == (2, 10, 1, 28, 28)
+    assert tuple(namespace["logits"].shape) == (8, 10) and tuple(namespace["over_time"].shape) == (8, 16, 10)

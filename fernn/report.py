@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .flows import flow_from_record
+
 __all__ = ["TARGETS", "comparison", "late_improvement", "markdown_report", "report_steps", "settings_allow_targets"]
 
 
@@ -112,16 +114,21 @@ def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
                number(length["mse"][-1]), ratio, equiv]
         lines.append("| " + " | ".join(row) + " |")
     for name, e in evaluations.items():
+        # The model's flow lays its grid out (translation: rows dy, columns dx; rotation: one row of steps).
+        flow = flow_from_record(results[name].get("config", {}).get("flow", {"name": "translation"}))
         grids = [(_cell(name), e["velocity_grid"])]
         widened = e.get("widened_velocity_grid")
         if widened:
-            grids.append((f"{_cell(name)} run with V = {{-{widened['max_speed']}..{widened['max_speed']}}}^2", widened))
+            grids.append((f"{_cell(name)} run with {flow.set_label(widened['max_speed'])}", widened))
         for title, grid in grids:
-            speeds = grid["speeds"]
-            lines += ["", f"{title}: test MSE per fixed velocity (rows dy, columns dx)", "",
-                      "| dy \\ dx | " + " | ".join(str(s) for s in speeds) + " |", "|---" * (len(speeds) + 1) + "|"]
-            lines += [f"| {dy} | " + " | ".join(f"{value:.3g}" for value in row) + " |"
-                      for dy, row in zip(speeds, grid["mse"])]
+            axes = flow.grid(grid.get("grid_max_speed", max(abs(s) for s in grid["speeds"])))
+            corner = f"{axes.row_name} \\ {axes.column_name}" if axes.row_name else axes.column_name
+            where = f"rows {axes.row_name}, columns {axes.column_name}" if axes.row_name else axes.column_name
+            lines += ["", f"{title}: test MSE per fixed velocity ({where}, {flow.unit})", "",
+                      f"| {corner} | " + " | ".join(str(s) for s in axes.column_values) + " |",
+                      "|---" * (len(axes.column_values) + 1) + "|"]
+            lines += [f"| {label if axes.row_name else 'MSE'} | " + " | ".join(f"{value:.3g}" for value in row) + " |"
+                      for label, row in zip(axes.row_values, grid["mse"])]
     if checks:
         lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
         for name, row in checks.items():

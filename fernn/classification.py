@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -22,8 +22,8 @@ from .data import load_digits
 from .flicker import FlickerSpec, flickering_mnist_batch
 from .testing import flow_equivariance_error
 
-__all__ = ["ClassificationSettings", "accuracy_interval", "classifier_accuracy", "evaluate_classifier",
-           "classification_report"]
+__all__ = ["ClassificationSettings", "accuracy_interval", "classification_report", "classifier_accuracy",
+           "evaluate_classifier", "settings_for"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,17 @@ class ClassificationSettings:
     sequences: int = 500  # per ring: each held-out digit once (the test split holds 500)
     seed: int = 2024
     batch_size: int = 100
+
+
+def settings_for(model: Classifier, base: ClassificationSettings = ClassificationSettings()) -> ClassificationSettings:
+    """``base`` with the frame count the model was trained to read (a single-frame baseline reads one),
+    from its recorded training config; 16 when none is recorded."""
+    train = model.metrics.get("train") if isinstance(model.metrics.get("train"), dict) else {}
+    data = (train.get("config") or {}).get("data") if isinstance(train.get("config"), dict) else None
+    frames = data.get("context_frames") if isinstance(data, dict) else None
+    if isinstance(frames, int) and not isinstance(frames, bool) and 1 <= frames <= 1000:
+        return replace(base, num_frames=frames)
+    return base
 
 
 def accuracy_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:

@@ -22,7 +22,7 @@ import torch
 
 from . import cli
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
-from .classification import ClassificationSettings, classification_report, evaluate_classifier
+from .classification import ClassificationSettings, classification_report, evaluate_classifier, settings_for
 from .classifier import Classifier
 from .data import load_digits
 from .sequences import moving_digits_batch
@@ -377,7 +377,8 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
         if args.reuse_metrics:
             evaluation = model.metrics["evaluation"]
         elif isinstance(model, Classifier):
-            evaluation = evaluate_classifier(model, CLASSIFIER_QUICK if args.quick else ClassificationSettings())
+            evaluation = evaluate_classifier(model, settings_for(model, CLASSIFIER_QUICK if args.quick
+                                                                 else ClassificationSettings()))
         else:
             evaluation = evaluate_model(model, settings, digits_root=args.digits_root)
         results[name] = {"checkpoint": str(path), "config": model.config.to_dict(),

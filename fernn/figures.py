@@ -2,8 +2,9 @@
 
 Reads only what the project's commands recorded: the training curves and evaluations stored in
 ``DIR/grnn.pt`` and ``DIR/fernn.pt`` (``python -m fernn.train --export``, ``python -m
-fernn.evaluate --write-metrics``) and, when present, ``DIR/speed-study.json``
-(``python -m fernn.study``). Writes ``DIR/figures/*.png``. Needs matplotlib.
+fernn.evaluate --write-metrics``), when present ``DIR/speed-study.json`` (``python -m fernn.study``)
+and the classifiers ``DIR/classify/{grnn,fernn,single-frame}.pt``. Writes ``DIR/figures/*.png``.
+Needs matplotlib.
 """
 
 from __future__ import annotations
@@ -100,6 +101,34 @@ def _study_panel(plt, study: dict, path: Path) -> None:
     plt.close(figure)
 
 
+CLASSIFIERS = (("G-RNN", "grnn"), ("FERNN", "fernn"), ("single frame", "single-frame"))
+
+
+def _classification_panels(plt, evaluations: dict[str, dict], path: Path) -> None:
+    """Accuracy per velocity ring (the FERNN also widened) and accuracy after each frame seen."""
+    colors = dict(COLORS, **{"single frame": "#9E9E9E"})
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for name, evaluation in evaluations.items():
+        rings = evaluation["rings"]
+        axes[0].plot([r["speed"] for r in rings], [r["accuracy"] for r in rings], "o-", label=name, color=colors[name])
+        if evaluation.get("widened_rings"):
+            widened = evaluation["widened_rings"]
+            axes[0].plot([r["speed"] for r in widened], [r["accuracy"] for r in widened], "o--", color=colors[name],
+                         label=f"{name} run with V = {{-{evaluation['widened_max_speed']}..{evaluation['widened_max_speed']}}}²")
+        steps = evaluation["step_accuracy"]
+        axes[1].plot(range(1, len(steps) + 1), steps, "o-" if len(steps) == 1 else "-", label=name, color=colors[name])
+    axes[0].axvspan(-0.3, 1.3, color="#00E5FF", alpha=0.12, label="training range")
+    axes[0].set(xlabel="speed |v|∞ (px/frame)", ylabel="held-out accuracy", ylim=(0, 1),
+                title="Flickering Flowing MNIST: accuracy per speed")
+    axes[1].set(xlabel="frames seen", ylabel="held-out accuracy (training velocities)", ylim=(0, 1),
+                title="... and as evidence comes in")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def make_figures(pretrained: Path) -> list[Path]:
     """Write the figures for ``pretrained/{grnn,fernn}.pt``; returns their paths."""
     import matplotlib
@@ -133,6 +162,15 @@ def make_figures(pretrained: Path) -> list[Path]:
     if study is not None:
         written.append(output / "speed-study.png")
         _study_panel(plt, study, written[-1])
+    classify = {name: pretrained / "classify" / f"{stem}.pt" for name, stem in CLASSIFIERS}
+    if all(path.is_file() for path in classify.values()):
+        evaluations = {name: read_checkpoint(path)["metrics"].get("evaluation") for name, path in classify.items()}
+        missing = [name for name, value in evaluations.items() if not isinstance(value, dict) or "rings" not in value]
+        if missing:
+            raise ValueError(f"classifiers {', '.join(missing)}: no evaluation recorded; run fernn.evaluate "
+                             "--write-metrics on pretrained/classify/*.pt first")
+        written.append(output / "classify.png")
+        _classification_panels(plt, evaluations, written[-1])
     return written
 
 

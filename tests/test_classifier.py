@@ -146,3 +146,14 @@ def test_evaluate_reports_a_classifier_with_intervals_rings_and_a_widened_set(tm
     assert "| flicker |" in report and "flicker with V_2" in report
     low, high = accuracy_interval(45, 50)
     assert low < 0.9 < high and accuracy_interval(0, 10)[0] == 0.0
+
+
+def test_a_classifier_is_evaluated_on_as_many_frames_as_it_was_trained_to_read() -> None:
+    from fernn.classification import ClassificationSettings, settings_for
+
+    model = small()
+    assert settings_for(model).num_frames == 16  # nothing recorded: the task's 16 frames
+    model.metrics = {"train": {"config": {"data": {"context_frames": 1}}}}
+    assert settings_for(model, ClassificationSettings(sequences=7)) == ClassificationSettings(sequences=7, num_frames=1)
+    model.metrics = {"train": {"config": {"data": {"context_frames": "many"}}}}
+    assert settings_for(model).num_frames == 16

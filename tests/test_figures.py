@@ -56,3 +56,19 @@ def test_speed_study_measures_both_fractions(tmp_path):
     if row["fernn_steps_to_reach"] is not None:
         assert row["step_fraction"] == pytest.approx(row["fernn_steps_to_reach"] / 6)
     assert result["step_fraction"]["of"] == 1
+
+
+def test_the_classification_figure_is_drawn_when_the_classifiers_are_there(tmp_path, evaluated_pair):
+    import fernn
+
+    for kind in ("grnn", "fernn"):
+        shutil.copy(evaluated_pair / f"{kind}.pt", tmp_path / f"{kind}.pt")
+    (tmp_path / "classify").mkdir()
+    for stem, kind in (("grnn", "grnn"), ("fernn", "fernn"), ("single-frame", "grnn")):
+        path = fernn.save_checkpoint(tmp_path / "classify" / f"{stem}.pt",
+                                     fernn.build_classifier(kind, hidden_channels=2, head_layers=0))
+        assert evaluate.main([str(path), "--quick", "--write-metrics", "--output", str(tmp_path / f"{stem}.json")]) == 0
+    written = figures.make_figures(tmp_path)
+    assert written[-1].name == "classify.png"
+    image = iio.imread(written[-1])
+    assert image.shape[1] > 400 and image.std() > 5

@@ -10,33 +10,29 @@ recurrence kept. A G-RNN classifier is the same model with the velocity set ``{f
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .encoder import POOLINGS, FlowEncoder, check_frames, pool_copies
-from .flows import TRANSLATION, Flow, Velocity, flow_from_record
-from .models import KINDS
+from .encoder import EncoderConfig, FlowEncoder, check_frames, pool_copies
+from .flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Classifier", "ClassifierConfig", "build_classifier"]
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
-    """Everything needed to rebuild a classifier; stored inside every checkpoint."""
+class ClassifierConfig(EncoderConfig):
+    """Everything needed to rebuild a classifier; stored inside every checkpoint. The encoder's fields
+    (kind, velocities, flow, widths, pooling) are :class:`~fernn.encoder.EncoderConfig`'s; a
+    classifier's default set is ``V_1`` and its width 16."""
 
-    kind: str = "fernn"
-    # The training velocity set of `flow`; a G-RNN's is {flow.zero}. Run time may use another set.
+    record_name: ClassVar[str] = "classifier config"
     velocities: tuple[Velocity, ...] = field(default_factory=lambda: TRANSLATION.velocity_set(1))
-    flow: Flow = TRANSLATION
     hidden_channels: int = 16
-    in_channels: int = 1
-    kernel_size: int = 3
     num_classes: int = 10
-    pooling: str = "max"
     # Circular conv + ReLU layers between the pooled state and the spatial mean; 0 is the research
     # code's head (mean over space, then linear). Measured on Flickering Flowing MNIST: see pretrained/.
     head_layers: int = 2
@@ -46,14 +42,8 @@ class ClassifierConfig:
     head_dilation: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        if not isinstance(self.flow, Flow):
-            raise ValueError(f"flow must be a fernn.flows.Flow, got {self.flow!r}")
-        object.__setattr__(self, "velocities", self.flow.as_velocities(self.velocities))
-        if self.kind == "grnn" and self.velocities != (self.flow.zero,):
-            raise ValueError(f"a G-RNN has the velocity set ({self.flow.zero!r},), got {self.velocities}")
-        for name in ("hidden_channels", "in_channels", "num_classes", "head_channels"):
+        super().__post_init__()
+        for name in ("num_classes", "head_channels"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -61,40 +51,15 @@ class ClassifierConfig:
             raise ValueError(f"head_dilation must be True or False, got {self.head_dilation!r}")
         if not isinstance(self.head_layers, int) or isinstance(self.head_layers, bool) or not 0 <= self.head_layers <= 8:
             raise ValueError(f"head_layers must be an integer in 0..8, got {self.head_layers!r}")
-        kernel = self.kernel_size
-        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
 
     def parameter_count(self) -> int:
         """Weights and biases of the model this config builds, computed without building it."""
         taps = self.kernel_size * self.kernel_size
-        cell = self.flow.convolution_parameters(in_channels=self.in_channels, hidden_channels=self.hidden_channels,
-                                                kernel_size=self.kernel_size)
         width, head = self.hidden_channels, 0
         for _ in range(self.head_layers):
             head += width * self.head_channels * taps + self.head_channels
             width = self.head_channels
-        return cell + head + width * self.num_classes + self.num_classes
-
-    def to_dict(self) -> dict:
-        """Plain values only, so ``torch.load(weights_only=True)`` can read it."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["velocities"] = [list(v) if isinstance(v, tuple) else v for v in self.velocities]
-        data["flow"] = self.flow.to_record()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ClassifierConfig:
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown classifier config fields: {unknown}")
-        values = dict(data)
-        values["flow"] = flow_from_record(values.get("flow", TRANSLATION.to_record()))
-        if "velocities" in values:
-            values["velocities"] = tuple(tuple(v) if isinstance(v, list) else v for v in values["velocities"])
-        return cls(**values)
+        return self.encoder_parameters() + head + width * self.num_classes + self.num_classes
 
 
 class Classifier(nn.Module):

@@ -8,21 +8,93 @@ buffers — and how the copies are pooled. Heads sit on top of it: :class:`~fern
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from .cells import FlowRNNCell, StepRunner
-from .flows import TRANSLATION, Flow, Velocity
+from .flows import TRANSLATION, Flow, Velocity, flow_from_record
 
-__all__ = ["POOLINGS", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies", "pool_copies"]
+__all__ = ["KINDS", "POOLINGS", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
+           "pool_copies"]
 
 # on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
 StepCallback = Callable[[int, torch.Tensor], None]
 # "max" is the paper's choice: the copy moving with the input dominates the pool.
 POOLINGS = ("max", "mean")
+# A G-RNN runs the one copy of its flow's zero velocity; a FERNN lifts to one copy per velocity.
+KINDS = ("grnn", "fernn")
+
+
+def _positive(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """What every head's config shares: the encoder (kind, flow, velocity set, widths) and the pool
+    over copies; validated here, stored in checkpoints as plain values (the flow as its record).
+    Heads subclass it with their own fields (all with defaults)."""
+
+    kind: str = "fernn"
+    # The velocity set (of `flow`) the model was trained with; a G-RNN's is exactly {flow.zero}.
+    # Run time may use another set.
+    velocities: tuple[Velocity, ...] = field(default_factory=lambda: TRANSLATION.velocity_set(2))
+    # The flow the hidden copies move by: translation of the pixel torus unless stated.
+    flow: Flow = TRANSLATION
+    hidden_channels: int = 32
+    in_channels: int = 1
+    kernel_size: int = 3
+    pooling: str = "max"
+    #: how errors name this config ("model config", "classifier config")
+    record_name: ClassVar[str] = "model config"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if not isinstance(self.flow, Flow):
+            raise ValueError(f"flow must be a fernn.flows.Flow, got {self.flow!r}")
+        object.__setattr__(self, "velocities", self.flow.as_velocities(self.velocities))
+        if self.kind == "grnn" and self.velocities != (self.flow.zero,):
+            raise ValueError(f"a G-RNN has the velocity set ({self.flow.zero!r},), got {self.velocities}")
+        _positive(self, "hidden_channels", "in_channels")
+        kernel = self.kernel_size
+        if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+
+    def encoder_parameters(self) -> int:
+        """Trainable numbers of the encoder (the cell's two convolutions)."""
+        return self.flow.convolution_parameters(in_channels=self.in_channels, hidden_channels=self.hidden_channels,
+                                                kernel_size=self.kernel_size)
+
+    def to_dict(self) -> dict:
+        """Plain lists and scalars only, so ``torch.load(weights_only=True)`` can read it."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["velocities"] = [list(v) if isinstance(v, tuple) else v for v in self.velocities]
+        data["flow"] = self.flow.to_record()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown {cls.record_name} fields: {unknown}")
+        values = dict(data)
+        # Checkpoints written before flows were values hold no flow: they are translation models.
+        values["flow"] = flow_from_record(values.get("flow", TRANSLATION.to_record()))
+        if "velocities" in values:
+            values["velocities"] = tuple(tuple(v) if isinstance(v, list) else v for v in values["velocities"])
+        return cls(**values)
 
 
 def check_frames(frames: object, *, in_channels: int, weight: torch.Tensor, name: str = "frames") -> None:

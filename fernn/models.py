@@ -7,101 +7,54 @@ velocity set can be run with another.
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .encoder import POOLINGS, FlowEncoder, StepCallback, check_frames, pool_copies
-from .flows import TRANSLATION, Flow, Velocity, flow_from_record
+from .encoder import KINDS, EncoderConfig, FlowEncoder, StepCallback, check_frames, pool_copies
+from .flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
 
-KINDS = ("grnn", "fernn")
 DECODINGS = ("aligned", "paper")
 # A rollout this long is a mistake, not a forecast: refuse it before allocating its buffers.
 MAX_STEPS = 100_000
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a forecaster; stored inside every checkpoint."""
+class ModelConfig(EncoderConfig):
+    """Everything needed to rebuild a forecaster; stored inside every checkpoint. The encoder's
+    fields (kind, velocities, flow, widths, pooling) are :class:`~fernn.encoder.EncoderConfig`'s."""
 
-    kind: str = "fernn"
-    # The velocity set (of `flow`) the model was trained with; a G-RNN's is exactly {flow.zero}.
-    # Run time may use another set.
-    velocities: tuple[Velocity, ...] = field(default_factory=lambda: TRANSLATION.velocity_set(2))
-    # The flow the hidden copies move by: translation of the pixel torus unless stated.
-    flow: Flow = TRANSLATION
-    hidden_channels: int = 32
-    in_channels: int = 1
-    kernel_size: int = 3
     # Convolutions in the decoder, counting the linear output conv: the paper's (and the
     # research code's) decoder is 4 circular conv+ReLU layers and an output conv, 5 in all.
     decoder_layers: int = 4
     # The research code's convolutions have no bias; fernn's CPU demo models keep them.
     decoder_bias: bool = True
-    # "max" is the paper's choice: the copy moving with the input dominates the pool.
-    pooling: str = "max"
     # "aligned": the prediction of frame t uses the state after frame t-1, advanced by each
     # copy's own flow. "paper": the first prediction step re-reads the last context frame.
     decoding: str = "aligned"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        if not isinstance(self.flow, Flow):
-            raise ValueError(f"flow must be a fernn.flows.Flow, got {self.flow!r}")
-        object.__setattr__(self, "velocities", self.flow.as_velocities(self.velocities))
-        if self.kind == "grnn" and self.velocities != (self.flow.zero,):
-            raise ValueError(f"a G-RNN has the velocity set ({self.flow.zero!r},), got {self.velocities}")
-        for name in ("hidden_channels", "in_channels", "decoder_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        super().__post_init__()
+        if not isinstance(self.decoder_layers, int) or isinstance(self.decoder_layers, bool) or self.decoder_layers < 1:
+            raise ValueError(f"decoder_layers must be a positive integer, got {self.decoder_layers!r}")
         if not isinstance(self.decoder_bias, bool):
             raise ValueError(f"decoder_bias must be True or False, got {self.decoder_bias!r}")
-        kernel_size = self.kernel_size
-        if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
         if self.decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
 
     def parameter_count(self) -> int:
         """Weights (and biases) of the model this config builds, computed without building it."""
         taps = self.kernel_size * self.kernel_size
         hidden, inputs = self.hidden_channels, self.in_channels
-        cell = self.flow.convolution_parameters(in_channels=inputs, hidden_channels=hidden,
-                                                kernel_size=self.kernel_size)
         decoder = (self.decoder_layers - 1) * hidden * hidden * taps + inputs * hidden * taps
         if self.decoder_bias:
             decoder += (self.decoder_layers - 1) * hidden + inputs
-        return cell + decoder
-
-    def to_dict(self) -> dict:
-        """Plain lists and scalars only, so ``torch.load(weights_only=True)`` can read it."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["velocities"] = [list(v) if isinstance(v, tuple) else v for v in self.velocities]
-        data["flow"] = self.flow.to_record()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown model config fields: {unknown}")
-        values = dict(data)
-        # Checkpoints written before flows were values hold no flow: they are translation models.
-        values["flow"] = flow_from_record(values.get("flow", TRANSLATION.to_record()))
-        if "velocities" in values:
-            values["velocities"] = tuple(tuple(v) if isinstance(v, list) else v for v in values["velocities"])
-        return cls(**values)
+        return self.encoder_parameters() + decoder
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import torch.distributed as dist
 from .. import cli
 from ..checkpoints import MAX_COPIES
 from ..devices import PRECISIONS
-from ..models import DECODINGS, KINDS, POOLINGS
+from ..encoder import KINDS, POOLINGS
+from ..models import DECODINGS
 from .config import LR_SCHEDULES, RECURRENT_INITS, TASK_NAMES, TrainConfig
 from .loop import _distributed, export, train
 from .presets import PRESETS

@@ -155,6 +155,20 @@ def unit_pixels(images: np.ndarray) -> np.ndarray:
     return np.asarray(images).astype(np.float32) / 255.0
 
 
+def image_shape(images: Sequence[np.ndarray], velocities: Sequence[object], starts: Sequence[object]) -> tuple[int, int]:
+    """The ``(H, W)`` that every image of a scene shares, after checking there is one velocity and one
+    start per image; ``ValueError`` naming what is wrong."""
+    if not len(images):
+        raise ValueError("a scene needs at least one image")
+    if not len(images) == len(velocities) == len(starts):
+        raise ValueError(f"give one velocity and one start per image: {len(images)} images, "
+                         f"{len(velocities)} velocities, {len(starts)} starts")
+    shapes = {np.shape(image) for image in images}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"the images must share one (H, W) shape, got {sorted(shapes)}")
+    return next(iter(shapes))
+
+
 def moving_digits(images: Sequence[np.ndarray], *, velocities: Sequence[Velocity], starts: Sequence[Velocity],
                   num_frames: int, flow: Flow = TRANSLATION) -> torch.Tensor:
     """Digits moving under ``flow``, summed and clipped to ``[0, 1]``: ``float32 (T, 1, H, W)``.
@@ -163,15 +177,7 @@ def moving_digits(images: Sequence[np.ndarray], *, velocities: Sequence[Velocity
     ``starts[k] + t * velocities[k]`` (rolled on the torus for translation). Overlapping ink
     saturates at 1 instead of adding up.
     """
-    if not len(images):
-        raise ValueError("moving_digits needs at least one image")
-    if not len(images) == len(velocities) == len(starts):
-        raise ValueError(f"give one velocity and one start per image: {len(images)} images, "
-                         f"{len(velocities)} velocities, {len(starts)} starts")
-    shapes = {np.shape(image) for image in images}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ValueError(f"the images must share one (H, W) shape, got {sorted(shapes)}")
-    frames = torch.zeros(num_frames, 1, *next(iter(shapes)))  # (T, 1, H, W)
+    frames = torch.zeros(num_frames, 1, *image_shape(images, velocities, starts))  # (T, 1, H, W)
     for image, velocity, start in zip(images, velocities, starts):
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).unsqueeze(0)  # (1, H, W)
         frames += flow.flow_image(pixels, velocity, num_frames, start=start)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import _rng, unit_pixels
+from .data import _rng, image_shape, unit_pixels
 from .flows import Rotation
 from .flows.rotation import rotate_each
 
@@ -83,17 +83,9 @@ def rotating_digits(images: Sequence[np.ndarray], *, velocities: Sequence[int], 
     is zero-padded to a square that holds its turning corners (28 x 28 -> 40 x 40), turned there
     with bilinear sampling, and cropped back to its centre.
     """
-    if not len(images):
-        raise ValueError("rotating_digits needs at least one image")
-    if not len(images) == len(velocities) == len(starts):
-        raise ValueError(f"give one velocity and one start per image: {len(images)} images, "
-                         f"{len(velocities)} velocities, {len(starts)} starts")
-    shapes = {np.shape(image) for image in images}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ValueError(f"the images must share one (H, W) shape, got {sorted(shapes)}")
+    height, width = image_shape(images, velocities, starts)
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 0:
         raise ValueError(f"num_frames must be a non-negative integer, got {num_frames!r}")
-    height, width = next(iter(shapes))
     # Wide enough for the diagonal, so no corner of the image leaves the padded square as it turns.
     margin = math.ceil((math.hypot(height, width) - min(height, width)) / 2)
     frames = torch.zeros(num_frames, 1, height, width)  # (T, 1, H, W)

@@ -204,11 +204,16 @@ def make_table1_figure(folder: Path, output: Path) -> Path:
         progress = f"step {reached:,} of {planned:,}" if isinstance(planned, int) else f"step {reached:,}"
         records[ROLES[role]] = record
         labels[ROLES[role]] = f"{ROLES[role]} ({path.name}, {progress})"
+    # The title states the training data only when every run records the same speed.
+    speeds = {record.training_max_speed for record in records.values()}
+    speed = speeds.pop() if len(speeds) == 1 else None
+    data = f"per-digit velocities in {{-{speed}..{speed}}}^2" if speed is not None else "training data speeds differ"
+    warning = "" if speed in (DATA_MAX_SPEED, None) else f", not Table 1's {{-{DATA_MAX_SPEED}..{DATA_MAX_SPEED}}}^2"
     output.parent.mkdir(parents=True, exist_ok=True)
     _curve_panels(plt, records, output, labels=labels, wall="wall time (minutes, as logged)",
                   levels={ROLES[role]: PAPER_TEST_MSE[role] for role in sources},
                   levels_label=f"dotted: the paper's test MSE ({PAPER_SOURCE})",
-                  title=f"Table 1 runs (Translating MNIST, per-digit velocities in {{-{DATA_MAX_SPEED}..{DATA_MAX_SPEED}}}^2)")
+                  title=f"Table 1 runs, Translating MNIST ({data}{warning})")
     return output
 
 

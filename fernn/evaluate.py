@@ -63,7 +63,7 @@ OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
     "seed": (cli.Integer(0, 2**32 - 1), "seed of the held-out sequence stream"),
     "data_max_speed": (cli.Integer(0, cli.DATA_SPEED_LIMIT, "faster is a slower motion on the 28-px torus"),
                        "held-out and long-rollout sequences: per-digit velocities in {-r..r}^2, r in px/frame "
-                       f"(--table1: {TABLE1_SPEED})"),
+                       + f"(--table1: {TABLE1_SPEED})"),
 }
 # --quick: a few sequences per measurement, enough to exercise every code path.
 QUICK = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30, "grid_max_speed": 2}

@@ -183,12 +183,14 @@ def table1_report(summary: dict) -> str:
     """Markdown of :func:`table1_summary`: the models, the ratios and the target verdicts."""
     rows, data = summary["rows"], summary["data"]
     source = summary["paper_source"]
-    lines = [f"## Table 1: Translating MNIST, per-digit velocities in {{-{data['data_max_speed']}.."
-             f"{data['data_max_speed']}}}^2, {data['context_frames']} context -> {data['predict_frames']} predicted frames",
-             "", f"Measured on {data['test_sequences']} test sequences (test digits: {data['digits']}, seed "
-             f"{data['seed']}), the same for every model. 95% interval: {summary['interval_method']}. The paper's "
-             f"numbers are from {source}, for the paper's larger models (see the paper-* presets); hidden "
-             f"{rows['grnn']['hidden_channels']} here.", "",
+    speed = data["data_max_speed"]
+    title = (f"## Table 1: Translating MNIST, per-digit velocities in {{-{speed}..{speed}}}^2, "
+             f"{data['context_frames']} context -> {data['predict_frames']} predicted frames")
+    protocol = (f"Measured on {data['test_sequences']} test sequences (test digits: {data['digits']}, seed "
+                f"{data['seed']}), the same for every model. 95% interval: {summary['interval_method']}. The paper's "
+                f"numbers are from {source}, for the paper's larger models (see the paper-* presets); hidden "
+                f"{rows['grnn']['hidden_channels']} here.")
+    lines = [title, "", protocol, "",
              f"| model | checkpoint | copies | parameters | test MSE | 95% interval | paper ({source}) | measured / paper |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows.values():

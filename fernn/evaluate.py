@@ -37,17 +37,8 @@ from .table1 import DATA_MAX_SPEED as TABLE1_SPEED, check_invocation, check_same
 from .table1 import table1_summary
 from .testing import flow_equivariance_error
 
-__all__ = [
-    "EvaluationSettings",
-    "baseline_step_mse",
-    "evaluate_model",
-    "length_generalisation",
-    "reference_batch_mse",
-    "step_mse",
-    "step_statistics",
-    "steps_to_reach",
-    "velocity_grid_mse",
-]
+__all__ = ["EvaluationSettings", "baseline_step_mse", "evaluate_model", "length_generalisation", "reference_batch_mse",
+           "step_mse", "step_statistics", "steps_to_reach", "velocity_grid_mse"]
 
 Progress = Callable[[int, int], None]
 # EvaluationSettings fields that the command line can override: the values each takes, its help.

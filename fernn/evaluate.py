@@ -1,9 +1,11 @@
 """Evaluation on held-out digits: ``python -m fernn.evaluate CHECKPOINT [CHECKPOINT ...]``.
 
 Every model sees the same held-out sequences (test digits, fixed seeds), so numbers compare
-across models. Reports test MSE with two baselines (predict zeros, copy the last context
-frame), the velocity-generalisation grid, length generalisation and the hidden-state
-flow-equivariance error.
+across models. Reports test MSE with its 95% interval over test sequences (normal approximation)
+and two baselines (predict zeros, copy the last context frame), the velocity-generalisation grid,
+length generalisation and the hidden-state flow-equivariance error. With ``--table1`` and three
+checkpoints (a G-RNN, a FERNN-V1, a FERNN-V2), it evaluates on the paper's Table 1 data and adds
+Table 1 (fernn.table1).
 """
 
 from __future__ import annotations
@@ -29,25 +31,19 @@ from .sequences import moving_digits_batch
 from .devices import resolve_device
 from .flows import Flow, Velocity
 from .models import Forecaster
-from .report import comparison, markdown_report, report_steps, settings_allow_targets
+from .report import (comparison, markdown_report, mean_interval, report_steps, settings_allow_targets, steps_to_reach,
+                     target_pair)
+from .table1 import DATA_MAX_SPEED as TABLE1_SPEED, check_invocation, check_same_data, table1_report, table1_roles
+from .table1 import table1_summary
 from .testing import flow_equivariance_error
 
-__all__ = [
-    "EvaluationSettings",
-    "baseline_step_mse",
-    "evaluate_model",
-    "length_generalisation",
-    "reference_batch_mse",
-    "step_mse",
-    "step_statistics",
-    "steps_to_reach",
-    "velocity_grid_mse",
-]
+__all__ = ["EvaluationSettings", "baseline_step_mse", "evaluate_model", "length_generalisation", "reference_batch_mse",
+           "step_mse", "step_statistics", "steps_to_reach", "velocity_grid_mse"]
 
 Progress = Callable[[int, int], None]
 # EvaluationSettings fields that the command line can override: the values each takes, its help.
 OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
-    "test_sequences": (cli.Integer(1), "held-out sequences at the training velocities"),
+    "test_sequences": (cli.Integer(1), "held-out test sequences (velocities: --data-max-speed)"),
     "grid_sequences": (cli.Integer(1), "sequences per cell of the fixed-velocity grid"),
     "length_sequences": (cli.Integer(1), "sequences of the long rollout"),
     "length_frames": (cli.Integer(1, 1000), "predicted frames of the long rollout"),
@@ -56,6 +52,9 @@ OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
     "widened_max_speed": (cli.Integer(0, cli.MODEL_SPEED_LIMIT, "the most velocity copies a checkpoint may hold"),
                           "also run each FERNN with V = {-r..r}^2 over the grid (0: not)"),
     "seed": (cli.Integer(0, 2**32 - 1), "seed of the held-out sequence stream"),
+    "data_max_speed": (cli.Integer(0, cli.DATA_SPEED_LIMIT, "faster is a slower motion on the 28-px torus"),
+                       "held-out and long-rollout sequences: per-digit velocities in {-r..r}^2, r in px/frame "
+                       + f"(--table1: {TABLE1_SPEED})"),
 }
 # --quick: a few sequences per measurement, enough to exercise every code path.
 QUICK = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30, "grid_max_speed": 2}
@@ -112,19 +111,24 @@ def step_statistics(
     batch_size: int = 64,
 ) -> dict[str, np.ndarray]:
     """Per-predicted-step ``mse``, mean predicted ``intensity`` and the truth's ``truth_intensity``,
-    each ``(S,)``, of ``model`` on ``sequences`` ``(N, T + S, 1, H, W)``."""
+    each ``(S,)``, and each sequence's MSE over its predicted frames, ``sequence_mse`` ``(N,)``, of
+    ``model`` on ``sequences`` ``(N, T + S, 1, H, W)``."""
     device = next(model.parameters()).device
     steps = sequences.shape[1] - context_frames
     sums = {key: torch.zeros(steps, dtype=torch.float64) for key in ("mse", "intensity", "truth_intensity")}
+    per_sequence = []
     for start in range(0, len(sequences), batch_size):
         batch = sequences[start : start + batch_size].to(device)
         frames = model.forecast(batch[:, :context_frames], steps, velocities=velocities).frames.double()
         truth = batch[:, context_frames:].double()  # (B, S, 1, H, W)
-        sums["mse"] += ((frames - truth) ** 2).sum(dim=(0, 2, 3, 4)).cpu()
+        squared = (frames - truth) ** 2  # (B, S, 1, H, W)
+        sums["mse"] += squared.sum(dim=(0, 2, 3, 4)).cpu()
+        per_sequence.append(squared.mean(dim=(1, 2, 3, 4)).cpu())  # (B,)
         sums["intensity"] += frames.sum(dim=(0, 2, 3, 4)).cpu()
         sums["truth_intensity"] += truth.sum(dim=(0, 2, 3, 4)).cpu()
     count = len(sequences) * sequences[0, 0].numel()
-    return {key: (value / count).numpy() for key, value in sums.items()}
+    stats = {key: (value / count).numpy() for key, value in sums.items()}
+    return dict(stats, sequence_mse=torch.cat(per_sequence).numpy())
 
 
 def baseline_step_mse(sequences: torch.Tensor, context_frames: int) -> dict[str, np.ndarray]:
@@ -220,10 +224,12 @@ def evaluate_model(
     """The full held-out evaluation of one model; a JSON-ready dict."""
     started = time.perf_counter()
     test = _held_out(model, settings, settings.test_sequences, digits_root=digits_root)
-    per_step = step_mse(model, test, settings.context_frames, batch_size=settings.batch_size)
+    stats = step_statistics(model, test, settings.context_frames, batch_size=settings.batch_size)
+    per_step, interval = stats["mse"], mean_interval(stats["sequence_mse"])
     reference = reference_batch_mse(model, settings, digits_root=digits_root)
     baselines = {name: float(values.mean()) for name, values in baseline_step_mse(test, settings.context_frames).items()}
-    log(f"  test MSE {per_step.mean():.5g} (zeros {baselines['zeros']:.5g}, copy-last {baselines['copy_last']:.5g})")
+    spread = f" [95%: {interval['low']:.4g}..{interval['high']:.4g}]" if interval["low"] is not None else ""
+    log(f"  test MSE {per_step.mean():.5g}{spread} (zeros {baselines['zeros']:.5g}, copy-last {baselines['copy_last']:.5g})")
 
     grid = velocity_grid_mse(model, max_speed=settings.grid_max_speed, num_sequences=settings.grid_sequences, seed=settings.seed,
                              context_frames=settings.context_frames, predict_frames=settings.predict_frames,
@@ -255,7 +261,9 @@ def evaluate_model(
     return {
         "settings": asdict(settings),
         "test_mse": float(per_step.mean()),
+        "test_mse_interval": interval,  # over test sequences (normal approximation): fernn.report.mean_interval
         "test_step_mse": per_step.tolist(),
+        "digits": str(Path(digits_root).resolve()) if digits_root else "bundled",  # which test digits
         "baselines": baselines,
         "reference_batch": {"sequences": REFERENCE_SEQUENCES, "mse": reference},
         "velocity_grid": grid,
@@ -268,14 +276,6 @@ def evaluate_model(
 
 def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
-
-
-def steps_to_reach(history: Sequence[dict], target: float) -> int | None:
-    """First logged step whose validation MSE is at most ``target`` (``None`` if never)."""
-    for record in history:
-        if "val_mse" in record and record["val_mse"] <= target:
-            return int(record["step"])
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -291,6 +291,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="check a G-RNN/FERNN pair against the shipped pair's targets: auto only for the shipped "
                              f"files ({PRETRAINED.name}/grnn.pt and fernn.pt), demo for any one G-RNN and one FERNN, "
                              "none never (default: %(default)s)")
+    parser.add_argument("--table1", action="store_true",
+                        help="the paper's Table 1 (fernn.table1): three forecasters alike but for the velocity set (a "
+                             "G-RNN, FERNNs with V = {-1..1}^2 and {-2..2}^2; any order), evaluated on per-digit "
+                             f"velocities {{-{TABLE1_SPEED}..{TABLE1_SPEED}}}^2; reports test MSEs with 95%% intervals "
+                             "beside the paper's (secondary sources), ratios, targets; refuses evaluations on other data")
     parser.add_argument("--write-metrics", action="store_true",
                         help="store each evaluation in its checkpoint and in NAME.metrics.json beside it")
     parser.add_argument("--quick", action="store_true",
@@ -331,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as error:
                 parser.error(f"--write-metrics rewrites every checkpoint: {error}")
     overrides = dict(QUICK) if args.quick else {}
+    if args.table1:
+        try:
+            check_invocation(checkpoints=len(args.checkpoints), data_max_speed=args.data_max_speed, targets=args.targets)
+        except ValueError as error:
+            parser.error(str(error))
+        overrides["data_max_speed"] = TABLE1_SPEED
     overrides.update({field: getattr(args, field) for field in OVERRIDABLE if getattr(args, field) is not None})
     settings = EvaluationSettings(**overrides)
     if args.targets == "demo" and not args.reuse_metrics and not settings_allow_targets(asdict(settings)):
@@ -338,22 +349,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     return cli.run(parser.prog, lambda: _evaluate(args, names, settings))
-
-
-def _target_pair(targets: str, models: dict[str, tuple[Path, Forecaster]]) -> tuple[str, str] | None:
-    """The names of the G-RNN and the FERNN to check against :data:`TARGETS`, or ``None``."""
-    if targets == "none":
-        return None
-    if targets == "auto":
-        shipped = [next((name for name, (path, _) in models.items() if (PRETRAINED / f"{stem}.pt").is_file()
-                         and path.samefile(PRETRAINED / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
-        return None if None in shipped else (shipped[0], shipped[1])
-    forecasters = {name: model for name, (_, model) in models.items() if not isinstance(model, Classifier)}
-    kinds = {kind: [name for name, model in forecasters.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
-    if len(kinds["grnn"]) != 1 or len(kinds["fernn"]) != 1:
-        raise ValueError(f"--targets demo compares one G-RNN with one FERNN; got {len(kinds['grnn'])} G-RNN(s) and "
-                         f"{len(kinds['fernn'])} FERNN(s)")
-    return kinds["grnn"][0], kinds["fernn"][0]
 
 
 def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSettings) -> int:
@@ -365,7 +360,10 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
         if args.reuse_metrics and not (isinstance(stored, dict) and isinstance(stored.get("settings"), dict)):
             raise ValueError(f"{path} has no stored evaluation; run without --reuse-metrics")
         models[name] = (path, model)
-    pair = _target_pair(args.targets, models)
+    roles = table1_roles({name: model.config for name, (_, model) in models.items()}) if args.table1 else None
+    if roles and args.reuse_metrics:  # refused before anything is written
+        check_same_data({name: model.metrics["evaluation"] for name, (_, model) in models.items()})
+    pair = target_pair(args.targets, models, shipped=PRETRAINED)
     if pair and args.targets == "demo" and args.reuse_metrics:
         short = [name for name in pair if not settings_allow_targets(models[name][1].metrics["evaluation"]["settings"])]
         if short:
@@ -391,9 +389,11 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
     checks = None
     if pair and all(settings_allow_targets(results[name]["evaluation"]["settings"]) for name in pair):
         checks = comparison({"grnn": results[pair[0]], "fernn": results[pair[1]]})
+    table1 = table1_summary({role: results[name] for role, name in roles.items()}) if roles else None
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"results": results, "checks": checks}, indent=1) + "\n")
-    report = (markdown_report(forecasts, checks) if forecasts else "") + classification_report(results)
+    args.output.write_text(json.dumps({"results": results, "checks": checks, "table1": table1}, indent=1) + "\n")
+    report = (table1_report(table1) + "\n" if table1 else "") + (markdown_report(forecasts, checks) if forecasts else "")
+    report += classification_report(results)
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(report)

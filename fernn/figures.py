@@ -1,10 +1,15 @@
-"""The shipped models' evidence as PNG figures: ``python -m fernn.figures [--pretrained DIR]``.
+"""The shipped models' evidence as PNG figures: ``python -m fernn.figures [--pretrained DIR | --table1 DIR]``.
 
 Reads only what the project's commands recorded: the training curves and evaluations stored in
 ``DIR/grnn.pt`` and ``DIR/fernn.pt`` (``python -m fernn.train --export``, ``python -m
 fernn.evaluate --write-metrics``), when present ``DIR/speed-study.json`` (``python -m fernn.study``)
 and the classifiers ``DIR/classify/{grnn,fernn,single-frame}.pt``. Writes ``DIR/figures/*.png``.
-Needs matplotlib.
+
+``--table1 DIR`` draws the three Table 1 runs' validation MSE against steps and wall time (one PNG,
+``DIR/figures/table1-curves.png`` unless ``--output``), each from its exported checkpoint
+``DIR/grnn.pt``, ``DIR/fernn-v1.pt``, ``DIR/fernn-v2.pt`` or, for a run in progress, from its log
+``DIR/table1-grnn/log.json`` (and so on): point it at ``pretrained/table1``, ``runs`` or
+``pretrained/resume``. Needs matplotlib.
 """
 
 from __future__ import annotations
@@ -18,23 +23,37 @@ import numpy as np
 
 from . import cli
 from .checkpoints import CheckpointRecord, read_checkpoint
+from .table1 import DATA_MAX_SPEED, PAPER_SOURCE, PAPER_TEST_MSE, ROLES
 
-__all__ = ["main", "make_figures"]
+__all__ = ["main", "make_figures", "make_table1_figure", "table1_sources"]
 
-COLORS = {"G-RNN": "#EF553B", "FERNN": "#636EFA", "copy last frame": "#9E9E9E", "truth": "#2CA02C"}
+COLORS = {"G-RNN": "#EF553B", "FERNN": "#636EFA", "FERNN-V1": "#00A383", "FERNN-V2": "#636EFA",
+          "copy last frame": "#9E9E9E", "truth": "#2CA02C"}
 
 
-def _curve_panels(plt, records: dict[str, CheckpointRecord], path: Path) -> None:
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+def _curve_panels(plt, records: dict[str, CheckpointRecord], path: Path, *, labels: dict[str, str] | None = None,
+                  wall: str = "wall time (minutes, one CPU thread)", levels: dict[str, float] | None = None,
+                  levels_label: str = "", title: str | None = None) -> None:
+    """Validation MSE against steps and against wall time, one line per record (coloured by name,
+    labelled ``labels[name]``); ``levels`` draws a dotted reference line per name."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.3 if title else 4), constrained_layout=True)
+    if title:
+        figure.suptitle(title)
     for name, record in records.items():
         steps, seconds, mse = (np.array(column) for column in zip(*record.curve))
-        axes[0].plot(steps, mse, label=name, color=COLORS[name])
-        axes[1].plot(seconds / 60, mse, label=name, color=COLORS[name])
+        label = (labels or {}).get(name, name)
+        axes[0].plot(steps, mse, label=label, color=COLORS[name])
+        axes[1].plot(seconds / 60, mse, label=label, color=COLORS[name])
+        if levels and name in levels:
+            for axis in axes:
+                axis.axhline(levels[name], color=COLORS[name], ls=":", lw=1.2)
+    if levels:  # one legend entry says what every dotted line is
+        axes[0].plot([], [], color="#555555", ls=":", lw=1.2, label=levels_label)
     axes[0].set(xlabel="training step", ylabel="validation MSE", yscale="log", title="Validation MSE against steps")
-    axes[1].set(xlabel="wall time (minutes, one CPU thread)", yscale="log", title="... and against wall time")
+    axes[1].set(xlabel=wall, yscale="log", title="... and against wall time")
     for axis in axes:
         axis.grid(alpha=0.3)
-        axis.legend()
+        axis.legend(fontsize=8)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -174,22 +193,113 @@ def make_figures(pretrained: Path) -> list[Path]:
     return written
 
 
+def table1_sources(folder: Path) -> dict[str, Path]:
+    """Where each Table 1 run's curve is, by role (:data:`fernn.table1.ROLES`): its exported checkpoint
+    ``folder/ROLE.pt`` or else its run's ``folder/table1-ROLE/log.json``; roles with neither are left out."""
+    sources = {}
+    for role in ROLES:
+        for path in (folder / f"{role}.pt", folder / f"table1-{role}" / "log.json"):
+            if path.is_file():
+                sources[role] = path
+                break
+    return sources
+
+
+def _training_record(path: Path) -> dict:
+    """``metrics["train"]`` of an exported checkpoint, or a run's log.json: both hold ``config`` and ``history``."""
+    if path.suffix == ".pt":
+        train = read_checkpoint(path)["metrics"].get("train")
+    else:
+        try:
+            train = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(train, dict):
+        raise ValueError(f"{path} records no training run")
+    return train
+
+
+def make_table1_figure(folder: Path, output: Path) -> Path:
+    """Draw the validation MSE of the Table 1 runs found in ``folder`` (:func:`table1_sources`) against
+    steps and wall time into ``output`` (a PNG), with the paper's test MSEs as dotted lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = table1_sources(folder)
+    if not sources:
+        raise ValueError(f"no Table 1 run in {folder}: no grnn.pt, fernn-v1.pt, fernn-v2.pt or table1-*/log.json")
+    records, labels = {}, {}
+    for role, path in sources.items():  # all read before drawing, so a damaged file fails first
+        train = _training_record(path)
+        record = CheckpointRecord.from_metrics({"train": train})
+        if not record.curve:
+            raise ValueError(f"{path} records no validation MSE yet")
+        config = train.get("config") if isinstance(train.get("config"), dict) else {}
+        planned, reached = config.get("steps"), record.curve[-1][0]
+        progress = f"step {reached:,} of {planned:,}" if isinstance(planned, int) else f"step {reached:,}"
+        records[ROLES[role]] = record
+        labels[ROLES[role]] = f"{ROLES[role]} ({path.name}, {progress})"
+    # The title states the training data only when every run records the same speed.
+    speeds = {record.training_max_speed for record in records.values()}
+    speed = speeds.pop() if len(speeds) == 1 else None
+    data = f"per-digit velocities in {{-{speed}..{speed}}}^2" if speed is not None else "training data speeds differ"
+    warning = "" if speed in (DATA_MAX_SPEED, None) else f", not Table 1's {{-{DATA_MAX_SPEED}..{DATA_MAX_SPEED}}}^2"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _curve_panels(plt, records, output, labels=labels, wall="wall time (minutes, as logged)",
+                  levels={ROLES[role]: PAPER_TEST_MSE[role] for role in sources},
+                  levels_label=f"dotted: the paper's test MSE ({PAPER_SOURCE})",
+                  title=f"Table 1 runs, Translating MNIST ({data}{warning})")
+    return output
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = cli.Parser(prog="python -m fernn.figures", doc=__doc__)
-    parser.add_argument("--pretrained", type=cli.existing_folder, default=Path("pretrained"), metavar="DIR",
+    parser.add_argument("--pretrained", type=cli.existing_folder, metavar="DIR",
                         help="folder holding grnn.pt and fernn.pt (and optionally speed-study.json); the figures "
-                             "go to DIR/figures (default: %(default)s)")
+                             "go to DIR/figures (default: pretrained)")
+    parser.add_argument("--table1", type=cli.existing_folder, metavar="DIR",
+                        help="instead, draw the Table 1 runs' validation curves from DIR/{grnn,fernn-v1,fernn-v2}.pt or "
+                             "DIR/table1-{grnn,fernn-v1,fernn-v2}/log.json (runs in progress)")
+    parser.add_argument("--output", type=cli.output_file, metavar="PATH",
+                        help="with --table1: the PNG to write (default: DIR/figures/table1-curves.png)")
     args = parser.parse_args(argv)
-    missing = [name for name in ("grnn.pt", "fernn.pt") if not (args.pretrained / name).is_file()]
-    if missing:
-        parser.error(f"no {' or '.join(missing)} in {args.pretrained}")
-    try:
-        cli.output_folder(args.pretrained / "figures")
-    except ValueError as error:
-        parser.error(str(error))
     if importlib.util.find_spec("matplotlib") is None:
         parser.error("drawing figures needs matplotlib (pip install matplotlib)")
-    return cli.run(parser.prog, lambda: _draw(args.pretrained))
+    if args.table1 is not None:
+        if args.pretrained is not None:
+            parser.error("--pretrained and --table1 draw different figures; give one")
+        output = args.output or args.table1 / "figures" / "table1-curves.png"
+        if output.suffix.lower() != ".png":
+            parser.error(f"--output must be a .png file, got {output}")
+        if not table1_sources(args.table1):
+            parser.error(f"no Table 1 run in {args.table1}: no grnn.pt, fernn-v1.pt, fernn-v2.pt or table1-*/log.json")
+        try:
+            cli.output_file(output)
+        except ValueError as error:
+            parser.error(f"argument --output: {error}" if args.output else str(error))
+        return cli.run(parser.prog, lambda: _draw_table1(args.table1, output))
+    if args.output is not None:
+        parser.error("--output goes with --table1; the pretrained figures go to DIR/figures")
+    pretrained = args.pretrained or Path("pretrained")
+    missing = [name for name in ("grnn.pt", "fernn.pt") if not (pretrained / name).is_file()]
+    if missing:
+        parser.error(f"no {' or '.join(missing)} in {pretrained}")
+    try:
+        cli.output_folder(pretrained / "figures")
+    except ValueError as error:
+        parser.error(str(error))
+    return cli.run(parser.prog, lambda: _draw(pretrained))
+
+
+def _draw_table1(folder: Path, output: Path) -> int:
+    sources = table1_sources(folder)
+    for role, label in ROLES.items():
+        print(f"{label}: {sources[role]}" if role in sources else
+              f"{label}: no curve (neither {folder / f'{role}.pt'} nor {folder / f'table1-{role}' / 'log.json'})")
+    print(f"wrote {make_table1_figure(folder, output)}")
+    return 0
 
 
 def _draw(pretrained: Path) -> int:

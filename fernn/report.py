@@ -1,16 +1,26 @@
-"""Reading evaluations: the targets a shipped G-RNN / FERNN pair is checked against and the
-markdown report of ``python -m fernn.evaluate`` (results table, velocity grids, target checks).
+"""Reading evaluations: the targets a shipped G-RNN / FERNN pair is checked against, the test MSE's
+interval over sequences, and the markdown report of ``python -m fernn.evaluate`` (results table,
+velocity grids, target checks).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
+from .classifier import Classifier
 from .flows import flow_from_record
 
-__all__ = ["TARGETS", "comparison", "late_improvement", "markdown_report", "report_steps", "settings_allow_targets"]
+__all__ = ["INTERVAL_METHOD", "TARGETS", "comparison", "interval_bounds", "late_improvement", "markdown_report",
+           "mean_interval", "report_steps", "settings_allow_targets", "steps_to_reach", "target_pair"]
+
+# How evaluations compute the test MSE's interval (said in every report that shows one).
+INTERVAL_METHOD = ("normal approximation over test sequences: the mean of the per-sequence MSEs +- 1.96 standard "
+                   "errors (sample standard deviation / sqrt(sequences))")
 
 
 # The targets a shipped G-RNN / FERNN pair is checked against (issue "models that make the case").
@@ -26,6 +36,14 @@ TARGETS = {
 }
 
 
+def steps_to_reach(history: Sequence[dict], target: float) -> int | None:
+    """First logged step whose validation MSE is at most ``target`` (``None`` if never)."""
+    for record in history:
+        if "val_mse" in record and record["val_mse"] <= target:
+            return int(record["step"])
+    return None
+
+
 def late_improvement(history: Sequence[dict], fraction: float = 0.2) -> float | None:
     """How much better the validation MSE got over the last ``fraction`` of the steps:
     ``1 - final / (value at the start of that stretch)``; ``None`` without a curve."""
@@ -35,6 +53,24 @@ def late_improvement(history: Sequence[dict], fraction: float = 0.2) -> float | 
     start = (1 - fraction) * curve[-1][0]
     before = [value for step, value in curve if step <= start]
     return 1 - curve[-1][1] / (before[-1] if before else curve[0][1])
+
+
+def target_pair(targets: str, models: dict[str, tuple[Path, object]], *, shipped: Path) -> tuple[str, str] | None:
+    """The names of the G-RNN and the FERNN among ``models`` (``{name: (path, model)}``) to check
+    against :data:`TARGETS`, or ``None``: ``targets`` "none" never, "auto" only for the files
+    ``shipped/grnn.pt`` and ``shipped/fernn.pt``, "demo" for the one G-RNN and the one FERNN."""
+    if targets == "none":
+        return None
+    if targets == "auto":
+        found = [next((name for name, (path, _) in models.items() if (shipped / f"{stem}.pt").is_file()
+                       and path.samefile(shipped / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
+        return None if None in found else (found[0], found[1])
+    forecasters = {name: model for name, (_, model) in models.items() if not isinstance(model, Classifier)}
+    kinds = {kind: [name for name, model in forecasters.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
+    if len(kinds["grnn"]) != 1 or len(kinds["fernn"]) != 1:
+        raise ValueError(f"--targets demo compares one G-RNN with one FERNN; got {len(kinds['grnn'])} G-RNN(s) and "
+                         f"{len(kinds['fernn'])} FERNN(s)")
+    return kinds["grnn"][0], kinds["fernn"][0]
 
 
 def comparison(results: dict[str, dict]) -> dict:
@@ -72,6 +108,42 @@ def comparison(results: dict[str, dict]) -> dict:
     return checks
 
 
+def mean_interval(values: Sequence[float] | np.ndarray, *, confidence: float = 0.95) -> dict:
+    """The mean of ``values`` (one MSE per test sequence, ``(N,)``) with its standard error and a
+    ``confidence`` interval by the normal approximation (:data:`INTERVAL_METHOD`; 1.96 is the 95%
+    quantile, another ``confidence`` takes its own).
+
+    Sequences are independent draws of the same generator, so over hundreds of them the mean is close
+    to normal whatever the shape of the per-sequence MSEs. With fewer than two values there is no
+    spread to measure: the standard error and the bounds are ``None``.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    data = np.asarray(values, dtype=np.float64).ravel()
+    if data.size == 0 or not np.isfinite(data).all():
+        raise ValueError("mean_interval needs at least one value, all finite")
+    mean = float(data.mean())
+    record = {"mean": mean, "standard_error": None, "low": None, "high": None, "confidence": confidence,
+              "sequences": int(data.size), "method": INTERVAL_METHOD}
+    if data.size >= 2:
+        error = float(data.std(ddof=1) / math.sqrt(data.size))
+        half = NormalDist().inv_cdf((1 + confidence) / 2) * error
+        record.update(standard_error=error, low=mean - half, high=mean + half)
+    return record
+
+
+def interval_bounds(evaluation: dict, *, confidence: float = 0.95) -> tuple[float, float] | None:
+    """``(low, high)`` of an evaluation's ``confidence`` interval of the test MSE; ``None`` for
+    evaluations stored before intervals were recorded, made on a single sequence, or whose interval
+    has another confidence."""
+    interval = evaluation.get("test_mse_interval")
+    if not isinstance(interval, dict) or interval.get("confidence") != confidence:
+        return None
+    if not all(isinstance(interval.get(key), (int, float)) for key in ("low", "high")):
+        return None
+    return float(interval["low"]), float(interval["high"])
+
+
 def report_steps(length: dict) -> list[int]:
     """The rollout steps a report shows: 10 and 30 where the rollout reaches them, and the last."""
     count = len(length["mse"])
@@ -86,19 +158,22 @@ def _cell(text: object) -> str:
 def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
     """A results table (one row per model) and, when ``checks`` are given, the target checks.
 
-    Columns that no result computed (a grid speed beyond its grid, a step beyond its rollout) are
-    left out; a cell one model lacks reads n/a.
+    Columns that no result computed (a grid speed beyond its grid, a step beyond its rollout, the test
+    MSE's interval in evaluations stored before it was recorded) are left out; a cell one model lacks
+    reads n/a.
     """
     evaluations = {name: result["evaluation"] for name, result in results.items()}
     radii = sorted({int(key.split("_")[1]) for e in evaluations.values() for key in e["velocity_grid"]
                     if key.startswith("speed_") and key.endswith("_mse")})
     lengths = [len(e["length"]["mse"]) for e in evaluations.values()]
     steps = [step for step in (10, 30) if any(step < count for count in lengths)]
+    intervals = {name: interval_bounds(e) for name, e in evaluations.items()}
+    shown = ["95% interval"] if any(intervals.values()) else []
 
     def number(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.4g}"
 
-    header = ["model", "test MSE", "zeros", "copy-last", "grid speed <= 1", *(f"grid speed {r}" for r in radii),
+    header = ["model", "test MSE", *shown, "zeros", "copy-last", "grid speed <= 1", *(f"grid speed {r}" for r in radii),
               *(f"step {step}" for step in steps), "last step", "last-step intensity / truth", "equiv. error (f64)"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, e in evaluations.items():
@@ -108,11 +183,15 @@ def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
         exact = [x["exact_error"] for x in e["equivariance"] if x["exact_error"] is not None]
         truncated = [x["truncated_error"] for x in e["equivariance"] if x["truncated_error"] is not None]
         equiv = f"{max(exact):.1e}" if exact else f"none exact; {max(truncated):.2f} (no lifted copy)"
-        row = [_cell(name), number(e["test_mse"]), number(e["baselines"]["zeros"]), number(e["baselines"]["copy_last"]),
+        bounds = intervals[name]
+        spread = [f"{bounds[0]:.4g}..{bounds[1]:.4g}" if bounds else "n/a"] if shown else []
+        row = [_cell(name), number(e["test_mse"]), *spread, number(e["baselines"]["zeros"]), number(e["baselines"]["copy_last"]),
                number(grid["in_range_mse"]), *(number(grid.get(f"speed_{r}_mse")) for r in radii),
                *(number(length["mse"][step - 1] if step <= len(length["mse"]) else None) for step in steps),
                number(length["mse"][-1]), ratio, equiv]
         lines.append("| " + " | ".join(row) + " |")
+    if shown:
+        lines += ["", f"Test MSE interval: {INTERVAL_METHOD}."]
     for name, e in evaluations.items():
         # The model's flow lays its grid out (translation: rows dy, columns dx; rotation: one row of steps).
         flow = flow_from_record(results[name].get("config", {}).get("flow", {"name": "translation"}))

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +258,243 @@ def test_a_rotation_forecaster_is_evaluated_on_rotating_mnist_with_its_own_grid(
     assert "speed_2_mse" in grid and evaluation["widened_velocity_grid"]["max_speed"] == 2
     assert [e["velocity"] for e in evaluation["equivariance"]] == [1, 2]  # quarter turns here: exact
     assert all(e["exact_error"] < 1e-12 for e in evaluation["equivariance"])
+
+
+# --- the test MSE's interval and Table 1 ------------------------------------------------------
+
+def test_mean_interval_on_a_known_case():
+    from fernn.report import INTERVAL_METHOD, mean_interval
+
+    interval = mean_interval([1.0, 2.0, 3.0, 4.0])
+    # sample standard deviation sqrt(5/3), standard error sqrt(5/3) / 2, 95% half-width 1.959964 of them
+    error = (5 / 3) ** 0.5 / 2
+    assert interval["mean"] == 2.5 and interval["sequences"] == 4 and interval["confidence"] == 0.95
+    assert interval["standard_error"] == pytest.approx(error)
+    assert interval["low"] == pytest.approx(2.5 - 1.959964 * error) and interval["high"] == pytest.approx(2.5 + 1.959964 * error)
+    assert interval["method"] == INTERVAL_METHOD and "normal approximation" in INTERVAL_METHOD
+    assert mean_interval([1.0, 2.0, 3.0, 4.0], confidence=0.5)["high"] == pytest.approx(2.5 + 0.674490 * error)
+    single = mean_interval([0.3])
+    assert single["mean"] == 0.3 and single["standard_error"] is None and single["low"] is None
+    for bad in ([], [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="at least one value, all finite"):
+            mean_interval(bad)
+
+
+def test_the_interval_is_over_per_sequence_mses_and_recorded_with_the_evaluation():
+    from fernn.evaluate import EvaluationSettings, evaluate_model, step_statistics
+
+    torch.manual_seed(0)
+    model = fernn.build_model("fernn", hidden_channels=2, decoder_layers=1, max_speed=1).eval()
+    exact = model.to(torch.float64)  # batched and single runs then agree to rounding
+    sequences = torch.rand(5, 4, 1, 28, 28, dtype=torch.float64)
+    stats = step_statistics(exact, sequences, 2, batch_size=2)  # batches of 2, 2, 1
+    assert stats["sequence_mse"].shape == (5,) and stats["mse"].shape == (2,)
+    for index in (0, 3, 4):
+        alone = step_statistics(exact, sequences[index : index + 1], 2)["mse"].mean()
+        assert stats["sequence_mse"][index] == pytest.approx(alone, rel=1e-10)
+    assert stats["sequence_mse"].mean() == pytest.approx(stats["mse"].mean(), rel=1e-10)
+
+    settings = EvaluationSettings(test_sequences=6, grid_sequences=1, grid_max_speed=1, widened_max_speed=0,
+                                  length_sequences=1, length_frames=2, data_max_speed=2)
+    evaluation = evaluate_model(exact.to(torch.float32), settings, log=lambda *_: None)
+    interval = evaluation["test_mse_interval"]
+    assert interval["sequences"] == 6 and interval["mean"] == pytest.approx(evaluation["test_mse"], rel=1e-10)
+    assert interval["low"] < evaluation["test_mse"] < interval["high"]
+    assert evaluation["settings"]["data_max_speed"] == 2 and evaluation["digits"] == "bundled"
+
+
+def test_evaluations_stored_before_intervals_still_report():
+    from fernn.report import interval_bounds
+
+    old = _synthetic_evaluation(2, 30, widened=False)
+    assert interval_bounds(old) is None
+    assert "interval" not in markdown_report({"old": {"evaluation": old}}, None)
+    new = dict(old, test_mse_interval={"mean": 0.01, "low": 0.009, "high": 0.011, "confidence": 0.95})
+    report = markdown_report({"old": {"evaluation": old}, "new": {"evaluation": new}}, None)
+    table = _tables(report)[0]
+    assert "| 95% interval |" in table[0] and "normal approximation over test sequences" in report
+    rows = {line.split(" | ")[0]: line.split(" | ")[2] for line in table[2:]}
+    assert rows == {"| old": "n/a", "| new": "0.009..0.011"}
+    assert {_unescaped_pipes(line) for line in table} == {_unescaped_pipes(table[0])}
+
+
+def _numbers(grnn, fernn_v1, fernn_v2) -> dict:
+    """Table 1 inputs from (test MSE, interval) per part."""
+    return {role: {"test_mse": mse, "interval": interval}
+            for role, (mse, interval) in zip(("grnn", "fernn-v1", "fernn-v2"), (grnn, fernn_v1, fernn_v2))}
+
+
+def test_table1_ratios_and_verdicts_from_given_numbers():
+    from fernn.table1 import table1_checks
+
+    checks = table1_checks(_numbers((8e-3, (7.5e-3, 8.5e-3)), (5e-4, (4.5e-4, 5.5e-4)), (4e-4, (3.5e-4, 4.5e-4))))
+    ratios = checks["ratios"]
+    assert ratios["grnn/fernn-v1"]["value"] == pytest.approx(16)
+    assert ratios["grnn/fernn-v1"]["range"] == pytest.approx((7.5e-3 / 5.5e-4, 8.5e-3 / 4.5e-4))
+    assert ratios["grnn/fernn-v1"]["paper"] == pytest.approx(8.1e-3 / 5.3e-4)
+    assert ratios["fernn-v1/fernn-v2"]["value"] == pytest.approx(1.25)
+    assert ratios["fernn-v1/fernn-v2"]["measured_over_paper"] == pytest.approx(1.25 / (5.3e-4 / 1.5e-4))
+    assert ratios["grnn/fernn-v2"]["value"] == pytest.approx(20) and ratios["grnn/fernn-v2"]["paper"] == pytest.approx(54)
+    targets = checks["targets"]
+    assert targets["grnn_above_fernn_v1"]["met"] is True
+    assert targets["grnn_above_fernn_v1"]["value"] == pytest.approx(7.5e-3 / 5.5e-4)
+    # Intervals that touch (4.5e-4 both) are not apart.
+    assert targets["fernn_v1_above_fernn_v2"]["met"] is False and targets["fernn_v1_above_fernn_v2"]["value"] == pytest.approx(1)
+    assert targets["grnn_over_fernn_v2"]["met"] is True and targets["grnn_over_fernn_v2"]["margin"] == pytest.approx(2)
+    assert targets["fernn_v1_over_fernn_v2"]["met"] is False
+    assert targets["fernn_v1_over_fernn_v2"]["margin"] == pytest.approx(1.25 / 1.5)
+    # The wrong order misses even with wide gaps; without intervals the order cannot be judged.
+    swapped = table1_checks(_numbers((1e-4, (0.9e-4, 1.1e-4)), (5e-4, (4.5e-4, 5.5e-4)), (4e-4, None)))
+    assert swapped["targets"]["grnn_above_fernn_v1"]["met"] is False
+    assert swapped["targets"]["fernn_v1_above_fernn_v2"]["met"] is None
+    assert swapped["ratios"]["fernn-v1/fernn-v2"]["range"] is None
+    assert swapped["targets"]["fernn_v1_over_fernn_v2"]["met"] is False  # 1.25: a ratio needs no interval
+
+
+def _table1_result(role: str, *, test_mse: float, interval: tuple[float, float] | None, **settings) -> dict:
+    from fernn.evaluate import EvaluationSettings
+
+    kind, speed = {"grnn": ("grnn", 0), "fernn-v1": ("fernn", 1), "fernn-v2": ("fernn", 2)}[role]
+    config = fernn.build_model(kind, hidden_channels=2, decoder_layers=1, max_speed=speed).config
+    evaluation = {"settings": asdict(EvaluationSettings(**{"data_max_speed": 2, **settings})), "test_mse": test_mse,
+                  "digits": "bundled"}
+    if interval:
+        evaluation["test_mse_interval"] = {"mean": test_mse, "low": interval[0], "high": interval[1], "confidence": 0.95}
+    return {"checkpoint": f"runs/{role}.pt", "config": config.to_dict(), "evaluation": evaluation}
+
+
+def test_table1_report_shows_the_paper_beside_the_measurements():
+    from fernn.table1 import table1_report, table1_summary
+
+    summary = table1_summary({"grnn": _table1_result("grnn", test_mse=8e-3, interval=(7.5e-3, 8.5e-3)),
+                              "fernn-v1": _table1_result("fernn-v1", test_mse=5e-4, interval=(4.5e-4, 5.5e-4)),
+                              "fernn-v2": _table1_result("fernn-v2", test_mse=4e-4, interval=None)})
+    assert [row["copies"] for row in summary["rows"].values()] == [1, 9, 25]
+    assert len({row["parameters"] for row in summary["rows"].values()}) == 1  # the same weights' shapes
+    report = table1_report(summary)
+    tables = _tables(report)
+    assert len(tables) == 3
+    for table in tables:
+        assert {_unescaped_pipes(line) for line in table} == {_unescaped_pipes(table[0])}, table
+    assert "paper (secondary sources)" in tables[0][0] and "paper (secondary sources)" in tables[1][0]
+    assert "| FERNN-V2 | runs/fernn-v2.pt | 25 |" in report and "not recorded" in report  # V2 stored no interval
+    assert "| G-RNN / FERNN-V1 | 16 | 13.6..18.9 | 15.3 | 1.05 |" in report
+    assert "| G-RNN / FERNN-V2 | G-RNN / FERNN-V2 = 20 | >= 10 | met, 2x the goal |" in report
+    assert "| FERNN-V1 / FERNN-V2 | FERNN-V1 / FERNN-V2 = 1.25 | >= 1.5 | missed, 0.833x the goal (needs 1.2x more) |" in report
+    assert "not judged: no 95% interval recorded" in report
+
+
+def test_table1_refuses_evaluations_made_on_different_data():
+    from fernn.table1 import check_same_data, table1_summary
+
+    results = {role: _table1_result(role, test_mse=1e-3, interval=(0.9e-3, 1.1e-3)) for role in ("grnn", "fernn-v1", "fernn-v2")}
+    table1_summary(results)  # the same data: accepted
+    for change, message in (({"data_max_speed": 1}, "different data (data_max_speed: G-RNN 2, FERNN-V1 1, FERNN-V2 2)"),
+                            ({"test_sequences": 64}, "different data (test_sequences"),
+                            ({"seed": 7}, "different data (seed")):
+        differing = dict(results, **{"fernn-v1": _table1_result("fernn-v1", test_mse=1e-3, interval=None, **change)})
+        with pytest.raises(ValueError, match=re.escape(message)):
+            table1_summary(differing)
+    other_digits = {name: dict(result["evaluation"]) for name, result in results.items()}
+    other_digits["grnn"]["digits"] = "/data/mnist"
+    with pytest.raises(ValueError, match="different data \\(digits"):
+        check_same_data(other_digits)
+    everyone_at_1 = {role: _table1_result(role, test_mse=1e-3, interval=None, data_max_speed=1) for role in results}
+    with pytest.raises(ValueError, match=re.escape("per-digit velocities {-1..1}^2, not on Table 1's {-2..2}^2")):
+        table1_summary(everyone_at_1)
+    unrecorded = {name: {"settings": {}} for name in ("a", "b")}
+    with pytest.raises(ValueError, match="do not record their data speed"):
+        check_same_data(unrecorded)
+
+
+def test_table1_roles_come_from_the_configs():
+    from fernn.table1 import table1_roles
+
+    def config(kind, speed=0, hidden_channels=2):
+        return fernn.build_model(kind, hidden_channels=hidden_channels, decoder_layers=1, max_speed=speed).config
+
+    roles = table1_roles({"b": config("fernn", 2), "a": config("grnn"), "c": config("fernn", 1)})
+    assert roles == {"grnn": "a", "fernn-v1": "c", "fernn-v2": "b"}
+    cases = [
+        ({"a": config("grnn"), "b": config("grnn"), "c": config("fernn", 2)},
+         "one G-RNN, one FERNN-V1 and one FERNN-V2; got 2 G-RNN (a, b), 0 FERNN-V1"),
+        ({"a": config("grnn"), "b": config("fernn", 3), "c": config("fernn", 2)}, "b is a FERNN with 49 velocity copies"),
+        ({"a": config("grnn"), "b": config("fernn", 1, hidden_channels=3), "c": config("fernn", 2)},
+         "b differs from the G-RNN a: hidden_channels 3 against 2"),
+        ({"a": config("grnn"), "b": config("fernn", 1)}, "three models"),
+    ]
+    for configs, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            table1_roles(configs)
+
+
+@pytest.fixture(scope="module")
+def table1_checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("table1")
+    torch.manual_seed(0)
+    return [fernn.save_checkpoint(folder / f"{role}.pt", fernn.build_model(kind, hidden_channels=2, decoder_layers=1,
+                                                                          max_speed=speed))
+            for role, kind, speed in (("grnn", "grnn", 0), ("fernn-v1", "fernn", 1), ("fernn-v2", "fernn", 2))]
+
+
+TABLE1_QUICK = ["--quick", "--test-sequences", "6", "--widened-max-speed", "0", "--grid-max-speed", "1",
+                "--length-frames", "3", "--device", "cpu"]
+
+
+def test_table1_command_evaluates_on_table1_data_and_reuses_it(table1_checkpoints, tmp_path, capsys):
+    output, report = tmp_path / "table1.json", tmp_path / "table1.md"
+    paths = [str(path) for path in reversed(table1_checkpoints)]  # any order
+    assert main(["--table1", *paths, *TABLE1_QUICK, "--write-metrics", "--output", str(output), "--report", str(report)]) == 0
+    data = json.loads(output.read_text())
+    assert all(result["evaluation"]["settings"]["data_max_speed"] == 2 for result in data["results"].values())
+    assert list(data["table1"]["rows"]) == ["grnn", "fernn-v1", "fernn-v2"]
+    assert data["table1"]["rows"]["fernn-v2"]["checkpoint"] == paths[0]
+    text = report.read_text()
+    assert text.startswith("## Table 1: Translating MNIST, per-digit velocities in {-2..2}^2") and "| fernn-v2 |" in text
+    capsys.readouterr()
+    again = tmp_path / "again.json"
+    assert main(["--table1", *paths, "--reuse-metrics", "--output", str(again)]) == 0
+    assert json.loads(again.read_text())["table1"] == data["table1"]
+    # Without --table1 the same files get no Table 1.
+    capsys.readouterr()
+    assert main([*paths, "--reuse-metrics", "--output", str(again)]) == 0
+    assert json.loads(again.read_text())["table1"] is None and "## Table 1" not in capsys.readouterr().out
+
+
+def _one_error_line(capsys, argv: list[str], code: int) -> str:
+    capsys.readouterr()
+    try:
+        result = main(argv)
+    except SystemExit as exit:
+        result = exit.code
+    lines = capsys.readouterr().err.splitlines()
+    assert result == code and len(lines) == 1 and lines[0].startswith("python -m fernn.evaluate: error: "), lines
+    return lines[0]
+
+
+def test_table1_command_refuses_before_any_work(table1_checkpoints, tmp_path, capsys):
+    output = tmp_path / "table1.json"
+    paths = [str(path) for path in table1_checkpoints]
+    cases = [
+        (paths[:2], "--table1 compares three checkpoints (G-RNN, FERNN-V1, FERNN-V2); got 2", 2),
+        ([*paths, "--data-max-speed", "1"], "--table1 evaluates on Table 1's data (--data-max-speed 2); got 1", 2),
+        ([*paths, "--targets", "demo"], "--table1 checks Table 1's targets", 2),
+        ([paths[0], paths[0], paths[2], "--names", "a", "b", "c"], "got 2 G-RNN (a, b), 0 FERNN-V1", 1),
+    ]
+    for argv, message, code in cases:
+        assert message in _one_error_line(capsys, ["--table1", *argv, *TABLE1_QUICK, "--output", str(output)], code)
+    assert not output.exists()
+
+
+def test_table1_reuse_refuses_stored_evaluations_on_different_data(table1_checkpoints, tmp_path, capsys):
+    from fernn.evaluate import EvaluationSettings
+
+    copies = []
+    for path, speed in zip(table1_checkpoints, (2, 2, 1)):
+        model = fernn.load_checkpoint(path)
+        evaluation = {"settings": asdict(EvaluationSettings(data_max_speed=speed)), "test_mse": 0.1}
+        copies.append(fernn.save_checkpoint(tmp_path / path.name, model, {"evaluation": evaluation}))
+    output = tmp_path / "table1.json"
+    line = _one_error_line(capsys, ["--table1", *map(str, copies), "--reuse-metrics", "--output", str(output)], 1)
+    assert "the evaluations were made on different data (data_max_speed: grnn 2, fernn-v1 2, fernn-v2 1)" in line
+    assert not output.exists()

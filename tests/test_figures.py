@@ -72,3 +72,63 @@ def test_the_classification_figure_is_drawn_when_the_classifiers_are_there(tmp_p
     assert written[-1].name == "classify.png"
     image = iio.imread(written[-1])
     assert image.shape[1] > 400 and image.std() > 5
+
+
+# --- Table 1: validation curves from exported checkpoints or runs in progress -------------------
+
+@pytest.fixture(scope="module")
+def table1_runs(tmp_path_factory: pytest.TempPathFactory):
+    """Three tiny runs laid out as runs/ holds them (table1-ROLE/log.json), the G-RNN also exported."""
+    folder = tmp_path_factory.mktemp("table1")
+    for role, preset, options in (("grnn", "tiny-grnn", {}), ("fernn-v1", "tiny-fernn", {"model_max_speed": 1}),
+                                  ("fernn-v2", "tiny-fernn", {"model_max_speed": 2})):
+        config = TrainConfig.from_flat(**dict(PRESETS[preset], output=str(folder / f"table1-{role}"), device="cpu",
+                                              data_max_speed=2, **options))
+        train.train(config, progress=False)
+        if role == "grnn":
+            train.export(config, folder / "grnn.pt", preset=preset)
+    return folder
+
+
+def test_table1_figure_is_drawn_from_checkpoints_and_run_logs(table1_runs, tmp_path, capsys):
+    assert figures.table1_sources(table1_runs) == {"grnn": table1_runs / "grnn.pt",  # the export wins over its log
+                                                   "fernn-v1": table1_runs / "table1-fernn-v1" / "log.json",
+                                                   "fernn-v2": table1_runs / "table1-fernn-v2" / "log.json"}
+    output = tmp_path / "curves.png"
+    assert figures.main(["--table1", str(table1_runs), "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    assert f"FERNN-V2: {table1_runs / 'table1-fernn-v2' / 'log.json'}" in printed and f"wrote {output}" in printed
+    image = iio.imread(output)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 800 and image.std() > 5
+    # Without --output the figure goes beside the runs; a run not started yet is named, not fatal.
+    partial = tmp_path / "partial"
+    shutil.copytree(table1_runs / "table1-fernn-v1", partial / "table1-fernn-v1")
+    assert figures.main(["--table1", str(partial)]) == 0
+    assert "G-RNN: no curve" in capsys.readouterr().out
+    assert iio.imread(partial / "figures" / "table1-curves.png").std() > 5
+
+
+def test_table1_figure_refuses_in_one_line(table1_runs, tmp_path, capsys):
+    def error(argv: list[str], code: int) -> str:
+        capsys.readouterr()
+        try:
+            result = figures.main(argv)
+        except SystemExit as exit:
+            result = exit.code
+        lines = capsys.readouterr().err.splitlines()
+        assert result == code and len(lines) == 1 and lines[0].startswith("python -m fernn.figures: error: "), lines
+        return lines[0]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no Table 1 run in" in error(["--table1", str(empty)], 2)
+    assert "give one" in error(["--table1", str(table1_runs), "--pretrained", str(table1_runs)], 2)
+    assert "--output must be a .png file" in error(["--table1", str(table1_runs), "--output", str(tmp_path / "c.pdf")], 2)
+    assert "--output goes with --table1" in error(["--output", str(tmp_path / "c.png")], 2)
+    damaged = tmp_path / "damaged"
+    (damaged / "table1-fernn-v2").mkdir(parents=True)
+    (damaged / "table1-fernn-v2" / "log.json").write_text("{not json")
+    assert "log.json is not valid JSON" in error(["--table1", str(damaged)], 1)
+    (damaged / "table1-fernn-v2" / "log.json").write_text(json.dumps({"history": [{"step": 5, "train_mse": 0.1}]}))
+    assert "records no validation MSE yet" in error(["--table1", str(damaged)], 1)
+    assert not (damaged / "figures").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .results import Comparison
 
-__all__ = ["PAPER_URL", "headline"]
+__all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes"]
 
 PAPER_URL = "https://arxiv.org/abs/2507.14793"
 
@@ -49,3 +49,23 @@ def headline(comparison: Comparison) -> str:
     elif runs:
         parts.append(f"{runs[0].name}: MSE {runs[0].mean_mse:.1e} over {comparison.predict_frames} predicted frames.")
     return " ".join(parts)
+
+
+def drift_summary(comparison: Comparison) -> str:
+    """Each run's state drift (:attr:`~fernn.showcase.HiddenViews.drift`), e.g. "G-RNN **0.61** · FERNN **0.00**"."""
+    return " · ".join(f"{run.name} **{run.hidden.drift:.2f}**" for run in comparison.runs)
+
+
+def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
+    """For every multi-copy run: its velocity read-out against the digits' true velocities, then,
+    as a warning (``True``), any digit velocity outside the set it ran with (Markdown)."""
+    notes = []
+    true = ", ".join(map(str, comparison.digit_velocities))
+    for run in (r for r in comparison.runs if len(r.velocities) > 1):
+        notes.append((f"**{run.name} velocity read-out:** {run.ranking[0]} (most active copy over the context); "
+                      f"true: {true}.", False))
+        outside = [v for v in comparison.digit_velocities if v not in run.velocities]
+        if outside:
+            notes.append((f"{', '.join(map(str, outside))} is outside this run's velocity set: no copy moves with "
+                          "it. Choose 'auto' or a wider r under 3 · Models.", True))
+    return notes

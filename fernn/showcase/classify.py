@@ -110,8 +110,10 @@ class ClassifierRun:
     @property
     def reading(self) -> str:
         """What it reads, in words."""
+        if self.one_frame:
+            return "each frame alone"
         copies = len(self.velocities)
-        return "each frame alone" if self.one_frame else f"the sequence with {copies} velocity cop{'y' if copies == 1 else 'ies'}"
+        return f"the sequence with {copies} velocity cop{'y' if copies == 1 else 'ies'}"
 
 
 @dataclass(frozen=True)
@@ -161,14 +163,16 @@ def classify(models: Mapping[str, Classifier], scene: FlickerScene, *,
     unknown = sorted(set(one_frame) - set(models))
     if unknown:
         raise DemoError(f"one_frame names {unknown}, which are not among the models {sorted(models)}")
-    classes = {model.config.num_classes for model in models.values()}
-    if true_class is not None and not all(0 <= true_class < count for count in classes):
-        raise DemoError(f"true_class must be a class 0..{min(classes) - 1}, got {true_class}")
-    seen = torch.from_numpy(scene.seen)[:, None]  # (T, 1, H, W)
-    runs = []
     for name, model in models.items():
         if not isinstance(model, Classifier) or model.config.in_channels != 1:
             raise DemoError(f"{name} is not a classifier of 1-channel frames")
+    classes = min(model.config.num_classes for model in models.values())
+    if true_class is not None and (isinstance(true_class, bool) or not isinstance(true_class, (int, np.integer))
+                                   or not 0 <= true_class < classes):
+        raise DemoError(f"true_class must be a class 0..{classes - 1}, got {true_class!r}")
+    seen = torch.from_numpy(scene.seen)[:, None]  # (T, 1, H, W)
+    runs = []
+    for name, model in models.items():
         alone = name in one_frame
         chosen = tuple(model.velocities) if alone else velocity_set_for(model, velocities, [scene.velocity])
         weight = next(model.parameters())

@@ -249,7 +249,7 @@ def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, p
                             help="'as trained' keeps the classifier's own set; 'auto' widens it to the digit's speed.")
     seed = middle.number_input("Flicker seed", 0, 2**31 - 1, key="flicker", bind=BIND,
                                help="Which pixels each frame shows; the link keeps it.")
-    right.button("🎲 New flicker", key="new_flicker", on_click=lambda: st.session_state.update(
+    right.button("New flicker", key="new_flicker", on_click=lambda: st.session_state.update(
         flicker=(int(st.session_state.get("flicker", 0)) + 1) % 2**31))
     st.caption(showcase.describe_velocity_choice(choice))
     if problem or digit is None:
@@ -266,9 +266,10 @@ def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, p
         st.error(f"Cannot classify this digit: {error}")
         return
     st.markdown(showcase.classify_headline(result))
-    for column, run in zip(st.columns(len(result.runs)), result.runs):
-        column.metric(f"{run.name} says", f"{run.answer}{result.mark(run)} ({run.confidence:.0%})",
-                      help=f"It reads {run.reading}.")
+    with st.container(horizontal=True):  # side by side while they fit, even on a phone
+        for run in result.runs:
+            st.metric(f"{run.name} says", f"{run.answer}{result.mark(run)}", f"{run.confidence:.0%} sure", "gray",
+                      delta_arrow="off", help=f"It reads {run.reading}.", width="content")
     st.plotly_chart(viz.classification_animation(result), key="classify_animation", **CHART)
     if series := showcase.ring_series(models):
         st.markdown("Recorded held-out accuracy per speed (every test digit once per ring |v| = 0, 1, …).")

@@ -450,7 +450,7 @@ def test_a_misconfigured_server_says_so_on_the_page(app: AppTest, monkeypatch: p
 
 
 def answers(at: AppTest) -> dict[str, str]:
-    return {item.label: item.value for item in at.metric if item.label.endswith(" says")}
+    return {item.label: f"{item.value}, {item.delta}" for item in at.metric if item.label.endswith(" says")}
 
 
 def test_classify_view_shows_every_models_answer_over_time(app: AppTest, checkpoint_dir: Path):
@@ -469,7 +469,7 @@ def test_classify_view_shows_every_models_answer_over_time(app: AppTest, checkpo
               for file, name in fernn.showcase.CLASSIFIER_FILES.items()}
     expected = fernn.showcase.classify(models, fernn.showcase.flicker_scene(digit, seed=5), true_class=label)
     for run in expected.runs:
-        assert shown[f"{run.name} says"] == f"{run.answer}{expected.mark(run)} ({run.confidence:.0%})"
+        assert shown[f"{run.name} says"] == f"{run.answer}{expected.mark(run)}, {run.confidence:.0%} sure"
     assert expected.run("FERNN").velocities == fernn.flows.TRANSLATION.velocity_set(3)  # auto: widened to |v| = 3
     assert expected.run("single frame").one_frame
     helps = {item.label: item.help for item in at.metric}

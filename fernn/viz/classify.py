@@ -15,6 +15,7 @@ from .style import BASELINE_COLOR, DIGIT_COLORSCALE, MODEL_COLORS, TEXT_COLOR
 __all__ = ["classification_animation", "ring_accuracy_figure", "tracked_class"]
 
 TRUE_CLASS_FILL = "rgba(0, 204, 150, 0.18)"  # behind the true class's bars: visible on light and dark pages
+BARS_LEFT = 0.4  # where the bar chart starts: room for its tick labels right of the frame, even at 420 px
 
 
 def tracked_class(result: Classification) -> tuple[int, str]:
@@ -75,25 +76,30 @@ def classification_animation(result: Classification, *, height: int = 620) -> go
     shapes.append(dict(type="line", xref="x3", yref="y3", x0=0.5, x1=total + 0.5, y0=chance, y1=chance,
                        line=dict(color=BASELINE_COLOR, width=1, dash="dash")))
     layout = dict(
-        height=height, margin=dict(l=8, r=8, t=70, b=175), barmode="group", bargap=0.2, bargroupgap=0.05,
+        height=height, margin=dict(l=8, r=8, t=70, b=160), barmode="group", bargap=0.2, bargroupgap=0.05,
         plot_bgcolor="rgba(0, 0, 0, 0)",
-        xaxis=dict(hidden_axis, domain=[0.0, 0.3], range=[-0.5, size - 0.5], constrain="domain"),
-        yaxis=dict(hidden_axis, domain=[0.55, 1.0], range=[size - 0.5, -0.5], scaleanchor="x", constrain="domain"),
-        xaxis2=dict(domain=[0.38, 1.0], tickvals=list(range(classes)), ticktext=ticks, range=[-0.5, classes - 0.5],
-                    title=dict(text="class"), fixedrange=True),
-        yaxis2=dict(domain=[0.55, 1.0], range=[0, 1], tickformat=".0%", dtick=0.5, fixedrange=True),
-        xaxis3=dict(domain=[0.0, 1.0], range=[0.5, total + 0.5], dtick=1 if total <= 20 else None,
-                    title=dict(text="frames read"), fixedrange=True),
-        yaxis3=dict(domain=[0.0, 0.32], range=[0, 1.02], tickformat=".0%", dtick=0.5, fixedrange=True),
+        # Each axis is anchored to its partner: plotly's default puts every x axis under the first y axis.
+        xaxis=dict(hidden_axis, domain=[0.0, 0.28], range=[-0.5, size - 0.5], constrain="domain", anchor="y",
+                   constraintoward="left"),  # the square frame sits under its title, level with the bars' top
+        yaxis=dict(hidden_axis, domain=[0.55, 1.0], range=[size - 0.5, -0.5], scaleanchor="x", constrain="domain",
+                   anchor="x", constraintoward="top"),
+        xaxis2=dict(domain=[BARS_LEFT, 1.0], tickvals=list(range(classes)), ticktext=ticks, anchor="y2",
+                    range=[-0.5, classes - 0.5], title=dict(text="class", standoff=4), fixedrange=True),
+        yaxis2=dict(domain=[0.55, 1.0], range=[0, 1], tickformat=".0%", dtick=0.5, anchor="x2", fixedrange=True),
+        xaxis3=dict(domain=[0.0, 1.0], range=[0.5, total + 0.5], dtick=1 if total <= 20 else None, anchor="y3",
+                    title=dict(text="frames read", standoff=4), fixedrange=True),
+        yaxis3=dict(domain=[0.0, 0.32], range=[0, 1.02], tickformat=".0%", dtick=0.5, anchor="x3", fixedrange=True),
         shapes=shapes,
-        annotations=[_panel_title("as the models see it", 0.0, 1.0), _panel_title("class probabilities", 0.38, 1.0),
+        annotations=[_panel_title("as the models see it", 0.0, 1.0),
+                     _panel_title("class probabilities", BARS_LEFT, 1.0),
                      _panel_title(f"p({tracked_name}) after each frame", 0.0, 0.33),
-                     dict(text="chance", showarrow=False, xref="x3", yref="y3", x=total + 0.5, y=chance,
-                          xanchor="right", yanchor="bottom", font=dict(size=11, color=TEXT_COLOR))],
-        legend=dict(orientation="h", x=0.0, y=-0.45, xanchor="left", yanchor="top"),
+                     dict(text="chance", showarrow=False, xref="x3", yref="y3", x=0.5, y=chance,
+                          xanchor="left", yanchor="bottom", font=dict(size=11, color=TEXT_COLOR))],
+        legend=dict(orientation="h", x=0.0, y=-0.4, xanchor="left", yanchor="top"),
     )
     titles = [f"after frame {t + 1} of {total}" for t in range(total)]
-    return animated(traces, layout, titles=titles, start=total - 1, play_from=0, controls_y=-0.16)
+    return animated(traces, layout, titles=titles, start=total - 1, play_from=0, controls_y=-0.12,
+                    labels=[str(t + 1) for t in range(total)])
 
 
 def ring_accuracy_figure(series: Sequence[RingSeries], *, training_speed: int | None = None,

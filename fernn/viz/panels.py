@@ -32,14 +32,18 @@ def figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure:
 
 
 def animated(traces: Callable[[int], list[dict]], layout: dict, *, titles: Sequence[str], start: int,
-             play_from: int, controls_y: float = 0.0) -> go.Figure:
+             play_from: int, controls_y: float = 0.0, labels: Sequence[str] | None = None) -> go.Figure:
     """The one animation skeleton: a frame per time step (``titles[t]`` its title), one slider and
     a looping play button for every panel. The figure opens on frame ``start``; play runs from
-    ``play_from`` to the end, then loops over every frame."""
+    ``play_from`` to the end, then loops over every frame. ``labels``: the slider's step labels
+    (default: the frame indices ``0..T-1``)."""
     total = len(titles)
     if not 0 <= start < total or not 0 <= play_from < total:
         raise ValueError(f"start and play_from must be frames 0..{total - 1}, got {start} and {play_from}")
+    if labels is not None and len(labels) != total:
+        raise ValueError(f"give one slider label per frame: {total} frames, {len(labels)} labels")
     names = [str(t) for t in range(total)]
+    labels = names if labels is None else list(labels)
     frames = [dict(name=names[t], data=traces(t), layout=dict(title=dict(text=titles[t]))) for t in range(total)]
     still = dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")
     play = dict(frame=dict(duration=FRAME_MS, redraw=True), transition=dict(duration=0), mode="immediate",
@@ -54,7 +58,8 @@ def animated(traces: Callable[[int], list[dict]], layout: dict, *, titles: Seque
                           buttons=[dict(label="▶ Play", method="animate", args=[looped, play]),
                                    dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
         sliders=[dict(active=start, x=0.25, len=0.75, y=controls_y, yanchor="top", pad=dict(t=20),
-                      steps=[dict(method="animate", label=name, args=[[name], still]) for name in names],
+                      steps=[dict(method="animate", label=label, args=[[name], still])
+                             for name, label in zip(names, labels)],
                       currentvalue=dict(prefix="frame ", visible=True, xanchor="right"))],
     )
     return figure(traces(start), layout, frames)

@@ -240,9 +240,11 @@ def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
         title: radius for title, (_, radius) in panels.items()}), key="grid", **CHART)
 
 
-def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, problem: str, severity: str) -> None:
-    if not models:
-        st.info(showcase.classifiers_missing(f"{CHECKPOINT_DIR.name}/{CLASSIFY_DIR.name}"))
+def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, problem: str, severity: str, *,
+                  shipped: bool) -> None:
+    if not models:  # none shipped yet (said plainly), or each file's problem is shown above the tabs
+        if not shipped:
+            st.info(showcase.classifiers_missing(f"{CHECKPOINT_DIR.name}/{CLASSIFY_DIR.name}"))
         return
     left, middle, right = st.columns([3, 3, 2], vertical_alignment="bottom")
     choice = left.selectbox("FERNN velocity set", VELOCITY_CHOICES, key="cvset", bind=BIND,
@@ -251,7 +253,7 @@ def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, p
                                help="Which pixels each frame shows; the link keeps it.")
     right.button("New flicker", key="new_flicker", on_click=lambda: st.session_state.update(
         flicker=(int(st.session_state.get("flicker", 0)) + 1) % 2**31))
-    st.caption(showcase.describe_velocity_choice(choice))
+    st.caption(f"{showcase.describe_velocity_choice(choice)} Digit 1 of the sidebar, at its velocity.")
     if problem or digit is None:
         getattr(st, severity)(problem or "Choose a digit in the sidebar.")
         return
@@ -309,12 +311,14 @@ def main() -> None:
         settings = sidebar_settings()
     classifiers = tuple(CLASSIFY_DIR / name for name in showcase.CLASSIFIER_FILES if (CLASSIFY_DIR / name).is_file())
     with alerts:
-        models, versions = load_models(*(classifiers, showcase.CLASSIFIER_FILES) if classifying else (settings.paths,))
+        models, versions = (load_models(classifiers, showcase.CLASSIFIER_FILES) if classifying
+                            else load_models(settings.paths))
     with motion_box:  # drawn second, shown second: it needs the models' training range
         digits = sidebar_motion(chosen, showcase.shared_training_speed(models))
     if classifying:
         with classify_tab:
-            show_classify(models, versions, digits[0] if chosen[0] is not None else None, problem, severity)
+            show_classify(models, versions, digits[0] if chosen[0] is not None else None, problem, severity,
+                          shipped=bool(classifiers))
     else:
         about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
         with grid_tab:
@@ -330,6 +334,7 @@ def main() -> None:
                 show_inside(comparison)
     with link_box:  # last: every widget of this run has written its value to the link
         share_link()
+
 
 if __name__ == "__main__":
     main()

@@ -492,6 +492,18 @@ def test_classify_view_says_plainly_when_the_classifiers_are_missing(tmp_path: P
     assert not answers(at) and not at.get("plotly_chart")
 
 
+def test_a_broken_classifier_is_named_and_the_others_still_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    write_classifiers(tmp_path / "classify")
+    (tmp_path / "classify" / "fernn.pt").write_bytes(b"not a checkpoint" * 10)
+    monkeypatch.setenv("FERNN_CHECKPOINT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["tab"] = "Classify"
+    at.run()
+    assert not at.exception
+    assert any("`fernn.pt` cannot be used" in text for text in texts(at.error)), texts(at.error)
+    assert set(answers(at)) == {"G-RNN says", "single frame says"} and not at.info  # not "missing": it is broken
+
+
 def test_a_classify_link_reproduces_the_view(app: AppTest):
     app.query_params.update({"tab": "Classify", "digit1": "40", "vy1": "-2", "vx1": "3", "cvset": "as trained"})
     at = app.run()

@@ -212,7 +212,12 @@ def classify_headline(result: Classification) -> str:
              f"{scene.visible:.0%} of its pixels."]
     answers = [f"{run.name} says **{run.answer}** ({run.confidence:.0%}){result.mark(run)}" for run in result.runs]
     truth = "" if result.true_class is None else f" (it is a {result.true_class})"
-    return " ".join(parts) + " " + ", ".join(answers) + truth + "."
+    parts.append(", ".join(answers) + truth + ".")
+    for run in result.runs:
+        if run.kind == "fernn" and not run.one_frame and scene.velocity not in run.velocities:
+            parts.append(f"{flow.label(scene.velocity)} is outside the {run.name}'s velocity set: no hidden copy "
+                         "moves with the digit to line its frames up. Choose 'auto' to widen the set.")
+    return " ".join(parts)
 
 
 # ----------------------------------------------------------------------------- what checkpoints record

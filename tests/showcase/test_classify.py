@@ -81,6 +81,9 @@ def test_classify_as_trained_keeps_the_fernns_own_set(blob, classifiers):
     assert result.run("FERNN").velocities == TRANSLATION.velocity_set(1)
     assert result.run("FERNN").reading == "the sequence with 9 velocity copies"
     assert not result.run("single frame").one_frame  # one_frame=[]: every model reads the sequence
+    assert "(0, 4) is outside the FERNN's velocity set" in showcase.classify_headline(result)
+    widened = showcase.classify(classifiers, scene)
+    assert "outside" not in showcase.classify_headline(widened)
 
 
 def test_classify_refuses_what_it_cannot_run(blob, classifiers):

@@ -271,7 +271,8 @@ def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, p
     with st.container(horizontal=True):  # side by side while they fit, even on a phone
         for run in result.runs:
             st.metric(f"{run.name} says", f"{run.answer}{result.mark(run)}", f"{run.confidence:.0%} sure", "gray",
-                      delta_arrow="off", help=f"It reads {run.reading}.", width="content")
+                      delta_arrow="off", help=f"It reads {run.reading} ({run.seconds * 1000:.0f} ms).",
+                      width="content")
     st.plotly_chart(viz.classification_animation(result), key="classify_animation", **CHART)
     if series := showcase.ring_series(models):
         st.markdown("Recorded held-out accuracy per speed (every test digit once per ring |v| = 0, 1, …).")

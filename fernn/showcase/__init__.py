@@ -36,7 +36,7 @@ from .classify import (CLASSIFIER_FILES, Classification, ClassifierRecord, Class
                        flicker_scene, reads_one_frame, ring_series)
 from .errors import DemoError
 from .export import comparison_npz
-from .headline import PAPER_URL, drift_summary, headline, readout_notes
+from .headline import PAPER_URL, drift_summary, headline, readout_notes, training_range_note
 from .planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
                        describe_velocity_choice, plan_runs, rollout_memory_bytes, set_radius, velocity_choice,
                        velocity_set_for)
@@ -94,6 +94,7 @@ __all__ = [
     "shared_training_speed",
     "stabilised_drift",
     "training_max_speed",
+    "training_range_note",
     "velocity_choice",
     "velocity_readout",
     "velocity_set_for",

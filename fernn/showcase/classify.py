@@ -21,6 +21,7 @@ from ..classifier import Classifier
 from ..flicker import FlickerSpec
 from ..flows import TRANSLATION, Flow, Velocity
 from .errors import DemoError
+from .headline import training_range_note
 from .planning import AUTO, VelocityChoice, velocity_set_for
 from .records import shared_training_speed, training_max_speed
 from .scenes import Digit, scene_frames
@@ -166,6 +167,8 @@ def classify(models: Mapping[str, Classifier], scene: FlickerScene, *,
     for name, model in models.items():
         if not isinstance(model, Classifier) or model.config.in_channels != 1:
             raise DemoError(f"{name} is not a classifier of 1-channel frames")
+        if model.flow != TRANSLATION:  # the flickering digit moves on the torus
+            raise DemoError(f"{name} moves its copies by {model.flow!r}; the flickering digit is translated")
     classes = min(model.config.num_classes for model in models.values())
     if true_class is not None and (isinstance(true_class, bool) or not isinstance(true_class, (int, np.integer))
                                    or not 0 <= true_class < classes):
@@ -185,7 +188,7 @@ def classify(models: Mapping[str, Classifier], scene: FlickerScene, *,
         runs.append(ClassifierRun(name, model.config.kind, tuple(model.velocities), chosen, probabilities, alone,
                                   time.perf_counter() - started))
     return Classification(scene, tuple(runs), None if true_class is None else int(true_class),
-                          shared_training_speed(models), next(iter(models.values())).flow)
+                          shared_training_speed(models), TRANSLATION)
 
 
 def classifiers_missing(folder: str) -> str:
@@ -198,16 +201,8 @@ def classifiers_missing(folder: str) -> str:
 def classify_headline(result: Classification) -> str:
     """The run in plain words (Markdown): the digit's speed against the training range, then
     each model's final answer, its confidence and, when the true class is known, whether it is right."""
-    flow, scene, limit = result.flow, result.scene, result.training_max_speed
-    speed = flow.speed(scene.velocity)
-    if limit is None:
-        where = ""
-    elif speed <= limit:
-        where = f", inside the training range (|v| ≤ {limit})"
-    elif limit == 0:
-        where = ", and the classifiers were trained on still digits"
-    else:
-        where = f", {speed / limit:g}× the fastest training motion ({limit} {flow.unit})"
+    flow, scene = result.flow, result.scene
+    where = training_range_note(flow, scene.velocity, result.training_max_speed, who="classifiers")
     parts = [f"The digit moves at **{flow.label(scene.velocity)} {flow.unit}**{where}; each frame shows "
              f"{scene.visible:.0%} of its pixels."]
     answers = [f"{run.name} says **{run.answer}** ({run.confidence:.0%}){result.mark(run)}" for run in result.runs]

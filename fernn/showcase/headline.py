@@ -3,11 +3,25 @@ and which model kept the digit."""
 
 from __future__ import annotations
 
+from ..flows import Flow, Velocity
 from .results import Comparison
 
-__all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes"]
+__all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes", "training_range_note"]
 
 PAPER_URL = "https://arxiv.org/abs/2507.14793"
+
+
+def training_range_note(flow: Flow, velocity: Velocity, limit: int | None, *, who: str = "models") -> str:
+    """Where ``velocity`` lies against the training range ``|v| <= limit``, as a clause to follow
+    the velocity ("" when the range is not recorded), e.g. ", 3× the fastest training motion (1 px/frame)"."""
+    speed = flow.speed(velocity)
+    if limit is None:
+        return ""
+    if speed <= limit:
+        return f", inside the training range (|v| ≤ {limit})"
+    if limit == 0:
+        return f", and the {who} were trained on still digits"
+    return f", {speed / limit:g}× the fastest training motion ({limit} {flow.unit})"
 
 
 def headline(comparison: Comparison) -> str:
@@ -17,16 +31,8 @@ def headline(comparison: Comparison) -> str:
     parts = []
     flow = comparison.flow
     for index, velocity in enumerate(comparison.digit_velocities):
-        speed = flow.speed(velocity)
         who = f"Digit {index + 1}" if len(comparison.digit_velocities) > 1 else "The digit"
-        if limit is None:
-            where = ""
-        elif speed <= limit:
-            where = f", inside the training range (|v| ≤ {limit})"
-        elif limit == 0:
-            where = ", and the models were trained on still digits"
-        else:
-            where = f", {speed / limit:g}× the fastest training motion ({limit} {flow.unit})"
+        where = training_range_note(flow, velocity, limit)
         parts.append(f"{who} moves at **{flow.label(velocity)} {flow.unit}**{where}.")
     runs = comparison.runs
     if len(runs) == 2:

@@ -1,8 +1,9 @@
 """Streamlit demo of fernn: push digits past the training velocities, compare G-RNN and FERNN.
 
 Run with ``streamlit run app.py``. UI only: every computation lives in :mod:`fernn.showcase` and
-every figure in :mod:`fernn.viz`. Checkpoints come from ``pretrained/`` or the folder named by
-``FERNN_CHECKPOINT_DIR``, through :func:`fernn.load_checkpoint` (``weights_only=True``). Widgets
+every figure in :mod:`fernn.viz`; the drawing and upload widgets are in ``app_own_digit.py``.
+Checkpoints come from ``pretrained/`` or the folder named by ``FERNN_CHECKPOINT_DIR`` (classifiers
+from its ``classify/``), through :func:`fernn.load_checkpoint` (``weights_only=True``). Widgets
 with ``bind`` are mirrored in the URL, and a drawn or uploaded digit travels in it too
 (``d1``), so a link reproduces the view.
 """
@@ -12,22 +13,24 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
 
 import fernn
+from app_own_digit import own_digit
 from fernn import serving, showcase, viz
 from fernn.flows import TRANSLATION
 from fernn.data import load_digits
 
 CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).resolve().parent / "pretrained")
+CLASSIFY_DIR = CHECKPOINT_DIR / "classify"  # the shipped classifiers, showcase.CLASSIFIER_FILES
 MAX_DIGIT_SPEED = 4  # per-digit velocity sliders: -4..4 px/frame on each axis
 BIND = "query-params"
 CHART = dict(config={"displaylogo": False, "responsive": True})
-TABS = ("Comparison", "Inside", "Velocities", "About")  # short: all four fit a 400 px phone
+TABS = ("Comparison", "Inside", "Velocities", "Classify", "About")  # short: all five fit a 420 px phone
 RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Velocities", "What am I looking at?": "About"}
+WAITING = "⏳ Waiting for a free slot: other visitors' runs are ahead."
 VELOCITY_CHOICES = (showcase.AUTO, showcase.AS_TRAINED, *map(str, range(showcase.MAX_SET_SPEED + 1)))
 
 
@@ -43,52 +46,15 @@ def server() -> tuple[serving.ComparisonCache, serving.RunSlots]:
     return serving.ComparisonCache(config.cache_megabytes * 1024**2), serving.RunSlots(config.run_slots)
 
 
-@st.cache_data(max_entries=64, show_spinner="Reading the image…")
-def upload_digit(data: bytes) -> np.ndarray:
-    """Once per distinct file, in a run slot: decoding is the costly part of an upload."""
-    return serving.digit_from_upload(data, slots=server()[1])
-
-
 @st.cache_data(show_spinner=False)
 def test_digits() -> tuple[np.ndarray, np.ndarray]:
     return load_digits("test")
 
 
 def _random_digits() -> None:
-    draws = st.session_state.get("random_draws", 0) + 1
-    st.session_state["random_draws"] = draws
+    draws = st.session_state["random_draws"] = st.session_state.get("random_draws", 0) + 1
     rng = np.random.default_rng([int(st.session_state.get("seed", 0)), draws])
-    count = len(test_digits()[0])
-    st.session_state["digit1"], st.session_state["digit2"] = (int(i) for i in rng.integers(0, count, size=2))
-
-
-def _own_digit(source: str) -> tuple[np.ndarray | None, str]:
-    """A drawn or uploaded digit, from the widget or, until this session draws or uploads, from
-    the link (``d1``); or a message. An emptied canvas or a failed upload leaves no digit in use."""
-    made, problem = None, ""
-    if source == "Draw":
-        from streamlit_drawable_canvas import st_canvas
-
-        st.caption("Draw one digit, white on black; the toolbar above the canvas undoes or clears.")
-        pixels = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224,
-                           width=224, drawing_mode="freedraw", return_image_data=True, key="canvas").image_data
-        empty = "Draw a digit on the canvas to start."
-        try:
-            made = serving.digit_from_drawing(pixels)
-        except showcase.DemoError as error:
-            problem = f"Cannot use this drawing: {error}."
-    else:
-        upload = st.file_uploader(f"PNG or JPEG, at most 2 MB and {serving.MAX_UPLOAD_PIXELS / 1e6:.0f} megapixel",
-                                  type=["png", "jpg", "jpeg"], key="upload")
-        empty = "Upload a PNG or JPEG image of a digit to start."
-        try:
-            made = None if upload is None else upload_digit(upload.getvalue())
-        except showcase.DemoError as error:
-            problem = f"Cannot use {upload.name}: {error}. No digit is in use until an upload succeeds."
-    chosen = serving.use_own_digit(made, problem, empty=empty, link=st.query_params, state=st.session_state)
-    if chosen.from_link:
-        st.caption("Using the digit from the link; draw or upload to replace it.")
-    return chosen.image, chosen.message
+    st.session_state["digit1"], st.session_state["digit2"] = map(int, rng.integers(0, len(test_digits()[0]), size=2))
 
 
 def sidebar_input() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
@@ -107,7 +73,7 @@ def sidebar_input() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
     if source == "MNIST":
         chosen.append(mnist(1, 7))
     else:
-        digit, problem = _own_digit(source)
+        digit, problem = own_digit(source, slots=server()[1])
         chosen.append(None if digit is None else (digit, "drawn" if source == "Draw" else "uploaded"))
     if count == 2:
         chosen.append(mnist(2, 3))
@@ -173,29 +139,28 @@ def sidebar_settings() -> serving.RunSettings:
                              key="model_b", bind=BIND)
         paths = tuple(CHECKPOINT_DIR / name for name in (left, right) if name != "(none)")
     choice = st.selectbox("FERNN velocity set at inference: auto, as trained, or r", VELOCITY_CHOICES, key="vset",
-                          bind=BIND,
-                          help="One hidden copy per velocity; the weights are shared, so any set runs. A FERNN "
-                               "tracks a velocity only if it is in the set: 'auto' widens it to cover the digits.")
+                          bind=BIND, help="One hidden copy per velocity; the weights are shared, so any set runs. A "
+                          "FERNN tracks a velocity only if it is in the set: 'auto' widens it to cover the digits.")
     st.caption(showcase.describe_velocity_choice(choice))
     st.header("4 · Run")
     context = st.slider("Context frames (the models read these)", 1, 20, 10, key="context", bind=BIND)
     predict = st.slider("Predicted frames", 1, 70, 10, key="predict", bind=BIND, help="Training used 10 to 20.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed", bind=BIND, help="For random digits and live grids.")
-    velocities = choice if choice in (showcase.AUTO, showcase.AS_TRAINED) else int(choice)
-    return serving.RunSettings(paths, velocities, int(context), int(predict), int(seed))
+    return serving.RunSettings(paths, showcase.velocity_choice(choice), int(context), int(predict), int(seed))
 
 
-def load_models(paths: tuple[Path, ...]) -> tuple[dict[str, fernn.Forecaster], tuple]:
-    """The chosen checkpoints by display name, and a key naming the files' versions; a specific
-    error for each that cannot be used."""
+def load_models(paths: tuple[Path, ...], names: dict[str, str] | None = None) -> tuple[dict, tuple]:
+    """The chosen checkpoints by display name (``names[file name]`` where given), and a key naming
+    the files' versions; a specific error for each that cannot be used."""
     models, versions = {}, []
     for item in serving.open_checkpoints(paths, load_model):
         if item.problem:
             st.error(f"Checkpoint `{item.path.name}` cannot be used: {item.problem}")
             continue
+        name = names[item.path.name] if names else item.name
         if not item.evaluated:
-            st.warning(f"**{item.name}** (`{item.path.name}`) has no recorded evaluation: treat it as untrained.")
-        models[item.name] = item.model
+            st.warning(f"**{name}** (`{item.path.name}`) has no recorded evaluation: treat it as untrained.")
+        models[name] = item.model
         versions.append(item.version)
     return models, tuple(versions)
 
@@ -203,12 +168,8 @@ def load_models(paths: tuple[Path, ...]) -> tuple[dict[str, fernn.Forecaster], t
 def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], settings: serving.RunSettings,
         top) -> showcase.Comparison | None:
     """The comparison, from the shared cache or computed with progress at the top of the page."""
-    cache, slots = server()
     key = (versions, tuple((d.image.tobytes(), d.velocity, d.start)
            for d in digits), settings.velocities, settings.context_frames, settings.predict_frames)
-    found = cache.get(key)
-    if found is not None:
-        return found
     started = time.perf_counter()
 
     def progress(fraction: float, text: str) -> None:
@@ -216,15 +177,13 @@ def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], setti
             top.progress(min(fraction, 1.0), text=f"Running the models… {text}")
 
     try:
-        with slots.hold(on_wait=lambda: top.info("⏳ Waiting for a free slot: other visitors' runs are ahead.")):
-            comparison = showcase.compare(models, digits, context_frames=settings.context_frames,
-                                      predict_frames=settings.predict_frames, velocities=settings.velocities,
-                                      progress=progress)
+        comparison = serving.run_cached(*server(), key, lambda: showcase.compare(
+            models, digits, context_frames=settings.context_frames, predict_frames=settings.predict_frames,
+            velocities=settings.velocities, progress=progress), on_wait=lambda: top.info(WAITING))
     except (ValueError, RuntimeError, MemoryError) as error:  # DemoError is a ValueError
         top.error(f"Cannot run this comparison: {error}")
         return None
     top.empty()
-    cache.put(key, comparison)
     return comparison
 
 
@@ -256,37 +215,24 @@ def show_inside(comparison: showcase.Comparison) -> None:
                       help="pooled: max over the velocity copies. copy: the copy read out as the input's velocity.")
     stabilised = right.toggle("Motion-stabilised", value=True, key="stabilised", bind=BIND,
                               help="Roll every map back by the first digit's motion so far.")
-    drift = " · ".join(f"{r.name} **{r.hidden.drift:.2f}**" for r in comparison.runs)
-    st.markdown(f"State drift of the copy moving with digit 1 (0 = it moves exactly with the digit): {drift}",
+    st.markdown("State drift of the copy moving with digit 1 (0 = it moves exactly with the digit): "
+                + showcase.drift_summary(comparison),
                 help="Mean over the context frames of ‖its motion-stabilised state − the state of the same scene "
                      "seen from the digit's moving frame‖ ÷ ‖that state‖. A FERNN copy whose velocity is the "
                      "digit's gives 0 (flow equivariance); a G-RNN, or a velocity outside the set, drifts by O(1).")
     if channels:
         st.plotly_chart(viz.hidden_animation(comparison, channels, stabilised=stabilised, view=view), key="hidden",
                         **CHART)
-    for item in (r for r in comparison.runs if len(r.velocities) > 1):
-        outside = [v for v in comparison.digit_velocities if v not in item.velocities]
-        st.markdown(f"**{item.name} velocity read-out:** {item.ranking[0]} (most active copy over the context); "
-                    f"true: {', '.join(map(str, comparison.digit_velocities))}.")
-        if outside:
-            st.warning(f"{', '.join(map(str, outside))} is outside this run's velocity set: no copy moves with it. "
-                       "Choose 'auto' or a wider r under 3 · Models.")
+    for note, warning in showcase.readout_notes(comparison):
+        (st.warning if warning else st.markdown)(note)
 
 
 def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
-    records = {name: showcase.record(model) for name, model in models.items()}
-    panels = {}  # title -> (grid, radius of the set the model ran with, or None for a G-RNN)
-    for name, record in records.items():
-        fernn_set = showcase.set_radius(models[name].velocities) if models[name].config.kind == "fernn" else None
-        if record.velocity_grid is not None:
-            panels[name] = (record.velocity_grid, fernn_set)
-        if record.widened_velocity_grid is not None and record.widened_max_speed:
-            r = record.widened_max_speed
-            panels[f"{name}, V = {{−{r}…{r}}}²"] = (record.widened_velocity_grid, r)
+    panels = showcase.recorded_grids(models)  # title -> (grid, radius of the set it ran with; None: a G-RNN)
     if not panels:
         st.info("No loaded checkpoint records a velocity grid (run `python -m fernn.evaluate --write-metrics`).")
         return
-    trained = max((r.training_max_speed for r in records.values() if r.training_max_speed is not None), default=1)
+    trained = showcase.shared_training_speed(models) or 1
     st.markdown(f"Held-out test MSE when both digits move at one fixed velocity (dy, dx). Dashed box: the training "
                 f"range |v| ≤ {trained}; solid green box: the velocity set the FERNN ran with.")
     grids = {title: {"speeds": list(grid.speeds), "mse": grid.mse} for title, (grid, _) in panels.items()}
@@ -294,11 +240,50 @@ def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
         title: radius for title, (_, radius) in panels.items()}), key="grid", **CHART)
 
 
+def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, problem: str, severity: str, *,
+                  shipped: bool) -> None:
+    if not models:  # none shipped yet (said plainly), or each file's problem is shown above the tabs
+        if not shipped:
+            st.info(showcase.classifiers_missing(f"{CHECKPOINT_DIR.name}/{CLASSIFY_DIR.name}"))
+        return
+    left, middle, right = st.columns([3, 3, 2], vertical_alignment="bottom")
+    choice = left.selectbox("FERNN velocity set", VELOCITY_CHOICES, key="cvset", bind=BIND,
+                            help="'as trained' keeps the classifier's own set; 'auto' widens it to the digit's speed.")
+    seed = middle.number_input("Flicker seed", 0, 2**31 - 1, key="flicker", bind=BIND,
+                               help="Which pixels each frame shows; the link keeps it.")
+    right.button("New flicker", key="new_flicker", on_click=lambda: st.session_state.update(
+        flicker=(int(st.session_state.get("flicker", 0)) + 1) % 2**31))
+    st.caption(f"{showcase.describe_velocity_choice(choice)} Digit 1 of the sidebar, at its velocity.")
+    if problem or digit is None:
+        getattr(st, severity)(problem or "Choose a digit in the sidebar.")
+        return
+    labels, index = test_digits()[1], st.session_state.get("digit1")
+    truth = int(labels[index]) if st.session_state.get("source") == "MNIST" and index is not None else None
+    key = ("classify", versions, digit.image.tobytes(), digit.velocity, digit.start, seed, choice, truth)
+    try:
+        result = serving.run_cached(*server(), key, lambda: showcase.classify(
+            models, showcase.flicker_scene(digit, seed=int(seed)), velocities=showcase.velocity_choice(choice),
+            true_class=truth), on_wait=lambda: st.info(WAITING))
+    except (ValueError, RuntimeError, MemoryError) as error:  # DemoError is a ValueError
+        st.error(f"Cannot classify this digit: {error}")
+        return
+    st.markdown(showcase.classify_headline(result))
+    with st.container(horizontal=True):  # side by side while they fit, even on a phone
+        for run in result.runs:
+            st.metric(f"{run.name} says", f"{run.answer}{result.mark(run)}", f"{run.confidence:.0%} sure", "gray",
+                      delta_arrow="off", help=f"It reads {run.reading} ({run.seconds * 1000:.0f} ms).",
+                      width="content")
+    st.plotly_chart(viz.classification_animation(result), key="classify_animation", **CHART)
+    if series := showcase.ring_series(models):
+        st.markdown("Recorded held-out accuracy per speed (every test digit once per ring |v| = 0, 1, …).")
+        st.plotly_chart(viz.ring_accuracy_figure(series, training_speed=result.training_max_speed,
+                                                 digit_speed=result.flow.speed(digit.velocity)), key="rings", **CHART)
+
+
 def share_link() -> None:
-    url = st.context.url or ""
-    query = urlencode({key: st.query_params.get_all(key) for key in st.query_params}, doseq=True)
     st.caption("Link to this view (the copy button is at its right):")
-    st.code(f"{url.split('?')[0]}?{query}" if query else url, language=None, wrap_lines=True)
+    st.code(serving.share_url(st.context.url or "", {key: st.query_params.get_all(key) for key in st.query_params}),
+            language=None, wrap_lines=True)
 
 
 def main() -> None:
@@ -318,32 +303,38 @@ def main() -> None:
     if st.session_state["link_notes"]:
         st.sidebar.info("\n\n".join(st.session_state["link_notes"]))
     input_box, motion_box, settings_box = st.sidebar.container(), st.sidebar.container(), st.sidebar.container()
+    link_box, alerts = st.sidebar.container(), st.container()  # alerts: checkpoint problems, above the tabs
+    comparison_tab, inside_tab, grid_tab, classify_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
+    classifying = classify_tab.open is True  # only the open tab's content runs
     with input_box:
         chosen, problem, severity = sidebar_input()
     with settings_box:
         settings = sidebar_settings()
-    models, versions = load_models(settings.paths)
-    speeds = [showcase.training_max_speed(m) for m in models.values()]
+    classifiers = tuple(CLASSIFY_DIR / name for name in showcase.CLASSIFIER_FILES if (CLASSIFY_DIR / name).is_file())
+    with alerts:
+        models, versions = (load_models(classifiers, showcase.CLASSIFIER_FILES) if classifying
+                            else load_models(settings.paths))
     with motion_box:  # drawn second, shown second: it needs the models' training range
-        digits = sidebar_motion(chosen, max((s for s in speeds if s is not None), default=None))
-    with st.sidebar:
+        digits = sidebar_motion(chosen, showcase.shared_training_speed(models))
+    if classifying:
+        with classify_tab:
+            show_classify(models, versions, digits[0] if chosen[0] is not None else None, problem, severity,
+                          shipped=bool(classifiers))
+    else:
+        about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
+        with grid_tab:
+            show_generalisation(models)
+        if problem or not models:
+            getattr(top, severity if problem else "info")(problem or "Choose checkpoints under 3 · Models.")
+        elif (comparison := run(models, versions, tuple(digits), settings, top)) is not None:
+            with top.container():
+                show_message(comparison)
+            with comparison_tab:
+                show_comparison(comparison)
+            with inside_tab:
+                show_inside(comparison)
+    with link_box:  # last: every widget of this run has written its value to the link
         share_link()
-    comparison_tab, inside_tab, grid_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
-    about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
-    with grid_tab:
-        show_generalisation(models)
-    if problem or not models:
-        getattr(top, severity if problem else "info")(problem or "Choose checkpoints under 3 · Models.")
-        return
-    comparison = run(models, versions, tuple(digits), settings, top)
-    if comparison is None:
-        return
-    with top.container():
-        show_message(comparison)
-    with comparison_tab:
-        show_comparison(comparison)
-    with inside_tab:
-        show_inside(comparison)
 
 
 if __name__ == "__main__":

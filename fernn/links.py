@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 __all__ = ["Choice", "Flag", "LinkCheck", "LinkField", "NumberSet", "WholeNumber", "check_link", "demo_link_fields",
-           "shown_value"]
+           "share_url", "shown_value"]
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,15 @@ def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_c
             "model_b": Choice(("(none)", *checkpoints)), "vset": Choice(tuple(velocity_choices)),
             "context": WholeNumber(1, 20), "predict": WholeNumber(1, 70), "seed": WholeNumber(0, 2**31 - 1),
             "channels": NumberSet(0, 1023, 8), "view": Choice(("pooled", "copy")), "stabilised": Flag(),
-            "tab": Choice(tuple(tabs), tuple(renamed_tabs.items()))}
+            "tab": Choice(tuple(tabs), tuple(renamed_tabs.items())),
+            # the Classify view: the FERNN's velocity set and the flicker's seed
+            "cvset": Choice(tuple(velocity_choices)), "flicker": WholeNumber(0, 2**31 - 1)}
+
+
+def share_url(page_url: str, params: Mapping[str, Sequence[str]]) -> str:
+    """The link to a view: the page's address without its old query, then ``params`` (every value of each key)."""
+    query = urlencode({key: list(values) for key, values in params.items()}, doseq=True)
+    return f"{page_url.split('?')[0]}?{query}" if query else page_url
 
 
 def _read_number_set(values: list[str], field: NumberSet) -> list[str]:

@@ -28,13 +28,13 @@ import numpy as np
 from .checkpoints import CheckpointError
 from .data import CANVAS, prepare_user_digit
 from .showcase import Comparison, DemoError, is_evaluated, weights_problem
-from .links import WholeNumber, check_link, demo_link_fields, shown_value
+from .links import WholeNumber, check_link, demo_link_fields, share_url, shown_value
 from .models import Forecaster
 
 __all__ = ["ComparisonCache", "OpenedCheckpoint", "OwnDigit", "RunSettings", "RunSlots", "ServerSettings",
            "check_link", "check_upload", "checkpoint_files", "choose_own_digit", "decode_digit", "decode_upload",
            "demo_link_fields", "digit_from_drawing", "digit_from_upload", "encode_digit", "open_checkpoints",
-           "settings_from_environment", "use_own_digit", "visitor_message"]
+           "run_cached", "settings_from_environment", "share_url", "use_own_digit", "visitor_message"]
 
 
 # ----------------------------------------------------------------------------- links for drawn digits
@@ -126,7 +126,7 @@ def digit_from_drawing(pixels: np.ndarray | None) -> np.ndarray | None:
 
 
 class ComparisonCache:
-    """A thread-safe LRU of comparisons bounded by bytes (:attr:`Comparison.nbytes`), not entries."""
+    """A thread-safe LRU of comparisons (and classifications) bounded by bytes (their ``nbytes``), not entries."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -158,6 +158,17 @@ class ComparisonCache:
             while total > self.max_bytes:
                 _, dropped = self._items.popitem(last=False)
                 total -= dropped.nbytes
+
+
+def run_cached(cache: ComparisonCache, slots: RunSlots, key: Hashable, compute: Callable[[], Comparison], *,
+               on_wait: Callable[[], None] | None = None) -> Comparison:
+    """``compute()`` once per ``key``: from ``cache`` when it is there, else run in one of ``slots`` and kept."""
+    found = cache.get(key)
+    if found is None:
+        with slots.hold(on_wait=on_wait):
+            found = compute()
+        cache.put(key, found)
+    return found
 
 
 class RunSlots:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import fractions
 import importlib.util
 import io
+import json
 import struct
+import urllib.parse
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,6 +28,25 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
 GRID = {"speeds": [-3, -2, -1, 0, 1, 2, 3],
         "mse": [[0.001 * (1 + abs(dy) + abs(dx)) for dx in range(-3, 4)] for dy in range(-3, 4)]}
+
+
+def rings(*accuracies: float) -> list[dict]:
+    return [{"speed": speed, "accuracy": value, "interval": [value - 0.04, value + 0.04], "total": 500}
+            for speed, value in enumerate(accuracies)]
+
+
+def write_classifiers(folder: Path) -> None:
+    """classify/{grnn,fernn,single-frame}.pt as the app reads them: small, with recorded evaluations."""
+    small = dict(hidden_channels=4, head_layers=1, head_channels=4)
+    settings = {"training_max_speed": 1}
+    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_classifier("grnn", **small), {"evaluation": {
+        "settings": settings, "test_accuracy": 0.9, "rings": rings(0.9, 0.88, 0.5, 0.3, 0.2)}})
+    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_classifier("fernn", **small), {"evaluation": {
+        "settings": settings, "test_accuracy": 0.93, "rings": rings(0.93, 0.92, 0.6, 0.35, 0.25),
+        "widened_rings": rings(0.93, 0.92, 0.91, 0.9, 0.9), "widened_max_speed": 4}})
+    fernn.save_checkpoint(folder / "single-frame.pt", fernn.build_classifier("grnn", **small), {
+        "train": {"config": {"data": {"context_frames": 1}}},
+        "evaluation": {"settings": settings, "test_accuracy": 0.3, "rings": rings(0.3, 0.3, 0.3, 0.3, 0.3)}})
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +69,7 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fernn.save_checkpoint(folder / "nan.pt", broken, evaluation)
     (folder / "corrupt.pt").write_bytes(b"this is not a checkpoint" * 10)
     torch.save({"x": fractions.Fraction(1, 3)}, folder / "foreign.pt")  # torch's refusal is in ANSI bold
+    write_classifiers(folder / "classify")
     return folder
 
 
@@ -329,7 +351,12 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
         test_digits=500, checkpoints=fernn.serving.checkpoint_files(checkpoint_dir),
         velocity_choices=constants.VELOCITY_CHOICES, tabs=constants.TABS, renamed_tabs=constants.RENAMED_TABS,
         max_digit_speed=constants.MAX_DIGIT_SPEED)
-    widgets = {w.key: w for w in (*at.slider, *at.number_input, *at.radio, *at.selectbox, *at.multiselect)}
+    widgets = {w.key: w for w in (*at.slider, *at.number_input, *at.radio, *at.selectbox, *at.multiselect,
+                                  *at.toggle)}
+    at.query_params["tab"] = "Classify"  # only the open tab's widgets are drawn
+    at.run()
+    assert_clean(at)
+    widgets.update({w.key: w for w in (*at.number_input, *at.selectbox)})
     compared = 0
     for key, field in fields.items():
         if key == "tab":
@@ -341,9 +368,9 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
         elif isinstance(field, fernn.links.NumberSet):
             assert widgets[key].max_selections == field.max_items
         else:
-            assert at.toggle(key=key).value in (True, False)
+            assert widgets[key].value in (True, False)
         compared += 1
-    assert compared == len(fields) == 22
+    assert compared == len(fields) == 24
 
 
 class FakeCanvas:
@@ -417,3 +444,94 @@ def test_a_misconfigured_server_says_so_on_the_page(app: AppTest, monkeypatch: p
     assert not at.exception
     errors = " ".join(texts(at.error))
     assert "This server is misconfigured" in errors and f"{variable}={value} must be a whole number" in errors
+
+
+# ----------------------------------------------------------------------------- the Classify view
+
+
+def answers(at: AppTest) -> dict[str, str]:
+    return {item.label: f"{item.value}, {item.delta}" for item in at.metric if item.label.endswith(" says")}
+
+
+def test_classify_view_shows_every_models_answer_over_time(app: AppTest, checkpoint_dir: Path):
+    app.query_params.update({"tab": "Classify", "vy1": "3", "vx1": "0", "digit1": "12", "flicker": "5"})
+    at = app.run()
+    assert_clean(at)
+    shown = answers(at)
+    assert set(shown) == {"G-RNN says", "FERNN says", "single frame says"}
+    assert not any("mean MSE" in m.label for m in at.metric)  # the forecasting run waits for its tab
+    label = int(fernn.data.load_digits("test")[1][12])
+    text = " ".join(texts(at.markdown))
+    assert "**(3, 0) px/frame**, 3× the fastest training motion (1 px/frame)" in text and f"(it is a {label})" in text
+    # The page shows what the library computes for the same digit, motion, flicker and velocity set.
+    digit = fernn.showcase.mnist_scene([12], velocities=[(3, 0)])[0]
+    models = {name: fernn.load_checkpoint(checkpoint_dir / "classify" / file)
+              for file, name in fernn.showcase.CLASSIFIER_FILES.items()}
+    expected = fernn.showcase.classify(models, fernn.showcase.flicker_scene(digit, seed=5), true_class=label)
+    for run in expected.runs:
+        assert shown[f"{run.name} says"] == f"{run.answer}{expected.mark(run)}, {run.confidence:.0%} sure"
+    assert expected.run("FERNN").velocities == fernn.flows.TRANSLATION.velocity_set(3)  # auto: widened to |v| = 3
+    assert expected.run("single frame").one_frame
+    helps = {item.label: item.help for item in at.metric}
+    assert "49 velocity copies" in helps["FERNN says"] and "each frame alone" in helps["single frame says"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the animation and the recorded accuracy per ring
+    assert any("training range −1…1" in text for text in texts(at.sidebar.caption))
+
+
+def test_classify_view_says_plainly_when_the_classifiers_are_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    fernn.save_checkpoint(tmp_path / "grnn.pt", fernn.build_model("grnn", hidden_channels=4, decoder_layers=2))
+    monkeypatch.setenv("FERNN_CHECKPOINT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["tab"] = "Classify"
+    at.run()
+    assert_clean(at)
+    assert not at.warning
+    notes = " ".join(texts(at.info))
+    assert "classifiers are not here yet" in notes and f"{tmp_path.name}/classify/" in notes and "`fernn.pt`" in notes
+    assert not answers(at) and not at.get("plotly_chart")
+
+
+def test_a_broken_classifier_is_named_and_the_others_still_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    write_classifiers(tmp_path / "classify")
+    (tmp_path / "classify" / "fernn.pt").write_bytes(b"not a checkpoint" * 10)
+    monkeypatch.setenv("FERNN_CHECKPOINT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["tab"] = "Classify"
+    at.run()
+    assert not at.exception
+    assert any("`fernn.pt` cannot be used" in text for text in texts(at.error)), texts(at.error)
+    assert set(answers(at)) == {"G-RNN says", "single frame says"} and not at.info  # not "missing": it is broken
+
+
+def test_a_classify_link_reproduces_the_view(app: AppTest):
+    app.query_params.update({"tab": "Classify", "digit1": "40", "vy1": "-2", "vx1": "3", "cvset": "as trained"})
+    at = app.run()
+    at.button(key="new_flicker").click().run()
+    at.button(key="new_flicker").click().run()
+    assert_clean(at)
+    assert at.number_input(key="flicker").value == 2
+    shown = answers(at)
+    shared = " ".join(texts(at.code))  # the link the page offers to copy
+    link = {key: values[-1] for key, values in urllib.parse.parse_qs(shared.split("?", 1)[1]).items()}
+    assert link == {"tab": "Classify", "digit1": "40", "vy1": "-2", "vx1": "3", "cvset": "as trained", "flicker": "2"}
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a new session: only the link travels
+    fresh.query_params.update(link)
+    fresh.run()
+    assert_clean(fresh)
+    assert answers(fresh) == shown and fresh.selectbox(key="cvset").value == "as trained"
+    assert fresh.number_input(key="flicker").value == 2
+    helps = {item.label: item.help for item in fresh.metric}
+    assert "9 velocity copies" in helps["FERNN says"]  # as trained: V_1, although the digit moves at 3
+    assert seen_frames(fresh) == seen_frames(at)  # the same masked frames, pixel for pixel
+    other = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    other.query_params.update(dict(link, flicker="3"))
+    other.run()
+    assert_clean(other)
+    assert seen_frames(other) != seen_frames(at)  # another flicker seed shows other pixels
+
+
+def seen_frames(at: AppTest) -> list:
+    """The masked frames of the Classify animation, as the page's figure carries them."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [frame["data"][0]["z"] for frame in spec["frames"]]

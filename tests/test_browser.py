@@ -66,6 +66,19 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", hidden_channels=4, decoder_layers=2))
     fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", hidden_channels=4, decoder_layers=2))
+    small, settings = dict(hidden_channels=4, head_layers=1, head_channels=4), {"training_max_speed": 1}
+
+    def rings(*accuracies: float) -> list[dict]:
+        return [{"speed": s, "accuracy": a, "interval": [a - 0.03, a + 0.03]} for s, a in enumerate(accuracies)]
+
+    fernn.save_checkpoint(folder / "classify" / "grnn.pt", fernn.build_classifier("grnn", **small), {"evaluation": {
+        "settings": settings, "rings": rings(0.9, 0.85, 0.45, 0.25, 0.18)}})
+    fernn.save_checkpoint(folder / "classify" / "fernn.pt", fernn.build_classifier("fernn", **small), {"evaluation": {
+        "settings": settings, "rings": rings(0.93, 0.9, 0.55, 0.3, 0.2), "widened_max_speed": 4,
+        "widened_rings": rings(0.93, 0.9, 0.9, 0.89, 0.88)}})
+    fernn.save_checkpoint(folder / "classify" / "single-frame.pt", fernn.build_classifier("grnn", **small), {
+        "train": {"config": {"data": {"context_frames": 1}}},
+        "evaluation": {"settings": settings, "rings": rings(0.35, 0.34, 0.35, 0.34, 0.35)}})
     return folder
 
 
@@ -264,7 +277,7 @@ def test_phone_width_layout_keeps_labels_apart(server: str, browser, tmp_path: P
         expect(page.get_by_text("FERNN |error|").first).to_be_visible()
         wait_until_idle(page)
         assert overlapping_labels(page) == []
-        for name in ("Comparison", "Inside", "Velocities", "About"):
+        for name in ("Comparison", "Inside", "Velocities", "Classify", "About"):
             tab = page.get_by_role("tab", name=name)
             box = tab.bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 420, name
@@ -275,6 +288,36 @@ def test_phone_width_layout_keeps_labels_apart(server: str, browser, tmp_path: P
         target = screenshot_path(tmp_path, "screenshot-420px.png")
         target.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(target))
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(("width", "height", "name"), [(1440, 1050, "classify.png"), (420, 900, "classify-420px.png")])
+def test_a_digit_at_speed_3_is_classified_by_the_widened_fernn(server: str, browser, tmp_path: Path,
+                                                                checkpoint_dir: Path, width: int, height: int,
+                                                                name: str):
+    from playwright.sync_api import expect
+
+    if not (checkpoint_dir / "classify" / "fernn.pt").is_file():
+        pytest.skip(f"no classifiers in {checkpoint_dir}/classify/ yet")
+    context, page = open_page(browser, f"{server}/?tab=Classify&vy1=3&vx1=0&digit1=12", width, height)
+    try:
+        expect(page.get_by_text("(3, 0) px/frame", exact=False).first).to_be_visible()
+        expect(page.get_by_text("auto: the smallest", exact=False).first).to_be_visible()
+        for model in ("FERNN says", "G-RNN says"):
+            expect(page.get_by_test_id("stMetricLabel").filter(has_text=model).first).to_be_visible()
+        expect(page.get_by_text("as the models see it").first).to_be_visible()  # the animation has drawn
+        wait_until_idle(page)
+        assert overlapping_labels(page) == []
+        for chart in page.locator(".js-plotly-plot").all():
+            box = chart.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+        assert page.get_by_text("mean MSE", exact=False).count() == 0  # the forecasting run waits for its tab
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        target = screenshot_path(tmp_path, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target), full_page=True)
         assert_no_error(page)
     finally:
         context.close()

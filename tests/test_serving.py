@@ -270,7 +270,7 @@ def test_notes_quote_link_text_without_markdown():
 def test_link_fields_cover_every_url_bound_widget():
     assert set(FIELDS) == {"source", "digits", "digit1", "digit2", "vy1", "vx1", "vy2", "vx2", "y1", "x1", "y2", "x2",
                            "model_a", "model_b", "vset", "context", "predict", "seed", "channels", "view",
-                           "stabilised", "tab"}
+                           "stabilised", "tab", "cvset", "flicker"}
 
 
 # ----------------------------------------------------------------------------- which own digit is in use
@@ -450,6 +450,30 @@ def test_an_oversized_comparison_does_not_empty_the_cache():
     big = small_comparison(predict_frames=20)
     cache.put("big", big)
     assert cache.get("kept") is result and cache.get("big") is None
+
+
+def test_run_cached_computes_once_per_key_in_a_slot():
+    result, calls = small_comparison(), []
+    cache, slots = serving.ComparisonCache(max_bytes=10 * result.nbytes), serving.RunSlots(1)
+
+    def compute():
+        with pytest.raises(showcase.DemoError, match="busy"), slots.hold(timeout=0.01):
+            pass  # the one slot is held while computing
+        calls.append(result)
+        return result
+
+    assert serving.run_cached(cache, slots, "a", compute) is result
+    assert serving.run_cached(cache, slots, "a", compute) is result and len(calls) == 1  # the second: from the cache
+    with pytest.raises(showcase.DemoError, match="boom"):
+        serving.run_cached(cache, slots, "b", lambda: (_ for _ in ()).throw(showcase.DemoError("boom")))
+    assert cache.get("b") is None  # a failed run keeps nothing and frees its slot:
+    assert serving.run_cached(cache, slots, "b", compute) is result and len(calls) == 2
+
+
+def test_share_url_carries_every_value_of_the_view():
+    url = serving.share_url("http://host/app?old=1", {"tab": ["Classify"], "channels": ["0", "3"], "d1": ["z1.a-b_c"]})
+    assert url == "http://host/app?tab=Classify&channels=0&channels=3&d1=z1.a-b_c"
+    assert serving.share_url("http://host/app", {}) == "http://host/app"
 
 
 def test_run_slots_queue_the_rest():

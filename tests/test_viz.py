@@ -15,6 +15,26 @@ from fernn import showcase, viz
 
 
 @pytest.fixture(scope="module")
+def classification() -> showcase.Classification:
+    torch.manual_seed(0)
+    small = dict(hidden_channels=3, head_layers=1, head_channels=4)
+    models = {"G-RNN": fernn.build_classifier("grnn", **small).eval(),
+              "FERNN": fernn.build_classifier("fernn", max_speed=1, **small).eval()}
+    digit = showcase.mnist_scene([3], velocities=[(3, -1)])[0]
+    return showcase.classify(models, showcase.flicker_scene(digit, seed=1), true_class=5)
+
+
+def ring_series(accuracies: dict[str, list[float]]) -> tuple[showcase.RingSeries, ...]:
+    """One series per label ("MODEL, ..."; widened when the label says so), intervals ±0.05."""
+    series = []
+    for label, values in accuracies.items():
+        rings = showcase.RingAccuracy(tuple(range(len(values))), tuple(values), tuple(v - 0.05 for v in values),
+                                      tuple(v + 0.05 for v in values))
+        series.append(showcase.RingSeries(label, label.split(",")[0], "widened" in label, rings))
+    return tuple(series)
+
+
+@pytest.fixture(scope="module")
 def comparison() -> showcase.Comparison:
     torch.manual_seed(0)
     models = {
@@ -68,11 +88,13 @@ def test_comparison_animation_has_one_slider_for_all_panels(comparison):
     assert "INPUT" in fig.frames[0].layout.title.text and "prediction" in fig.frames[-1].layout.title.text
 
 
-def test_colours_avoid_streamlit_theme_placeholders(comparison):
+def test_colours_avoid_streamlit_theme_placeholders(comparison, classification):
     """Streamlit rewrites hex colours #000001..#000040 to theme colours: use none of them."""
     text = ""
     for fig in (viz.comparison_animation(comparison), viz.velocity_activity_animation(comparison, comparison.runs[1]),
-                viz.hidden_animation(comparison, [0]), viz.mse_figure(comparison)):
+                viz.hidden_animation(comparison, [0]), viz.mse_figure(comparison),
+                viz.classification_animation(classification),
+                viz.ring_accuracy_figure(ring_series({"G-RNN": [0.9, 0.5]}), training_speed=1, digit_speed=3)):
         fig.layout.template = None  # the page's theme template, not the figure's own colours
         text += fig.to_json()
     for code in range(1, 41):
@@ -154,3 +176,59 @@ def test_gif_keeps_identical_looking_frames(comparison):
     still = showcase.compare(model, showcase.mnist_scene([1], velocities=[(0, 0)]), context_frames=5, predict_frames=5)
     frames = iio.imread(viz.comparison_gif(still, scale=1), index=None, extension=".gif")
     assert frames.shape[0] == 10
+
+
+def test_classification_animation_plays_every_frame_with_every_models_probabilities(classification):
+    fig = viz.classification_animation(classification)
+    spec = assert_valid(fig)
+    seen, runs = classification.scene.seen, classification.runs
+    assert len(spec["frames"]) == len(seen) == 16
+    # It opens on the last frame (the final answers); play starts from the first frame.
+    assert spec["layout"]["sliders"][0]["active"] == 15 and fig.layout.title.text == "after frame 16 of 16"
+    assert spec["layout"]["updatemenus"][0]["buttons"][0]["args"][0][0] == "0"
+    for t in (0, 9):
+        data = fig.frames[t].data
+        np.testing.assert_array_equal(np.asarray(data[0].z), seen[t])  # the masked frame, as the models read it
+        for index, run in enumerate(runs, start=1):
+            assert data[index].name == run.name
+            np.testing.assert_allclose(np.asarray(data[index].y), run.probabilities[t])
+        markers = data[1 + 2 * len(runs)]
+        np.testing.assert_allclose(markers.y, [run.probabilities[t, 5] for run in runs])  # p(true class) at t
+        assert list(markers.x) == [t + 1] * len(runs)
+    lines = fig.data[1 + len(runs):1 + 2 * len(runs)]
+    for line, run in zip(lines, runs):
+        np.testing.assert_allclose(np.asarray(line.y), run.probabilities[:, 5])
+    assert spec["layout"]["xaxis2"]["ticktext"][5] == "<b>5</b>"  # the true class, bold and shaded
+    assert spec["layout"]["shapes"][0]["x0"] == 4.5 and spec["layout"]["shapes"][0]["x1"] == 5.5
+    assert "the true class, 5" in " ".join(note["text"] for note in spec["layout"]["annotations"])
+
+
+def test_without_a_true_class_the_lines_follow_the_first_models_answer(classification):
+    unknown = dataclasses.replace(classification, true_class=None)
+    tracked, name = viz.tracked_class(unknown)
+    first = unknown.runs[0]
+    assert tracked == first.answer and name == f"{first.answer}, the G-RNN's answer"
+    spec = assert_valid(viz.classification_animation(unknown))
+    assert not any(shape["type"] == "rect" for shape in spec["layout"]["shapes"])
+    assert "<b>" not in "".join(spec["layout"]["xaxis2"]["ticktext"])
+
+
+def test_ring_accuracy_figure_marks_training_range_intervals_and_the_digit():
+    series = ring_series({"G-RNN": [0.9, 0.88, 0.4], "FERNN, V_1": [0.95, 0.93, 0.5],
+                          "FERNN, widened to V_4": [0.95, 0.93, 0.92]})
+    fig = viz.ring_accuracy_figure(series, training_speed=1, digit_speed=2)
+    spec = assert_valid(fig)
+    assert [trace["name"] for trace in spec["data"]] == [item.label for item in series]
+    fernn_lines = fig.data[1:]
+    assert fernn_lines[0].line.color == fernn_lines[1].line.color != fig.data[0].line.color  # one colour per model
+    assert fernn_lines[1].line.dash == "dash" and fernn_lines[0].line.dash == "solid"
+    np.testing.assert_allclose(fig.data[0].error_y.array, [0.05, 0.05, 0.05])
+    np.testing.assert_allclose(fig.data[0].error_y.arrayminus, [0.05, 0.05, 0.05])
+    shapes = spec["layout"]["shapes"]
+    training = next(shape for shape in shapes if shape["type"] == "rect")
+    assert (training["x0"], training["x1"]) == (-0.5, 1.5)
+    assert any(shape["type"] == "line" and shape.get("x0") == 2 == shape.get("x1") for shape in shapes)
+    notes = [note["text"] for note in spec["layout"]["annotations"]]
+    assert "training |v| ≤ 1" in notes and "your digit" in notes and "chance" in notes
+    with pytest.raises(ValueError, match="at least one"):
+        viz.ring_accuracy_figure(())

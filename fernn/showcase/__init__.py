@@ -15,24 +15,33 @@ One room per job; a room imports only the rooms listed above it:
 
     errors     DemoError
     scenes     Digit, mnist_scene, default_starts, scene_frames, seen_from
-    planning   velocity-set choices (AUTO, AS_TRAINED, r), velocity_set_for, rollout_memory_bytes, plan_runs
+    planning   velocity-set choices (AUTO, AS_TRAINED, r; velocity_choice), velocity_set_for,
+               rollout_memory_bytes, plan_runs
     analysis   hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
     results    HiddenViews, ModelRun, Comparison (plain arrays)
-    records    record, is_evaluated, training_max_speed, weights_problem
+    records    record, is_evaluated, training_max_speed, shared_training_speed, recorded_grids,
+               weights_problem
     runs       compare: the rollouts, reduced step by step into results
     export     comparison_npz
-    headline   headline, PAPER_URL
+    headline   headline, drift_summary, readout_notes, PAPER_URL
+    classify   flicker_scene, classify (classifiers' probabilities after each frame), classify_headline,
+               classifier_record, ring_series (recorded accuracy per velocity ring)
 """
 
 from __future__ import annotations
 
 from .analysis import hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
+from .classify import (CLASSIFIER_FILES, Classification, ClassifierRecord, ClassifierRun, FlickerScene,
+                       RingAccuracy, RingSeries, classifier_record, classifiers_missing, classify, classify_headline,
+                       flicker_scene, reads_one_frame, ring_series)
 from .errors import DemoError
 from .export import comparison_npz
-from .headline import PAPER_URL, headline
+from .headline import PAPER_URL, drift_summary, headline, readout_notes, training_range_note
 from .planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
-                       describe_velocity_choice, plan_runs, rollout_memory_bytes, set_radius, velocity_set_for)
-from .records import is_evaluated, record, training_max_speed, weights_problem
+                       describe_velocity_choice, plan_runs, rollout_memory_bytes, set_radius, velocity_choice,
+                       velocity_set_for)
+from .records import (is_evaluated, record, recorded_grids, shared_training_speed, training_max_speed,
+                      weights_problem)
 from .results import Comparison, HiddenViews, ModelRun
 from .runs import compare
 from .scenes import Digit, default_starts, mnist_scene, scene_frames, seen_from
@@ -40,33 +49,53 @@ from .scenes import Digit, default_starts, mnist_scene, scene_frames, seen_from
 __all__ = [
     "AS_TRAINED",
     "AUTO",
+    "CLASSIFIER_FILES",
     "DEFAULT_MEMORY_LIMIT",
     "MAX_FRAMES",
     "MAX_SET_SPEED",
     "PAPER_URL",
+    "Classification",
+    "ClassifierRecord",
+    "ClassifierRun",
     "Comparison",
     "DemoError",
     "Digit",
+    "FlickerScene",
     "HiddenViews",
     "ModelRun",
+    "RingAccuracy",
+    "RingSeries",
     "RunPlan",
+    "classifier_record",
+    "classifiers_missing",
+    "classify",
+    "classify_headline",
     "compare",
     "comparison_npz",
     "default_starts",
     "describe_velocity_choice",
+    "drift_summary",
+    "flicker_scene",
     "headline",
     "hidden_frame_indices",
     "is_evaluated",
     "mnist_scene",
     "motion_stabilise",
     "plan_runs",
+    "readout_notes",
+    "reads_one_frame",
     "record",
+    "recorded_grids",
+    "ring_series",
     "rollout_memory_bytes",
     "scene_frames",
     "seen_from",
     "set_radius",
+    "shared_training_speed",
     "stabilised_drift",
     "training_max_speed",
+    "training_range_note",
+    "velocity_choice",
     "velocity_readout",
     "velocity_set_for",
     "weights_problem",

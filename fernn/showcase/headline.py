@@ -3,11 +3,25 @@ and which model kept the digit."""
 
 from __future__ import annotations
 
+from ..flows import Flow, Velocity
 from .results import Comparison
 
-__all__ = ["PAPER_URL", "headline"]
+__all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes", "training_range_note"]
 
 PAPER_URL = "https://arxiv.org/abs/2507.14793"
+
+
+def training_range_note(flow: Flow, velocity: Velocity, limit: int | None, *, who: str = "models") -> str:
+    """Where ``velocity`` lies against the training range ``|v| <= limit``, as a clause to follow
+    the velocity ("" when the range is not recorded), e.g. ", 3× the fastest training motion (1 px/frame)"."""
+    speed = flow.speed(velocity)
+    if limit is None:
+        return ""
+    if speed <= limit:
+        return f", inside the training range (|v| ≤ {limit})"
+    if limit == 0:
+        return f", and the {who} were trained on still digits"
+    return f", {speed / limit:g}× the fastest training motion ({limit} {flow.unit})"
 
 
 def headline(comparison: Comparison) -> str:
@@ -17,16 +31,8 @@ def headline(comparison: Comparison) -> str:
     parts = []
     flow = comparison.flow
     for index, velocity in enumerate(comparison.digit_velocities):
-        speed = flow.speed(velocity)
         who = f"Digit {index + 1}" if len(comparison.digit_velocities) > 1 else "The digit"
-        if limit is None:
-            where = ""
-        elif speed <= limit:
-            where = f", inside the training range (|v| ≤ {limit})"
-        elif limit == 0:
-            where = ", and the models were trained on still digits"
-        else:
-            where = f", {speed / limit:g}× the fastest training motion ({limit} {flow.unit})"
+        where = training_range_note(flow, velocity, limit)
         parts.append(f"{who} moves at **{flow.label(velocity)} {flow.unit}**{where}.")
     runs = comparison.runs
     if len(runs) == 2:
@@ -49,3 +55,23 @@ def headline(comparison: Comparison) -> str:
     elif runs:
         parts.append(f"{runs[0].name}: MSE {runs[0].mean_mse:.1e} over {comparison.predict_frames} predicted frames.")
     return " ".join(parts)
+
+
+def drift_summary(comparison: Comparison) -> str:
+    """Each run's state drift (:attr:`~fernn.showcase.HiddenViews.drift`), e.g. "G-RNN **0.61** · FERNN **0.00**"."""
+    return " · ".join(f"{run.name} **{run.hidden.drift:.2f}**" for run in comparison.runs)
+
+
+def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
+    """For every multi-copy run: its velocity read-out against the digits' true velocities, then,
+    as a warning (``True``), any digit velocity outside the set it ran with (Markdown)."""
+    notes = []
+    true = ", ".join(map(str, comparison.digit_velocities))
+    for run in (r for r in comparison.runs if len(r.velocities) > 1):
+        notes.append((f"**{run.name} velocity read-out:** {run.ranking[0]} (most active copy over the context); "
+                      f"true: {true}.", False))
+        outside = [v for v in comparison.digit_velocities if v not in run.velocities]
+        if outside:
+            notes.append((f"{', '.join(map(str, outside))} is outside this run's velocity set: no copy moves with "
+                          "it. Choose 'auto' or a wider r under 3 · Models.", True))
+    return notes

@@ -29,6 +29,7 @@ __all__ = [
     "plan_runs",
     "rollout_memory_bytes",
     "set_radius",
+    "velocity_choice",
     "velocity_set_for",
 ]
 
@@ -67,6 +68,15 @@ def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Veloci
         return model.flow.as_velocities(choice)
     except ValueError as error:
         raise DemoError(f"velocity set: {error}") from None
+
+
+def velocity_choice(text: str) -> VelocityChoice:
+    """A velocity-set control's text as :func:`velocity_set_for` takes it: AUTO, AS_TRAINED or a radius r."""
+    if text in (AUTO, AS_TRAINED):
+        return text
+    if isinstance(text, str) and text.isascii() and text.isdigit() and int(text) <= MAX_SET_SPEED:
+        return int(text)
+    raise DemoError(f"velocity set must be {AUTO!r}, {AS_TRAINED!r} or a radius 0..{MAX_SET_SPEED}, got {text!r}")
 
 
 def describe_velocity_choice(choice: VelocityChoice) -> str:

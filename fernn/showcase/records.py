@@ -3,12 +3,16 @@ whether its weights can give meaningful output at all."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
-from ..checkpoints import CheckpointRecord
+from ..checkpoints import CheckpointRecord, VelocityGrid
 from ..models import Forecaster
+from .planning import set_radius
 
-__all__ = ["is_evaluated", "record", "training_max_speed", "weights_problem"]
+__all__ = ["is_evaluated", "record", "recorded_grids", "shared_training_speed", "training_max_speed",
+           "weights_problem"]
 
 
 def record(model: Forecaster) -> CheckpointRecord:
@@ -30,5 +34,34 @@ def is_evaluated(model: Forecaster) -> bool:
 
 
 def training_max_speed(model: Forecaster) -> int | None:
-    """The per-axis speed limit of the model's training data, as its checkpoint records it."""
-    return record(model).training_max_speed
+    """The per-axis speed limit of the model's training data, as its checkpoint records it: in
+    its training settings or, for a classifier, in its evaluation's (``training_max_speed``)."""
+    speed = record(model).training_max_speed
+    if speed is None:
+        metrics = getattr(model, "metrics", None)
+        evaluation = metrics.get("evaluation") if isinstance(metrics, dict) else None
+        settings = evaluation.get("settings") if isinstance(evaluation, dict) else None
+        value = settings.get("training_max_speed") if isinstance(settings, dict) else None
+        speed = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    return speed
+
+
+def shared_training_speed(models: Mapping[str, Forecaster]) -> int | None:
+    """The fastest training speed any of ``models`` records (``None`` when none does)."""
+    speeds = {training_max_speed(model) for model in models.values()} - {None}
+    return max(speeds) if speeds else None
+
+
+def recorded_grids(models: Mapping[str, Forecaster]) -> dict[str, tuple[VelocityGrid, int | None]]:
+    """Every velocity grid the models' checkpoints record, by panel title, each with the radius of
+    the velocity set it ran with (``None`` for a G-RNN): a FERNN's own grid and its widened one."""
+    panels = {}
+    for name, model in models.items():
+        found = record(model)
+        own = set_radius(model.velocities, model.flow) if model.config.kind == "fernn" else None
+        if found.velocity_grid is not None:
+            panels[name] = (found.velocity_grid, own)
+        if found.widened_velocity_grid is not None and found.widened_max_speed:
+            r = found.widened_max_speed
+            panels[f"{name}, V = {{−{r}…{r}}}²"] = (found.widened_velocity_grid, r)
+    return panels

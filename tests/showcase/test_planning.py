@@ -54,3 +54,11 @@ def test_plans_name_each_models_set_and_memory(integrator_fernn, tiny_grnn):
     assert [(plan.name, plan.copies) for plan in plans] == [("G-RNN", 1), ("FERNN", 25)]
     assert plans[1].memory_bytes == showcase.rollout_memory_bytes(num_copies=25, hidden_channels=1, num_frames=10,
                                                                   context_frames=4)
+
+
+def test_velocity_choice_reads_the_controls_text():
+    assert showcase.velocity_choice("auto") == showcase.AUTO and showcase.velocity_choice("as trained") == "as trained"
+    assert showcase.velocity_choice("3") == 3 and showcase.velocity_choice(str(showcase.MAX_SET_SPEED)) == 8
+    for text in ("9", "-1", "wide", "٣", ""):
+        with pytest.raises(showcase.DemoError, match="velocity set"):
+            showcase.velocity_choice(text)

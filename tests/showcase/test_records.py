@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+import fernn
 from fernn import showcase
 from fernn.checkpoints import CheckpointRecord
 
@@ -38,3 +39,26 @@ def test_nan_weights_are_named(tiny_grnn):
 def test_records_with_absurd_numbers_read_as_missing():
     record = CheckpointRecord.from_metrics({"evaluation": {"test_mse": 10**400}, "train": {"wall_time": float("nan")}})
     assert record.evaluated and record.test_mse is None and record.training_seconds is None
+
+
+def test_training_speed_is_also_read_from_a_classifiers_evaluation(tiny_grnn, integrator_fernn):
+    classifier = fernn.build_classifier("grnn", hidden_channels=2, head_layers=0)
+    classifier.metrics = {"evaluation": {"settings": {"training_max_speed": 2}}}
+    forecaster = tiny_grnn()
+    forecaster.metrics = {"train": {"config": {"data_max_speed": 1}}}
+    assert showcase.training_max_speed(classifier) == 2
+    assert showcase.shared_training_speed({"a": classifier, "b": forecaster}) == 2  # the fastest recorded
+    assert showcase.shared_training_speed({"c": integrator_fernn()}) is None
+    classifier.metrics = {"evaluation": {"settings": {"training_max_speed": True}}}
+    assert showcase.training_max_speed(classifier) is None
+
+
+def test_recorded_grids_name_each_panel_and_the_set_it_ran_with(tiny_grnn, integrator_fernn):
+    grid = {"speeds": [-1, 0, 1], "mse": [[1, 2, 3]] * 3}
+    grnn, fernn_model = tiny_grnn(), integrator_fernn(max_speed=2)
+    grnn.metrics = {"evaluation": {"velocity_grid": grid}}
+    fernn_model.metrics = {"evaluation": {"velocity_grid": grid, "widened_velocity_grid": dict(grid, max_speed=4)}}
+    panels = showcase.recorded_grids({"G-RNN": grnn, "FERNN": fernn_model})
+    assert {title: radius for title, (_, radius) in panels.items()} == {"G-RNN": None, "FERNN": 2,
+                                                                         "FERNN, V = {−4…4}²": 4}
+    assert panels["FERNN"][0].at((1, 1)) == 3

@@ -1,0 +1,113 @@
+"""Building blocks of every figure: plotly figures from plain dicts, the one animation skeleton,
+and image mosaics (tiles of ``(H, W)`` maps with a label band above each row)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .style import FRAME_MS, LOOPS, TEXT_COLOR
+
+__all__ = ["LABEL_BAND", "animated", "figure", "image_axes", "mosaic", "mosaic_heatmap", "panel_labels", "upscale"]
+
+LABEL_BAND = 3  # empty mosaic rows above each row of panels, where the panel labels go
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of ``(H, W[, C])`` by an integer ``factor`` (crisp pixels)."""
+    if factor < 1:
+        raise ValueError(f"factor must be a positive integer, got {factor}")
+    return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)
+
+
+def figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure:
+    """A figure from plain dicts, skipping plotly's per-property validation.
+
+    Validation costs about ten times the build itself; everything here is built from fixed
+    dicts that the tests render, so it buys nothing.
+    """
+    return go.Figure(dict(data=data, layout=layout, frames=frames), _validate=False)
+
+
+def animated(traces: Callable[[int], list[dict]], layout: dict, *, titles: Sequence[str], start: int,
+             play_from: int, controls_y: float = 0.0, labels: Sequence[str] | None = None) -> go.Figure:
+    """The one animation skeleton: a frame per time step (``titles[t]`` its title), one slider and
+    a looping play button for every panel. The figure opens on frame ``start``; play runs from
+    ``play_from`` to the end, then loops over every frame. ``labels``: the slider's step labels
+    (default: the frame indices ``0..T-1``)."""
+    total = len(titles)
+    if not 0 <= start < total or not 0 <= play_from < total:
+        raise ValueError(f"start and play_from must be frames 0..{total - 1}, got {start} and {play_from}")
+    if labels is not None and len(labels) != total:
+        raise ValueError(f"give one slider label per frame: {total} frames, {len(labels)} labels")
+    names = [str(t) for t in range(total)]
+    labels = names if labels is None else list(labels)
+    frames = [dict(name=names[t], data=traces(t), layout=dict(title=dict(text=titles[t]))) for t in range(total)]
+    still = dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")
+    play = dict(frame=dict(duration=FRAME_MS, redraw=True), transition=dict(duration=0), mode="immediate",
+                fromcurrent=True)
+    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
+    looped = names[play_from:] + names * LOOPS  # plotly.js has no loop option: the play list repeats
+    layout = dict(
+        layout,
+        title=dict(text=titles[start], x=0.0, xanchor="left", font=dict(size=15, color=TEXT_COLOR)),
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=controls_y, xanchor="left",
+                          yanchor="top", pad=dict(r=8, t=28),
+                          buttons=[dict(label="▶ Play", method="animate", args=[looped, play]),
+                                   dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
+        sliders=[dict(active=start, x=0.25, len=0.75, y=controls_y, yanchor="top", pad=dict(t=20),
+                      steps=[dict(method="animate", label=label, args=[[name], still])
+                             for name, label in zip(names, labels)],
+                      currentvalue=dict(prefix="frame ", visible=True, xanchor="right"))],
+    )
+    return figure(traces(start), layout, frames)
+
+
+def mosaic(tiles: Sequence[np.ndarray | None], columns: int, gap: int = 1, band: int = LABEL_BAND) -> np.ndarray:
+    """Tile ``(H, W)`` maps row-major into one ``float32`` image with NaN (transparent) gaps.
+
+    Every row of tiles has ``band`` empty rows above it, room for the panel labels: plotly
+    hides annotations placed outside the axis range. A ``None`` tile stays empty.
+    """
+    height, width = next(t for t in tiles if t is not None).shape
+    rows = -(-len(tiles) // columns)
+    out = np.full((rows * (band + height + gap) - gap, columns * (width + gap) - gap), np.nan, dtype=np.float32)
+    for index, tile in enumerate(tiles):
+        if tile is None:
+            continue
+        top, left = band + (index // columns) * (band + height + gap), (index % columns) * (width + gap)
+        out[top:top + tile.shape[0], left:left + tile.shape[1]] = tile
+    return out
+
+
+def mosaic_heatmap(z: np.ndarray, colorscale: list, *, y0: float = 0.0, zmax: float = 1.0, hover: str,
+                   colorbar: dict | None = None) -> dict:
+    """A heatmap trace of a mosaic, with its pixel at ``(row, column)`` at ``(x, y0 + row)``."""
+    trace = dict(type="heatmap", z=z, x0=0, dx=1, y0=y0, dy=1, colorscale=colorscale, zmin=0.0, zmax=zmax,
+                 showscale=colorbar is not None, hoverongaps=False, hovertemplate=hover + ": %{z:.3f}<extra></extra>")
+    if colorbar is not None:
+        trace["colorbar"] = dict(thickness=10, len=colorbar.pop("len", 0.5), **colorbar)
+    return trace
+
+
+def image_axes(width: float, height: float) -> dict:
+    """Axes for a mosaic: square pixels, row 0 on top, no ticks."""
+    common = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", constrain="domain")
+    return dict(xaxis=dict(common, range=[-0.5, width - 0.5]),
+                yaxis=dict(common, range=[height - 0.5, -0.5], scaleanchor="x"),
+                plot_bgcolor="rgba(0, 0, 0, 0)")  # gaps between panels show the page, light or dark
+
+
+def panel_labels(labels: Sequence[str], columns: int, size: tuple[int, int], gap: int = 1, y0: float = 0.0,
+                 band: int = LABEL_BAND) -> list[dict]:
+    """One annotation in the label band above each mosaic tile, in data coordinates."""
+    height, width = size
+    notes = []
+    for index, label in enumerate(labels):
+        row, column = index // columns, index % columns
+        notes.append(dict(text=label, showarrow=False, xref="x", yref="y", yanchor="bottom",
+                          font=dict(size=13, color=TEXT_COLOR), x=column * (width + gap) + (width - 1) / 2,
+                          y=y0 + band + row * (band + height + gap) - 0.6))
+    return notes

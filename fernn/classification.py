@@ -97,6 +97,21 @@ def _confusion(predictions: list[int], labels: list[int], classes: int) -> list[
     return matrix.tolist()
 
 
+# A small batch whose logits are recorded with each evaluation, so a test can check that a shipped
+# classifier still computes them (cheaply, on any machine).
+REFERENCE_SEQUENCES = 16
+
+
+def reference_logits(model: Classifier, settings: ClassificationSettings = ClassificationSettings()) -> list[float]:
+    """Mean logit per class over the first :data:`REFERENCE_SEQUENCES` in-range held-out sequences."""
+    images, labels = load_digits("test")
+    spec = FlickerSpec(num_frames=settings.num_frames, visible=settings.visible, digits_in_order=True,
+                       max_speed=settings.training_max_speed)
+    frames, _ = flickering_mnist_batch(images, labels, range(REFERENCE_SEQUENCES), seed=settings.seed, spec=spec)
+    weight = next(model.parameters())
+    return model.classify(frames.to(device=weight.device, dtype=weight.dtype)).double().mean(dim=0).tolist()
+
+
 def evaluate_classifier(model: Classifier, settings: ClassificationSettings = ClassificationSettings(), *,
                         log: Callable[[str], None] = print) -> dict:
     """The full held-out evaluation of one classifier; a JSON-ready dict."""
@@ -143,6 +158,7 @@ def evaluate_classifier(model: Classifier, settings: ClassificationSettings = Cl
                          "exact_error": None if math.isnan(equivariance.exact_error) else equivariance.exact_error,
                          "truncated_error": None if math.isnan(equivariance.truncated_error)
                          else equivariance.truncated_error},
+        "reference_batch": {"sequences": REFERENCE_SEQUENCES, "mean_logits": reference_logits(model, settings)},
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -43,3 +43,22 @@ def test_pretrained_readme_table_is_the_one_the_metrics_produce():
         results[name] = {"train": model.metrics["train"], "evaluation": model.metrics["evaluation"]}
     table = markdown_report(results, comparison(results))
     assert table in (PRETRAINED / "README.md").read_text()
+
+
+CLASSIFIERS = sorted((PRETRAINED / "classify").glob("*.pt"))
+
+
+@pytest.mark.parametrize("path", CLASSIFIERS, ids=[path.stem for path in CLASSIFIERS])
+def test_shipped_classifiers_load_safely_and_reproduce_their_recorded_logits(path):
+    from fernn.classification import ClassificationSettings, reference_logits
+
+    assert path.stat().st_size < 4 * 2**20
+    assert "training" not in torch.load(path, map_location="cpu", weights_only=True)
+    model = fernn.load_checkpoint(path, device="cpu")
+    assert isinstance(model, fernn.Classifier)
+    evaluation = model.metrics["evaluation"]
+    settings = ClassificationSettings(**evaluation["settings"])
+    assert reference_logits(model, settings) == pytest.approx(evaluation["reference_batch"]["mean_logits"], rel=1e-4,
+                                                              abs=1e-4)
+    assert json.loads(path.with_name(f"{path.stem}.metrics.json").read_text()) == model.metrics
+    assert model.metrics["train"]["history"], "the training curve ships with the checkpoint"

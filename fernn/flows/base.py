@@ -50,6 +50,18 @@ class GridAxes:
         """Every velocity of the grid, row by row."""
         return tuple(v for row in self.velocities for v in row)
 
+    def cell(self, velocity: Velocity) -> tuple[int, int] | None:
+        """``(row, column)`` index of ``velocity`` in the grid, ``None`` when it is not on it."""
+        for row, velocities in enumerate(self.velocities):
+            if velocity in velocities:
+                return row, velocities.index(velocity)
+        return None
+
+    def coordinates(self, velocity: Velocity) -> tuple[int, int] | None:
+        """``(row value, column value)`` of ``velocity`` (the labels a figure plots it at), or ``None``."""
+        cell = self.cell(velocity)
+        return None if cell is None else (self.row_values[cell[0]], self.column_values[cell[1]])
+
 
 class Flow(ABC):
     """A flow: its velocities, its action on maps and on stacks of velocity copies, its labels.

@@ -19,7 +19,7 @@ from .errors import DemoError
 __all__ = [
     "drift_copies",
     "hidden_frame_indices",
-    "most_active_velocity",
+    "most_active_copy",
     "motion_stabilise",
     "stabilised_drift",
     "velocity_readout",
@@ -90,13 +90,14 @@ def velocity_readout(activity: np.ndarray, velocities: Sequence[Velocity], steps
     return tuple(tuple(int(c) for c in velocities[i]) for i in order)
 
 
-def most_active_velocity(activity: np.ndarray, velocities: Sequence[Velocity]) -> np.ndarray:
-    """Per hidden step, the velocity of the most active copy: ``float64 (T + S, 2)``.
+def most_active_copy(activity: np.ndarray) -> np.ndarray:
+    """Per hidden step, the index of the most active copy: ``int64 (T + S,)`` (its velocity is
+    ``velocities[index]``, whatever the flow).
 
     activity: ``(T + S, V)``. A step where every copy is equally active (to a relative 1e-6,
-    e.g. step 0, read from the zero state) has no winner and reads NaN.
+    e.g. step 0, read from the zero state) has no winner and reads -1.
     """
     spread = activity.max(axis=1) - activity.min(axis=1)  # (T+S,)
-    best = np.asarray(velocities, dtype=np.float64)[activity.argmax(axis=1)]  # (T+S, 2)
-    best[spread <= 1e-6 * np.maximum(activity.max(axis=1), 1e-12)] = np.nan
+    best = activity.argmax(axis=1).astype(np.int64)  # (T+S,)
+    best[spread <= 1e-6 * np.maximum(activity.max(axis=1), 1e-12)] = -1
     return best

@@ -43,7 +43,7 @@ class ModelRun:
     """One model's rollout on a scene, reduced to what the demo shows.
 
     prediction: ``(S, H, W)``; mse: ``(S,)`` per predicted frame; hidden: :class:`HiddenViews`.
-    activity: ``(T + S, V)`` RMS activation of each copy; readout: ``(T + S, 2)`` the most
+    activity: ``(T + S, V)`` RMS activation of each copy; readout: ``(T + S,)`` the index of the most
     active copy's velocity per step (NaN where all copies are equally active, e.g. after frame
     0); ranking: velocities by activity over the context, most active first.
     """

@@ -11,7 +11,7 @@ import torch
 
 from ..flows import Velocity
 from ..models import Forecaster
-from .analysis import (drift_copies, hidden_frame_indices, most_active_velocity, motion_stabilise,
+from .analysis import (drift_copies, hidden_frame_indices, most_active_copy, motion_stabilise,
                        stabilised_drift, velocity_readout)
 from .errors import DemoError
 from .planning import AUTO, DEFAULT_MEMORY_LIMIT, RunPlan, VelocityChoice, plan_runs
@@ -184,7 +184,7 @@ def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference
         mse=mse,
         hidden=views,
         activity=activity_np,
-        readout=most_active_velocity(activity_np, chosen),
+        readout=most_active_copy(activity_np),
         ranking=ranking,
         seconds=seconds,
         device=str(device),

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from ..flows import Flow, GridAxes, Velocity
 from ..showcase.analysis import motion_stabilise
 from ..showcase.results import Comparison, ModelRun
 from .comparison import animate_comparison
@@ -17,15 +18,15 @@ from .style import DIGIT_COLORSCALE, HIDDEN_COLORSCALE, TEXT_COLOR
 __all__ = ["hidden_animation", "velocity_activity_animation"]
 
 
-def _activity_tile(run: ModelRun, t: int, size: int) -> np.ndarray | None:
-    """A FERNN's per-copy activity at step ``t`` on its ``(dy, dx)`` grid, divided by the most
+def _activity_tile(run: ModelRun, t: int, size: int, flow: Flow) -> np.ndarray | None:
+    """A FERNN's per-copy activity at step ``t`` on its flow's velocity grid, divided by the most
     active copy's, upscaled to about ``size`` pixels; ``None`` for a single-copy model."""
     if len(run.velocities) == 1:
         return None
-    dys, dxs, rows, cols = _velocity_grid(run.velocities)
-    grid = np.full((len(dys), len(dxs)), np.nan, dtype=np.float32)
+    axes, rows, cols = _velocity_grid(run.velocities, flow)
+    grid = np.full(axes.shape, np.nan, dtype=np.float32)
     grid[rows, cols] = run.activity[t] / max(float(run.activity[t].max()), 1e-12)
-    return upscale(grid, max(1, size // max(len(dys), len(dxs))))
+    return upscale(grid, max(1, size // max(axes.shape)))
 
 
 def hidden_animation(
@@ -79,7 +80,7 @@ def hidden_animation(
         for index, (run, stack, peak) in enumerate(zip(runs, stacks, peaks), start=1):
             tiles = [stack[t, k] / peak for k in range(len(channels))]
             if columns > len(channels):
-                tiles.append(_activity_tile(run, t, size[0]))
+                tiles.append(_activity_tile(run, t, size[0], comparison.flow))
             bar = dict(title=dict(text=f"{run.name}<br>÷ {peak:.2g}", side="right"), y=1 - (index + 0.5) / rows,
                        len=0.9 / rows, x=1.0)
             out.append(mosaic_heatmap(mosaic(tiles, columns), HIDDEN_COLORSCALE, y0=index * row_height,
@@ -92,7 +93,7 @@ def hidden_animation(
     for index, run in enumerate(runs, start=1):
         names = [f"{run.name} ch {c}" for c in channels]
         if columns > len(channels):
-            names.append("copies (dy, dx)" if len(run.velocities) > 1 else "")
+            names.append(_copies_label(comparison.flow) if len(run.velocities) > 1 else "")
         notes += panel_labels(names, columns, size, y0=index * row_height)
     notes.append(dict(text=f"hidden state: {what}{', motion-stabilised' if stabilised else ''}", showarrow=False,
                       xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom",
@@ -103,48 +104,59 @@ def hidden_animation(
     return animate_comparison(comparison, traces, layout)
 
 
-def _velocity_grid(velocities: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Grid axes spanning a velocity set and the (row, column) of each copy on it."""
-    array = np.asarray(velocities, dtype=np.int64).reshape(-1, 2)
-    dys = np.arange(array[:, 0].min(), array[:, 0].max() + 1)
-    dxs = np.arange(array[:, 1].min(), array[:, 1].max() + 1)
-    return dys, dxs, array[:, 0] - dys[0], array[:, 1] - dxs[0]
+def _copies_label(flow: Flow) -> str:
+    """The activity tile's label: its axes as the flow names them, e.g. "copies (dy, dx)"."""
+    axes = flow.grid(1)
+    return f"copies ({axes.row_name}, {axes.column_name})" if axes.row_name else f"copies ({axes.column_name})"
+
+
+def _velocity_grid(velocities: Sequence[Velocity], flow: Flow) -> tuple[GridAxes, np.ndarray, np.ndarray]:
+    """The flow's grid spanning a velocity set and the (row, column) of each copy on it."""
+    axes = flow.grid(max(flow.speed(v) for v in velocities))
+    cells = np.array([axes.cell(v) for v in velocities], dtype=np.int64).reshape(-1, 2)
+    return axes, cells[:, 0], cells[:, 1]
 
 
 def velocity_activity_animation(comparison: Comparison, run: ModelRun, *, height: int = 460) -> go.Figure:
-    """A FERNN's per-copy activity on the ``(dy, dx)`` grid over time, with the read-out.
+    """A FERNN's per-copy activity on its flow's velocity grid over time, with the read-out.
 
     Each frame shows every copy's RMS activation divided by the most active copy's at that
     step (1 = brightest). Circles mark the digits' true velocities, a cross the read-out (the
     most active copy). Velocities outside the set are blank.
     """
-    dys, dxs, rows, cols = _velocity_grid(run.velocities)
-    truth = np.asarray(comparison.digit_velocities, dtype=np.float64).reshape(-1, 2)
+    flow = comparison.flow
+    # The grid wide enough for the set and the digits' true velocities, as the flow lays it out.
+    axes = flow.grid(max(flow.speed(v) for v in (*run.velocities, *comparison.digit_velocities)))
+    cells = np.array([axes.cell(v) for v in run.velocities], dtype=np.int64).reshape(-1, 2)
+    truth = np.array([axes.coordinates(v) for v in comparison.digit_velocities], dtype=np.float64).reshape(-1, 2)
+    where = f"{axes.row_name} %{{y}}, {axes.column_name} %{{x}}" if axes.row_name else f"{axes.column_name} %{{x}}"
     truth_trace = dict(type="scatter", x=truth[:, 1], y=truth[:, 0], mode="markers", name="true velocity",
                        marker=dict(symbol="circle-open", size=30, line=dict(width=3), color="#00E5FF"),
-                       hovertemplate="true velocity (%{y}, %{x})<extra></extra>")
+                       hovertemplate=f"true velocity ({where})<extra></extra>")
 
     def traces(t: int) -> list[dict]:
-        z = np.full((len(dys), len(dxs)), np.nan, dtype=np.float32)
-        z[rows, cols] = run.activity[t] / max(float(run.activity[t].max()), 1e-12)
-        readout = run.readout[t]
+        z = np.full(axes.shape, np.nan, dtype=np.float32)
+        z[cells[:, 0], cells[:, 1]] = run.activity[t] / max(float(run.activity[t].max()), 1e-12)
+        # The most active copy's velocity (none at a step where every copy is alike).
+        readout = axes.coordinates(run.velocities[run.readout[t]]) if run.readout[t] >= 0 else (np.nan, np.nan)
         return [
-            dict(type="heatmap", z=z, x=dxs, y=dys, colorscale=HIDDEN_COLORSCALE, zmin=0, zmax=1, hoverongaps=False,
-                 colorbar=dict(title=dict(text="activity<br>÷ max"), thickness=12),
-                 hovertemplate="copy (dy %{y}, dx %{x}): %{z:.2f}<extra></extra>"),
+            dict(type="heatmap", z=z, x=list(axes.column_values), y=list(axes.row_values), colorscale=HIDDEN_COLORSCALE,
+                 zmin=0, zmax=1, hoverongaps=False, colorbar=dict(title=dict(text="activity<br>÷ max"), thickness=12),
+                 hovertemplate=f"copy ({where}): %{{z:.2f}}<extra></extra>"),
             dict(type="scatter", x=[readout[1]], y=[readout[0]], mode="markers", name="read-out (most active copy)",
                  marker=dict(symbol="x-thin", size=22, line=dict(width=4, color="#FF4081"), color="#FF4081"),
-                 hovertemplate="read-out (%{y}, %{x})<extra></extra>"),
+                 hovertemplate=f"read-out ({where})<extra></extra>"),
             truth_trace,
         ]
 
-    span = [min(dxs[0], truth[:, 1].min()) - 0.5, max(dxs[-1], truth[:, 1].max()) + 0.5]
-    span_y = [max(dys[-1], truth[:, 0].max()) + 0.5, min(dys[0], truth[:, 0].min()) - 0.5]
+    span = [axes.column_values[0] - 0.5, axes.column_values[-1] + 0.5]
+    span_y = [axes.row_values[-1] + 0.5, axes.row_values[0] - 0.5]
+    row_title = f"{axes.row_name} ({flow.unit}, down)" if axes.row_name else ""
     layout = dict(
         height=height, margin=dict(l=8, r=8, t=72, b=130),
-        xaxis=dict(title=dict(text="dx (px/frame)"), dtick=1, range=span, constrain="domain", showgrid=False,
-                   zeroline=False),
-        yaxis=dict(title=dict(text="dy (px/frame, down)"), dtick=1, range=span_y, scaleanchor="x",
+        xaxis=dict(title=dict(text=f"{axes.column_name} ({flow.unit})"), dtick=1, range=span, constrain="domain",
+                   showgrid=False, zeroline=False),
+        yaxis=dict(title=dict(text=row_title), dtick=1, range=span_y, scaleanchor="x",
                    constrain="domain", showgrid=False, zeroline=False),
         legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1.0, xanchor="right"),
     )

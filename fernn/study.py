@@ -10,7 +10,6 @@ G-RNN's whole run. Small widths keep it to minutes; runs go one per process at o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -63,7 +62,7 @@ def speed_study(*, seeds: list[int], hidden_channels: int, steps: int, batch_siz
                     std=statistics.stdev(values) if len(values) > 1 else None,
                     min=min(values, default=None), max=max(values, default=None), reached=len(values), of=len(rows))
 
-    return dict(recipe=dataclasses.asdict(configs[(seeds[0], "fernn")]) | {"seed": "per row", "output": None},
+    return dict(recipe=configs[(seeds[0], "fernn")].to_dict() | {"seed": "per row", "output": None},
                 seeds=rows, step_fraction=spread("step_fraction"), wall_fraction=spread("wall_fraction"))
 
 

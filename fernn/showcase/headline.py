@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..flows import Flow, Velocity
 from .results import Comparison
 
-__all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes", "training_range_note"]
+__all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes", "training_range_note", "worse_is_blank"]
 
 PAPER_URL = "https://arxiv.org/abs/2507.14793"
 
@@ -40,8 +40,11 @@ def headline(comparison: Comparison) -> str:
         ratio = first.mean_mse / max(second.mean_mse, 1e-12)
         better, worse = (second, first) if ratio >= 1 else (first, second)
         factor = max(ratio, 1 / max(ratio, 1e-12))
-        keeps = "keeps it" if better.mean_mse < 0.3 * comparison.baseline_mean_mse else "does better"
-        loses = "smears it" if worse.mean_mse > 0.3 * comparison.baseline_mean_mse else "does worse"
+        them = "them" if len(comparison.digit_velocities) > 1 else "it"
+        keeps = f"keeps {them}" if better.mean_mse < 0.3 * comparison.baseline_mean_mse else "does better"
+        # A prediction that has gone dark is lost, not smeared.
+        loses = ("loses " + them if worse_is_blank(worse, comparison) else f"smears {them}") \
+            if worse.mean_mse > 0.3 * comparison.baseline_mean_mse else "does worse"
         verdict = (f"The {better.name} {keeps} (MSE {better.mean_mse:.1e}); the {worse.name} {loses} "
                    f"(MSE {worse.mean_mse:.1e}): **{factor:.0f}× lower error** for the {better.name}"
                    if factor >= 1.5 else
@@ -50,11 +53,25 @@ def headline(comparison: Comparison) -> str:
                                                                 for r in runs)]
         parts.append(verdict + f" over {comparison.predict_frames} predicted frames.")
         if outside:
-            parts.append(f"{', '.join(map(str, outside))} is outside the FERNN's velocity set: no hidden copy "
-                         "moves with it, so the FERNN loses its advantage there.")
+            parts.append(f"{_listed(flow, outside)} outside the FERNN's velocity set: no hidden copy moves with "
+                         f"{'them' if len(outside) > 1 else 'it'}, so the FERNN loses its advantage there.")
     elif runs:
         parts.append(f"{runs[0].name}: MSE {runs[0].mean_mse:.1e} over {comparison.predict_frames} predicted frames.")
     return " ".join(parts)
+
+
+def worse_is_blank(run, comparison: Comparison) -> bool:
+    """Whether ``run``'s predictions have faded to (nearly) nothing: under 10% of the truth's mean ink."""
+    truth = comparison.truth[comparison.context_frames:]
+    return float(run.prediction.mean()) < 0.1 * max(float(truth.mean()), 1e-12)
+
+
+def _listed(flow: Flow, velocities) -> str:
+    """``"(1, 2) is"`` or ``"(4, -4) and (-4, 4) are"``: velocities as the flow labels them, with the verb."""
+    labels = [flow.label(v) for v in velocities]
+    if len(labels) == 1:
+        return f"{labels[0]} is"
+    return f"{', '.join(labels[:-1])} and {labels[-1]} are"
 
 
 def drift_summary(comparison: Comparison) -> str:
@@ -72,6 +89,7 @@ def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
                       f"true: {true}.", False))
         outside = [v for v in comparison.digit_velocities if v not in run.velocities]
         if outside:
-            notes.append((f"{', '.join(map(str, outside))} is outside this run's velocity set: no copy moves with "
-                          "it. Choose 'auto' or a wider r under 3 · Models.", True))
+            notes.append((f"{_listed(comparison.flow, outside)} outside this run's velocity set: no copy moves "
+                          f"with {'them' if len(outside) > 1 else 'it'}. Choose 'auto' or a wider r under "
+                          "3 · Models.", True))
     return notes

@@ -85,6 +85,8 @@ def describe_velocity_choice(choice: VelocityChoice) -> str:
         return "auto: the smallest {−r…r}² holding the trained set and every digit's velocity."
     if choice == AS_TRAINED:
         return "as trained: the checkpoint's own set; faster digits fall outside it."
+    if int(choice) == 0:
+        return "V = {(0, 0)}: 1 copy, the still frame only (a G-RNN's set): every moving digit falls outside it."
     return f"V = {{−{choice}…{choice}}}²: {(2 * int(choice) + 1) ** 2} copies."
 
 

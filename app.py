@@ -320,19 +320,23 @@ def main() -> None:
         with classify_tab:
             show_classify(models, versions, digits[0] if chosen[0] is not None else None, problem, severity,
                           shipped=bool(classifiers))
-    else:
-        about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
-        with grid_tab:
-            show_generalisation(models)
+    else:  # only the open tab is drawn and sent: the hidden-state animation alone is megabytes
+        if about_tab.open is not False:
+            about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
+        if grid_tab.open is not False:
+            with grid_tab:
+                show_generalisation(models)
         if problem or not models:
             getattr(top, severity if problem else "info")(problem or "Choose checkpoints under 3 · Models.")
         elif (comparison := run(models, versions, tuple(digits), settings, top)) is not None:
             with top.container():
                 show_message(comparison)
-            with comparison_tab:
-                show_comparison(comparison)
-            with inside_tab:
-                show_inside(comparison)
+            if comparison_tab.open is not False:
+                with comparison_tab:
+                    show_comparison(comparison)
+            if inside_tab.open is not False:
+                with inside_tab:
+                    show_inside(comparison)
     with link_box:  # last: every widget of this run has written its value to the link
         share_link()
 

@@ -130,6 +130,9 @@ def test_default_run_states_the_message_with_both_errors(app: AppTest):
     assert "lower error" in text or "about as well" in text
     assert metric(at, "G-RNN mean MSE") and metric(at, "FERNN mean MSE")
     assert any("arxiv.org/abs/2507.14793" in text for text in texts(at.caption))
+    assert not any("State drift" in text for text in texts(at.markdown))  # a closed tab is not drawn
+    at.query_params["tab"] = "Inside"
+    at.run()
     drift = next(text for text in texts(at.markdown) if "State drift" in text)
     assert "FERNN **0.00**" in drift  # the copy moving with the digit is exactly equivariant
 
@@ -143,6 +146,8 @@ def test_a_fast_digit_is_covered_by_the_auto_velocity_set(app: AppTest):
     assert "outside the FERNN's velocity set" not in headline(at)
     at.selectbox(key="vset").set_value("as trained").run()
     assert "(4, 4) is outside the FERNN's velocity set" in headline(at)
+    at.query_params["tab"] = "Inside"  # the read-out's warning is drawn where the read-out is
+    at.run()
     assert any("outside this run's velocity set" in text for text in texts(at.warning))
 
 
@@ -262,6 +267,7 @@ def test_velocity_generalisation_tab_shows_recorded_grids(app: AppTest):
 
 
 def test_explanation_is_present(app: AppTest):
+    app.query_params.update({"tab": "About"})
     at = app.run()
     assert any("What the FERNN does instead" in text for text in texts(at.markdown))
 
@@ -353,10 +359,11 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
         max_digit_speed=constants.MAX_DIGIT_SPEED)
     widgets = {w.key: w for w in (*at.slider, *at.number_input, *at.radio, *at.selectbox, *at.multiselect,
                                   *at.toggle)}
-    at.query_params["tab"] = "Classify"  # only the open tab's widgets are drawn
-    at.run()
-    assert_clean(at)
-    widgets.update({w.key: w for w in (*at.number_input, *at.selectbox)})
+    for tab in ("Inside", "Classify"):  # only the open tab's widgets are drawn
+        at.query_params["tab"] = tab
+        at.run()
+        assert_clean(at)
+        widgets.update({w.key: w for w in (*at.number_input, *at.selectbox, *at.multiselect, *at.toggle, *at.radio)})
     compared = 0
     for key, field in fields.items():
         if key == "tab":

@@ -47,8 +47,9 @@ class _Task:
     #: the key of the training loss in the log records
     loss_name: str = ""
 
-    def __init__(self, config: TrainConfig, *, rank: int, world: int, device: torch.device) -> None:
+    def __init__(self, config: TrainConfig, *, rank: int, world: int, device: torch.device, bf16: bool) -> None:
         self.config, self.rank, self.world, self.device = config, rank, world, device
+        self.bf16 = bf16  # the forward pass under bf16 autocast (weights and loss stay float32)
         root = config.data.digits_root or None
         self.train_digits, self.train_labels = load_digits("train", root=root)
         self.val_digits, self.val_labels = load_digits("val", root=root)
@@ -132,6 +133,4 @@ TASKS = {"flowing-mnist": Forecasting, "rotating-mnist": Forecasting, "flickerin
 
 
 def task_for(config: TrainConfig, *, rank: int, world: int, device: torch.device, precision: str) -> _Task:
-    task = TASKS[config.data.task](config, rank=rank, world=world, device=device)
-    task.bf16 = precision == "bf16"
-    return task
+    return TASKS[config.data.task](config, rank=rank, world=world, device=device, bf16=precision == "bf16")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_training_step import load_package  # noqa: E402  (the same loader, one place)
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = [ROOT / "pretrained" / name for name in ("grnn.pt", "fernn.pt", "resume/wide-fernn/best.pt")]
+DEFAULT = [ROOT / "pretrained" / name for name in ("grnn.pt", "fernn.pt")]
 
 
 def main() -> int:

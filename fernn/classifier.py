@@ -17,7 +17,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .encoder import EncoderConfig, FlowEncoder, check_frames, pool_copies
+from .encoder import EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies
 from .flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Classifier", "ClassifierConfig", "build_classifier"]
@@ -62,7 +62,7 @@ class ClassifierConfig(EncoderConfig):
         return self.encoder_parameters() + head + width * self.num_classes + self.num_classes
 
 
-class Classifier(nn.Module):
+class Classifier(EncodedModel, nn.Module):
     """Classify frame sequences ``(B, T, C_in, H, W)`` into ``num_classes`` (see the module docstring)."""
 
     config_class = ClassifierConfig
@@ -83,14 +83,6 @@ class Classifier(nn.Module):
         self.linear = nn.Linear(width, config.num_classes)
         self.metrics: dict = {}  # recorded metrics travel with the model when it comes from a checkpoint
         self.checkpoint_steps = False  # the training loop's memory saver (see Forecaster)
-
-    @property
-    def flow(self) -> Flow:
-        return self.config.flow
-
-    @property
-    def velocities(self) -> tuple[Velocity, ...]:
-        return self.config.velocities
 
     def read_out(self, state: torch.Tensor) -> torch.Tensor:
         """Class scores of one state: ``(B, V, C, H, W)`` -> ``(B, num_classes)``."""

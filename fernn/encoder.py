@@ -20,7 +20,7 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 from .cells import FlowRNNCell, StepRunner
 from .flows import TRANSLATION, Flow, Velocity, flow_from_record
 
-__all__ = ["KINDS", "POOLINGS", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
+__all__ = ["KINDS", "POOLINGS", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
            "pool_copies"]
 
 # on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
@@ -171,6 +171,22 @@ def pool_copies(h: torch.Tensor, rule: str) -> torch.Tensor:
     rows = h.permute(0, 1, 3, 4, 2).reshape(batch, copies, height * width * channels)  # (B, V, H*W*C)
     pooled = max_over_copies(rows) if rule == "max" else rows.mean(dim=1)  # (B, H*W*C)
     return pooled.view(batch, height, width, channels).permute(0, 3, 1, 2)
+
+
+class EncodedModel:
+    """What every head on a :class:`FlowEncoder` answers from its ``config`` (an :class:`EncoderConfig`)."""
+
+    config: EncoderConfig
+
+    @property
+    def flow(self) -> Flow:
+        """The flow the hidden copies move by (``model.flow.velocity_set(r)`` for run-time sets)."""
+        return self.config.flow
+
+    @property
+    def velocities(self) -> tuple[Velocity, ...]:
+        """The velocity set the model was trained with (any other set runs the same weights)."""
+        return self.config.velocities
 
 
 class EncoderRun:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .encoder import KINDS, EncoderConfig, FlowEncoder, StepCallback, check_frames, pool_copies
+from .encoder import KINDS, EncodedModel, EncoderConfig, FlowEncoder, StepCallback, check_frames, pool_copies
 from .flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
@@ -102,7 +102,7 @@ class ConvDecoder(nn.Module):
         return self.net(pooled)
 
 
-class Forecaster(nn.Module):
+class Forecaster(EncodedModel, nn.Module):
     """Encode context frames, then predict future frames autoregressively.
 
     The predicted frame is fed back (detached) as the next input. Hidden copies are max- (or
@@ -134,15 +134,6 @@ class Forecaster(nn.Module):
     def cell(self):
         """The encoder's recurrent cell (:class:`~fernn.cells.FlowRNNCell`)."""
         return self.encoder.cell
-
-    @property
-    def flow(self) -> Flow:
-        """The flow the hidden copies move by (``model.flow.velocity_set(r)`` for run-time sets)."""
-        return self.config.flow
-
-    @property
-    def velocities(self) -> tuple[Velocity, ...]:
-        return self.config.velocities
 
     def pool(self, h: torch.Tensor) -> torch.Tensor:
         """The read-out's pooling rule over the copies: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``."""

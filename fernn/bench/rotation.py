@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from ..cells import FlowRNNCell, StepRunner
 from ..flows import Rotation
-from ..reference import reference_cell_step
 from .harness import side_by_side
+from .step import recurrent_loops
 from .shapes import CANVAS, CONTEXT
 
 
@@ -29,7 +29,6 @@ def bench_rotation_step(
     cell = FlowRNNCell(flow=flow, in_channels=1, hidden_channels=channels).to(device).eval()
     generator = torch.Generator().manual_seed(1)
     frames = torch.rand(batch, frames_per_call, 1, CANVAS, CANVAS, generator=generator).to(device)  # (B, T, 1, H, W)
-    frames_first = frames.transpose(0, 1).reshape(-1, 1, CANVAS, CANVAS)  # (T*B, 1, H, W)
     start = torch.rand(batch, copies, channels, CANVAS, CANVAS, generator=generator).to(device)  # (B, V, C, H, W)
     steps = frames_per_call
     with torch.inference_mode():
@@ -37,19 +36,9 @@ def bench_rotation_step(
         runner = StepRunner(cell, velocities, batch=batch, height=CANVAS, width=CANVAS, like=frames)
         state = runner.new_state()
         state.copy_(start)
-        reference_state = [start.clone()]
         shifted = flow.move_copies(start, velocities, pad=cell.pad).flatten(0, 1)  # (B*V, C, H+2, W+2) channels-last
 
-        def fast() -> None:
-            drives = cell.input_drive(frames_first).unflatten(0, (steps, batch))  # (T, B, C, H, W)
-            for t in range(steps):
-                runner.step(runner.shift(state), drives[t], out=state)
-
-        def reference() -> None:
-            h = reference_state[0]
-            for t in range(steps):
-                h = reference_cell_step(cell, frames[:, t], h, velocities)
-            reference_state[0] = h
+        fast, reference = recurrent_loops(cell, runner, state, start, frames, velocities)
 
         def bound() -> None:
             for _ in range(steps):

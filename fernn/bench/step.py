@@ -24,6 +24,28 @@ def _conv_flops(batch: int, copies: int, hidden: int, kernel: int, height: int, 
     return 2.0 * batch * copies * hidden * hidden * kernel * kernel * height * width
 
 
+def recurrent_loops(cell, runner: StepRunner, state: torch.Tensor, start: torch.Tensor, frames: torch.Tensor,
+                    velocities) -> tuple:
+    """The two timed loops over ``frames`` ``(B, T, 1, H, W)``: ``fast`` (the rollout's input drive and the
+    runner's fused step into ``state``) and ``reference`` (one plain cell step per frame from ``start``)."""
+    batch, steps = frames.shape[:2]
+    frames_first = frames.transpose(0, 1).reshape(-1, *frames.shape[2:])  # (T*B, 1, H, W), as the rollout orders them
+    reference_state = [start.clone()]
+
+    def fast() -> None:
+        drives = cell.input_drive(frames_first).unflatten(0, (steps, batch))  # (T, B, C, H, W)
+        for t in range(steps):
+            runner.step(runner.shift(state), drives[t], out=state)
+
+    def reference() -> None:
+        h = reference_state[0]
+        for t in range(steps):
+            h = reference_cell_step(cell, frames[:, t], h, velocities)
+        reference_state[0] = h
+
+    return fast, reference
+
+
 def bench_step(
     batch: int, copies: int, *, hidden: int, device: torch.device, repeats: int, min_seconds: float,
     frames_per_call: int = CONTEXT,
@@ -36,7 +58,6 @@ def bench_step(
     cell = _seeded_cell(hidden, device)
     generator = torch.Generator().manual_seed(1)
     frames = torch.rand(batch, frames_per_call, 1, CANVAS, CANVAS, generator=generator).to(device)  # (B, T, 1, H, W)
-    frames_first = frames.transpose(0, 1).reshape(-1, 1, CANVAS, CANVAS)  # (T*B, 1, H, W), as the rollout orders them
     start = torch.rand(batch, copies, hidden, CANVAS, CANVAS, generator=generator).to(device)  # (B, V, C, H, W)
     weight = cell.recurrent_conv.weight.detach()
     steps = frames_per_call
@@ -44,23 +65,13 @@ def bench_step(
         runner = StepRunner(cell, velocities, batch=batch, height=CANVAS, width=CANVAS, like=frames)
         state = runner.new_state()
         state.copy_(start)
-        reference_state = [start.clone()]
         shifted = shift_copies(start, velocities, pad=cell.pad).flatten(0, 1)  # (B*V, C, H+2, W+2) channels-last
         shifted_nchw = shifted.contiguous()
         packed = None
         if device.type == "cpu" and hasattr(torch.ops.mkldnn, "_reorder_convolution_weight"):
             packed = torch.ops.mkldnn._reorder_convolution_weight(weight, [0, 0], [1, 1], [1, 1], 1, list(shifted.shape))
 
-        def fast() -> None:
-            drives = cell.input_drive(frames_first).unflatten(0, (steps, batch))  # (T, B, C, H, W)
-            for t in range(steps):
-                runner.step(runner.shift(state), drives[t], out=state)
-
-        def reference() -> None:
-            h = reference_state[0]
-            for t in range(steps):
-                h = reference_cell_step(cell, frames[:, t], h, velocities)
-            reference_state[0] = h
+        fast, reference = recurrent_loops(cell, runner, state, start, frames, velocities)
 
         def conv_torch() -> None:
             for _ in range(steps):

@@ -41,6 +41,13 @@ class GridAxes:
     column_name: str
     row_values: tuple[int, ...]
     column_values: tuple[int, ...]
+    # What a table or figure prints for each column (default: the values), e.g. "+30°".
+    column_labels: tuple[str, ...] = ()
+
+    @property
+    def column_ticks(self) -> tuple[str, ...]:
+        """The printed label of every column: :attr:`column_labels`, or the values as text."""
+        return self.column_labels or tuple(str(value) for value in self.column_values)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -73,6 +80,8 @@ class Flow(ABC):
     name: str = ""
     #: The unit of a velocity in the app and figures, e.g. ``"px/frame"``.
     unit: str = ""
+    #: How prose says a digit goes under this flow ("moves", "turns").
+    verb: str = "moves"
 
     # -- velocities: the group law -------------------------------------------------------------
     @abstractmethod
@@ -221,6 +230,18 @@ class Flow(ABC):
     def set_label(self, max_speed: int) -> str:
         """How the set :meth:`velocity_set` ``(max_speed)`` is written, e.g. ``"V = {-2..2}^2"``."""
         return f"V_{max_speed}"
+
+    def rate(self, velocity: Velocity) -> str:
+        """A velocity with its unit, as prose shows it: ``"(1, -2) px/frame"``, ``"+60°/frame"``."""
+        return f"{self.label(velocity)} {self.unit}"
+
+    def speed_text(self, speed: int) -> str:
+        """A speed (see :meth:`speed`) with its unit: ``"2 px/frame"``, ``"60°/frame"``."""
+        return f"{speed} {self.unit}"
+
+    def range_text(self, limit: int) -> str:
+        """The range of speeds up to ``limit``, as prose shows it: ``"|v| ≤ 1"``, ``"|ω| ≤ 30°/frame"``."""
+        return f"|v| ≤ {limit}"
 
     # -- identity and records ------------------------------------------------------------------
     def options(self) -> dict:

@@ -276,6 +276,7 @@ class Rotation(Flow):
 
     name = "rotation"
     unit = "°/frame"
+    verb = "turns"
 
     def __init__(self, *, order: int) -> None:
         if not _is_integer(order) or int(order) < 4 or int(order) % 4:
@@ -386,7 +387,17 @@ class Rotation(Flow):
 
     def grid(self, max_speed: int) -> GridAxes:
         speeds = self.velocity_set(max_speed)
-        return GridAxes(velocities=(speeds,), row_name="", column_name="ω", row_values=(0,), column_values=speeds)
+        return GridAxes(velocities=(speeds,), row_name="", column_name="ω", row_values=(0,), column_values=speeds,
+                        column_labels=tuple(self.label(k) for k in speeds))
+
+    def rate(self, velocity: int) -> str:
+        return f"{self.label(velocity)}/frame"
+
+    def speed_text(self, speed: int) -> str:
+        return f"{speed * self.step_degrees:g}°/frame"
+
+    def range_text(self, limit: int) -> str:
+        return f"|ω| ≤ {limit * self.step_degrees:g}°/frame"
 
     def set_label(self, max_speed: int) -> str:
         if not max_speed:

@@ -14,7 +14,7 @@ The one entry point is :func:`compare`::
 One room per job; a room imports only the rooms listed above it:
 
     errors     DemoError
-    scenes     Digit, mnist_scene, default_starts, scene_frames, seen_from
+    scenes     Digit, mnist_scene, default_starts, scene_flow, scene_frames, seen_from
     planning   velocity-set choices (AUTO, AS_TRAINED, r; velocity_choice), velocity_set_for,
                rollout_memory_bytes, plan_runs
     analysis   hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
@@ -44,7 +44,7 @@ from .records import (is_evaluated, record, recorded_grids, shared_training_spee
                       weights_problem)
 from .results import Comparison, HiddenViews, ModelRun
 from .runs import compare
-from .scenes import Digit, default_starts, mnist_scene, scene_frames, seen_from
+from .scenes import Digit, default_starts, mnist_scene, scene_flow, scene_frames, seen_from
 
 __all__ = [
     "AS_TRAINED",
@@ -88,6 +88,7 @@ __all__ = [
     "recorded_grids",
     "ring_series",
     "rollout_memory_bytes",
+    "scene_flow",
     "scene_frames",
     "seen_from",
     "set_radius",

@@ -87,7 +87,7 @@ def velocity_readout(activity: np.ndarray, velocities: Sequence[Velocity], steps
     """
     mean = activity[steps].mean(axis=0)  # (V,)
     order = np.argsort(-mean, kind="stable")
-    return tuple(tuple(int(c) for c in velocities[i]) for i in order)
+    return tuple(velocities[int(i)] for i in order)  # the flow's own velocities, whatever their form
 
 
 def most_active_copy(activity: np.ndarray) -> np.ndarray:

@@ -203,7 +203,7 @@ def classify_headline(result: Classification) -> str:
     each model's final answer, its confidence and, when the true class is known, whether it is right."""
     flow, scene = result.flow, result.scene
     where = training_range_note(flow, scene.velocity, result.training_max_speed, who="classifiers")
-    parts = [f"The digit moves at **{flow.label(scene.velocity)} {flow.unit}**{where}; each frame shows "
+    parts = [f"The digit moves at **{flow.rate(scene.velocity)}**{where}; each frame shows "
              f"{scene.visible:.0%} of its pixels."]
     answers = [f"{run.name} says **{run.answer}** ({run.confidence:.0%}){result.mark(run)}" for run in result.runs]
     truth = "" if result.true_class is None else f" (it is a {result.true_class})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 
@@ -15,7 +16,9 @@ def comparison_npz(comparison: Comparison) -> bytes:
     """The raw arrays of a comparison as ``.npz`` bytes (``np.load`` reads them back).
 
     Keys: ``truth``, ``baseline_mse``, ``context_frames``, ``predict_frames``,
-    ``digit_velocities``, ``digit_starts``, ``stabilise_velocity``, ``model_names`` and, for
+    ``flow`` (its checkpoint record as JSON text, e.g. ``{"name": "rotation", "order": 12}``),
+    ``digit_velocities``, ``digit_starts``, ``stabilise_velocity`` (velocities as the flow writes
+    them: ``(dy, dx)`` rows for translation, whole steps for rotation), ``model_names`` and, for
     model ``k``, ``model{k}_prediction``, ``_mse``, ``_hidden`` (the pooled state),
     ``_hidden_stabilised``, ``_activity``, ``_velocities``, ``_drift`` (see
     :func:`~fernn.showcase.stabilised_drift`).
@@ -25,8 +28,9 @@ def comparison_npz(comparison: Comparison) -> bytes:
         "baseline_mse": comparison.baseline_mse,
         "context_frames": np.asarray(comparison.context_frames),
         "predict_frames": np.asarray(comparison.predict_frames),
-        "digit_velocities": np.asarray(comparison.digit_velocities, dtype=np.int64).reshape(-1, 2),
-        "digit_starts": np.asarray(comparison.digit_starts, dtype=np.int64).reshape(-1, 2),
+        "flow": np.asarray(json.dumps(comparison.flow.to_record())),
+        "digit_velocities": np.asarray(comparison.digit_velocities, dtype=np.int64),
+        "digit_starts": np.asarray(comparison.digit_starts, dtype=np.int64),
         "stabilise_velocity": np.asarray(comparison.stabilise_velocity, dtype=np.int64),
         "model_names": np.asarray([run.name for run in comparison.runs]),
     }
@@ -38,7 +42,7 @@ def comparison_npz(comparison: Comparison) -> bytes:
         arrays[prefix + "hidden_stabilised"] = run.hidden.pooled_stabilised.astype(np.float32)
         arrays[prefix + "drift"] = np.asarray(run.hidden.drift)
         arrays[prefix + "activity"] = run.activity
-        arrays[prefix + "velocities"] = np.asarray(run.velocities, dtype=np.int64).reshape(-1, 2)
+        arrays[prefix + "velocities"] = np.asarray(run.velocities, dtype=np.int64)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()

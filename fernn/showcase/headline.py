@@ -18,10 +18,10 @@ def training_range_note(flow: Flow, velocity: Velocity, limit: int | None, *, wh
     if limit is None:
         return ""
     if speed <= limit:
-        return f", inside the training range (|v| ≤ {limit})"
+        return f", inside the training range ({flow.range_text(limit)})"
     if limit == 0:
         return f", and the {who} were trained on still digits"
-    return f", {speed / limit:g}× the fastest training motion ({limit} {flow.unit})"
+    return f", {speed / limit:g}× the fastest training motion ({flow.speed_text(limit)})"
 
 
 def headline(comparison: Comparison) -> str:
@@ -33,7 +33,7 @@ def headline(comparison: Comparison) -> str:
     for index, velocity in enumerate(comparison.digit_velocities):
         who = f"Digit {index + 1}" if len(comparison.digit_velocities) > 1 else "The digit"
         where = training_range_note(flow, velocity, limit)
-        parts.append(f"{who} moves at **{flow.label(velocity)} {flow.unit}**{where}.")
+        parts.append(f"{who} {flow.verb} at **{flow.rate(velocity)}**{where}.")
     runs = comparison.runs
     if len(runs) == 2:
         (first, second) = runs
@@ -83,9 +83,11 @@ def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
     """For every multi-copy run: its velocity read-out against the digits' true velocities, then,
     as a warning (``True``), any digit velocity outside the set it ran with (Markdown)."""
     notes = []
-    true = ", ".join(map(str, comparison.digit_velocities))
+    flow = comparison.flow
+    true = ", ".join(map(flow.label, comparison.digit_velocities))
     for run in (r for r in comparison.runs if len(r.velocities) > 1):
-        notes.append((f"**{run.name} velocity read-out:** {run.ranking[0]} (most active copy over the context); "
+        notes.append((f"**{run.name} velocity read-out:** {flow.label(run.ranking[0])} (most active copy over the "
+                       "context); "
                       f"true: {true}.", False))
         outside = [v for v in comparison.digit_velocities if v not in run.velocities]
         if outside:

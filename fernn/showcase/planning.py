@@ -79,15 +79,17 @@ def velocity_choice(text: str) -> VelocityChoice:
     raise DemoError(f"velocity set must be {AUTO!r}, {AS_TRAINED!r} or a radius 0..{MAX_SET_SPEED}, got {text!r}")
 
 
-def describe_velocity_choice(choice: VelocityChoice) -> str:
-    """One line for the app's velocity-set control."""
+def describe_velocity_choice(choice: VelocityChoice, flow: Flow = TRANSLATION) -> str:
+    """One line for the app's velocity-set control, in ``flow``'s terms."""
     if choice == AUTO:
-        return "auto: the smallest {−r…r}² holding the trained set and every digit's velocity."
+        return "auto: the smallest set of radius r holding the trained set and every digit's velocity."
     if choice == AS_TRAINED:
         return "as trained: the checkpoint's own set; faster digits fall outside it."
-    if int(choice) == 0:
-        return "V = {(0, 0)}: 1 copy, the still frame only (a G-RNN's set): every moving digit falls outside it."
-    return f"V = {{−{choice}…{choice}}}²: {(2 * int(choice) + 1) ** 2} copies."
+    radius = int(choice)
+    if radius == 0:
+        return (f"{flow.set_label(0)}: 1 copy, the still frame only (a G-RNN's set): every moving digit falls "
+                "outside it.")
+    return f"{flow.set_label(radius)}: {len(flow.velocity_set(radius))} copies."
 
 
 def set_radius(velocities: Sequence[Velocity], flow: Flow = TRANSLATION) -> int | None:

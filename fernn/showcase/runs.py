@@ -17,7 +17,7 @@ from .errors import DemoError
 from .planning import AUTO, DEFAULT_MEMORY_LIMIT, RunPlan, VelocityChoice, plan_runs
 from .records import is_evaluated, training_max_speed
 from .results import Comparison, HiddenViews, ModelRun
-from .scenes import Digit, scene_frames, seen_from
+from .scenes import Digit, scene_flow, scene_frames, seen_from
 
 __all__ = ["Progress", "compare"]
 
@@ -60,6 +60,14 @@ def compare(
     digits = tuple(digits)
     if not digits:
         raise DemoError("a scene needs at least one digit")
+    flows = {model.flow for model in models.values()}
+    if len(flows) != 1:
+        raise DemoError(f"the models move their copies by different flows ({', '.join(map(repr, flows))}): "
+                        "compare models of one flow")
+    (flow,) = flows
+    if scene_flow(digits) != flow:
+        raise DemoError(f"the models move their copies by {flow.name} but the digits move by "
+                        f"{scene_flow(digits).name}: choose models of the digits' motion")
     digit_velocities = tuple(d.velocity for d in digits)
     plans = plan_runs(models, velocities, digit_velocities, context_frames=context_frames,
                       predict_frames=predict_frames, memory_limit=memory_limit)
@@ -68,18 +76,13 @@ def compare(
     future = frames[context_frames:, 0]  # (S, H, W)
     last = frames[context_frames - 1, 0]  # (H, W)
     baseline_mse = ((future - last) ** 2).mean(dim=(1, 2)).numpy()  # (S,)
-    flows = {model.flow for model in models.values()}
-    if len(flows) != 1:
-        raise DemoError(f"the models move their copies by different flows ({', '.join(map(repr, flows))}): "
-                        "compare models of one flow")
-    (flow,) = flows
     if stabilise_velocity is None:
         stabilise_velocity = digits[0].velocity
     stabilise_velocity = flow.as_velocity(stabilise_velocity)
 
     # The same scene seen from the frame moving at stabilise_velocity, over the context only: what
     # the stabilised state of a flow-equivariant model equals (one scene for every model).
-    reference = scene_frames(seen_from(digits, stabilise_velocity, flow), context_frames)  # (T, 1, H, W)
+    reference = scene_frames(seen_from(digits, stabilise_velocity), context_frames)  # (T, 1, H, W)
     work = [plan.copies * total for plan in plans]  # recurrent cost is proportional to copies x steps
     runs = []
     for index, plan in enumerate(plans):

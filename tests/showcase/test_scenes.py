@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fernn
+import fernn.rotating
 from fernn import showcase
 
 
@@ -58,3 +59,30 @@ def test_a_scene_seen_from_a_moving_frame_is_rolled_back_by_that_motion(blob):
     frames, relative = showcase.scene_frames(digits, 5), showcase.scene_frames(moving, 5)
     for t in range(5):
         np.testing.assert_array_equal(relative[t, 0].numpy(), np.roll(frames[t, 0].numpy(), (-2 * t, t), axis=(0, 1)))
+
+
+TWELVE = fernn.flows.Rotation(order=12)
+
+
+def test_a_rotating_digit_turns_about_the_centre_as_rotating_mnist_draws_it(blob):
+    image = blob()
+    digit = showcase.Digit(image, velocity=2, start=1, flow=TWELVE)
+    frames = showcase.scene_frames([digit], 4)
+    expected = fernn.rotating.rotating_digits([image], velocities=[2], starts=[30.0], num_frames=4, flow=TWELVE)
+    np.testing.assert_allclose(frames.numpy(), expected.numpy(), atol=1e-5)  # float32 rounding
+    # A quarter turn per frame (3 steps of 30 degrees) is exact: np.rot90 counter-clockwise.
+    quarter = showcase.scene_frames([showcase.Digit(image, velocity=3, flow=TWELVE)], 3)
+    for t in range(3):
+        np.testing.assert_allclose(quarter[t, 0].numpy(), np.rot90(image, t), atol=1e-6)
+
+
+def test_rotation_scenes_validate_and_start_upright(blob):
+    with pytest.raises(showcase.DemoError, match="velocity"):
+        showcase.Digit(blob(), velocity=(1, 2), flow=TWELVE)
+    assert showcase.Digit(blob(), flow=TWELVE).velocity == 0
+    digits = showcase.mnist_scene([0, 1], velocities=[1, -2], flow=TWELVE)
+    assert [d.start for d in digits] == [0, 0] and [d.velocity for d in digits] == [1, -2]
+    with pytest.raises(showcase.DemoError, match="one flow"):
+        showcase.scene_frames([digits[0], showcase.Digit(blob())], 2)
+    turning = showcase.seen_from(digits, 1)
+    assert [d.velocity for d in turning] == [0, -3] and turning[0].flow == TWELVE

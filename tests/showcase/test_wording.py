@@ -54,4 +54,11 @@ def test_a_blank_prediction_is_lost_not_smeared(blob):
 
 def test_the_empty_velocity_set_is_described_as_one_copy():
     assert showcase.describe_velocity_choice(0).startswith("V = {(0, 0)}: 1 copy,")
-    assert showcase.describe_velocity_choice(2) == "V = {−2…2}²: 25 copies."
+    assert showcase.describe_velocity_choice(2) == "V = {-2..2}^2: 25 copies."
+
+
+def test_velocity_sets_are_described_in_the_flows_terms():
+    twelve = fernn.flows.Rotation(order=12)
+    assert showcase.describe_velocity_choice(2, twelve) == "V = {-2..2} × 30°: 5 copies."
+    assert showcase.describe_velocity_choice(0, twelve).startswith("V = {0°}: 1 copy,")
+    assert "{-r..r}^2" not in showcase.describe_velocity_choice(showcase.AUTO, twelve)

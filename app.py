@@ -20,12 +20,18 @@ import streamlit as st
 import fernn
 from app_own_digit import own_digit
 from fernn import serving, showcase, viz
-from fernn.flows import TRANSLATION
+from fernn.flows import TRANSLATION, Flow, Rotation
 from fernn.data import load_digits
 
 CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).resolve().parent / "pretrained")
 CLASSIFY_DIR = CHECKPOINT_DIR / "classify"  # the shipped classifiers, showcase.CLASSIFIER_FILES
-MAX_DIGIT_SPEED = 4  # per-digit velocity sliders: -4..4 px/frame on each axis
+MAX_DIGIT_SPEED = 4  # per-digit velocity sliders: -4..4 px/frame on each axis, or -4..4 rotation steps
+# The motions a visitor can push digits with, and the checkpoint pair each opens with.
+MOTIONS = ("Translate", "Rotate")
+DEFAULT_PAIRS = {"Translate": ("grnn.pt", "fernn.pt"), "Rotate": ("rotation/grnn.pt", "rotation/fernn.pt")}
+ROTATION = Rotation(order=12)  # the shipped rotation models' group (30-degree steps): the link's angle grid
+ANGULAR_VELOCITIES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(-MAX_DIGIT_SPEED, MAX_DIGIT_SPEED + 1))
+START_ANGLES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(ROTATION.order))
 BIND = "query-params"
 CHART = dict(config={"displaylogo": False, "responsive": True})
 TABS = ("Comparison", "Inside", "Velocities", "Classify", "About")  # short: all five fit a 420 px phone
@@ -91,9 +97,10 @@ def check_link() -> None:
     """Once per session, before any widget reads the URL: a bad value is replaced in the link,
     with a note (a widget meeting ``digit1=inf`` would break the page)."""
     fields = serving.demo_link_fields(test_digits=len(test_digits()[0]),
-                                      checkpoints=serving.checkpoint_files(CHECKPOINT_DIR),
+                                      checkpoints=checkpoint_files(),
                                       velocity_choices=VELOCITY_CHOICES, tabs=TABS, renamed_tabs=RENAMED_TABS,
-                                      max_digit_speed=MAX_DIGIT_SPEED)
+                                      max_digit_speed=MAX_DIGIT_SPEED, motions=MOTIONS,
+                                      angular_velocities=ANGULAR_VELOCITIES, start_angles=START_ANGLES)
     found = serving.check_link({key: st.query_params.get_all(key) for key in st.query_params}, fields)
     st.session_state["link_checked"], st.session_state["link_notes"] = True, found.notes
     if found.changed:
@@ -101,9 +108,31 @@ def check_link() -> None:
         st.rerun()  # the widgets read the URL the run starts with
 
 
-def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None) -> list[showcase.Digit]:
-    """Each slot's velocity and start (sliders even for a slot still waiting for its digit)."""
+def checkpoint_files() -> list[str]:
+    """The forecasters a visitor can pick: ``CHECKPOINT_DIR``'s files and its subfolders' (the
+    classifiers' folder is the Classify view's)."""
+    return serving.checkpoint_files(CHECKPOINT_DIR, skip=(CLASSIFY_DIR.name, "resume"))
+
+
+def _open_motion_pair() -> None:
+    """On a change of motion: open that motion's shipped pair where both files are there."""
+    pair, files = DEFAULT_PAIRS[st.session_state["motion"]], checkpoint_files()
+    if all(name in files for name in pair):
+        st.session_state["model_a"], st.session_state["model_b"] = pair
+
+
+def sidebar_motion_kind() -> str:
     st.header("2 · Motion")
+    return st.radio("Motion", MOTIONS, key="motion", bind=BIND, horizontal=True, on_change=_open_motion_pair,
+                    help="Translate: digits slide across the canvas (it wraps). Rotate: digits turn about its centre.")
+
+
+def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None,
+                   flow: Flow) -> list[showcase.Digit]:
+    """Each slot's velocity and start (sliders even for a slot still waiting for its digit), in
+    ``flow``'s terms: ``(dy, dx)`` pixels per frame, or degrees per frame in whole rotation steps."""
+    if flow != TRANSLATION:
+        return _rotation_motion(chosen, training_speed, flow)
     trained = f"−{training_speed}…{training_speed}" if training_speed is not None else "not recorded"
     st.caption(f"px/frame; **training range {trained}** on each axis. dy moves down, dx right; the canvas wraps.")
     defaults, starts, digits = ((1, 2), (-1, 1)), showcase.default_starts(len(chosen)), []
@@ -124,19 +153,51 @@ def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: 
     return digits
 
 
-def sidebar_settings() -> serving.RunSettings:
+def _rotation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None,
+                     flow: Flow) -> list[showcase.Digit]:
+    step = flow.step_degrees
+    trained = f"±{training_speed * step:g}°" if training_speed is not None else "not recorded"
+    st.caption(f"°/frame, counter-clockwise positive, in steps of {step:g}°; **training range {trained}**. "
+               "Digits turn about the centre and overlap, as in Rotating MNIST.")
+    speeds = [round(k * step) for k in range(-MAX_DIGIT_SPEED, MAX_DIGIT_SPEED + 1)]
+    angles = [round(k * step) for k in range(flow.order)]
+    defaults, digits = (2, -1), []
+    for slot, item in enumerate(chosen, start=1):
+        degrees = st.select_slider(f"ω digit {slot} (°/frame)", speeds, round(defaults[slot - 1] * step),
+                                   key=f"w{slot}", bind=BIND)
+        velocity = round(degrees / step)
+        if training_speed is not None and flow.speed(velocity) > training_speed:
+            st.markdown(f":orange[⚠ {flow.rate(velocity)} is **beyond the training range**]")
+        with st.expander(f"Start angle of digit {slot}"):
+            start = st.select_slider("start angle (°)", angles, 0, key=f"a{slot}", bind=BIND)
+        if item is not None:
+            digits.append(showcase.Digit(item[0], velocity, round(start / step), item[1], flow))
+    return digits
+
+
+def _default(options: list[str], wanted: str, key: str) -> dict:
+    """A selectbox's ``index`` keyword for ``wanted`` (the first option when it is missing), or
+    nothing when the session state already holds the widget's value."""
+    if key in st.session_state:
+        return {}
+    return {"index": options.index(wanted) if wanted in options else 0}
+
+
+def sidebar_settings(motion: str) -> serving.RunSettings:
     st.header("3 · Models")
-    files = serving.checkpoint_files(CHECKPOINT_DIR)
+    files, (first, second) = checkpoint_files(), DEFAULT_PAIRS[motion]
     paths: tuple[Path, ...] = ()
     if not files:
         st.error(f"No .pt checkpoints in the folder `{CHECKPOINT_DIR.name}`: train with `python -m fernn.train` or "
                  "point `FERNN_CHECKPOINT_DIR` at a folder of checkpoints.")
     else:
-        left = st.selectbox("Left model", files, files.index("grnn.pt") if "grnn.pt" in files else 0,
-                            key="model_a", bind=BIND)
         options = ["(none)", *files]
-        right = st.selectbox("Right model", options, options.index("fernn.pt") if "fernn.pt" in files else 0,
-                             key="model_b", bind=BIND)
+        # The motion's pair by default; a change of motion sets the pair through the session state
+        # (_open_motion_pair), and a widget must not also get a default then.
+        left = st.selectbox("Left model", files, key="model_a", bind=BIND,
+                            **_default(files, first, "model_a"))
+        right = st.selectbox("Right model", options, key="model_b", bind=BIND,
+                             **_default(options, second if second in files else "(none)", "model_b"))
         paths = tuple(CHECKPOINT_DIR / name for name in (left, right) if name != "(none)")
     choice = st.selectbox("FERNN velocity set at inference: auto, as trained, or r", VELOCITY_CHOICES, key="vset",
                           bind=BIND, help="One hidden copy per velocity; the weights are shared, so any set runs. A "
@@ -214,7 +275,7 @@ def show_inside(comparison: showcase.Comparison) -> None:
     view = left.radio("FERNN state", ("pooled", "copy"), key="view", bind=BIND, horizontal=True,
                       help="pooled: max over the velocity copies. copy: the copy read out as the input's velocity.")
     stabilised = right.toggle("Motion-stabilised", value=True, key="stabilised", bind=BIND,
-                              help="Roll every map back by the first digit's motion so far.")
+                              help="Move every map back by the first digit's motion so far (for rotation: turn it back).")
     st.markdown("State drift of the copy moving with digit 1 (0 = it moves exactly with the digit): "
                 + showcase.drift_summary(comparison),
                 help="Mean over the context frames of ‖its motion-stabilised state − the state of the same scene "
@@ -227,16 +288,17 @@ def show_inside(comparison: showcase.Comparison) -> None:
         (st.warning if warning else st.markdown)(note)
 
 
-def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
+def show_generalisation(models: dict[str, fernn.Forecaster], flow: Flow) -> None:
     panels = showcase.recorded_grids(models)  # title -> (grid, radius of the set it ran with; None: a G-RNN)
     if not panels:
         st.info("No loaded checkpoint records a velocity grid (run `python -m fernn.evaluate --write-metrics`).")
         return
     trained = showcase.shared_training_speed(models) or 1
-    st.markdown(f"Held-out test MSE when both digits move at one fixed velocity (dy, dx). Dashed box: the training "
-                f"range |v| ≤ {trained}; solid green box: the velocity set the FERNN ran with.")
+    what = "one fixed velocity (dy, dx)" if flow == TRANSLATION else "one fixed angular velocity ω"
+    st.markdown(f"Held-out test MSE when both digits move at {what}. Dashed box: the training range "
+                f"{flow.range_text(trained)}; solid green box: the velocity set the FERNN ran with.")
     grids = {title: {"speeds": list(grid.speeds), "mse": grid.mse} for title, (grid, _) in panels.items()}
-    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, model_speeds={
+    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, flow=flow, model_speeds={
         title: radius for title, (_, radius) in panels.items()}), key="grid", **CHART)
 
 
@@ -280,6 +342,14 @@ def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, p
                                                  digit_speed=result.flow.speed(digit.velocity)), key="rings", **CHART)
 
 
+def motion_flow(motion: str, models: dict) -> Flow:
+    """The flow the digits move by: translation, or for 'Rotate' the loaded rotation models'
+    group (the shipped one when none is loaded)."""
+    if motion == "Translate":
+        return TRANSLATION
+    return next((model.flow for model in models.values() if model.flow.name == "rotation"), ROTATION)
+
+
 def share_link() -> None:
     st.caption("Link to this view (the copy button is at its right):")
     st.code(serving.share_url(st.context.url or "", {key: st.query_params.get_all(key) for key in st.query_params}),
@@ -303,20 +373,28 @@ def main() -> None:
     if st.session_state["link_notes"]:
         st.sidebar.info("\n\n".join(st.session_state["link_notes"]))
     input_box, motion_box, settings_box = st.sidebar.container(), st.sidebar.container(), st.sidebar.container()
+    with motion_box:  # read first: the motion picks the default models
+        motion = sidebar_motion_kind()
     link_box, alerts = st.sidebar.container(), st.container()  # alerts: checkpoint problems, above the tabs
     comparison_tab, inside_tab, grid_tab, classify_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
-    classifying = classify_tab.open is True  # only the open tab's content runs
+    classifying = classify_tab.open is True and motion == "Translate"  # only the open tab's content runs
     with input_box:
         chosen, problem, severity = sidebar_input()
     with settings_box:
-        settings = sidebar_settings()
+        settings = sidebar_settings(motion)
     classifiers = tuple(CLASSIFY_DIR / name for name in showcase.CLASSIFIER_FILES if (CLASSIFY_DIR / name).is_file())
     with alerts:
         models, versions = (load_models(classifiers, showcase.CLASSIFIER_FILES) if classifying
                             else load_models(settings.paths))
+    flow = motion_flow(motion, models)
     with motion_box:  # drawn second, shown second: it needs the models' training range
-        digits = sidebar_motion(chosen, showcase.shared_training_speed(models))
-    if classifying:
+        digits = sidebar_motion(chosen, showcase.shared_training_speed(models), flow)
+    mismatch = next((f"**{name}** is a {model.flow.name} model and the digits move by {flow.name}: choose "
+                     f"{flow.name} models under 3 · Models, or change the motion."
+                     for name, model in models.items() if model.flow != flow), "")
+    if motion != "Translate" and classify_tab.open is True:
+        classify_tab.info("The shipped classifiers read translating digits: choose **Translate** under 2 · Motion.")
+    elif classifying:
         with classify_tab:
             show_classify(models, versions, digits[0] if chosen[0] is not None else None, problem, severity,
                           shipped=bool(classifiers))
@@ -325,8 +403,10 @@ def main() -> None:
             about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
         if grid_tab.open is not False:
             with grid_tab:
-                show_generalisation(models)
-        if problem or not models:
+                show_generalisation(models, flow)
+        if mismatch:
+            top.error(mismatch)
+        elif problem or not models:
             getattr(top, severity if problem else "info")(problem or "Choose checkpoints under 3 · Models.")
         elif (comparison := run(models, versions, tuple(digits), settings, top)) is not None:
             with top.container():

@@ -123,10 +123,12 @@ def check_link(params: Mapping[str, Sequence[str]], fields: Mapping[str, LinkFie
 
 
 def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_choices: Sequence[str],
-                     tabs: Sequence[str], renamed_tabs: Mapping[str, str],
-                     max_digit_speed: int) -> dict[str, LinkField]:
+                     tabs: Sequence[str], renamed_tabs: Mapping[str, str], max_digit_speed: int,
+                     motions: Sequence[str] = ("Translate",), angular_velocities: Sequence[str] = (),
+                     start_angles: Sequence[str] = ()) -> dict[str, LinkField]:
     """What each of app.py's URL-bound widgets accepts, by key: the widgets' own ranges and options
-    (``tests/test_app.py`` checks that they agree)."""
+    (``tests/test_app.py`` checks that they agree). Rotation: ``motion``, each digit's angular
+    velocity ``w1``/``w2`` and start angle ``a1``/``a2``, in whole degrees."""
     speed, digit = WholeNumber(-max_digit_speed, max_digit_speed), WholeNumber(0, test_digits - 1)
     shift = WholeNumber(-14, 13)  # a start position's shift from its default, in pixels
     return {"source": Choice(("MNIST", "Draw", "Upload")), "digits": Choice(("1", "2")), "digit1": digit,
@@ -137,7 +139,9 @@ def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_c
             "channels": NumberSet(0, 1023, 8), "view": Choice(("pooled", "copy")), "stabilised": Flag(),
             "tab": Choice(tuple(tabs), tuple(renamed_tabs.items())),
             # the Classify view: the FERNN's velocity set and the flicker's seed
-            "cvset": Choice(tuple(velocity_choices)), "flicker": WholeNumber(0, 2**31 - 1)}
+            "cvset": Choice(tuple(velocity_choices)), "flicker": WholeNumber(0, 2**31 - 1),
+            "motion": Choice(tuple(motions)), **dict.fromkeys(("w1", "w2"), Choice(tuple(angular_velocities))),
+            **dict.fromkeys(("a1", "a2"), Choice(tuple(start_angles)))}
 
 
 def share_url(page_url: str, params: Mapping[str, Sequence[str]]) -> str:

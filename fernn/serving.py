@@ -209,9 +209,17 @@ class RunSettings:
     seed: int
 
 
-def checkpoint_files(folder: Path) -> list[str]:
-    """The ``.pt`` file names in ``folder``, sorted; none for a missing folder."""
-    return sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
+def checkpoint_files(folder: Path, *, skip: Sequence[str] = ()) -> list[str]:
+    """The ``.pt`` files in ``folder`` and in its subfolders one level down (``"rotation/fernn.pt"``),
+    as ``/``-separated paths relative to ``folder``: the folder's own files first, then each
+    subfolder's, sorted; subfolders named in ``skip`` or starting with ``.`` are left out; none for
+    a missing folder."""
+    if not folder.is_dir():
+        return []
+    found = sorted(p.name for p in folder.glob("*.pt") if p.is_file())
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skip and not p.name.startswith(".")):
+        found += sorted(f"{sub.name}/{p.name}" for p in sub.glob("*.pt") if p.is_file())
+    return found
 
 
 @dataclass(frozen=True)

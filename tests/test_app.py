@@ -70,7 +70,21 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "corrupt.pt").write_bytes(b"this is not a checkpoint" * 10)
     torch.save({"x": fractions.Fraction(1, 3)}, folder / "foreign.pt")  # torch's refusal is in ANSI bold
     write_classifiers(folder / "classify")
+    write_rotation_pair(folder / "rotation")
     return folder
+
+
+ROTATION_GRID = {"speeds": [-3, -2, -1, 0, 1, 2, 3], "mse": [[0.002 * (1 + abs(k)) for k in range(-3, 4)]]}
+
+
+def write_rotation_pair(folder: Path) -> None:
+    """rotation/{grnn,fernn}.pt: a small C_12 pair (12 channels: one field), evaluated, trained on |k| <= 1."""
+    folder.mkdir()
+    twelve = fernn.flows.Rotation(order=12)
+    small = dict(hidden_channels=12, decoder_layers=2, flow=twelve)
+    evaluation = {"evaluation": {"velocity_grid": ROTATION_GRID, "test_mse": 0.02, "settings": {"data_max_speed": 1}}}
+    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", **small), evaluation)
+    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", max_speed=2, **small), evaluation)
 
 
 @pytest.fixture
@@ -354,9 +368,11 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
     at = app.run()
     assert_clean(at)
     fields = fernn.serving.demo_link_fields(
-        test_digits=500, checkpoints=fernn.serving.checkpoint_files(checkpoint_dir),
+        test_digits=500, checkpoints=constants.checkpoint_files(),
         velocity_choices=constants.VELOCITY_CHOICES, tabs=constants.TABS, renamed_tabs=constants.RENAMED_TABS,
-        max_digit_speed=constants.MAX_DIGIT_SPEED)
+        max_digit_speed=constants.MAX_DIGIT_SPEED, motions=constants.MOTIONS,
+        angular_velocities=constants.ANGULAR_VELOCITIES, start_angles=constants.START_ANGLES)
+    assert "rotation/fernn.pt" in fields["model_b"].options and "classify/fernn.pt" not in fields["model_b"].options
     widgets = {w.key: w for w in (*at.slider, *at.number_input, *at.radio, *at.selectbox, *at.multiselect,
                                   *at.toggle)}
     for tab in ("Inside", "Classify"):  # only the open tab's widgets are drawn
@@ -364,6 +380,9 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
         at.run()
         assert_clean(at)
         widgets.update({w.key: w for w in (*at.number_input, *at.selectbox, *at.multiselect, *at.toggle, *at.radio)})
+    at.radio(key="motion").set_value("Rotate").run()  # the rotation sliders replace the translation ones
+    assert_clean(at)
+    widgets.update({w.key: w for w in at.select_slider})
     compared = 0
     for key, field in fields.items():
         if key == "tab":
@@ -377,7 +396,7 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
         else:
             assert widgets[key].value in (True, False)
         compared += 1
-    assert compared == len(fields) == 24
+    assert compared == len(fields) == 29
 
 
 class FakeCanvas:
@@ -542,3 +561,55 @@ def seen_frames(at: AppTest) -> list:
     """The masked frames of the Classify animation, as the page's figure carries them."""
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     return [frame["data"][0]["z"] for frame in spec["frames"]]
+
+
+def rotation_headline(at: AppTest) -> str:
+    for item in at.markdown:
+        if "°/frame**" in str(item.value):
+            return str(item.value)
+    raise AssertionError(f"no rotation headline in {texts(at.markdown)[:5]}")
+
+
+def test_rotate_opens_the_rotation_pair_and_turns_the_digit_beyond_training(app: AppTest):
+    at = app.run()
+    at.radio(key="motion").set_value("Rotate").run()
+    assert_clean(at)
+    assert (at.selectbox(key="model_a").value, at.selectbox(key="model_b").value) == ("rotation/grnn.pt",
+                                                                                      "rotation/fernn.pt")
+    text = rotation_headline(at)
+    assert "turns at **+60°/frame**, 2× the fastest training motion (30°/frame)" in text
+    assert metric(at, "G-RNN mean MSE") and metric(at, "FERNN mean MSE")
+    assert any("training range ±30°" in caption for caption in texts(at.sidebar.caption))
+    for tab in ("Inside", "About", "Velocities"):
+        at.query_params["tab"] = tab
+        at.run()
+        assert_clean(at)
+    assert any("angular velocity ω" in text for text in texts(at.markdown))  # the Velocities view, in its terms
+    at.query_params["tab"] = "Classify"
+    at.run()
+    assert any("choose **Translate**" in text for text in texts(at.info))
+
+
+def test_a_rotation_link_reproduces_the_view(app: AppTest):
+    app.query_params.update({"motion": "Rotate", "model_a": "rotation/grnn.pt", "model_b": "rotation/fernn.pt",
+                             "w1": "-120", "a1": "90"})
+    at = app.run()
+    assert_clean(at)
+    assert "turns at **-120°/frame**, 4× the fastest training motion" in rotation_headline(at)
+    assert "outside the FERNN's velocity set" not in rotation_headline(at)  # auto widens the set to ±4 steps
+    assert at.select_slider(key="a1").value == 90
+
+
+def test_an_angle_off_the_rotation_steps_in_a_link_gets_a_note(app: AppTest):
+    app.query_params.update({"motion": "Rotate", "w1": "45"})
+    at = app.run()
+    assert_clean(at)
+    assert any("`w1=45` is not one of" in text for text in texts(at.sidebar.info))
+    assert at.select_slider(key="w1").value == 60  # the default
+
+
+def test_rotating_digits_with_translation_models_say_what_to_change(app: AppTest):
+    app.query_params.update({"motion": "Rotate", "model_a": "grnn.pt", "model_b": "rotation/fernn.pt"})
+    at = app.run()
+    assert not at.exception
+    assert any("is a translation model and the digits move by rotation" in text for text in texts(at.error))

@@ -417,6 +417,10 @@ def test_open_checkpoints_names_models_and_says_why_one_cannot_be_used(tmp_path:
     assert str(tmp_path) not in opened[3].problem
     assert serving.checkpoint_files(tmp_path) == ["a.pt", "b.pt", "bad.pt"]
     assert serving.checkpoint_files(tmp_path / "nowhere") == []
+    for sub in ("rotation", "classify", ".hidden", "rotation/deeper"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.pt").write_bytes(b"")
+    assert serving.checkpoint_files(tmp_path, skip=("classify",)) == ["a.pt", "b.pt", "bad.pt", "rotation/x.pt"]
 
 
 # --- digit links, the comparison cache, run slots -------------------------------------------

@@ -39,15 +39,19 @@ def hidden_frame_indices(decoding: str, context_frames: int, predict_frames: int
 
 
 def motion_stabilise(maps: torch.Tensor, velocity: Velocity, frame_indices: Sequence[int],
-                     flow: Flow = TRANSLATION) -> torch.Tensor:
+                     flow: Flow = TRANSLATION, *, images: bool = False) -> torch.Tensor:
     """Undo a constant input motion: map ``i`` is moved back by ``frame_indices[i] * velocity``.
 
-    maps: ``(N, C, H, W)`` -> ``(N, C, H, W)``. A structure that moves with the input stands
-    still afterwards; a structure left behind by the input (a smear) moves backwards.
+    maps: ``(N, C, H, W)`` -> ``(N, C, H, W)``: hidden states, moved as the flow moves a state
+    (rotation also rolls the orientation channels back), or with ``images=True`` frames, of which
+    only the picture moves. A structure that moves with the input stands still afterwards; a
+    structure left behind by the input (a smear) moves backwards.
     """
     if len(frame_indices) != maps.shape[0]:
         raise DemoError(f"{maps.shape[0]} maps but {len(frame_indices)} frame indices")
     back = tuple(flow.scale(flow.as_velocity(velocity), -int(f)) for f in frame_indices)
+    if images:
+        return torch.stack([flow.move(image, displacement) for image, displacement in zip(maps, back)])
     return flow.move_copies(maps.unsqueeze(0), back)[0].contiguous()  # (N, C, H, W)
 
 

@@ -17,7 +17,7 @@ __all__ = ["is_evaluated", "record", "recorded_grids", "shared_training_speed", 
 
 def record(model: Forecaster) -> CheckpointRecord:
     """The checkpoint's training and evaluation record (empty for a model built in code)."""
-    return CheckpointRecord.from_metrics(getattr(model, "metrics", None))
+    return CheckpointRecord.from_metrics(getattr(model, "metrics", None), model.flow)
 
 
 def weights_problem(model: Forecaster) -> str:

@@ -56,10 +56,12 @@ def velocity_grid_figure(
         boxes = [(training_speed, dict(color="#00E5FF", width=3, dash="dash"))]
         if model_speeds.get(name):
             boxes.append((int(model_speeds[name]), dict(color="#39FF14", width=4)))  # green: visible on all of magma
-        for speed, line in boxes:
+        for speed, line in boxes:  # a one-row grid (rotation) boxes its one row
+            rise = speed if axes.row_name else 0
             fig.add_shape(type="rect", xref=f"x{axis}", yref=f"y{axis}", x0=-speed - 0.5, x1=speed + 0.5,
-                          y0=-speed - 0.5, y1=speed + 0.5, line=line)
-        fig.layout[f"xaxis{axis}"].update(title=f"{axes.column_name} ({flow.unit})", dtick=1, constrain="domain",
+                          y0=-rise - 0.5, y1=rise + 0.5, line=line)
+        fig.layout[f"xaxis{axis}"].update(title=f"{axes.column_name} ({flow.unit})", tickmode="array",
+                                          tickvals=speeds, ticktext=list(axes.column_ticks), constrain="domain",
                                           showgrid=False)
         fig.layout[f"yaxis{axis}"].update(title=axes.row_name if column == 1 else None, dtick=1, autorange="reversed",
                                           scaleanchor=f"x{axis}", constrain="domain", showgrid=False)

@@ -72,7 +72,7 @@ def hidden_animation(
     truth = comparison.truth
     if stabilised:
         truth = motion_stabilise(torch.from_numpy(truth[:, None]), comparison.stabilise_velocity, steps,
-                                 comparison.flow)[:, 0].numpy()
+                                 comparison.flow, images=True)[:, 0].numpy()
     rows = len(runs) + 1
 
     def traces(t: int) -> list[dict]:

@@ -298,7 +298,8 @@ def show_generalisation(models: dict[str, fernn.Forecaster], flow: Flow) -> None
     st.markdown(f"Held-out test MSE when both digits move at {what}. Dashed box: the training range "
                 f"{flow.range_text(trained)}; solid green box: the velocity set the FERNN ran with.")
     grids = {title: {"speeds": list(grid.speeds), "mse": grid.mse} for title, (grid, _) in panels.items()}
-    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, flow=flow, model_speeds={
+    height = 400 if flow.grid(1).row_name else 240  # a one-row grid (rotation) needs less height
+    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, flow=flow, height=height, model_speeds={
         title: radius for title, (_, radius) in panels.items()}), key="grid", **CHART)
 
 

@@ -79,6 +79,12 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fernn.save_checkpoint(folder / "classify" / "single-frame.pt", fernn.build_classifier("grnn", **small), {
         "train": {"config": {"data": {"context_frames": 1}}},
         "evaluation": {"settings": settings, "rings": rings(0.35, 0.34, 0.35, 0.34, 0.35)}})
+    twelve = fernn.flows.Rotation(order=12)  # the rotation pair: one C_12 field each
+    grid = {"speeds": list(range(-4, 5)), "mse": [[0.002 * (1 + k * k) for k in range(-4, 5)]]}
+    for kind, extra in (("grnn", {}), ("fernn", {"max_speed": 2})):
+        fernn.save_checkpoint(folder / "rotation" / f"{kind}.pt", fernn.build_model(
+            kind, hidden_channels=12, decoder_layers=2, flow=twelve, **extra), {"evaluation": {
+                "velocity_grid": grid, "test_mse": 0.01, "settings": {"data_max_speed": 1}}})
     return folder
 
 
@@ -389,3 +395,31 @@ def test_eight_sessions_at_the_widest_settings_all_finish_in_bounded_memory(serv
           f"{peak[0] / 2**30:.2f} GiB, {after / 2**30:.2f} GiB {time.monotonic() - closed:.0f} s after closing")
     assert peak[0] <= 4 * 2**30
     assert after <= 1.5 * 2**30
+
+
+def test_a_digit_turning_beyond_the_training_range_runs_in_every_view(server: str, browser, tmp_path: Path):
+    """Rotate, chosen in the sidebar: the rotation pair opens, the digit turns at +60°/frame (twice
+    the training range), the link says so, and Inside and Velocities draw in rotation's terms."""
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, server)
+    try:
+        expect(page.get_by_text("(1, 2) px/frame", exact=False).first).to_be_visible()
+        page.get_by_test_id("stSidebar").get_by_text("Rotate", exact=True).click()
+        expect(page.get_by_text("+60°/frame", exact=False).first).to_be_visible()
+        expect(page.get_by_text("FERNN mean MSE", exact=False).first).to_be_visible()
+        expect(page.get_by_text("motion=Rotate", exact=False).first).to_be_visible()  # the shared link
+        wait_until_idle(page)
+        page.screenshot(path=str(screenshot_path(tmp_path, "rotation.png")), full_page=False)
+        page.get_by_role("tab", name="Inside").click()
+        expect(page.get_by_text("State drift", exact=False).first).to_be_visible()
+        expect(page.get_by_text("FERNN ch 0").filter(visible=True).first).to_be_visible()
+        page.get_by_role("tab", name="Velocities").click()
+        expect(page.get_by_text("one fixed angular velocity ω", exact=False).first).to_be_visible()
+        expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()  # the grids
+        expect(page.get_by_text("+120°", exact=True).first).to_be_visible()  # a tick, in degrees
+        wait_until_idle(page)
+        page.screenshot(path=str(screenshot_path(tmp_path, "rotation-velocities.png")), full_page=False)
+        assert_no_error(page)
+    finally:
+        context.close()

@@ -64,6 +64,7 @@ def velocity_grid_figure(
                                           tickvals=speeds, ticktext=list(axes.column_ticks), constrain="domain",
                                           showgrid=False)
         fig.layout[f"yaxis{axis}"].update(title=axes.row_name if column == 1 else None, dtick=1, autorange="reversed",
+                                          showticklabels=bool(axes.row_name),  # one unnamed row: no tick
                                           scaleanchor=f"x{axis}", constrain="domain", showgrid=False)
     fig.update_layout(height=height, margin=dict(l=8, r=8, t=40, b=8))
     fig.update_annotations(font=dict(size=15, color=TEXT_COLOR))  # the subplot titles

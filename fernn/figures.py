@@ -23,6 +23,7 @@ import numpy as np
 
 from . import cli
 from .checkpoints import CheckpointRecord, read_checkpoint
+from .flows import TRANSLATION, Flow, flow_from_record
 from .table1 import DATA_MAX_SPEED, PAPER_SOURCE, PAPER_TEST_MSE, ROLES
 
 __all__ = ["main", "make_figures", "make_table1_figure", "table1_sources"]
@@ -58,23 +59,34 @@ def _curve_panels(plt, records: dict[str, CheckpointRecord], path: Path, *, labe
     plt.close(figure)
 
 
-def _grid_panels(plt, grids: list[tuple[str, dict]], training_speed: int, path: Path) -> None:
+def _grid_panels(plt, grids: list[tuple[str, dict]], training_speed: int, path: Path, flow: Flow = TRANSLATION) -> None:
+    """Test MSE per fixed velocity, one panel per grid, laid out as ``flow.grid`` lays it (translation:
+    rows dy, columns dx; rotation: one row of angular velocities); dashed box: the training range."""
     from matplotlib.colors import LogNorm
 
     values = np.concatenate([np.asarray(grid["mse"]).ravel() for _, grid in grids])
     norm = LogNorm(vmin=max(values.min(), 1e-5), vmax=values.max())
-    figure, axes = plt.subplots(1, len(grids), figsize=(5 * len(grids), 4.6), constrained_layout=True)
+    one_row = not flow.grid(1).row_name
+    size = (5.5 * len(grids), 2.6) if one_row else (5 * len(grids), 4.6)
+    figure, axes = plt.subplots(1, len(grids), figsize=size, constrained_layout=True)
     for axis, (title, grid) in zip(np.atleast_1d(axes), grids):
-        speeds, mse = grid["speeds"], np.asarray(grid["mse"])
-        image = axis.imshow(mse, norm=norm, cmap="magma", extent=(speeds[0] - 0.5, speeds[-1] + 0.5,
-                                                                     speeds[-1] + 0.5, speeds[0] - 0.5))
-        for i, dy in enumerate(speeds):
-            for j, dx in enumerate(speeds):
-                axis.text(dx, dy, f"{mse[i, j]:.0e}".replace("e-0", "e-"), ha="center", va="center", fontsize=6.5,
-                          color="white" if mse[i, j] < np.sqrt(norm.vmin * norm.vmax) else "black")
-        box = training_speed + 0.5
-        axis.add_patch(plt.Rectangle((-box, -box), 2 * box, 2 * box, fill=False, ls="--", lw=2, ec="#00E5FF"))
-        axis.set(title=title, xlabel="dx (px/frame)", ylabel="dy (px/frame)", xticks=speeds, yticks=speeds)
+        mse = np.asarray(grid["mse"])
+        grid_axes = flow.grid(max(abs(int(s)) for s in grid["speeds"]))
+        rows, columns = list(grid_axes.row_values), list(grid_axes.column_values)
+        image = axis.imshow(mse, norm=norm, cmap="magma", extent=(columns[0] - 0.5, columns[-1] + 0.5,
+                                                                     rows[-1] + 0.5, rows[0] - 0.5))
+        for i, row in enumerate(rows):
+            for j, column in enumerate(columns):
+                axis.text(column, row, f"{mse[i, j]:.0e}".replace("e-0", "e-"), ha="center", va="center",
+                          fontsize=6.5, color="white" if mse[i, j] < np.sqrt(norm.vmin * norm.vmax) else "black")
+        box, rise = training_speed + 0.5, (0.5 if one_row else training_speed + 0.5)
+        axis.add_patch(plt.Rectangle((-box, -rise), 2 * box, 2 * rise, fill=False, ls="--", lw=2, ec="#00E5FF"))
+        axis.set(title=title, xlabel=f"{grid_axes.column_name} ({flow.unit})", xticks=columns)
+        axis.set_xticklabels(grid_axes.column_ticks)
+        if one_row:
+            axis.set_yticks([])
+        else:
+            axis.set(ylabel=f"{grid_axes.row_name} ({flow.unit})", yticks=rows)
     figure.colorbar(image, ax=axes, label="test MSE (log)", shrink=0.8)
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -156,9 +168,13 @@ def make_figures(pretrained: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     output = pretrained / "figures"
-    metrics = {name: read_checkpoint(pretrained / f"{stem}.pt")["metrics"]
-               for name, stem in (("G-RNN", "grnn"), ("FERNN", "fernn"))}
-    records = {name: CheckpointRecord.from_metrics(value) for name, value in metrics.items()}
+    payloads = {name: read_checkpoint(pretrained / f"{stem}.pt") for name, stem in (("G-RNN", "grnn"), ("FERNN", "fernn"))}
+    flows = {flow_from_record(payload["config"].get("flow", {"name": "translation"})) for payload in payloads.values()}
+    if len(flows) != 1:
+        raise ValueError("grnn.pt and fernn.pt move by different flows: draw a pair of one flow")
+    (flow,) = flows
+    metrics = {name: payload["metrics"] for name, payload in payloads.items()}
+    records = {name: CheckpointRecord.from_metrics(value, flow) for name, value in metrics.items()}
     missing = [name for name, record in records.items() if not record.curve or not record.evaluated]
     if missing:
         raise ValueError(f"{', '.join(missing)}: no training curve or evaluation recorded; run fernn.train --export "
@@ -175,8 +191,8 @@ def make_figures(pretrained: Path) -> list[Path]:
     grids = [("G-RNN", evaluation["G-RNN"]["velocity_grid"]), ("FERNN, its own V", evaluation["FERNN"]["velocity_grid"])]
     widened = evaluation["FERNN"].get("widened_velocity_grid")
     if widened:
-        grids.append((f"FERNN run with V = {{-{widened['max_speed']}..{widened['max_speed']}}}²", widened))
-    _grid_panels(plt, grids, records["FERNN"].training_max_speed or 1, written[1])
+        grids.append((f"FERNN run with {flow.set_label(widened['max_speed'])}", widened))
+    _grid_panels(plt, grids, records["FERNN"].training_max_speed or 1, written[1], flow)
     _length_panels(plt, {name: value["length"] for name, value in evaluation.items()}, written[2])
     if study is not None:
         written.append(output / "speed-study.png")

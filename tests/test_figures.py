@@ -132,3 +132,21 @@ def test_table1_figure_refuses_in_one_line(table1_runs, tmp_path, capsys):
     (damaged / "table1-fernn-v2" / "log.json").write_text(json.dumps({"history": [{"step": 5, "train_mse": 0.1}]}))
     assert "records no validation MSE yet" in error(["--table1", str(damaged)], 1)
     assert not (damaged / "figures").exists()
+
+
+def test_a_rotation_pairs_figures_lay_the_grid_out_by_angle(tmp_path):
+    """The same command draws a rotation pair: the grids are one row of angular velocities."""
+    for kind in ("grnn", "fernn"):
+        settings = dict(PRESETS["tiny-rot"], kind=kind, output=str(tmp_path / f"run-{kind}"), device="cpu")
+        if kind == "grnn":
+            settings.pop("model_max_speed")
+        config = TrainConfig.from_flat(**settings)
+        train.train(config, progress=False)
+        train.export(config, tmp_path / f"{kind}.pt", preset="tiny-rot")
+    assert evaluate.main([str(tmp_path / "grnn.pt"), str(tmp_path / "fernn.pt"), "--quick", "--write-metrics",
+                          "--output", str(tmp_path / "evaluation.json")]) == 0
+    written = figures.make_figures(tmp_path)
+    assert [path.name for path in written] == ["curves.png", "velocity-grids.png", "length.png"]
+    grids = iio.imread(written[1])
+    assert grids.shape[0] < grids.shape[1] / 3  # one row of cells per panel: a wide, low figure
+    assert grids.std() > 5

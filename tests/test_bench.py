@@ -74,6 +74,8 @@ def test_quick_bench_training_memory_app_and_verdicts(quick_results) -> None:
     assert app["available"] in (True, False)
     if app["available"]:
         assert _finite_positive(app["default"]["seconds"])
+        assert _finite_positive(app["rotation_default"]["seconds"]) and app["rotation_default"]["copies"] == 5
+        assert results["verdicts"]["app_rotation_comparison_seconds"]["value"] == app["rotation_default"]["seconds"]
     else:
         assert app["reason"]
     assert results["cuda"]["available"] is False or results["cuda"]["steps"]

@@ -8,21 +8,24 @@ import time
 
 import torch
 
+from ..flows import TRANSLATION, Flow, Rotation
 from ..models import Forecaster, build_model
-from .shapes import CONTEXT, PREDICT, SHIPPED, SHIPPED_DECODER_LAYERS, SHIPPED_HIDDEN, SHIPPED_MAX_SPEED
+from .shapes import (CONTEXT, PREDICT, ROTATION_HIDDEN, ROTATION_ORDER, SHIPPED, SHIPPED_DECODER_LAYERS,
+                     SHIPPED_HIDDEN, SHIPPED_MAX_SPEED, SHIPPED_ROTATION)
 
 
-def _app_models(device: torch.device) -> tuple[dict[str, Forecaster], str]:
-    """The shipped checkpoints when present, else freshly built models of the same configuration."""
+def _app_models(device: torch.device, flow: Flow = TRANSLATION) -> tuple[dict[str, Forecaster], str]:
+    """The shipped pair of ``flow`` when its files are present, else freshly built models of the same configuration."""
     from ..checkpoints import load_checkpoint
 
-    if all(path.is_file() for path in SHIPPED.values()):
-        return {name: load_checkpoint(path, device) for name, path in SHIPPED.items()}, "shipped checkpoints"
+    files, hidden = (SHIPPED, SHIPPED_HIDDEN) if flow == TRANSLATION else (SHIPPED_ROTATION, ROTATION_HIDDEN)
+    if all(path.is_file() for path in files.values()):
+        return {name: load_checkpoint(path, device) for name, path in files.items()}, "shipped checkpoints"
     torch.manual_seed(0)
     models = {
-        "G-RNN": build_model("grnn", hidden_channels=SHIPPED_HIDDEN, decoder_layers=SHIPPED_DECODER_LAYERS),
-        "FERNN": build_model("fernn", hidden_channels=SHIPPED_HIDDEN, decoder_layers=SHIPPED_DECODER_LAYERS,
-                             max_speed=SHIPPED_MAX_SPEED),
+        "G-RNN": build_model("grnn", hidden_channels=hidden, decoder_layers=SHIPPED_DECODER_LAYERS, flow=flow),
+        "FERNN": build_model("fernn", hidden_channels=hidden, decoder_layers=SHIPPED_DECODER_LAYERS,
+                             max_speed=SHIPPED_MAX_SPEED, flow=flow),
     }
     return {name: model.to(device).eval() for name, model in models.items()}, "built with the shipped configuration"
 
@@ -31,18 +34,24 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
     """The demo's full comparison with its default settings and with a widened velocity set."""
     from .. import showcase, viz  # imported here: the step and training sections need neither
 
-    models, source = _app_models(device)
+    rotation = Rotation(order=ROTATION_ORDER)
+    pairs = {TRANSLATION: _app_models(device), rotation: _app_models(device, rotation)}
     # The app's defaults: one MNIST test digit (#7) moving (1, 2) px/frame, 10 + 10 frames, the
     # "auto" velocity set; then V_4; then the widest the app offers: two digits at (4, 4) and
-    # (-4, 3), V_8 (289 copies), 20 context + 70 predicted frames.
+    # (-4, 3), V_8 (289 copies), 20 context + 70 predicted frames. Rotation: digit #7 turning
+    # +60°/frame (2 steps; auto: V = {-2..2}); the widest, two digits at +-120°/frame, V_8 (17 copies).
     cases = {
-        "default": (showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, showcase.AUTO),
-        "widened_v4": (showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, 4),
-        "widest_v8": (showcase.mnist_scene([7, 3], velocities=[(4, 4), (-4, 3)]), 20, 70, 8),
+        "default": (TRANSLATION, showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, showcase.AUTO),
+        "widened_v4": (TRANSLATION, showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, 4),
+        "widest_v8": (TRANSLATION, showcase.mnist_scene([7, 3], velocities=[(4, 4), (-4, 3)]), 20, 70, 8),
+        "rotation_default": (rotation, showcase.mnist_scene([7], velocities=[2], flow=rotation), CONTEXT, PREDICT,
+                             showcase.AUTO),
+        "rotation_widest_v8": (rotation, showcase.mnist_scene([7, 3], velocities=[4, -4], flow=rotation), 20, 70, 8),
     }
 
-    def full(scene, context: int, predict: int, velocities) -> tuple[float, float, int]:
+    def full(flow: Flow, scene, context: int, predict: int, velocities) -> tuple[float, float, int]:
         """(seconds for compare + figures, seconds of the rollouts inside compare, FERNN copies)."""
+        models = pairs[flow][0]
         started = time.perf_counter()
         comparison = showcase.compare(models, scene, context_frames=context, predict_frames=predict, velocities=velocities)
         channels = list(range(min(4, min(run.hidden_channels for run in comparison.runs))))
@@ -55,12 +64,13 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
         copies = max(len(run.velocities) for run in comparison.runs)
         return time.perf_counter() - started, sum(run.seconds for run in comparison.runs), copies
 
-    results = {"available": True, "models": source, "figures": "built"}
+    results = {"available": True, "models": pairs[TRANSLATION][1], "rotation_models": pairs[rotation][1],
+               "figures": "built"}
     with torch.inference_mode():
         for label, case in cases.items():
-            if quick and label != "default":
+            if quick and label not in ("default", "rotation_default"):
                 continue
-            count = repeats if label == "default" else max(1, repeats // 2 + 1)
+            count = repeats if label.endswith("default") else max(1, repeats // 2 + 1)
             full(*case)  # warm-up
             runs = [full(*case) for _ in range(count)]
             results[label] = {

@@ -9,6 +9,8 @@ TARGETS = {
     "training_speedup_vs_reference": 1.3,
     "app_comparison_seconds": 0.300,
     "app_comparison_v4_seconds": 1.5,
+    "app_rotation_comparison_seconds": 0.300,
+    "app_rotation_widest_seconds": 3.0,
     "cuda_rollout_seconds": 0.020,
 }
 
@@ -41,6 +43,9 @@ def verdicts(results: dict) -> dict:
                                                  TARGETS["training_speedup_vs_reference"], at_least=True),
         "app_comparison_seconds": verdict(seconds("default"), TARGETS["app_comparison_seconds"]),
         "app_comparison_v4_seconds": verdict(seconds("widened_v4"), TARGETS["app_comparison_v4_seconds"]),
+        "app_rotation_comparison_seconds": verdict(seconds("rotation_default"),
+                                                   TARGETS["app_rotation_comparison_seconds"]),
+        "app_rotation_widest_seconds": verdict(seconds("rotation_widest_v8"), TARGETS["app_rotation_widest_seconds"]),
         "cuda_rollout_seconds": verdict(cuda.get("rollout_20_steps_b1_v25_seconds"), TARGETS["cuda_rollout_seconds"]),
     }
 
@@ -96,9 +101,11 @@ def format_report(results: dict) -> str:
     else:
         lines.append(f"Peak memory: unavailable ({memory.get('reason')})")
     app = results["app"]
-    for label in (label for label in ("default", "widened_v4", "widest_v8") if label in app):
+    for label in (label for label in ("default", "widened_v4", "widest_v8", "rotation_default", "rotation_widest_v8")
+                  if label in app):
         entry = app[label]
-        lines.append(f"App full comparison, {label} ({entry['copies']} FERNN copies; {app['models']}; figures "
+        models = app["rotation_models" if label.startswith("rotation") else "models"]
+        lines.append(f"App full comparison, {label} ({entry['copies']} FERNN copies; {models}; figures "
                      f"{app['figures']}): {entry['seconds'] * 1e3:.0f} ms (model rollouts "
                      f"{entry['rollout_seconds'] * 1e3:.0f} ms)")
     cuda = results["cuda"]

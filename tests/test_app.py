@@ -10,7 +10,6 @@ import fractions
 import importlib.util
 import io
 import json
-import struct
 import urllib.parse
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +21,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import fernn
+from uploads import jpeg_claiming, png_bytes
 import fernn.serving
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -109,19 +109,6 @@ def metric(at: AppTest, label_start: str) -> str:
     raise AssertionError(f"no metric {label_start!r} in {[m.label for m in at.metric]}")
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def jpeg_claiming(side: int) -> bytes:
-    """A 16x16 JPEG whose header claims ``side x side`` pixels: about 600 bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buffer, format="JPEG")
-    data = bytearray(buffer.getvalue())
-    struct.pack_into(">HH", data, data.index(b"\xff\xc0") + 5, side, side)  # start of frame: height, width
-    return bytes(data)
 
 
 def link_value(at: AppTest, key: str) -> str | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import pickle
-import struct
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ import torch
 from PIL import Image, ImageFile
 
 import fernn
+from uploads import blank_png, jpeg_claiming, png_bytes
 from fernn import links, serving, showcase
 from fernn.data import prepare_user_digit
 from fernn.showcase import DemoError
@@ -29,26 +29,7 @@ from fernn.showcase import DemoError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
-
-def jpeg_claiming(side: int) -> bytes:
-    """A 16x16 JPEG whose header is edited to claim ``side x side`` pixels (about 600 bytes)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(buffer, format="JPEG", quality=50)
-    data = bytearray(buffer.getvalue())
-    frame = data.index(b"\xff\xc0")  # start of frame: length, precision, then height and width
-    struct.pack_into(">HH", data, frame + 5, side, side)
-    return bytes(data)
-
-
-def blank_png(side: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("L", (side, side)).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
 
 
 def stroke(height: int, width: int) -> np.ndarray:
@@ -282,7 +263,7 @@ def test_notes_quote_link_text_without_markdown():
 def test_link_fields_cover_every_url_bound_widget():
     assert set(FIELDS) == {"source", "digits", "digit1", "digit2", "vy1", "vx1", "vy2", "vx2", "y1", "x1", "y2", "x2",
                            "model_a", "model_b", "vset", "context", "predict", "seed", "channels", "view",
-                           "stabilised", "tab", "cvset", "flicker"}
+                           "stabilised", "tab", "cvset", "flicker", "motion", "w1", "w2", "a1", "a2"}
 
 
 # ----------------------------------------------------------------------------- which own digit is in use

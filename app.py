@@ -271,6 +271,8 @@ def show_inside(comparison: showcase.Comparison) -> None:
     channels = st.multiselect("Hidden channels", list(range(min(r.hidden_channels for r in comparison.runs))),
                               default=list(range(min(4, *(r.hidden_channels for r in comparison.runs)))),
                               key="channels", bind=BIND, max_selections=8)
+    if note := comparison.flow.describe_channels(channels):  # a state with a group axis: which field, which angle
+        st.caption(note)
     left, right = st.columns(2)
     view = left.radio("FERNN state", ("pooled", "copy"), key="view", bind=BIND, horizontal=True,
                       help="pooled: max over the velocity copies. copy: the copy read out as the input's velocity.")

@@ -448,3 +448,9 @@ def test_rotation_training_step_runs_under_bfloat16_autocast() -> None:
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.cell.recurrent_conv.base_weight.grad.abs().sum() > 0
+
+
+def test_hidden_channels_are_named_by_field_and_orientation():
+    twelve = Rotation(order=12)
+    assert twelve.describe_channels([0, 13]) == "ch 0: field 0, orientation 0°; ch 13: field 1, orientation 30°"
+    assert fernn.flows.TRANSLATION.describe_channels([0, 13]) == ""

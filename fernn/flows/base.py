@@ -239,6 +239,11 @@ class Flow(ABC):
         """A speed (see :meth:`speed`) with its unit: ``"2 px/frame"``, ``"60°/frame"``."""
         return f"{speed} {self.unit}"
 
+    def describe_channels(self, channels: Sequence[int]) -> str:
+        """What hidden ``channels`` are, for a flow whose state has a group axis (which field, which
+        orientation); ``""`` where a channel is just a channel."""
+        return ""
+
     def range_text(self, limit: int) -> str:
         """The range of speeds up to ``limit``, as prose shows it: ``"|v| ≤ 1"``, ``"|ω| ≤ 30°/frame"``."""
         return f"|v| ≤ {limit}"

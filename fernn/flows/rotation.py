@@ -396,6 +396,10 @@ class Rotation(Flow):
     def speed_text(self, speed: int) -> str:
         return f"{speed * self.step_degrees:g}°/frame"
 
+    def describe_channels(self, channels: Sequence[int]) -> str:
+        return "; ".join(f"ch {c}: field {c // self.order}, orientation {c % self.order * self.step_degrees:g}°"
+                         for c in channels)
+
     def range_text(self, limit: int) -> str:
         return f"|ω| ≤ {limit * self.step_degrees:g}°/frame"
 

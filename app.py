@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+import app_models
 import fernn
 from app_own_digit import own_digit
 from fernn import serving, showcase, viz
@@ -127,17 +128,10 @@ def sidebar_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: 
 def sidebar_settings() -> serving.RunSettings:
     st.header("3 · Models")
     files = serving.checkpoint_files(CHECKPOINT_DIR)
-    paths: tuple[Path, ...] = ()
     if not files:
         st.error(f"No .pt checkpoints in the folder `{CHECKPOINT_DIR.name}`: train with `python -m fernn.train` or "
                  "point `FERNN_CHECKPOINT_DIR` at a folder of checkpoints.")
-    else:
-        left = st.selectbox("Left model", files, files.index("grnn.pt") if "grnn.pt" in files else 0,
-                            key="model_a", bind=BIND)
-        options = ["(none)", *files]
-        right = st.selectbox("Right model", options, options.index("fernn.pt") if "fernn.pt" in files else 0,
-                             key="model_b", bind=BIND)
-        paths = tuple(CHECKPOINT_DIR / name for name in (left, right) if name != "(none)")
+    paths = app_models.model_slots(CHECKPOINT_DIR, files, slots=server()[1])  # shipped files and the visitor's own
     choice = st.selectbox("FERNN velocity set at inference: auto, as trained, or r", VELOCITY_CHOICES, key="vset",
                           bind=BIND, help="One hidden copy per velocity; the weights are shared, so any set runs. A "
                           "FERNN tracks a velocity only if it is in the set: 'auto' widens it to cover the digits.")
@@ -322,6 +316,8 @@ def main() -> None:
                           shipped=bool(classifiers))
     else:  # only the open tab is drawn and sent: the hidden-state animation alone is megabytes
         if about_tab.open is not False:
+            with about_tab:
+                app_models.model_cards(models)
             about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
         if grid_tab.open is not False:
             with grid_tab:
@@ -334,6 +330,8 @@ def main() -> None:
             if comparison_tab.open is not False:
                 with comparison_tab:
                     show_comparison(comparison)
+                    app_models.evaluate_settings(models, versions, comparison, settings.velocities, settings.seed,
+                                                 cache=server()[0], slots=server()[1])
             if inside_tab.open is not False:
                 with inside_tab:
                     show_inside(comparison)

@@ -205,7 +205,7 @@ class RunSlots:
 class RunSettings:
     """A visitor's choices for one comparison, as the sidebar returns them."""
 
-    paths: tuple[Path, ...]
+    paths: tuple[Path | UploadedCheckpoint, ...]  # the chosen models in slot order: shipped files, or the visitor's own
     velocities: str | int  # AUTO, AS_TRAINED or a radius r (see fernn.showcase)
     context_frames: int
     predict_frames: int

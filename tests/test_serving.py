@@ -281,7 +281,7 @@ def test_notes_quote_link_text_without_markdown():
 
 def test_link_fields_cover_every_url_bound_widget():
     assert set(FIELDS) == {"source", "digits", "digit1", "digit2", "vy1", "vx1", "vy2", "vx2", "y1", "x1", "y2", "x2",
-                           "model_a", "model_b", "vset", "context", "predict", "seed", "channels", "view",
+                           "model_a", "model_b", "model_c", "vset", "context", "predict", "seed", "channels", "view",
                            "stabilised", "tab", "cvset", "flicker"}
 
 

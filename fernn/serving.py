@@ -220,8 +220,9 @@ def checkpoint_files(folder: Path) -> list[str]:
 # ----------------------------------------------------------------------------- a visitor's own checkpoint
 
 
-# A demo-scale forecaster is 0.1 MB (fernn's shipped ones); 16 MB holds 4 million float32 weights.
-MAX_CHECKPOINT_BYTES = 16 * 1024**2
+# The server's own cap on any upload (.streamlit/config.toml: maxUploadSize = 2, enforced while the
+# request streams in): 2 MB holds half a million float32 weights, 20x fernn's shipped forecasters.
+MAX_CHECKPOINT_BYTES = 2 * 1024**2
 
 
 @dataclass(frozen=True)

@@ -492,9 +492,17 @@ def test_an_unusable_upload_gets_one_line_without_paths_or_torch_advice(make, me
     assert "\n" not in text and "weights_only" not in text and "/" not in text.replace("torch.save", "")
 
 
+def test_the_checkpoint_cap_is_the_servers_upload_cap():
+    """The server refuses larger request bodies while they stream in; a smaller app cap would hide it."""
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1024**2 == serving.MAX_CHECKPOINT_BYTES
+
+
 def test_an_upload_over_the_size_cap_is_refused_before_it_is_read(monkeypatch):
-    with pytest.raises(DemoError, match="the file is 17.0 MB; the limit is 16 MB"):
-        serving.check_checkpoint_upload(17 * 1024**2)
+    with pytest.raises(DemoError, match="the file is 2.5 MB; the limit is 2 MB"):
+        serving.check_checkpoint_upload(int(2.5 * 1024**2))
     serving.check_checkpoint_upload(serving.MAX_CHECKPOINT_BYTES)  # at the cap: allowed
     # An archive whose entries declare more than the cap once unpacked is refused from its directory.
     monkeypatch.setattr(serving, "MAX_CHECKPOINT_BYTES", 4096)

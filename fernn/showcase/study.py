@@ -155,8 +155,11 @@ def held_out_study(
     sequences = _whole("sequences", sequences, 1, MAX_SEQUENCES)
     num_digits = _whole("num_digits", num_digits, 1, 4)
     max_speed = _whole("max_speed", max_speed, 0, CANVAS // 2)
-    if velocity is not None:
-        velocity = flow.as_velocity(velocity)
+    try:
+        velocity = None if velocity is None else flow.as_velocity(velocity)
+        digit_velocities = tuple(flow.as_velocity(v) for v in digit_velocities)
+    except ValueError as error:
+        raise DemoError(f"the digits' motion does not fit the models' flow: {error}") from None
     plans = plan_runs(models, velocities, digit_velocities, context_frames=context_frames,
                       predict_frames=predict_frames, memory_limit=memory_limit)
     frames = context_frames + predict_frames

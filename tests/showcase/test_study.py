@@ -65,6 +65,8 @@ def test_the_batch_size_memory_allows_does_not_change_the_numbers():
     (dict(num_digits=9), "num_digits must be a whole number from 1 to 4"),
     (dict(work_limit=1000), "needs .* the work one evaluation may do here"),
     (dict(context_frames=0), "context_frames must be an integer >= 1"),
+    (dict(digit_velocities=[5]), "the digits' motion does not fit the models' flow"),
+    (dict(velocity="fast"), "the digits' motion does not fit the models' flow"),
 ])
 def test_a_study_out_of_bounds_is_refused_before_any_work(options, monkeypatch, message):
     monkeypatch.setattr(study, "load_digits", lambda *a, **k: pytest.fail("no sequence may be drawn"))

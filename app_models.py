@@ -72,7 +72,7 @@ def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, serving.Uploade
     return labels, problems, fresh_labels
 
 
-def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots) -> tuple[Path | serving.UploadedCheckpoint, ...]:
+def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots) -> tuple:
     """Up to three chosen models in slot order: a shipped file's path, or one of the visitor's own
     checkpoints (:class:`fernn.serving.UploadedCheckpoint`)."""
     own, problems, fresh = _own_checkpoints(slots)

@@ -60,16 +60,7 @@ def compare(
     digits = tuple(digits)
     if not digits:
         raise DemoError("a scene needs at least one digit")
-    # The flows first: planning asks each model's flow about the digits' velocities.
-    flows = {model.flow for model in models.values()}
-    if len(flows) != 1:
-        raise DemoError(f"the models move their copies by different flows ({', '.join(map(repr, flows))}): "
-                        "compare models of one flow")
-    (flow,) = flows
-    try:
-        digit_velocities = tuple(flow.as_velocity(d.velocity) for d in digits)
-    except ValueError as error:
-        raise DemoError(f"the digits' motion does not fit the models' flow: {error}") from None
+    digit_velocities = tuple(d.velocity for d in digits)
     plans = plan_runs(models, velocities, digit_velocities, context_frames=context_frames,
                       predict_frames=predict_frames, memory_limit=memory_limit)
     total = context_frames + predict_frames
@@ -77,6 +68,11 @@ def compare(
     future = frames[context_frames:, 0]  # (S, H, W)
     last = frames[context_frames - 1, 0]  # (H, W)
     baseline_mse = ((future - last) ** 2).mean(dim=(1, 2)).numpy()  # (S,)
+    flows = {model.flow for model in models.values()}
+    if len(flows) != 1:
+        raise DemoError(f"the models move their copies by different flows ({', '.join(map(repr, flows))}): "
+                        "compare models of one flow")
+    (flow,) = flows
     if stabilise_velocity is None:
         stabilise_velocity = digits[0].velocity
     stabilise_velocity = flow.as_velocity(stabilise_velocity)

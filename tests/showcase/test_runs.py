@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import fernn
 from fernn import showcase
 
 
@@ -113,15 +112,3 @@ def test_compare_on_cuda_matches_cpu(blob, integrator_fernn):
     np.testing.assert_allclose(result.runs[0].hidden.pooled_stabilised.astype(np.float32),
                                expected.runs[0].hidden.pooled_stabilised.astype(np.float32), rtol=2e-3, atol=1e-5)
     assert result.runs[0].ranking == expected.runs[0].ranking
-
-
-def test_models_or_digits_of_another_flow_are_refused_before_planning(blob, tiny_grnn):
-    from fernn.flows import Rotation
-
-    rotation = fernn.build_model("fernn", hidden_channels=4, decoder_layers=1, flow=Rotation(order=4), max_speed=1)
-    digits = [showcase.Digit(blob(), velocity=(1, 2))]
-    with pytest.raises(showcase.DemoError, match="different flows"):
-        showcase.compare({"G-RNN": tiny_grnn(), "FERNN-R": rotation}, digits, context_frames=2, predict_frames=1)
-    with pytest.raises(showcase.DemoError, match="the digits' motion does not fit the models' flow: a rotation "
-                                                 "velocity is a whole number"):
-        showcase.compare({"FERNN-R": rotation}, digits, context_frames=2, predict_frames=1)

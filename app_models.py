@@ -21,9 +21,8 @@ from fernn.viz.cards import validation_curve_figure
 BIND = "query-params"
 CHART = dict(config={"displaylogo": False, "responsive": True})
 NONE = "(none)"
-# (widget key, label, default file): the paper compares three models (G-RNN, FERNN-V1, FERNN-V2).
-SLOTS = (("model_a", "Model 1", "grnn.pt"), ("model_b", "Model 2", "fernn.pt"),
-         ("model_c", "Model 3 (optional)", None))
+# (widget key, label): the paper compares three models (G-RNN, FERNN-V1, FERNN-V2); the third is optional.
+SLOTS = (("model_a", "Model 1"), ("model_b", "Model 2"), ("model_c", "Model 3 (optional)"))
 MAX_OWN = 3  # own checkpoints a session holds at once
 OWN = "⬆ "  # marks a visitor's own checkpoint in the model lists
 WAITING = "⏳ Waiting for a free slot: other visitors' runs are ahead."
@@ -72,23 +71,29 @@ def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, serving.Uploade
     return labels, problems, fresh_labels
 
 
-def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots) -> tuple:
-    """Up to three chosen models in slot order: a shipped file's path, or one of the visitor's own
-    checkpoints (:class:`fernn.serving.UploadedCheckpoint`)."""
+def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots,
+                defaults: tuple[str, str] = ("grnn.pt", "fernn.pt")) -> tuple[Path | serving.UploadedCheckpoint, ...]:
+    """Up to three chosen models in slot order: a shipped file's path (``folder / name``), or one of
+    the visitor's own checkpoints (:class:`fernn.serving.UploadedCheckpoint`). Slots 1 and 2 open on
+    ``defaults`` where those files are there; slot 3 on none."""
     own, problems, fresh = _own_checkpoints(slots)
     options = [*files, *own]
-    for key, _, default in SLOTS:  # a removed upload leaves its slot: back to the default
-        allowed = options if key == "model_a" else [NONE, *options]
+    choices = {key: options if key == "model_a" else [NONE, *options] for key, _ in SLOTS}
+    wanted = dict(zip(("model_a", "model_b", "model_c"), (*defaults, NONE)))
+    for key, allowed in choices.items():  # a removed upload leaves its slot: back to the default
         if key in st.session_state and st.session_state[key] not in allowed:
-            st.session_state[key] = default if default in allowed else allowed[0] if allowed else None
+            st.session_state[key] = wanted[key] if wanted[key] in allowed else allowed[0] if allowed else None
     if fresh and st.session_state.get("model_c", NONE) == NONE:  # a new upload goes where nothing is
         st.session_state["model_c"] = fresh[0]
     chosen = []
-    for key, label, default in SLOTS:
-        allowed = options if key == "model_a" else [NONE, *options]
+    for key, label in SLOTS:
+        allowed = choices[key]
         if not options:
             continue
-        value = st.selectbox(label, allowed, allowed.index(default) if default in allowed else 0, key=key, bind=BIND)
+        # A default only for a widget the session has not set: a widget must not get both.
+        index = {} if key in st.session_state else {
+            "index": allowed.index(wanted[key]) if wanted[key] in allowed else 0}
+        value = st.selectbox(label, allowed, key=key, bind=BIND, **index)
         if value != NONE:
             chosen.append(own[value] if value in own else folder / value)
     st.file_uploader(f"Your own checkpoints (.pt from `python -m fernn.train --export`; up to {MAX_OWN}, "

@@ -32,9 +32,10 @@ __all__ = ["MAX_GRID_SEQUENCES", "MAX_GRID_SPEED", "MAX_SEQUENCES", "MAX_WORK", 
 MAX_SEQUENCES = 200  # held-out sequences per study
 MAX_GRID_SPEED = 4  # the live grid {-r..r}^2 (the app's velocity sliders reach 4)
 MAX_GRID_SEQUENCES = 16  # sequences per grid cell
-# Velocity copies x frames x sequences x hidden channels², summed over models: 2e8 is about a minute
-# on one thread of a 2-core CPU (a 16-channel model runs 70 us per copy, frame and sequence).
-MAX_WORK = 2 * 10**8
+# Velocity copies x frames x sequences x hidden channels², summed over models. Measured on one thread
+# of a 2-core CPU busy with training: 0.42 us per unit (1.34e8 units, a radius-4 grid of two 16-channel
+# FERNNs, took 57 s), so 1.5e8 is about a minute.
+MAX_WORK = 15 * 10**7
 MAX_BATCH = 16
 # progress(fraction done in [0, 1], what is running now)
 Progress = Callable[[float, str], None]

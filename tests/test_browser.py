@@ -415,6 +415,14 @@ def test_an_own_checkpoint_is_carded_compared_as_a_third_model_and_evaluated(ser
             expect(page.get_by_test_id("stMetricLabel").filter(has_text=name).first).to_be_visible()
         headline = page.get_by_text("moves at", exact=False).first.inner_text()
         assert "FERNN (tiny-fernn)" in headline and "the FERNN (" not in headline
+        page.set_viewport_size({"width": 420, "height": 900})  # three models on a phone: labels apart, tabs fit
+        expect(page.get_by_text("FERNN (tiny-fernn)", exact=True).first).to_be_visible()  # its panel's label
+        wait_until_idle(page)
+        assert overlapping_labels(page) == []
+        for name in ("Comparison", "Inside", "Velocities", "Classify", "About"):
+            box = page.get_by_role("tab", name=name).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 420, name
+        page.set_viewport_size({"width": 1440, "height": 1050})
         page.get_by_role("tab", name="About").click()
         page.get_by_text("FERNN (tiny-fernn): FERNN", exact=False).first.click()  # its card's expander
         expect(page.get_by_text("20 steps in", exact=False).first).to_be_visible()
@@ -438,3 +446,4 @@ def test_an_own_checkpoint_is_carded_compared_as_a_third_model_and_evaluated(ser
         assert_no_error(page)
     finally:
         context.close()
+

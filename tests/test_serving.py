@@ -6,11 +6,13 @@ messages fit for a visitor."""
 from __future__ import annotations
 
 import base64
+import fractions
 import io
 import pickle
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import zlib
@@ -426,17 +428,16 @@ def checkpoint_bytes(model: torch.nn.Module | None = None, *, edit=None, **paylo
     """A checkpoint as ``fernn.save_checkpoint`` writes it, held in memory; ``edit(payload)`` changes it first."""
     buffer = io.BytesIO()
     if model is not None:
-        model.metrics = {}
-        path = Path(__import__("tempfile").mkdtemp()) / "m.pt"
-        fernn.save_checkpoint(path, model, {"train": {"step": 3}})
-        payload = torch.load(path, weights_only=True)
+        with tempfile.TemporaryDirectory() as folder:
+            path = fernn.save_checkpoint(Path(folder) / "m.pt", model, {"train": {"step": 3}})
+            payload = torch.load(path, weights_only=True)
     if edit is not None:
         edit(payload)
     torch.save(payload, buffer)
     return buffer.getvalue()
 
 
-def test_an_uploaded_checkpoint_is_read_in_memory_and_named_by_its_file():
+def test_an_uploaded_checkpoint_is_read_in_memory_and_named_by_its_file(tmp_path: Path):
     model = fernn.build_model("fernn", max_speed=1, hidden_channels=3, decoder_layers=2)
     data = checkpoint_bytes(model)
     upload = serving.checkpoint_from_upload(data, file_name="../../etc/mine.pt", session="token-a")
@@ -444,7 +445,7 @@ def test_an_uploaded_checkpoint_is_read_in_memory_and_named_by_its_file():
     assert all(torch.equal(a, b) for a, b in zip(upload.model.state_dict().values(), model.state_dict().values()))
     again = serving.checkpoint_from_upload(data, file_name="mine.pt", session="token-b")
     assert upload.digest == again.digest and upload.version != again.version  # no session can hit another's key
-    shipped = fernn.save_checkpoint(Path(__import__("tempfile").mkdtemp()) / "fernn.pt", model)
+    shipped = fernn.save_checkpoint(tmp_path / "fernn.pt", model)
     opened = serving.open_checkpoints([shipped, upload, again], lambda path, modified, size: fernn.load_checkpoint(path))
     assert [item.name for item in opened] == ["FERNN", "FERNN (mine)", "FERNN (mine, 2)"]
     assert opened[1].version == ("FERNN (mine)", "upload", "token-a", upload.digest)
@@ -471,9 +472,9 @@ def _nan(payload: dict) -> None:
 @pytest.mark.parametrize(("make", "message"), [
     (lambda: b"PK\x03\x04 not really" * 4, "this file is not a checkpoint written by torch.save"),
     (lambda: pickle.dumps({"format": "fernn-checkpoint"}), "this file is not a checkpoint written by torch.save"),
-    (lambda: checkpoint_bytes(x=__import__("fractions").Fraction(1, 3)),
-     "it is not a readable checkpoint (it holds Python objects other than tensors and plain values, such as "
-     "fractions.Fraction, which fernn never loads)"),
+    (lambda: checkpoint_bytes(x=fractions.Fraction(1, 3)),
+     ("it is not a readable checkpoint (it holds Python objects other than tensors and plain values, such as "
+      "fractions.Fraction, which fernn never loads)")),
     (lambda: checkpoint_bytes(x=1), "it is not a fernn checkpoint"),
     (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_grow),
      "weights do not match its config: it describes"),

@@ -114,8 +114,8 @@ class ModelCard:
             same = {True: "the same data as this checkpoint's evaluation",
                     False: "other data than this checkpoint's evaluation: compare the ordering, not the values",
                     None: "this checkpoint records no evaluation to set beside it"}[paper.same_data]
-            rows.append(("From the paper", f"{paper.role}: test MSE {paper.test_mse:.1e} on {paper.data}; "
-                         f"{same} (the paper's number, from {paper.source})"))
+            rows.append(("From the paper", (f"{paper.role}: test MSE {paper.test_mse:.1e} on {paper.data}; "
+                                            f"{same} (the paper's number, from {paper.source})")))
         return rows
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+import app_models
 import fernn
 from app_own_digit import own_digit
 from fernn import serving, showcase, viz
@@ -175,30 +176,15 @@ def _rotation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed
     return digits
 
 
-def _default(options: list[str], wanted: str, key: str) -> dict:
-    """A selectbox's ``index`` keyword for ``wanted`` (the first option when it is missing), or
-    nothing when the session state already holds the widget's value."""
-    if key in st.session_state:
-        return {}
-    return {"index": options.index(wanted) if wanted in options else 0}
-
-
 def sidebar_settings(motion: str) -> serving.RunSettings:
     st.header("3 · Models")
-    files, (first, second) = checkpoint_files(), DEFAULT_PAIRS[motion]
-    paths: tuple[Path, ...] = ()
+    files = checkpoint_files()
     if not files:
         st.error(f"No .pt checkpoints in the folder `{CHECKPOINT_DIR.name}`: train with `python -m fernn.train` or "
                  "point `FERNN_CHECKPOINT_DIR` at a folder of checkpoints.")
-    else:
-        options = ["(none)", *files]
-        # The motion's pair by default; a change of motion sets the pair through the session state
-        # (_open_motion_pair), and a widget must not also get a default then.
-        left = st.selectbox("Left model", files, key="model_a", bind=BIND,
-                            **_default(files, first, "model_a"))
-        right = st.selectbox("Right model", options, key="model_b", bind=BIND,
-                             **_default(options, second if second in files else "(none)", "model_b"))
-        paths = tuple(CHECKPOINT_DIR / name for name in (left, right) if name != "(none)")
+    # Shipped files and the visitor's own; the motion's pair by default (a change of motion sets the
+    # pair through the session state, _open_motion_pair).
+    paths = app_models.model_slots(CHECKPOINT_DIR, files, slots=server()[1], defaults=DEFAULT_PAIRS[motion])
     choice = st.selectbox("FERNN velocity set at inference: auto, as trained, or r", VELOCITY_CHOICES, key="vset",
                           bind=BIND, help="One hidden copy per velocity; the weights are shared, so any set runs. A "
                           "FERNN tracks a velocity only if it is in the set: 'auto' widens it to cover the digits.")
@@ -403,6 +389,8 @@ def main() -> None:
                           shipped=bool(classifiers))
     else:  # only the open tab is drawn and sent: the hidden-state animation alone is megabytes
         if about_tab.open is not False:
+            with about_tab:
+                app_models.model_cards(models)
             about_tab.markdown(Path(__file__).with_name("docs").joinpath("app-explanation.md").read_text())
         if grid_tab.open is not False:
             with grid_tab:
@@ -417,6 +405,8 @@ def main() -> None:
             if comparison_tab.open is not False:
                 with comparison_tab:
                     show_comparison(comparison)
+                    app_models.evaluate_settings(models, versions, comparison, settings.velocities, settings.seed,
+                                                 cache=server()[0], slots=server()[1])
             if inside_tab.open is not False:
                 with inside_tab:
                     show_inside(comparison)

@@ -7,6 +7,7 @@ its model. Version 1 files (before the kind was recorded) hold forecasters and l
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import pickle
@@ -21,8 +22,8 @@ from .flows import TRANSLATION, Flow, GridAxes, Velocity
 from .classifier import Classifier
 from .models import Forecaster
 
-__all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "load_safely", "read_checkpoint",
-           "register_model", "save_checkpoint"]
+__all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "load_safely",
+           "model_from_payload", "read_checkpoint", "read_checkpoint_bytes", "register_model", "save_checkpoint"]
 
 FORMAT = "fernn-checkpoint"
 # A velocity set of {-22..22}^2 (2,025 copies) already needs gigabytes per sample.
@@ -99,9 +100,23 @@ def load_safely(path: str | Path) -> object:
         raise CheckpointError(f"{path} is not a readable checkpoint ({_first_line(error)})") from error
 
 
+def read_checkpoint_bytes(data: bytes, name: str) -> dict:
+    """:func:`read_checkpoint` for a checkpoint held in memory (an upload that never touches a disk),
+    named ``name`` in errors; the same ``weights_only=True`` unpickler."""
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
+        raise CheckpointError(f"{name} is not a readable checkpoint ({_first_line(error)})") from error
+    return _checked_payload(payload, name)
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """The validated raw payload of a checkpoint file (see :func:`load_checkpoint` for errors)."""
-    payload = load_safely(path)
+    return _checked_payload(load_safely(path), path)
+
+
+def _checked_payload(payload: object, path: str | Path) -> dict:
+    """``payload`` if it has a checkpoint's format, version and keys; :class:`CheckpointError` naming ``path`` if not."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a fernn checkpoint")
     if payload.get("version") not in READABLE_VERSIONS:
@@ -149,7 +164,14 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu"):
     Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` for one that
     is not a usable fernn checkpoint.
     """
-    payload = read_checkpoint(path)
+    return model_from_payload(read_checkpoint(path), path, device)
+
+
+def model_from_payload(payload: dict, path: str | Path, device: str | torch.device = "cpu"):
+    """The model a validated checkpoint payload (:func:`read_checkpoint`) describes; its config is
+    checked against the weights the payload holds before anything is allocated. ``path`` names the
+    checkpoint in errors (a file name for an upload that never touched a disk)."""
+    payload = _checked_payload(payload, path)
     kind = payload.get("model", "forecaster")
     cls = _MODELS.get(kind) if isinstance(kind, str) else None
     if cls is None:

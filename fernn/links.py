@@ -134,7 +134,7 @@ def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_c
     return {"source": Choice(("MNIST", "Draw", "Upload")), "digits": Choice(("1", "2")), "digit1": digit,
             "digit2": digit, **dict.fromkeys(("vy1", "vx1", "vy2", "vx2"), speed),
             **dict.fromkeys(("y1", "x1", "y2", "x2"), shift), "model_a": Choice(tuple(checkpoints)),
-            "model_b": Choice(("(none)", *checkpoints)), "vset": Choice(tuple(velocity_choices)),
+            "model_b": Choice(("(none)", *checkpoints)), "model_c": Choice(("(none)", *checkpoints)), "vset": Choice(tuple(velocity_choices)),
             "context": WholeNumber(1, 20), "predict": WholeNumber(1, 70), "seed": WholeNumber(0, 2**31 - 1),
             "channels": NumberSet(0, 1023, 8), "view": Choice(("pooled", "copy")), "stabilised": Flag(),
             "tab": Choice(tuple(tabs), tuple(renamed_tabs.items())),

@@ -383,7 +383,7 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
         else:
             assert widgets[key].value in (True, False)
         compared += 1
-    assert compared == len(fields) == 29
+    assert compared == len(fields) == 30
 
 
 class FakeCanvas:
@@ -600,3 +600,67 @@ def test_rotating_digits_with_translation_models_say_what_to_change(app: AppTest
     at = app.run()
     assert not at.exception
     assert any("is a translation model and the digits move by rotation" in text for text in texts(at.error))
+
+
+# --- models: three slots, own checkpoints, cards, "Evaluate these settings" ------------------------
+
+
+def own_checkpoint_bytes(tmp_path: Path, name: str = "mine.pt") -> bytes:
+    """A small FERNN checkpoint with a training record, as ``fernn.train --export`` writes one."""
+    history = [{"step": 10, "wall_time": 1.0, "val_mse": 0.2}, {"step": 20, "wall_time": 2.0, "val_mse": 0.1}]
+    path = fernn.save_checkpoint(tmp_path / name, fernn.build_model("fernn", max_speed=1, hidden_channels=3,
+                                                                    decoder_layers=2),
+                                 {"train": {"step": 20, "wall_time": 2.5, "history": history,
+                                            "config": {"data_max_speed": 1}}})
+    return path.read_bytes()
+
+
+def test_an_own_checkpoint_joins_as_a_third_model_with_its_card(app: AppTest, checkpoint_dir: Path, tmp_path: Path):
+    before = sorted(p.name for p in checkpoint_dir.rglob("*"))
+    at = app.run()
+    assert at.selectbox(key="model_c").value == "(none)" and len(at.metric) == 3  # two models and the baseline
+    at.file_uploader(key="model_upload").set_value(("mine.pt", own_checkpoint_bytes(tmp_path), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.sidebar.error
+    assert at.selectbox(key="model_c").value == "⬆ mine.pt"  # a new upload goes to the empty slot
+    assert metric(at, "G-RNN mean MSE") and metric(at, "FERNN mean MSE") and metric(at, "FERNN (mine) mean MSE")
+    assert "**FERNN (mine)**" in headline(at) and "the FERNN" not in headline(at)
+    assert "⬆ mine.pt" in at.selectbox(key="model_a").options  # selectable in every slot
+    at.query_params["tab"] = "About"
+    at.run()
+    assert [e.label for e in at.expander if "FERNN (mine)" in e.label]
+    card = next(text for text in texts(at.markdown) if "**Parameters:**" in text and "20 steps" in text)
+    assert "V = {-1..1}^2 (9 copies)" in card and "From the paper" in card
+    at.file_uploader(key="model_upload").set_value(None)
+    at.query_params["tab"] = "Comparison"
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="model_c").value == "(none)" and "⬆ mine.pt" not in at.selectbox(key="model_a").options
+    assert sorted(p.name for p in checkpoint_dir.rglob("*")) == before  # nothing was written to the server's disk
+
+
+def test_an_unusable_own_checkpoint_gets_one_line(app: AppTest, tmp_path: Path):
+    at = app.run()
+    at.file_uploader(key="model_upload").set_value(("notes.pt", b"this is not a checkpoint" * 10, "text/plain"))
+    at.run()
+    assert not at.exception
+    (error,) = texts(at.sidebar.error)
+    assert error == "Cannot use notes.pt: this file is not a checkpoint written by torch.save (fernn.save_checkpoint)."
+    assert at.selectbox(key="model_c").value == "(none)" and metric(at, "FERNN mean MSE")
+
+
+def test_evaluate_these_settings_scores_each_model_over_held_out_sequences(app: AppTest):
+    at = app.run()
+    assert_clean(at)
+    at.number_input(key="study_sequences").set_value(3)
+    at.selectbox(key="study_grid").set_value("1")
+    at.number_input(key="study_cell").set_value(1)
+    at.button(key="study_run").click().run()
+    assert_clean(at)
+    table = next(text for text in texts(at.markdown) if text.startswith("| Model | mean MSE"))
+    assert "| G-RNN |" in table and "| FERNN |" in table and "| copy last frame |" in table
+    assert any("Over **3 held-out sequences**" in text for text in texts(at.markdown))
+    assert any("Live velocity grid" in text for text in texts(at.markdown))
+    at.slider(key="predict").set_value(3).run()  # another setting: the old numbers are not shown as these
+    assert not any(text.startswith("| Model | mean MSE") for text in texts(at.markdown))
+    assert any("settings have changed" in text for text in texts(at.caption))

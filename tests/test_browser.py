@@ -397,6 +397,63 @@ def test_eight_sessions_at_the_widest_settings_all_finish_in_bounded_memory(serv
     assert after <= 1.5 * 2**30
 
 
+@pytest.fixture(scope="module")
+def own_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint trained in seconds by the real command line, as a researcher would bring one."""
+    folder = tmp_path_factory.mktemp("own-checkpoint")
+    exported = folder / "tiny-fernn.pt"
+    subprocess.run([sys.executable, "-m", "fernn.train", "--preset", "tiny-fernn", "--output", str(folder / "run"),
+                    "--export", str(exported), "--threads", "1", "--device", "cpu"],
+                   cwd=ROOT, check=True, capture_output=True, timeout=300)
+    return exported
+
+
+def test_an_own_checkpoint_is_carded_compared_as_a_third_model_and_evaluated(server: str, browser, tmp_path: Path,
+                                                                             own_checkpoint: Path):
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, server)
+    try:
+        expect(page.get_by_text("FERNN mean MSE", exact=False).first).to_be_visible()
+        page.get_by_test_id("stSidebar").locator("input[type=file]").set_input_files(str(own_checkpoint))
+        expect(page.get_by_test_id("stMetricLabel").filter(has_text="FERNN (tiny-fernn) mean MSE")).to_be_visible()
+        for name in ("G-RNN mean MSE", "FERNN mean MSE"):  # three models side by side
+            expect(page.get_by_test_id("stMetricLabel").filter(has_text=name).first).to_be_visible()
+        headline = page.get_by_text("moves at", exact=False).first.inner_text()
+        assert "FERNN (tiny-fernn)" in headline and "the FERNN (" not in headline
+        page.set_viewport_size({"width": 420, "height": 900})  # three models on a phone: labels apart, tabs fit
+        expect(page.get_by_text("FERNN (tiny-fernn)", exact=True).first).to_be_visible()  # its panel's label
+        wait_until_idle(page)
+        assert overlapping_labels(page) == []
+        for name in ("Comparison", "Inside", "Velocities", "Classify", "About"):
+            box = page.get_by_role("tab", name=name).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 420, name
+        page.set_viewport_size({"width": 1440, "height": 1050})
+        page.get_by_role("tab", name="About").click()
+        page.get_by_text("FERNN (tiny-fernn): FERNN", exact=False).first.click()  # its card's expander
+        expect(page.get_by_text("20 steps in", exact=False).first).to_be_visible()
+        expect(page.get_by_text("Validation MSE during training").last).to_be_visible()
+        wait_until_idle(page)
+        page.get_by_role("tab", name="Comparison").click()
+        page.get_by_label("Held-out sequences").fill("3")
+        page.get_by_label("Sequences per cell").fill("1")
+        page.get_by_label("Sequences per cell").press("Enter")
+        wait_until_idle(page)
+        page.get_by_role("button", name="Evaluate these settings").click()
+        expect(page.get_by_text("Over 3 held-out sequences", exact=False).first).to_be_visible()
+        for name in ("G-RNN", "FERNN", "FERNN (tiny-fernn)", "copy last frame"):  # the table's rows
+            expect(page.get_by_role("cell", name=name, exact=True).first).to_be_visible()
+        wait_until_idle(page)
+        page.get_by_text("Over 3 held-out sequences", exact=False).first.scroll_into_view_if_needed()
+        target = screenshot_path(tmp_path, "own-checkpoint.png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target), full_page=True)
+        print(f"\nscreenshot: {target}")
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
 def test_a_digit_turning_beyond_the_training_range_runs_in_every_view(server: str, browser, tmp_path: Path):
     """Rotate, chosen in the sidebar: the rotation pair opens, the digit turns at +60°/frame (twice
     the training range), the link says so, and Inside and Velocities draw in rotation's terms."""

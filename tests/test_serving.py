@@ -6,10 +6,12 @@ messages fit for a visitor."""
 from __future__ import annotations
 
 import base64
+import fractions
 import io
 import pickle
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import zlib
@@ -262,7 +264,7 @@ def test_notes_quote_link_text_without_markdown():
 
 def test_link_fields_cover_every_url_bound_widget():
     assert set(FIELDS) == {"source", "digits", "digit1", "digit2", "vy1", "vx1", "vy2", "vx2", "y1", "x1", "y2", "x2",
-                           "model_a", "model_b", "vset", "context", "predict", "seed", "channels", "view",
+                           "model_a", "model_b", "model_c", "vset", "context", "predict", "seed", "channels", "view",
                            "stabilised", "tab", "cvset", "flicker", "motion", "w1", "w2", "a1", "a2"}
 
 
@@ -402,6 +404,98 @@ def test_open_checkpoints_names_models_and_says_why_one_cannot_be_used(tmp_path:
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "x.pt").write_bytes(b"")
     assert serving.checkpoint_files(tmp_path, skip=("classify",)) == ["a.pt", "b.pt", "bad.pt", "rotation/x.pt"]
+
+
+# --- a visitor's own checkpoint -------------------------------------------------------------
+
+
+def checkpoint_bytes(model: torch.nn.Module | None = None, *, edit=None, **payload) -> bytes:
+    """A checkpoint as ``fernn.save_checkpoint`` writes it, held in memory; ``edit(payload)`` changes it first."""
+    buffer = io.BytesIO()
+    if model is not None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = fernn.save_checkpoint(Path(folder) / "m.pt", model, {"train": {"step": 3}})
+            payload = torch.load(path, weights_only=True)
+    if edit is not None:
+        edit(payload)
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def test_an_uploaded_checkpoint_is_read_in_memory_and_named_by_its_file(tmp_path: Path):
+    model = fernn.build_model("fernn", max_speed=1, hidden_channels=3, decoder_layers=2)
+    data = checkpoint_bytes(model)
+    upload = serving.checkpoint_from_upload(data, file_name="../../etc/mine.pt", session="token-a")
+    assert upload.file_name == "mine.pt" and upload.model.metrics == {"train": {"step": 3}}
+    assert all(torch.equal(a, b) for a, b in zip(upload.model.state_dict().values(), model.state_dict().values()))
+    again = serving.checkpoint_from_upload(data, file_name="mine.pt", session="token-b")
+    assert upload.digest == again.digest and upload.version != again.version  # no session can hit another's key
+    shipped = fernn.save_checkpoint(tmp_path / "fernn.pt", model)
+    opened = serving.open_checkpoints([shipped, upload, again], lambda path, modified, size: fernn.load_checkpoint(path))
+    assert [item.name for item in opened] == ["FERNN", "FERNN (mine)", "FERNN (mine, 2)"]
+    assert opened[1].version == ("FERNN (mine)", "upload", "token-a", upload.digest)
+    assert opened[1].model is upload.model and not opened[1].evaluated
+
+
+def _grow(payload: dict) -> None:
+    payload["config"]["hidden_channels"] = 4096
+
+
+def _foreign(payload: dict) -> None:
+    payload["model"] = "classifier"
+
+
+def _three_channels(payload: dict) -> None:
+    model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1, in_channels=3)
+    payload.update(config=model.config.to_dict(), state_dict=model.state_dict())
+
+
+def _nan(payload: dict) -> None:
+    payload["state_dict"]["encoder.cell.recurrent_conv.weight"][0, 0, 0, 0] = float("nan")
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: b"PK\x03\x04 not really" * 4, "this file is not a checkpoint written by torch.save"),
+    (lambda: pickle.dumps({"format": "fernn-checkpoint"}), "this file is not a checkpoint written by torch.save"),
+    (lambda: checkpoint_bytes(x=fractions.Fraction(1, 3)),
+     ("it is not a readable checkpoint (it holds Python objects other than tensors and plain values, such as "
+      "fractions.Fraction, which fernn never loads)")),
+    (lambda: checkpoint_bytes(x=1), "it is not a fernn checkpoint"),
+    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_grow),
+     "weights do not match its config: it describes"),
+    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_foreign),
+     "it holds a classifier; the comparison runs forecasters"),
+    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_three_channels),
+     "the model reads 3 channels; the demo's digits have 1"),
+    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_nan),
+     "its weights hold NaN or infinite values"),
+])
+def test_an_unusable_upload_gets_one_line_without_paths_or_torch_advice(make, message):
+    with pytest.raises(DemoError) as caught:
+        serving.checkpoint_from_upload(make(), file_name="mine.pt", session="s")
+    text = str(caught.value)
+    assert text.startswith(message), text
+    assert "\n" not in text and "weights_only" not in text and "/" not in text.replace("torch.save", "")
+
+
+def test_the_checkpoint_cap_is_the_servers_upload_cap():
+    """The server refuses larger request bodies while they stream in; a smaller app cap would hide it."""
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1024**2 == serving.MAX_CHECKPOINT_BYTES
+
+
+def test_an_upload_over_the_size_cap_is_refused_before_it_is_read(monkeypatch):
+    with pytest.raises(DemoError, match="the file is 2.5 MB; the limit is 2 MB"):
+        serving.check_checkpoint_upload(int(2.5 * 1024**2))
+    serving.check_checkpoint_upload(serving.MAX_CHECKPOINT_BYTES)  # at the cap: allowed
+    # An archive whose entries declare more than the cap once unpacked is refused from its directory.
+    monkeypatch.setattr(serving, "MAX_CHECKPOINT_BYTES", 4096)
+    padded = checkpoint_bytes(x=torch.zeros(2048))
+    monkeypatch.setattr(serving, "read_checkpoint_bytes", lambda *a: pytest.fail("the unpickler must not run"))
+    with pytest.raises(DemoError, match="the file (is|unpacks to)"):
+        serving.checkpoint_from_upload(padded, file_name="big.pt", session="s")
 
 
 # --- digit links, the comparison cache, run slots -------------------------------------------

@@ -232,3 +232,16 @@ def test_ring_accuracy_figure_marks_training_range_intervals_and_the_digit():
     assert "training |v| ≤ 1" in notes and "your digit" in notes and "chance" in notes
     with pytest.raises(ValueError, match="at least one"):
         viz.ring_accuracy_figure(())
+
+
+def test_three_models_draw_side_by_side_with_short_error_labels(comparison):
+    import dataclasses
+
+    third = dataclasses.replace(comparison.runs[1], name="FERNN (tiny-fernn)")
+    three = dataclasses.replace(comparison, runs=(*comparison.runs, third))
+    spec = assert_valid(viz.comparison_animation(three))
+    texts = [note["text"] for note in spec["layout"]["annotations"]]
+    # Each error panel sits under its model's name: a 420 px phone has no room to repeat three names.
+    assert texts == ["Truth", "G-RNN", "FERNN", "FERNN (tiny-fernn)", "", "|error|", "|error|", "|error|"]
+    assert len(assert_valid(viz.mse_figure(three))["data"]) == 4  # three models and the baseline
+    assert_valid(viz.hidden_animation(three, [0, 1]))

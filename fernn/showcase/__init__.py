@@ -26,11 +26,14 @@ One room per job; a room imports only the rooms listed above it:
     headline   headline, drift_summary, readout_notes, PAPER_URL
     classify   flicker_scene, classify (classifiers' probabilities after each frame), classify_headline,
                classifier_record, ring_series (recorded accuracy per velocity ring)
+    cards      model_card (a loaded model's card: config, training, held-out record, the paper's number)
+    study      held_out_study, live_grids ("Evaluate these settings": many held-out sequences, live grids)
 """
 
 from __future__ import annotations
 
 from .analysis import hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
+from .cards import ModelCard, model_card
 from .classify import (CLASSIFIER_FILES, Classification, ClassifierRecord, ClassifierRun, FlickerScene,
                        RingAccuracy, RingSeries, classifier_record, classifiers_missing, classify, classify_headline,
                        flicker_scene, reads_one_frame, ring_series)
@@ -45,6 +48,7 @@ from .records import (is_evaluated, record, recorded_grids, shared_training_spee
 from .results import Comparison, HiddenViews, ModelRun
 from .runs import compare
 from .scenes import Digit, default_starts, mnist_scene, scene_flow, scene_frames, seen_from
+from .study import HeldOutStudy, LiveGrids, held_out_study, live_grids
 
 __all__ = [
     "AS_TRAINED",
@@ -61,7 +65,10 @@ __all__ = [
     "DemoError",
     "Digit",
     "FlickerScene",
+    "HeldOutStudy",
     "HiddenViews",
+    "LiveGrids",
+    "ModelCard",
     "ModelRun",
     "RingAccuracy",
     "RingSeries",
@@ -77,9 +84,12 @@ __all__ = [
     "drift_summary",
     "flicker_scene",
     "headline",
+    "held_out_study",
     "hidden_frame_indices",
     "is_evaluated",
+    "live_grids",
     "mnist_scene",
+    "model_card",
     "motion_stabilise",
     "plan_runs",
     "readout_notes",

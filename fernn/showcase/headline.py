@@ -26,7 +26,7 @@ def training_range_note(flow: Flow, velocity: Velocity, limit: int | None, *, wh
 
 def headline(comparison: Comparison) -> str:
     """The run in plain words (Markdown): each digit's speed against the training range, and
-    how the models did, e.g. "... **112× lower error** for the FERNN over 10 predicted frames."."""
+    how the two or three models did, e.g. "... **112× lower error** for **FERNN** over 10 predicted frames."."""
     limit = comparison.training_max_speed
     parts = []
     flow = comparison.flow
@@ -35,29 +35,46 @@ def headline(comparison: Comparison) -> str:
         where = training_range_note(flow, velocity, limit)
         parts.append(f"{who} {flow.verb} at **{flow.rate(velocity)}**{where}.")
     runs = comparison.runs
-    if len(runs) == 2:
-        (first, second) = runs
-        ratio = first.mean_mse / max(second.mean_mse, 1e-12)
-        better, worse = (second, first) if ratio >= 1 else (first, second)
-        factor = max(ratio, 1 / max(ratio, 1e-12))
-        them = "them" if len(comparison.digit_velocities) > 1 else "it"
-        keeps = f"keeps {them}" if better.mean_mse < 0.3 * comparison.baseline_mean_mse else "does better"
-        # A prediction that has gone dark is lost, not smeared.
-        loses = ("loses " + them if worse_is_blank(worse, comparison) else f"smears {them}") \
-            if worse.mean_mse > 0.3 * comparison.baseline_mean_mse else "does worse"
-        verdict = (f"The {better.name} {keeps} (MSE {better.mean_mse:.1e}); the {worse.name} {loses} "
-                   f"(MSE {worse.mean_mse:.1e}): **{factor:.0f}× lower error** for the {better.name}"
-                   if factor >= 1.5 else
-                   f"Both models do about as well (MSE {first.mean_mse:.1e} and {second.mean_mse:.1e})")
-        outside = [v for v in comparison.digit_velocities if any(r.kind == "fernn" and v not in r.velocities
-                                                                for r in runs)]
-        parts.append(verdict + f" over {comparison.predict_frames} predicted frames.")
-        if outside:
-            parts.append(f"{_listed(flow, outside)} outside the FERNN's velocity set: no hidden copy moves with "
-                         f"{'them' if len(outside) > 1 else 'it'}, so the FERNN loses its advantage there.")
+    if len(runs) > 1:
+        parts.append(_verdict(comparison) + f" over {comparison.predict_frames} predicted frames.")
     elif runs:
         parts.append(f"{runs[0].name}: MSE {runs[0].mean_mse:.1e} over {comparison.predict_frames} predicted frames.")
+    fernns = [run for run in runs if run.kind == "fernn"]
+    for run in fernns:
+        outside = [v for v in comparison.digit_velocities if v not in run.velocities]
+        if outside:
+            # Named in bold unless it is the page's one "FERNN": two FERNNs must never both be "the FERNN".
+            whose, who = ("the FERNN's", "the FERNN") if len(fernns) == 1 and run.name == "FERNN" else \
+                (f"**{run.name}**'s", f"**{run.name}**")
+            parts.append(f"{_listed(flow, outside)} outside {whose} velocity set: no hidden copy moves with "
+                         f"{'them' if len(outside) > 1 else 'it'}, so {who} loses its advantage there.")
     return " ".join(parts)
+
+
+def _verdict(comparison: Comparison) -> str:
+    """How two or three runs did, best first, each named as the page names it (in bold: with two
+    FERNNs, "the FERNN" would not say which), e.g. "**FERNN** keeps it (MSE 2.0e-03); **G-RNN**
+    smears it (MSE 2.2e-01): **112× lower error** for **FERNN**"."""
+    runs = sorted(comparison.runs, key=lambda run: run.mean_mse)
+    best, others = runs[0], runs[1:]
+    them = "them" if len(comparison.digit_velocities) > 1 else "it"
+    factors = [other.mean_mse / max(best.mean_mse, 1e-12) for other in others]
+    if all(factor < 1.5 for factor in factors):
+        each = ", ".join(f"{run.mean_mse:.1e} for **{run.name}**" for run in runs)
+        return f"{'Both' if len(runs) == 2 else f'All {len(runs)}'} models do about as well (MSE {each})"
+    keeps = f"keeps {them}" if best.mean_mse < 0.3 * comparison.baseline_mean_mse else "does best"
+    clauses = [f"**{best.name}** {keeps} (MSE {best.mean_mse:.1e})"]
+    for other, factor in zip(others, factors):
+        if factor < 1.5:
+            clauses.append(f"**{other.name}** does about as well (MSE {other.mean_mse:.1e})")
+            continue
+        # A prediction that has gone dark is lost, not smeared.
+        verb = (f"loses {them}" if worse_is_blank(other, comparison) else f"smears {them}") \
+            if other.mean_mse > 0.3 * comparison.baseline_mean_mse else "does worse"
+        gain = f"**{factor:.0f}× lower error** for **{best.name}**"
+        clauses.append(f"**{other.name}** {verb} (MSE {other.mean_mse:.1e})" + (f": {gain}" if len(runs) == 2
+                                                                                    else f", {gain}"))
+    return "; ".join(clauses)
 
 
 def worse_is_blank(run, comparison: Comparison) -> bool:

@@ -55,7 +55,9 @@ def comparison_animation(comparison: Comparison, *, height: int = 540) -> go.Fig
                 mosaic_heatmap(mosaic([None, *errors], columns), ERROR_COLORSCALE, y0=row_height, hover="|error|")]
 
     notes = panel_labels(["Truth", *(run.name for run in runs)], columns, size)
-    notes += panel_labels(["", *(f"{run.name} |error|" for run in runs)], columns, size, y0=row_height)
+    # Three models and more: each error panel sits under its model's name; a phone has no room to repeat it.
+    errors = [f"{run.name} |error|" if len(runs) < 3 else "|error|" for run in runs]
+    notes += panel_labels(["", *errors], columns, size, y0=row_height)
     width = columns * (size[1] + 1) - 1
     layout = dict(height=height, margin=dict(l=4, r=4, t=56, b=84), annotations=notes,
                   **image_axes(width, 2 * row_height - 1))

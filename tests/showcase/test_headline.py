@@ -29,3 +29,34 @@ def test_readout_notes_warn_about_a_velocity_outside_the_set(blob, integrator_fe
     assert [warning for _, warning in showcase.readout_notes(auto)] == [False]  # the G-RNN has no read-out
     assert showcase.drift_summary(auto) == " · ".join(f"{r.name} **{r.hidden.drift:.2f}**" for r in auto.runs)
     assert "FERNN **0.00**" in showcase.drift_summary(auto)
+
+
+def test_three_models_and_two_fernns_are_each_named_by_their_own_name(blob, integrator_fernn, tiny_grnn):
+    import dataclasses
+
+    import numpy as np
+
+    models = {"G-RNN": tiny_grnn(), "FERNN": integrator_fernn(max_speed=1),
+              "FERNN (tiny-fernn)": integrator_fernn(max_speed=2)}
+    result = showcase.compare(models, [showcase.Digit(blob(), velocity=(2, -1))], context_frames=3, predict_frames=2,
+                              velocities=showcase.AS_TRAINED)
+    assert len(result.runs) == 3
+    runs = {run.name: run for run in result.runs}
+    # Errors set apart so the ranking is known: the wide FERNN best, the narrow one next, the G-RNN last.
+    errors = {"FERNN (tiny-fernn)": 1e-4, "FERNN": 1e-2, "G-RNN": 1e-1}
+    ranked = dataclasses.replace(result, runs=tuple(dataclasses.replace(run, mse=np.full_like(run.mse, errors[name]))
+                                                   for name, run in runs.items()))
+    text = showcase.headline(ranked)
+    assert "**FERNN (tiny-fernn)** keeps it (MSE 1.0e-04)" in text
+    assert "**FERNN** " in text and "100× lower error** for **FERNN (tiny-fernn)**" in text
+    assert "1000× lower error** for **FERNN (tiny-fernn)**" in text
+    assert text.index("**FERNN**") < text.index("**G-RNN**")  # best first, then in order of error
+    assert "the FERNN" not in text  # with two FERNNs, "the FERNN" would not say which
+    # Only the narrow FERNN's set misses (2, -1): it is named, the wide one is not.
+    assert "(2, -1) is outside **FERNN**'s velocity set" in text and "**FERNN (tiny-fernn)**'s" not in text
+    two = dataclasses.replace(ranked, runs=tuple(r for r in ranked.runs if r.kind == "fernn"))
+    pair = showcase.headline(two)
+    assert "**FERNN (tiny-fernn)** keeps it" in pair and ": **100× lower error** for **FERNN (tiny-fernn)**" in pair
+    close = dataclasses.replace(ranked, runs=tuple(dataclasses.replace(r, mse=np.full_like(r.mse, 1e-3))
+                                                   for r in ranked.runs))
+    assert "All 3 models do about as well" in showcase.headline(close)

@@ -10,7 +10,8 @@ import fernn.showcase
 
 ROOMS = Path(fernn.showcase.__file__).parent
 # Lowest first: a room may import only rooms earlier in this list.
-ORDER = ("errors", "scenes", "planning", "analysis", "results", "records", "runs", "export", "headline", "classify")
+ORDER = ("errors", "scenes", "planning", "analysis", "results", "records", "runs", "export", "headline", "classify", "cards",
+         "study")
 
 
 def sibling_imports(path: Path) -> set[str]:

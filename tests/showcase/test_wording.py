@@ -46,10 +46,10 @@ def test_a_blank_prediction_is_lost_not_smeared(blob):
     dark = dataclasses.replace(worse, prediction=np.zeros_like(worse.prediction), mse=np.full_like(worse.mse, 10.0))
     close = dataclasses.replace(better, mse=np.full_like(better.mse, 1e-6))
     text = headline(dataclasses.replace(comparison, runs=(close, dark)))
-    assert f"the {dark.name} loses it" in text and "smears" not in text
+    assert f"**{dark.name}** loses it" in text and "smears" not in text
     bright = dataclasses.replace(dark, prediction=np.ones_like(worse.prediction))
     assert worse_is_blank(dark, comparison) and not worse_is_blank(bright, comparison)
-    assert f"the {dark.name} smears it" in headline(dataclasses.replace(comparison, runs=(close, bright)))
+    assert f"**{dark.name}** smears it" in headline(dataclasses.replace(comparison, runs=(close, bright)))
 
 
 def test_the_empty_velocity_set_is_described_as_one_copy():

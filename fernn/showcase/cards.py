@@ -1,0 +1,225 @@
+"""A model card per loaded forecaster: what it is (parameters, flow, velocity set), how it was
+trained (data range, steps, wall time, validation curve), what its checkpoint records on held-out
+data (test MSE with its interval, the velocity grid inside and beyond the training range), and the
+paper's number beside them where one applies, marked as the paper's.
+
+Everything comes from the model and its checkpoint's record: nothing here runs the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checkpoints import CheckpointRecord, VelocityGrid
+from ..flows import Flow, Rotation, Translation
+from ..models import Forecaster
+from ..report import interval_bounds
+from ..table1 import DATA_MAX_SPEED as TABLE1_SPEED
+from ..table1 import PAPER_SOURCE, PAPER_TEST_MSE
+from .planning import set_radius
+
+__all__ = ["GridSummary", "ModelCard", "PaperNumber", "model_card", "paper_number"]
+
+# Rotating MNIST test MSE in Keller 2025, as secondary summaries quote it (docs/paper-notes.md): the
+# research code's C_36 (10-degree steps), data up to 4 steps (40 degrees) per frame.
+PAPER_ROTATION_ORDER, PAPER_ROTATION_SPEED = 36, 4
+PAPER_ROTATION_MSE = {"grnn": 4.0e-3, "fernn-v4": 6.1e-4}
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """The paper's test MSE for a model of this one's part, and whether this checkpoint's recorded
+    evaluation drew its data as the paper did (only then are the two numbers on the same data)."""
+
+    role: str  # "FERNN-V1 (Table 1, Translating MNIST)"
+    test_mse: float
+    data: str  # the paper's test data in words
+    same_data: bool | None  # None: this checkpoint records no evaluation to set beside it
+    source: str = PAPER_SOURCE
+
+
+@dataclass(frozen=True)
+class GridSummary:
+    """A recorded velocity grid in two numbers: mean MSE over the cells inside the training range
+    (speed <= ``training_max_speed``) and over those beyond it (``None`` where there are none)."""
+
+    title: str  # "velocity grid" or "widened to V = {-4..4}^2"
+    radius: int  # the grid holds every velocity of speed <= radius
+    inside_mse: float | None
+    beyond_mse: float | None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """One forecaster's card; ``None`` (or empty) for whatever its checkpoint does not record."""
+
+    name: str
+    kind: str  # "G-RNN" or "FERNN"
+    flow: Flow
+    parameters: int
+    velocity_set: str  # the set it was trained with, as its flow writes it
+    copies: int
+    training_max_speed: int | None
+    training_steps: int | None
+    training_seconds: float | None
+    curve_steps: tuple[int, ...]  # the validation curve: step -> validation MSE
+    curve_mse: tuple[float, ...]
+    evaluated: bool
+    test_mse: float | None
+    test_interval: tuple[float, float] | None  # 95%, normal approximation over test sequences
+    test_sequences: int | None
+    test_data_speed: int | None  # the held-out data's per-digit speed limit
+    grids: tuple[GridSummary, ...]
+    paper: PaperNumber | None
+
+    @property
+    def best_validation_mse(self) -> float | None:
+        return min(self.curve_mse) if self.curve_mse else None
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The card as ``(label, value)`` lines (Markdown), in reading order."""
+        flow = self.flow
+        rows = [("Model", f"{self.kind}, {flow.name} ({flow.unit})"),
+                ("Parameters", f"{self.parameters:,}"),
+                ("Velocity set", f"{self.velocity_set} ({self.copies} cop{'y' if self.copies == 1 else 'ies'})"),
+                ("Training data", _speeds(flow, self.training_max_speed) if self.training_max_speed is not None
+                 else "not recorded")]
+        if self.training_steps is not None:
+            took = f" in {_duration(self.training_seconds)}" if self.training_seconds is not None else ""
+            best = self.best_validation_mse
+            rows.append(("Training", f"{self.training_steps:,} steps{took}"
+                         + (f"; best validation MSE {best:.2e}" if best is not None else "")))
+        else:
+            rows.append(("Training", "not recorded"))
+        if self.test_mse is not None:
+            spread = (f" (95%: {self.test_interval[0]:.2e}…{self.test_interval[1]:.2e})"
+                      if self.test_interval else " (no interval recorded)")
+            over = f" over {self.test_sequences:,} held-out sequences" if self.test_sequences else ""
+            data = f", {_speeds(flow, self.test_data_speed)}" if self.test_data_speed is not None else ""
+            rows.append(("Test MSE", f"{self.test_mse:.2e}{spread}{over}{data}"))
+        else:
+            rows.append(("Test MSE", "no evaluation recorded: treat its numbers as untrained"
+                         if not self.evaluated else "not recorded"))
+        limit = self.training_max_speed
+        for grid in self.grids:
+            inside = f"inside the training range {_mse(grid.inside_mse)}" if limit is not None else ""
+            beyond = f"beyond it {_mse(grid.beyond_mse)}" if limit is not None else ""
+            parts = [part for part in (inside, beyond) if part] or [f"mean {_mse(grid.inside_mse)}"]
+            rows.append((grid.title[:1].upper() + grid.title[1:], f"{' · '.join(parts)} (speeds up to {grid.radius})"))
+        if self.paper is not None:
+            paper = self.paper
+            same = {True: "the same data as this checkpoint's evaluation",
+                    False: "other data than this checkpoint's evaluation: compare the ordering, not the values",
+                    None: "this checkpoint records no evaluation to set beside it"}[paper.same_data]
+            rows.append(("From the paper", (f"{paper.role}: test MSE {paper.test_mse:.1e} on {paper.data}; "
+                                            f"{same} (the paper's number, from {paper.source})")))
+        return rows
+
+
+def model_card(name: str, model: Forecaster) -> ModelCard:
+    """The card of ``model`` (shown as ``name``), from its config and its checkpoint's record."""
+    flow, config = model.flow, model.config
+    found = CheckpointRecord.from_metrics(getattr(model, "metrics", None), flow)
+    radius = set_radius(config.velocities, flow)
+    evaluation = _evaluation(model)
+    settings = evaluation.get("settings") if isinstance(evaluation.get("settings"), dict) else {}
+    test_speed = settings.get("data_max_speed")
+    test_speed = test_speed if isinstance(test_speed, int) and not isinstance(test_speed, bool) else None
+    sequences = settings.get("test_sequences")
+    grids = []
+    if found.velocity_grid is not None:
+        grids.append(_grid_summary("velocity grid", found.velocity_grid, flow, found.training_max_speed))
+    if found.widened_velocity_grid is not None and found.widened_max_speed:
+        grids.append(_grid_summary(f"widened to {flow.set_label(found.widened_max_speed)}",
+                                   found.widened_velocity_grid, flow, found.training_max_speed))
+    return ModelCard(
+        name=name,
+        kind="G-RNN" if config.kind == "grnn" else "FERNN",
+        flow=flow,
+        parameters=config.parameter_count(),
+        velocity_set=flow.set_label(radius) if radius is not None else f"{len(config.velocities)} chosen velocities",
+        copies=len(config.velocities),
+        training_max_speed=found.training_max_speed,
+        training_steps=found.training_steps,
+        training_seconds=found.training_seconds,
+        curve_steps=tuple(step for step, _, _ in found.curve),
+        curve_mse=tuple(mse for _, _, mse in found.curve),
+        evaluated=found.evaluated,
+        test_mse=found.test_mse,
+        test_interval=interval_bounds(evaluation) if found.test_mse is not None else None,
+        test_sequences=sequences if isinstance(sequences, int) and not isinstance(sequences, bool) else None,
+        test_data_speed=test_speed,
+        grids=tuple(grids),
+        paper=paper_number(model, test_speed if found.evaluated else None, evaluated=found.evaluated),
+    )
+
+
+def paper_number(model: Forecaster, test_data_speed: int | None = None, *, evaluated: bool = True) -> PaperNumber | None:
+    """The paper's test MSE for a model of ``model``'s part, or ``None`` where the paper has none:
+    Translating MNIST (Table 1: G-RNN, FERNN-V1 ``{-1..1}^2``, FERNN-V2 ``{-2..2}^2``) and Rotating
+    MNIST (G-RNN, FERNN-V4 ``{-4..4}`` steps of 10 degrees). ``test_data_speed``: the per-digit
+    speed limit of this checkpoint's held-out data, to say whether the data match (``evaluated``:
+    whether it records an evaluation at all)."""
+    if not isinstance(evaluated, bool):
+        raise ValueError(f"evaluated must be True or False, got {evaluated!r}")
+    flow, config = model.flow, model.config
+    radius = set_radius(config.velocities, flow)
+    if isinstance(flow, Translation):
+        role = "grnn" if config.kind == "grnn" else {1: "fernn-v1", 2: "fernn-v2"}.get(radius)
+        if role is None:
+            return None
+        label = {"grnn": "G-RNN", "fernn-v1": "FERNN-V1", "fernn-v2": "FERNN-V2"}[role]
+        return PaperNumber(f"{label} (Table 1, Translating MNIST)", PAPER_TEST_MSE[role],
+                           f"two digits with per-digit velocities in {{-{TABLE1_SPEED}..{TABLE1_SPEED}}}^2, "
+                           "10 → 10 frames", test_data_speed == TABLE1_SPEED if evaluated else None)
+    if isinstance(flow, Rotation):
+        paper_set = radius == PAPER_ROTATION_SPEED and flow.order == PAPER_ROTATION_ORDER
+        role = "grnn" if config.kind == "grnn" else "fernn-v4" if paper_set else None
+        if role is None:
+            return None
+        same = flow.order == PAPER_ROTATION_ORDER and test_data_speed == PAPER_ROTATION_SPEED if evaluated else None
+        degrees = PAPER_ROTATION_SPEED * 360 // PAPER_ROTATION_ORDER
+        return PaperNumber(f"{'G-RNN' if role == 'grnn' else 'FERNN-V4'} (Rotating MNIST)", PAPER_ROTATION_MSE[role],
+                           f"two digits rotating at up to ±{degrees}°/frame in 10° steps, 10 → 10 frames", same)
+    return None
+
+
+def _evaluation(model: Forecaster) -> dict:
+    metrics = getattr(model, "metrics", None)
+    evaluation = metrics.get("evaluation") if isinstance(metrics, dict) else None
+    return evaluation if isinstance(evaluation, dict) else {}
+
+
+def _grid_summary(title: str, grid: VelocityGrid, flow: Flow, limit: int | None) -> GridSummary:
+    """Mean grid MSE inside the training range and beyond it (all cells count as inside when the
+    range is not recorded); cells with no number (NaN) are left out."""
+    speeds = np.array([[flow.speed(v) for v in row] for row in grid.axes.velocities])  # the grid's shape
+    mse = np.array(grid.mse, dtype=np.float64)
+    inside = speeds <= (limit if limit is not None else speeds.max())
+    return GridSummary(title, int(speeds.max()), _mean(mse[inside]), _mean(mse[~inside]))
+
+
+def _mean(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else None
+
+
+def _mse(value: float | None) -> str:
+    return f"{value:.2e}" if value is not None else "—"
+
+
+def _speeds(flow: Flow, speed: int) -> str:
+    """A data range in the flow's words, e.g. "velocities in {-1..1}^2"."""
+    return "still digits" if speed == 0 else f"velocities in {flow.set_label(speed).removeprefix('V = ')}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{math.floor(minutes / 60)} h {minutes % 60:.0f} min"

@@ -288,8 +288,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", type=cli.output_file, metavar="PATH",
                         help="also write the markdown results table (printed in any case) here")
     parser.add_argument("--targets", choices=("auto", "demo", "none"), default="auto",
-                        help="check a G-RNN/FERNN pair against the shipped pair's targets: auto only for the shipped "
-                             f"files ({PRETRAINED.name}/grnn.pt and fernn.pt), demo for any one G-RNN and one FERNN, "
+                        help="check a G-RNN/FERNN pair against the shipped pairs' targets (translation or rotation): "
+                             f"auto only for the shipped files ({PRETRAINED.name}/grnn.pt and fernn.pt, or "
+                             f"{PRETRAINED.name}/rotation/grnn.pt and fernn.pt), demo for any one G-RNN and one FERNN, "
                              "none never (default: %(default)s)")
     parser.add_argument("--table1", action="store_true",
                         help="the paper's Table 1 (fernn.table1): three forecasters alike but for the velocity set (a "

@@ -15,7 +15,7 @@ import numpy as np
 from .classifier import Classifier
 from .flows import flow_from_record
 
-__all__ = ["INTERVAL_METHOD", "TARGETS", "comparison", "interval_bounds", "late_improvement", "markdown_report",
+__all__ = ["INTERVAL_METHOD", "ROTATION_TARGETS", "TARGETS", "comparison", "interval_bounds", "late_improvement", "markdown_report",
            "mean_interval", "report_steps", "settings_allow_targets", "steps_to_reach", "target_pair"]
 
 # How evaluations compute the test MSE's interval (said in every report that shows one).
@@ -33,6 +33,17 @@ TARGETS = {
     "fernn_step30_over_step10": "<= 2",
     "fernn_step70_intensity_over_truth": ">= 0.7",
     "grnn_last_20pct_improvement": "<= 0.02",
+}
+
+# The targets a shipped rotation pair (G-RNN-R / FERNN-R, Rotating MNIST) is checked against (issue
+# "rotation flows end to end"); in range is |k| <= 1 step. The widened run is the FERNN-R with
+# velocity_set(3) (evaluate with --widened-max-speed 3), compared with its own in-range MSE.
+ROTATION_TARGETS = {
+    "fernn_test_mse": "<= 1e-2",
+    "grnn_test_mse_over_fernn": ">= 1",
+    "fernn_speed2_over_in_range": "<= 1.5",
+    "grnn_speed2_over_fernn_speed2": ">= 5",
+    "fernn_v3_speed3_over_in_range": "<= 2",
 }
 
 
@@ -57,14 +68,18 @@ def late_improvement(history: Sequence[dict], fraction: float = 0.2) -> float | 
 
 def target_pair(targets: str, models: dict[str, tuple[Path, object]], *, shipped: Path) -> tuple[str, str] | None:
     """The names of the G-RNN and the FERNN among ``models`` (``{name: (path, model)}``) to check
-    against :data:`TARGETS`, or ``None``: ``targets`` "none" never, "auto" only for the files
-    ``shipped/grnn.pt`` and ``shipped/fernn.pt``, "demo" for the one G-RNN and the one FERNN."""
+    against :data:`TARGETS` (:data:`ROTATION_TARGETS` for a rotation pair), or ``None``: ``targets``
+    "none" never, "auto" only for the shipped pairs ``shipped/{grnn,fernn}.pt`` and
+    ``shipped/rotation/{grnn,fernn}.pt``, "demo" for the one G-RNN and the one FERNN."""
     if targets == "none":
         return None
     if targets == "auto":
-        found = [next((name for name, (path, _) in models.items() if (shipped / f"{stem}.pt").is_file()
-                       and path.samefile(shipped / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
-        return None if None in found else (found[0], found[1])
+        for folder in (shipped, shipped / "rotation"):  # the translation pair and the rotation pair
+            found = [next((name for name, (path, _) in models.items() if (folder / f"{stem}.pt").is_file()
+                           and path.samefile(folder / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
+            if None not in found:
+                return found[0], found[1]
+        return None
     forecasters = {name: model for name, (_, model) in models.items() if not isinstance(model, Classifier)}
     kinds = {kind: [name for name, model in forecasters.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
     if len(kinds["grnn"]) != 1 or len(kinds["fernn"]) != 1:
@@ -82,6 +97,8 @@ def comparison(results: dict[str, dict]) -> dict:
     """
     g_eval, f_eval = results["grnn"]["evaluation"], results["fernn"]["evaluation"]
     f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
+    if results["fernn"].get("config", {}).get("flow", {}).get("name") == "rotation":
+        return _rotation_comparison(g_eval, f_eval)
     length = f_eval["length"]
     values = {
         "fernn_test_mse": f_eval["test_mse"],
@@ -100,11 +117,30 @@ def comparison(results: dict[str, dict]) -> dict:
         values["grnn_last_20pct_improvement"] = improvement
     if "intensity" in length and len(length["intensity"]) >= 70:
         values["fernn_step70_intensity_over_truth"] = length["intensity"][69] / length["truth_intensity"][69]
+    return _checked(values, TARGETS)
+
+
+def _rotation_comparison(g_eval: dict, f_eval: dict) -> dict:
+    """:func:`comparison` for a rotation pair, against :data:`ROTATION_TARGETS`."""
+    f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
+    values = {
+        "fernn_test_mse": f_eval["test_mse"],
+        "grnn_test_mse_over_fernn": g_eval["test_mse"] / f_eval["test_mse"],
+        "fernn_speed2_over_in_range": f_grid["speed_2_mse"] / f_grid["in_range_mse"],
+        "grnn_speed2_over_fernn_speed2": g_grid["speed_2_mse"] / f_grid["speed_2_mse"],
+    }
+    widened = f_eval.get("widened_velocity_grid")
+    if widened and widened.get("max_speed") == 3 and "speed_3_mse" in widened:
+        values["fernn_v3_speed3_over_in_range"] = widened["speed_3_mse"] / widened["in_range_mse"]
+    return _checked(values, ROTATION_TARGETS)
+
+
+def _checked(values: dict[str, float], targets: dict[str, str]) -> dict:
     checks = {}
     for name, value in values.items():
-        sign, bound = TARGETS[name].split()
+        sign, bound = targets[name].split()
         met = value <= float(bound) if sign == "<=" else value >= float(bound)
-        checks[name] = {"value": value, "target": TARGETS[name], "met": bool(met)}
+        checks[name] = {"value": value, "target": targets[name], "met": bool(met)}
     return checks
 
 
@@ -204,7 +240,7 @@ def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
             corner = f"{axes.row_name} \\ {axes.column_name}" if axes.row_name else axes.column_name
             where = f"rows {axes.row_name}, columns {axes.column_name}" if axes.row_name else axes.column_name
             lines += ["", f"{title}: test MSE per fixed velocity ({where}, {flow.unit})", "",
-                      f"| {corner} | " + " | ".join(str(s) for s in axes.column_values) + " |",
+                      f"| {corner} | " + " | ".join(axes.column_ticks) + " |",
                       "|---" * (len(axes.column_values) + 1) + "|"]
             lines += [f"| {label if axes.row_name else 'MSE'} | " + " | ".join(f"{value:.3g}" for value in row) + " |"
                       for label, row in zip(axes.row_values, grid["mse"])]

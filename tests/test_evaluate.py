@@ -498,3 +498,23 @@ def test_table1_reuse_refuses_stored_evaluations_on_different_data(table1_checkp
     line = _one_error_line(capsys, ["--table1", *map(str, copies), "--reuse-metrics", "--output", str(output)], 1)
     assert "the evaluations were made on different data (data_max_speed: grnn 2, fernn-v1 2, fernn-v2 1)" in line
     assert not output.exists()
+
+
+def test_a_rotation_pair_is_checked_against_the_rotation_targets():
+    """Rotation evaluations use the rotation targets (in-range |k| <= 1; the FERNN-R widened to V_3)."""
+    from fernn.report import ROTATION_TARGETS, comparison
+
+    grid = lambda in_range, speed2: {"in_range_mse": in_range, "speed_2_mse": speed2}  # noqa: E731
+    fernn_eval = {"test_mse": 4e-3, "velocity_grid": grid(4e-3, 5e-3),
+                  "widened_velocity_grid": {"max_speed": 3, "in_range_mse": 5e-3, "speed_3_mse": 8e-3}}
+    grnn_eval = {"test_mse": 2e-2, "velocity_grid": grid(2e-2, 6e-2)}
+    rotation = {"name": "rotation", "order": 12}
+    checks = comparison({"grnn": {"evaluation": grnn_eval, "config": {"flow": rotation}},
+                         "fernn": {"evaluation": fernn_eval, "config": {"flow": rotation}}})
+    assert set(checks) == set(ROTATION_TARGETS)
+    assert checks["grnn_speed2_over_fernn_speed2"]["value"] == pytest.approx(12.0) and all(
+        row["met"] for row in checks.values())
+    fernn_eval["velocity_grid"] = grid(4e-3, 7e-3)  # 1.75x its in-range at |k| = 2: over the 1.5 bound
+    checks = comparison({"grnn": {"evaluation": grnn_eval, "config": {"flow": rotation}},
+                         "fernn": {"evaluation": fernn_eval, "config": {"flow": rotation}}})
+    assert not checks["fernn_speed2_over_in_range"]["met"]

@@ -245,3 +245,17 @@ def test_three_models_draw_side_by_side_with_short_error_labels(comparison):
     assert texts == ["Truth", "G-RNN", "FERNN", "FERNN (tiny-fernn)", "", "|error|", "|error|", "|error|"]
     assert len(assert_valid(viz.mse_figure(three))["data"]) == 4  # three models and the baseline
     assert_valid(viz.hidden_animation(three, [0, 1]))
+
+
+def test_every_view_of_a_rotation_comparison_draws():
+    """The GIF, the stabilised hidden states (copy view) and the activity of the copies, for rotation."""
+    twelve = fernn.flows.Rotation(order=12)
+    models = {"G-RNN": fernn.build_model("grnn", hidden_channels=12, decoder_layers=1, flow=twelve).eval(),
+              "FERNN": fernn.build_model("fernn", hidden_channels=12, decoder_layers=1, max_speed=1, flow=twelve).eval()}
+    comparison = showcase.compare(models, showcase.mnist_scene([7], velocities=[2], flow=twelve), context_frames=4,
+                                  predict_frames=3)
+    assert viz.comparison_gif(comparison)[:6] == b"GIF89a"
+    figure = viz.hidden_animation(comparison, [0, 1, 11], stabilised=True, view="copy")
+    assert len(figure.frames) == 7
+    (fernn_run,) = [run for run in comparison.runs if len(run.velocities) > 1]
+    assert len(viz.velocity_activity_animation(comparison, fernn_run).frames) == 7

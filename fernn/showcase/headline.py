@@ -97,15 +97,16 @@ def drift_summary(comparison: Comparison) -> str:
 
 
 def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
-    """For every multi-copy run: its velocity read-out against the digits' true velocities, then,
-    as a warning (``True``), any digit velocity outside the set it ran with (Markdown)."""
+    """For every multi-copy run: its velocity read-out against the digits' true velocities; then, for
+    every FERNN run (one run with the single set ``{0}`` included), as a warning (``True``), any digit
+    velocity outside the set it ran with (Markdown)."""
     notes = []
     flow = comparison.flow
     true = ", ".join(map(flow.label, comparison.digit_velocities))
-    for run in (r for r in comparison.runs if len(r.velocities) > 1):
-        notes.append((f"**{run.name} velocity read-out:** {flow.label(run.ranking[0])} (most active copy over the "
-                       "context); "
-                      f"true: {true}.", False))
+    for run in (r for r in comparison.runs if len(r.velocities) > 1 or r.kind == "fernn"):
+        if len(run.velocities) > 1:
+            notes.append((f"**{run.name} velocity read-out:** {flow.label(run.ranking[0])} (most active copy over "
+                          f"the context); true: {true}.", False))
         outside = [v for v in comparison.digit_velocities if v not in run.velocities]
         if outside:
             notes.append((f"{_listed(comparison.flow, outside)} outside this run's velocity set: no copy moves "

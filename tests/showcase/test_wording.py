@@ -62,3 +62,12 @@ def test_velocity_sets_are_described_in_the_flows_terms():
     assert showcase.describe_velocity_choice(2, twelve) == "V = {-2..2} × 30°: 5 copies."
     assert showcase.describe_velocity_choice(0, twelve).startswith("V = {0°}: 1 copy,")
     assert "{-r..r}^2" not in showcase.describe_velocity_choice(showcase.AUTO, twelve)
+
+
+def test_a_fernn_run_with_the_still_set_alone_warns_that_the_digit_is_outside_it(blob, integrator_fernn):
+    result = showcase.compare({"FERNN": integrator_fernn(max_speed=1)},
+                              [showcase.Digit(blob(), velocity=(1, 0))], context_frames=3, predict_frames=1,
+                              velocities=0)
+    assert result.runs[0].velocities == ((0, 0),)
+    assert [warning for _, warning in readout_notes(result)] == [True]
+    assert "(1, 0) is outside this run's velocity set" in readout_notes(result)[0][0]

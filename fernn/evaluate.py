@@ -35,7 +35,7 @@ from .report import (comparison, markdown_report, mean_interval, report_steps, s
                      target_pair)
 from .table1 import DATA_MAX_SPEED as TABLE1_SPEED, check_invocation, check_same_data, table1_report, table1_roles
 from .table1 import table1_summary
-from .testing import flow_equivariance_error
+from .testing import flow_equivariance_error, lifting_equivariance_error
 
 __all__ = ["EvaluationSettings", "baseline_step_mse", "evaluate_model", "length_generalisation", "reference_batch_mse",
            "step_mse", "step_statistics", "steps_to_reach", "velocity_grid_mse"]
@@ -263,7 +263,10 @@ def evaluate_model(
         report = flow_equivariance_error(model, velocity, context=digits)
         equivariance.append({"velocity": list(velocity) if isinstance(velocity, tuple) else velocity, "pairs_compared": report.pairs_compared,
                              "exact_error": _finite(report.exact_error),
-                             "truncated_error": _finite(report.truncated_error), "input": "held-out digits"})
+                             "truncated_error": _finite(report.truncated_error), "input": "held-out digits",
+                             # the research code's measure for rotations: the lift alone, central disc
+                             "lifting_disc_error": _finite(lifting_equivariance_error(
+                                 model, velocity, digits.flatten(0, 1)))})
     return {
         "settings": asdict(settings),
         "test_mse": float(per_step.mean()),

@@ -12,7 +12,7 @@ from .flows import Velocity
 from .classifier import Classifier
 from .models import Forecaster
 
-__all__ = ["EquivarianceReport", "flow_equivariance_error"]
+__all__ = ["EquivarianceReport", "flow_equivariance_error", "lifting_equivariance_error"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,29 @@ def _states(model: Forecaster | Classifier, frames: torch.Tensor, velocities: tu
         run = model.encoder.begin(frames, velocities, total=frames.shape[1])
         model.encoder.read(run, model.encoder.drives(frames))
     return run.hidden
+
+
+def lifting_equivariance_error(
+    model: Forecaster | Classifier, velocity: Velocity, images: torch.Tensor, *, dtype: torch.dtype = torch.float64
+) -> float:
+    """How far the input lift is from commuting with the flow, the research code's measure for rotations:
+    ``||lift(g x) - g lift(x)||^2 / ||g lift(x)||^2`` over the central disc (radius half the map's
+    side), ``g`` the flow's motion by ``velocity`` (a map moved by :meth:`Flow.move`, a state by
+    :meth:`Flow.move_state`), summed over ``images`` ``(N, C_in, H, W)``.
+
+    0 up to rounding where the motion is exact on the grid (translations; quarter turns); for other
+    angles it measures what resampling a map costs.
+    """
+    flow = model.flow
+    velocity = flow.as_velocity(velocity)
+    cell = copy.deepcopy(model.encoder.cell).to(device="cpu", dtype=dtype)
+    images = images.to(device="cpu", dtype=dtype)
+    with torch.no_grad():
+        lifted_moved = cell.input_drive(flow.move(images, velocity))  # (N, C, H, W)
+        moved_lifted = flow.move_state(cell.input_drive(images), velocity)
+    height, width = images.shape[-2:]
+    rows = torch.arange(height, dtype=dtype) - (height - 1) / 2
+    cols = torch.arange(width, dtype=dtype) - (width - 1) / 2
+    disc = (rows[:, None] ** 2 + cols[None, :] ** 2) <= (min(height, width) / 2) ** 2  # (H, W)
+    error = ((lifted_moved - moved_lifted) ** 2 * disc).sum()
+    return float(error / ((moved_lifted ** 2) * disc).sum().clamp_min(torch.finfo(dtype).tiny))

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
+import json
 
 import imageio.v3 as iio
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 import pytest
 import torch
+from PIL import Image
 
 import fernn
 from fernn import showcase, viz
+from fernn.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE, HIDDEN_COLORSCALE
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +51,32 @@ def comparison() -> showcase.Comparison:
     return showcase.compare(models, digits, context_frames=4, predict_frames=3)
 
 
+def decoded(trace) -> tuple[np.ndarray, np.ndarray]:
+    """An image trace's PNG, read back with Pillow alone: its values (palette entry 1..255 ->
+    0..1 of the colour range, NaN where transparent) and its RGBA pixels, ``(H, W)`` and ``(H, W, 4)``."""
+    header, data = trace.source.split(",", 1)
+    assert header == "data:image/png;base64"
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert image.mode == "P"  # 8 bits a pixel
+    index = np.asarray(image).astype(np.float64)
+    values = np.where(index == 0, np.nan, (index - 1) / 254)
+    return values, np.asarray(image.convert("RGBA"))
+
+
+def assert_same_picture(trace, expected: np.ndarray, colorscale: list) -> None:
+    """The image shows ``expected`` (NaN: transparent) to within one of its 255 levels, in the
+    colours plotly would give a heat map of it on ``colorscale``."""
+    values, rgba = decoded(trace)
+    assert values.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(expected))
+    shown = ~np.isnan(expected)
+    np.testing.assert_allclose(values[shown], np.clip(expected[shown], 0, 1), atol=0.5 / 254 + 1e-6)
+    assert (rgba[~shown, 3] == 0).all() and (rgba[shown, 3] == 255).all()
+    reference = np.array([[float(c) for c in color[4:-1].split(",")]
+                          for color in pc.sample_colorscale(colorscale, np.clip(expected[shown], 0, 1).tolist())])
+    assert np.abs(rgba[shown, :3] - reference).max() <= 2.5
+
+
 def assert_valid(fig: go.Figure) -> dict:
     """The figure survives plotly's full validation (the builders skip it for speed)."""
     spec = fig.to_dict()
@@ -76,15 +108,17 @@ def test_comparison_animation_has_one_slider_for_all_panels(comparison):
     assert texts == ["Truth", "G-RNN", "FERNN", "", "G-RNN |error|", "FERNN |error|"]
     band, row = viz.LABEL_BAND, viz.LABEL_BAND + 29
     last = fig.frames[-1]
-    digits, errors = np.asarray(last.data[0].z), np.asarray(last.data[1].z)
-    np.testing.assert_allclose(digits[band:band + 28, :28], comparison.truth[-1])
-    np.testing.assert_allclose(digits[band:band + 28, 29:57], comparison.runs[0].prediction[-1])
+    truth, runs = comparison.truth[-1], comparison.runs
+    digits = np.full((band + 28, 86), np.nan)
+    digits[band:, :28], digits[band:, 29:57], digits[band:, 58:] = truth, runs[0].prediction[-1], runs[1].prediction[-1]
+    assert_same_picture(last.data[0], digits, DIGIT_COLORSCALE)
+    errors = np.full((band + 28, 86), np.nan)
+    errors[band:, 29:57], errors[band:, 58:] = (np.abs(run.prediction[-1] - truth) for run in runs)
+    assert_same_picture(last.data[1], errors, ERROR_COLORSCALE)
     assert last.data[1].y0 == row  # the error row sits under the digits (narrow screens keep 3 columns)
-    np.testing.assert_allclose(errors[band:band + 28, 58:86],
-                               np.abs(comparison.runs[1].prediction[-1] - comparison.truth[-1]), rtol=1e-6)
     # Context frames show the input in every digit panel, marked as input in the title.
-    first = np.asarray(fig.frames[0].data[0].z)
-    np.testing.assert_allclose(first[band:band + 28, 29:57], comparison.truth[0])
+    first, _ = decoded(fig.frames[0].data[0])
+    np.testing.assert_allclose(first[band:, 29:57], comparison.truth[0], atol=0.5 / 254 + 1e-6)
     assert "INPUT" in fig.frames[0].layout.title.text and "prediction" in fig.frames[-1].layout.title.text
 
 
@@ -125,12 +159,22 @@ def test_hidden_animation(comparison, view, stabilised):
     assert len(spec["frames"]) == comparison.num_frames
     labels = [note["text"] for note in spec["layout"]["annotations"]]
     assert labels[0].startswith("input") and "G-RNN ch 0" in labels and "copies (dy, dx)" in labels
-    assert len(fig.data) == 3  # the input row and one trace per model
-    for trace in fig.data[1:]:
-        z = np.asarray(trace.z, dtype=float)
-        assert trace.showscale and np.nanmax(z) <= 1.0 + 1e-6 and np.nanmin(z) >= 0.0  # one scale per model
+    # The input row and one image per model, then one colour bar per model, sent once.
+    assert [trace.type for trace in fig.data] == ["image"] * 3 + ["heatmap"] * 2
+    assert all(len(frame.data) == 3 for frame in fig.frames)
+    assert [trace.colorbar.title.text.split("<br>")[0] for trace in fig.data[3:]] == ["G-RNN", "FERNN"]
+    # Each model's maps are divided by its largest value over the shown channels and frames.
+    run = comparison.runs[0]
+    views = run.hidden
+    maps = ((views.pooled_stabilised if stabilised else views.pooled) if view == "pooled"
+            else (views.copy_stabilised if stabilised else views.copy))[:, [0, 2]].astype(np.float32)
+    t, band = comparison.num_frames - 1, viz.LABEL_BAND
+    values, _ = decoded(fig.frames[t].data[1])
+    expected = maps[t] / max(float(maps.max()), 1e-6)
+    np.testing.assert_allclose(values[band:, :28], expected[0], atol=0.5 / 254 + 1e-3)
+    np.testing.assert_allclose(values[band:, 29:57], expected[1], atol=0.5 / 254 + 1e-3)
     # The FERNN row ends with its per-copy activity, moving with the same slider.
-    fernn_row = np.asarray(fig.frames[-1].data[2].z, dtype=float)
+    fernn_row, _ = decoded(fig.frames[-1].data[2])
     assert np.nanmax(fernn_row[:, 2 * 29:]) == pytest.approx(1.0)
 
 
@@ -232,3 +276,27 @@ def test_ring_accuracy_figure_marks_training_range_intervals_and_the_digit():
     assert "training |v| ≤ 1" in notes and "your digit" in notes and "chance" in notes
     with pytest.raises(ValueError, match="at least one"):
         viz.ring_accuracy_figure(())
+
+
+@pytest.fixture(scope="module")
+def fast_comparison() -> showcase.Comparison:
+    """The widest view the app offers for two digits: (4, -4) and (-4, 4), 10 + 70 frames."""
+    torch.manual_seed(0)
+    models = {"G-RNN": fernn.build_model("grnn", hidden_channels=4, decoder_layers=1).eval(),
+              "FERNN": fernn.build_model("fernn", hidden_channels=4, decoder_layers=1, max_speed=1).eval()}
+    digits = showcase.mnist_scene([7, 3], velocities=[(4, -4), (-4, 4)])
+    return showcase.compare(models, digits, context_frames=10, predict_frames=70)
+
+
+def test_animations_at_70_predicted_frames_stay_light_on_the_wire(fast_comparison):
+    """What a slider change sends is the figures' JSON: images, not float arrays, and no
+    per-frame copy of what does not move (the measured app: scripts/wire_bytes.py)."""
+    frames = fast_comparison.num_frames
+    sizes = {"comparison": len(viz.comparison_animation(fast_comparison).to_json()),
+             "hidden": len(viz.hidden_animation(fast_comparison, [0, 1, 2, 3], stabilised=True).to_json())}
+    assert sizes["comparison"] <= frames * 8_000  # 2 PNG rows a frame; float arrays were 35 KB a frame
+    assert sizes["hidden"] <= frames * 12_000  # 3 PNG rows a frame; float arrays were 85 KB a frame
+    for fig in (viz.comparison_animation(fast_comparison), viz.hidden_animation(fast_comparison, [0, 1])):
+        spec = json.loads(fig.to_json())
+        assert all(trace["type"] == "image" and set(trace) >= {"source"} and "z" not in trace
+                   for frame in spec["frames"] for trace in frame["data"])

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..showcase.results import Comparison
-from .panels import LABEL_BAND, animated, figure, image_axes, mosaic, mosaic_heatmap, panel_labels
+from .panels import LABEL_BAND, animated, figure, image_axes, mosaic, mosaic_image, panel_labels
 from .style import BASELINE_COLOR, DIGIT_COLORSCALE, ERROR_COLORSCALE, MODEL_COLORS
 
 __all__ = ["animate_comparison", "comparison_animation", "comparison_panels", "mse_figure", "mse_floor"]
@@ -18,12 +18,13 @@ def frame_titles(comparison: Comparison) -> list[str]:
             else f"frame {t}: prediction {t - context + 1}/{comparison.predict_frames}" for t in range(total)]
 
 
-def animate_comparison(comparison: Comparison, traces, layout: dict, *, controls_y: float = 0.0) -> go.Figure:
+def animate_comparison(comparison: Comparison, traces, layout: dict, *, controls_y: float = 0.0,
+                       static: tuple[dict, ...] = ()) -> go.Figure:
     """:func:`~fernn.viz.panels.animated` over a comparison's frames, opening on the first
     prediction (the context frames come before it) and playing from there."""
     start = min(comparison.context_frames, comparison.num_frames - 1)
     return animated(traces, layout, titles=frame_titles(comparison), start=start, play_from=start,
-                    controls_y=controls_y)
+                    controls_y=controls_y, static=static)
 
 
 def comparison_panels(comparison: Comparison, t: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -40,7 +41,8 @@ def comparison_panels(comparison: Comparison, t: int) -> tuple[list[np.ndarray],
 def comparison_animation(comparison: Comparison, *, height: int = 540) -> go.Figure:
     """Ground truth and every model's prediction (top row) and absolute error (bottom row).
 
-    Digits are white on black, errors inferno from 0 to 1. One animation frame per time step;
+    Digits are white on black, errors inferno from 0 to 1, each row one 8-bit PNG per frame
+    (:func:`~fernn.viz.panels.png_source`). One animation frame per time step;
     the context frames show the input in every panel (titled INPUT), predictions follow; the
     figure opens on the first prediction and its play button loops.
     """
@@ -51,8 +53,8 @@ def comparison_animation(comparison: Comparison, *, height: int = 540) -> go.Fig
 
     def traces(t: int) -> list[dict]:
         digits, errors = comparison_panels(comparison, t)
-        return [mosaic_heatmap(mosaic(digits, columns), DIGIT_COLORSCALE, hover="intensity"),
-                mosaic_heatmap(mosaic([None, *errors], columns), ERROR_COLORSCALE, y0=row_height, hover="|error|")]
+        return [mosaic_image(mosaic(digits, columns), DIGIT_COLORSCALE),
+                mosaic_image(mosaic([None, *errors], columns), ERROR_COLORSCALE, y0=row_height)]
 
     notes = panel_labels(["Truth", *(run.name for run in runs)], columns, size)
     notes += panel_labels(["", *(f"{run.name} |error|" for run in runs)], columns, size, y0=row_height)

@@ -12,7 +12,7 @@ from ..flows import Flow, GridAxes, Velocity
 from ..showcase.analysis import motion_stabilise
 from ..showcase.results import Comparison, ModelRun
 from .comparison import animate_comparison
-from .panels import LABEL_BAND, image_axes, mosaic, mosaic_heatmap, panel_labels, upscale
+from .panels import LABEL_BAND, colorbar_trace, image_axes, mosaic, mosaic_image, panel_labels, upscale
 from .style import DIGIT_COLORSCALE, HIDDEN_COLORSCALE, TEXT_COLOR
 
 __all__ = ["hidden_animation", "velocity_activity_animation"]
@@ -76,16 +76,18 @@ def hidden_animation(
     rows = len(runs) + 1
 
     def traces(t: int) -> list[dict]:
-        out = [mosaic_heatmap(mosaic([truth[t]], columns), DIGIT_COLORSCALE, hover="input")]
+        out = [mosaic_image(mosaic([truth[t]], columns), DIGIT_COLORSCALE)]
         for index, (run, stack, peak) in enumerate(zip(runs, stacks, peaks), start=1):
             tiles = [stack[t, k] / peak for k in range(len(channels))]
             if columns > len(channels):
                 tiles.append(_activity_tile(run, t, size[0], comparison.flow))
-            bar = dict(title=dict(text=f"{run.name}<br>÷ {peak:.2g}", side="right"), y=1 - (index + 0.5) / rows,
-                       len=0.9 / rows, x=1.0)
-            out.append(mosaic_heatmap(mosaic(tiles, columns), HIDDEN_COLORSCALE, y0=index * row_height,
-                                       hover="activation ÷ model max", colorbar=bar))
+            out.append(mosaic_image(mosaic(tiles, columns), HIDDEN_COLORSCALE, y0=index * row_height))
         return out
+
+    # One colour bar per model (its maps are divided by its own peak), drawn once, not per frame.
+    bars = tuple(colorbar_trace(HIDDEN_COLORSCALE, dict(title=dict(text=f"{run.name}<br>÷ {peak:.2g}", side="right"),
+                                                          y=1 - (index + 0.5) / rows, len=0.9 / rows, x=1.0))
+                 for index, (run, peak) in enumerate(zip(runs, peaks), start=1))
 
     what = "max over copies" if view == "pooled" else "read-out copy"
     labels = [f"input{' (stabilised)' if stabilised else ''}"]
@@ -101,7 +103,7 @@ def hidden_animation(
     width = columns * (size[1] + 1) - 1
     layout = dict(height=rows * height_per_row + 140, margin=dict(l=4, r=70, t=56, b=84), annotations=notes,
                   **image_axes(width, rows * row_height - 1))
-    return animate_comparison(comparison, traces, layout)
+    return animate_comparison(comparison, traces, layout, static=bars)
 
 
 def _copies_label(flow: Flow) -> str:

@@ -27,7 +27,7 @@ CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).r
 CLASSIFY_DIR = CHECKPOINT_DIR / "classify"  # the shipped classifiers, showcase.CLASSIFIER_FILES
 MAX_DIGIT_SPEED = 4  # per-digit velocity sliders: -4..4 px/frame on each axis
 BIND = "query-params"
-CHART = dict(config={"displaylogo": False, "responsive": True})
+CHART = dict(config={"displayModeBar": False, "responsive": True})  # plotly's toolbar would cover the titles
 TABS = ("Comparison", "Inside", "Velocities", "Classify", "About")  # short: all five fit a 420 px phone
 RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Velocities", "What am I looking at?": "About"}
 WAITING = "⏳ Waiting for a free slot: other visitors' runs are ahead."
@@ -235,9 +235,11 @@ def show_generalisation(models: dict[str, fernn.Forecaster]) -> None:
     trained = showcase.shared_training_speed(models) or 1
     st.markdown(f"Held-out test MSE when both digits move at one fixed velocity (dy, dx). Dashed box: the training "
                 f"range |v| ≤ {trained}; solid green box: the velocity set the FERNN ran with.")
-    grids = {title: {"speeds": list(grid.speeds), "mse": grid.mse} for title, (grid, _) in panels.items()}
-    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, model_speeds={
-        title: radius for title, (_, radius) in panels.items()}), key="grid", **CHART)
+    figures = viz.velocity_grid_figures({title: grid for title, (grid, _) in panels.items()},
+                                        flow=next(iter(models.values())).flow, training_speed=trained,
+                                        model_speeds={title: radius for title, (_, radius) in panels.items()})
+    for index, (column, figure) in enumerate(zip(st.columns(len(figures)), figures)):  # stacked on a phone
+        column.plotly_chart(figure, key=f"grid{index}", **CHART)
 
 
 def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, problem: str, severity: str, *,

@@ -17,7 +17,8 @@ from PIL import Image
 
 import fernn
 from fernn import showcase, viz
-from fernn.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE, HIDDEN_COLORSCALE
+from fernn.viz.panels import label_band
+from fernn.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,9 @@ def test_comparison_animation_has_one_slider_for_all_panels(comparison):
     assert play[0] == str(context) and len(play) > 10 * total
     texts = [note["text"] for note in spec["layout"]["annotations"]]
     assert texts == ["Truth", "G-RNN", "FERNN", "", "G-RNN |error|", "FERNN |error|"]
-    band, row = viz.LABEL_BAND, viz.LABEL_BAND + 29
+    band = label_band(86)  # three 28-pixel panels and their gaps
+    row = band + 29
+    assert band * 300 >= 86 * 18  # an 18 px label fits its band on a 300 px wide plot
     last = fig.frames[-1]
     truth, runs = comparison.truth[-1], comparison.runs
     digits = np.full((band + 28, 86), np.nan)
@@ -158,7 +161,10 @@ def test_hidden_animation(comparison, view, stabilised):
     spec = assert_valid(fig)
     assert len(spec["frames"]) == comparison.num_frames
     labels = [note["text"] for note in spec["layout"]["annotations"]]
-    assert labels[0].startswith("input") and "G-RNN ch 0" in labels and "copies (dy, dx)" in labels
+    first = "input (stabilised)" if stabilised else "input"
+    # Short tile labels (a phone's tiles are 60 px), each model named once beside its row.
+    assert labels[:-1] == [first, "ch 0", "ch 2", "", "G-RNN", "ch 0", "ch 2", "copies", "FERNN"]
+    assert "the (dy, dx) grid" in labels[-1]  # the copies' axes, as the flow names them
     # The input row and one image per model, then one colour bar per model, sent once.
     assert [trace.type for trace in fig.data] == ["image"] * 3 + ["heatmap"] * 2
     assert all(len(frame.data) == 3 for frame in fig.frames)
@@ -168,7 +174,7 @@ def test_hidden_animation(comparison, view, stabilised):
     views = run.hidden
     maps = ((views.pooled_stabilised if stabilised else views.pooled) if view == "pooled"
             else (views.copy_stabilised if stabilised else views.copy))[:, [0, 2]].astype(np.float32)
-    t, band = comparison.num_frames - 1, viz.LABEL_BAND
+    t, band = comparison.num_frames - 1, label_band(3 * 29 - 1)  # channels 0 and 2, the copies
     values, _ = decoded(fig.frames[t].data[1])
     expected = maps[t] / max(float(maps.max()), 1e-6)
     np.testing.assert_allclose(values[band:, :28], expected[0], atol=0.5 / 254 + 1e-3)
@@ -198,13 +204,42 @@ def test_velocity_activity_animation(comparison):
     assert list(truth.x) == [0, -1] and list(truth.y) == [0, 2]
 
 
-def test_velocity_grid_figure():
-    grid = {"speeds": [-1, 0, 1], "mse": [[0.1, 0.01, 0.1], [0.01, 0.001, 0.01], [0.1, 0.01, 0.1]]}
-    spec = assert_valid(viz.velocity_grid_figure({"G-RNN": grid, "FERNN": grid}, model_speeds={"FERNN": 1}))
-    assert len(spec["data"]) == 2
-    assert len(spec["layout"]["shapes"]) == 3  # training box on both, velocity-set box on the FERNN
-    with pytest.raises(ValueError):
-        viz.velocity_grid_figure({})
+def test_velocity_grid_figures_one_per_model_on_one_colour_scale():
+    from fernn.checkpoints import VelocityGrid
+    from fernn.flows import TRANSLATION
+
+    grid = VelocityGrid(TRANSLATION.grid(1), ((0.1, 0.01, 0.1), (0.01, 0.001, 0.01), (0.1, 0.01, 0.1)))
+    low = VelocityGrid(TRANSLATION.grid(1), ((0.01, 0.002, 0.01),) * 3)
+    figures = viz.velocity_grid_figures({"G-RNN": grid, "FERNN": low}, flow=TRANSLATION, training_speed=1,
+                                        model_speeds={"FERNN": 1, "G-RNN": None})
+    specs = [assert_valid(fig) for fig in figures]
+    assert [spec["layout"]["title"]["text"] for spec in specs] == ["G-RNN", "FERNN"]
+    assert {(spec["data"][0]["zmin"], spec["data"][0]["zmax"]) for spec in specs} == {(-3.0, -1.0)}  # shared
+    assert len(specs[0]["layout"]["shapes"]) == 1 and len(specs[1]["layout"]["shapes"]) == 2  # set box: FERNN
+    training = specs[0]["layout"]["shapes"][0]
+    assert (training["x0"], training["x1"], training["y0"], training["y1"]) == (-1.5, 1.5, -1.5, 1.5)
+    assert figures[0].data[0].text[1][1] == "1e-3" and figures[1].data[0].text[0][1] == "2e-3"  # short: no overlap
+    np.testing.assert_allclose(figures[0].data[0].customdata, grid.mse)  # hover: the recorded value
+    wide = VelocityGrid(TRANSLATION.grid(5), ((0.01,) * 11,) * 11)
+    (fig,) = viz.velocity_grid_figures({"FERNN": wide}, flow=TRANSLATION)
+    assert fig.data[0].text is None  # 11 columns: cells too narrow for numbers
+    with pytest.raises(ValueError, match="at least one"):
+        viz.velocity_grid_figures({}, flow=TRANSLATION)
+
+
+def test_velocity_grid_figures_follow_a_one_axis_flow():
+    from fernn.checkpoints import VelocityGrid
+    from fernn.flows import Rotation
+
+    flow = Rotation(order=12)
+    grid = VelocityGrid(flow.grid(2), ((0.1, 0.05, 0.01, 0.05, 0.1),))
+    (fig,) = viz.velocity_grid_figures({"FERNN-R": grid}, flow=flow, training_speed=1, model_speeds={"FERNN-R": 2})
+    spec = assert_valid(fig)
+    assert list(fig.data[0].x) == [-2, -1, 0, 1, 2] and list(fig.data[0].y) == [0]
+    boxes = [(s["x0"], s["x1"], s["y0"], s["y1"]) for s in spec["layout"]["shapes"]]
+    assert boxes == [(-1.5, 1.5, -0.5, 0.5), (-2.5, 2.5, -0.5, 0.5)]  # one row, the columns |ω| <= r
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith("ω")
+    assert spec["layout"]["xaxis"]["ticktext"] == [flow.label(v) for v in (-2, -1, 0, 1, 2)]
 
 
 def test_gif_decodes_to_one_frame_per_step(comparison):

@@ -15,10 +15,13 @@ from PIL import Image
 
 from .style import FRAME_MS, LOOPS, TEXT_COLOR
 
-__all__ = ["LABEL_BAND", "LEVELS", "TRANSPARENT", "animated", "colorbar_trace", "figure", "image_axes", "mosaic",
-           "mosaic_image", "palette", "panel_labels", "png_source", "upscale"]
+__all__ = ["CONTROLS_HEIGHT", "LABEL_BAND", "LEVELS", "TRANSPARENT", "animated", "colorbar_trace", "figure",
+           "image_axes", "label_band", "mosaic", "mosaic_image", "palette", "panel_labels", "png_source", "upscale"]
 
-LABEL_BAND = 3  # empty mosaic rows above each row of panels, where the panel labels go
+LABEL_BAND = 3  # the fewest empty mosaic rows above each row of panels, where the panel labels go
+LABEL_PX = 18  # a panel label's height on screen, which the band must hold at ...
+NARROWEST_PX = 300  # ... the narrowest plot a figure gets (a 420 px phone, less margins and colour bars)
+CONTROLS_HEIGHT = 120  # px under ``controls_y`` that the play buttons and the frame slider take
 LEVELS = 255  # palette entries for values zmin..zmax: a step of 1/254 of the range, under what the eye sees
 # The palette entry of NaN (the gaps between panels show the page, light or dark): entry 0, so the
 # PNG's transparency table is one byte (entries past its end are opaque).
@@ -62,19 +65,28 @@ def animated(traces: Callable[[int], list[dict]], layout: dict, *, titles: Seque
                 fromcurrent=True)
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
     looped = names[play_from:] + names * LOOPS  # plotly.js has no loop option: the play list repeats
+    # The title (it names the frame) at the very top; the buttons, then the slider on a row of
+    # its own under them (CONTROLS_HEIGHT px in all), so neither runs into the other on a phone.
     layout = dict(
         layout,
-        title=dict(text=titles[start], x=0.0, xanchor="left", font=dict(size=15, color=TEXT_COLOR)),
+        title=dict(text=titles[start], x=0.0, xanchor="left", y=1.0, yref="container", yanchor="top",
+                   pad=dict(t=6), font=dict(size=15, color=TEXT_COLOR)),
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=controls_y, xanchor="left",
-                          yanchor="top", pad=dict(r=8, t=28),
+                          yanchor="top", pad=dict(r=8, t=16),
                           buttons=[dict(label="▶ Play", method="animate", args=[looped, play]),
                                    dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
-        sliders=[dict(active=start, x=0.25, len=0.75, y=controls_y, yanchor="top", pad=dict(t=20),
+        sliders=[dict(active=start, x=0.0, len=1.0, y=controls_y, yanchor="top", pad=dict(t=58, b=0),
                       steps=[dict(method="animate", label=label, args=[[name], still])
                              for name, label in zip(names, labels)],
-                      currentvalue=dict(prefix="frame ", visible=True, xanchor="right"))],
+                      currentvalue=dict(visible=False))],
     )
     return figure([*traces(start), *static], layout, frames)
+
+
+def label_band(width: int) -> int:
+    """Empty mosaic rows above each row of panels for a mosaic ``width`` pixels wide: enough for
+    a label :data:`LABEL_PX` high when the mosaic is drawn :data:`NARROWEST_PX` wide."""
+    return max(LABEL_BAND, -(-width * LABEL_PX // NARROWEST_PX))
 
 
 def mosaic(tiles: Sequence[np.ndarray | None], columns: int, gap: int = 1, band: int = LABEL_BAND) -> np.ndarray:
@@ -135,22 +147,31 @@ def colorbar_trace(colorscale: Sequence[Sequence], colorbar: dict, *, zmax: floa
                 showscale=True, hoverinfo="skip", colorbar=dict(thickness=10, len=bar.pop("len", 0.5), **bar))
 
 
-def image_axes(width: float, height: float) -> dict:
-    """Axes for a mosaic: square pixels, row 0 on top, no ticks."""
+def image_axes(width: float, height: float, *, align: str = "center") -> dict:
+    """Axes for a mosaic: square pixels, row 0 on top, no ticks; ``align``: where the mosaic
+    sits in a figure of another shape ("left": at the top left, so row titles at paper x = 0
+    sit beside it; "center": in the middle)."""
+    if align not in ("left", "center"):
+        raise ValueError(f"align must be 'left' or 'center', got {align!r}")
     common = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", constrain="domain")
-    return dict(xaxis=dict(common, range=[-0.5, width - 0.5]),
-                yaxis=dict(common, range=[height - 0.5, -0.5], scaleanchor="x"),
+    return dict(xaxis=dict(common, range=[-0.5, width - 0.5], constraintoward=align),
+                yaxis=dict(common, range=[height - 0.5, -0.5], scaleanchor="x",
+                           constraintoward="top" if align == "left" else "middle"),
                 plot_bgcolor="rgba(0, 0, 0, 0)")  # gaps between panels show the page, light or dark
 
 
 def panel_labels(labels: Sequence[str], columns: int, size: tuple[int, int], gap: int = 1, y0: float = 0.0,
-                 band: int = LABEL_BAND) -> list[dict]:
-    """One annotation in the label band above each mosaic tile, in data coordinates."""
+                 band: int = LABEL_BAND, align: str = "center") -> list[dict]:
+    """One annotation in the label band above each mosaic tile, in data coordinates, centred on
+    the tile or (``align="left"``) starting at its left edge, for a label wider than its tile
+    with nothing to its right."""
     height, width = size
     notes = []
     for index, label in enumerate(labels):
         row, column = index // columns, index % columns
+        left = column * (width + gap) - 0.5
         notes.append(dict(text=label, showarrow=False, xref="x", yref="y", yanchor="bottom",
-                          font=dict(size=13, color=TEXT_COLOR), x=column * (width + gap) + (width - 1) / 2,
+                          font=dict(size=12, color=TEXT_COLOR),
+                          x=left if align == "left" else left + width / 2, xanchor=align,
                           y=y0 + band + row * (band + height + gap) - 0.6))
     return notes

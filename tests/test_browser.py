@@ -368,6 +368,31 @@ def test_a_digit_at_speed_3_is_classified_by_the_widened_fernn(server: str, brow
         context.close()
 
 
+FIRST_CHART = "document.querySelector('.js-plotly-plot')"
+
+
+def test_play_moves_the_image_frames(server: str, browser):
+    """The animation's frames are PNG images: Play moves the title and swaps the pictures."""
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, server)
+    try:
+        expect(page.get_by_text("FERNN |error|").first).to_be_visible()
+        wait_until_idle(page)
+        state = (f"() => [{FIRST_CHART}.querySelector('.gtitle').textContent, "
+                 f"[...{FIRST_CHART}.querySelectorAll('.imagelayer image')].map(i => i.getAttribute('href'))]")
+        title, images = page.evaluate(state)
+        assert title.startswith("frame 10:") and len(images) == 2 and all(i.startswith("data:image/png") for i in images)
+        page.locator(".updatemenu-button").first.click()  # ▶ Play
+        page.wait_for_function(f"() => !{FIRST_CHART}.querySelector('.gtitle').textContent.startsWith('frame 10:')")
+        page.locator(".updatemenu-button").nth(1).click()  # ❚❚ Pause
+        later, moved = page.evaluate(state)
+        assert later != title and moved[0] != images[0]  # another frame, another picture
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
 # Each tab, and a text that shows once its content has drawn (Velocities: a recorded grid's title).
 TAB_CONTENT = {"Comparison": "FERNN |error|", "Inside": "copies", "Velocities": "FERNN, V = {−4…4}²",
                "Classify": "as the models see it", "About": "A flow moves a whole image"}

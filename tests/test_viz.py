@@ -179,6 +179,13 @@ def test_hidden_animation(comparison, view, stabilised):
     expected = maps[t] / max(float(maps.max()), 1e-6)
     np.testing.assert_allclose(values[band:, :28], expected[0], atol=0.5 / 254 + 1e-3)
     np.testing.assert_allclose(values[band:, 29:57], expected[1], atol=0.5 / 254 + 1e-3)
+    # The input row: the frame as read, or rolled back by the first digit's motion so far.
+    frames = comparison.truth
+    if stabilised:
+        frames = showcase.motion_stabilise(torch.from_numpy(frames[:, None]), comparison.stabilise_velocity,
+                                           range(comparison.num_frames))[:, 0].numpy()
+    shown, _ = decoded(fig.frames[t].data[0])
+    np.testing.assert_allclose(shown[band:, :28], np.clip(frames[t], 0, 1), atol=0.5 / 254 + 1e-6)
     # The FERNN row ends with its per-copy activity, moving with the same slider.
     fernn_row, _ = decoded(fig.frames[-1].data[2])
     assert np.nanmax(fernn_row[:, 2 * 29:]) == pytest.approx(1.0)
@@ -335,3 +342,54 @@ def test_animations_at_70_predicted_frames_stay_light_on_the_wire(fast_compariso
         spec = json.loads(fig.to_json())
         assert all(trace["type"] == "image" and set(trace) >= {"source"} and "z" not in trace
                    for frame in spec["frames"] for trace in frame["data"])
+
+
+@pytest.mark.parametrize("names", [("G-RNN",), ("G-RNN", "FERNN", "FERNN-2")])
+def test_animations_draw_one_to_three_models(names):
+    """One column (comparison) or row (hidden state) per model, whatever their number."""
+    torch.manual_seed(0)
+    kinds = {"G-RNN": dict(kind="grnn"), "FERNN": dict(kind="fernn", max_speed=1),
+             "FERNN-2": dict(kind="fernn", max_speed=2)}
+    models = {name: fernn.build_model(hidden_channels=2, decoder_layers=1, **kinds[name]).eval() for name in names}
+    comparison = showcase.compare(models, showcase.mnist_scene([4], velocities=[(1, -1)]), context_frames=2,
+                                  predict_frames=2)
+    fig = viz.comparison_animation(comparison)
+    texts = [note["text"] for note in assert_valid(fig)["layout"]["annotations"]]
+    assert texts == ["Truth", *names, "", *(f"{name} |error|" for name in names)]
+    columns = 1 + len(names)
+    values, _ = decoded(fig.frames[-1].data[0])
+    assert values.shape[1] == columns * 29 - 1
+    band = label_band(columns * 29 - 1)
+    for index, run in enumerate(comparison.runs, start=1):
+        np.testing.assert_allclose(values[band:, index * 29:index * 29 + 28], np.clip(run.prediction[-1], 0, 1),
+                                   atol=0.5 / 254 + 1e-6)
+    hidden = viz.hidden_animation(comparison, [1])
+    spec = assert_valid(hidden)
+    assert [trace.type for trace in hidden.data] == ["image"] * (1 + len(names)) + ["heatmap"] * len(names)
+    rows = [note["text"] for note in spec["layout"]["annotations"] if note.get("textangle") == -90]
+    assert rows == list(names)  # each model named once, beside its row
+
+
+def test_animations_take_the_flow_from_the_comparison():
+    """A rotation comparison (velocities: whole 30° steps, a one-row grid): nothing assumes (dy, dx)."""
+    from fernn.flows import Rotation
+
+    flow, frames, rng = Rotation(order=12), 6, np.random.default_rng(0)
+    maps = rng.random((frames, 2, 28, 28)).astype(np.float16)
+    views = showcase.HiddenViews(maps, maps, maps, maps, copy_velocity=1, drift=0.0)
+    velocities = (-1, 0, 1)
+    activity = rng.random((frames, 3))
+    run = showcase.ModelRun("FERNN-R", "fernn", velocities, velocities, True, rng.random((3, 28, 28)), np.full(3, 0.1),
+                            views, activity, activity.argmax(axis=1), velocities, 0.1, "cpu")
+    comparison = showcase.Comparison(rng.random((frames, 28, 28)).astype(np.float32), 3, 3, (1,), (0,), ("a",), 1,
+                                     np.full(3, 0.2), 1, (run,), flow)
+    assert_valid(viz.comparison_animation(comparison))
+    fig = viz.hidden_animation(comparison, [0, 1], stabilised=True)
+    notes = [note["text"] for note in assert_valid(fig)["layout"]["annotations"]]
+    assert "copies" in notes and "the ω grid" in notes[-1]
+    values, _ = decoded(fig.frames[-1].data[1])
+    copies = values[:, 2 * 29:]
+    assert np.nanmax(copies) == pytest.approx(1.0) and np.isfinite(copies).any()
+    activity_fig = viz.velocity_activity_animation(comparison, run)
+    assert_valid(activity_fig)
+    assert np.asarray(activity_fig.data[0].z, dtype=float).shape == (1, 3)  # one row: the steps -1, 0, 1

@@ -9,7 +9,6 @@ import plotly.graph_objects as go
 import torch
 
 from ..flows import Flow, GridAxes, Velocity
-from ..showcase.analysis import motion_stabilise
 from ..showcase.results import Comparison, ModelRun
 from .comparison import animate_comparison
 from .panels import (CONTROLS_HEIGHT, colorbar_trace, image_axes, label_band, mosaic, mosaic_image, panel_labels,
@@ -71,11 +70,7 @@ def hidden_animation(
     width = columns * (size[1] + 1) - 1
     band = label_band(width)
     row_height = band + size[0] + 1
-    steps = np.arange(comparison.num_frames)  # the input frame t, rolled back by t * velocity
-    truth = comparison.truth
-    if stabilised:
-        truth = motion_stabilise(torch.from_numpy(truth[:, None]), comparison.stabilise_velocity, steps,
-                                 comparison.flow)[:, 0].numpy()
+    truth = _stabilised_input(comparison) if stabilised else comparison.truth
     rows = len(runs) + 1
 
     def traces(t: int) -> list[dict]:
@@ -113,6 +108,15 @@ def hidden_animation(
                   margin=dict(l=20, r=70, t=36 + 16 * len(about), b=CONTROLS_HEIGHT), annotations=notes,
                   **image_axes(width, rows * row_height - 1, align="left"))
     return animate_comparison(comparison, traces, layout, static=bars)
+
+
+def _stabilised_input(comparison: Comparison) -> np.ndarray:
+    """The input frames, frame ``t`` moved back by ``t`` times the first digit's velocity:
+    ``(T + S, H, W)``. The flow moves a plain map (:meth:`~fernn.flows.Flow.move`): an input
+    frame has no orientation channels for a rotation to turn."""
+    flow, velocity = comparison.flow, comparison.stabilise_velocity
+    frames = torch.from_numpy(np.ascontiguousarray(comparison.truth, dtype=np.float32))  # (T+S, H, W)
+    return np.stack([flow.move(frame, flow.scale(velocity, -t)).numpy() for t, frame in enumerate(frames)])
 
 
 def _copies_axes(flow: Flow) -> str:

@@ -149,14 +149,13 @@ def colorbar_trace(colorscale: Sequence[Sequence], colorbar: dict, *, zmax: floa
 
 def image_axes(width: float, height: float, *, align: str = "center") -> dict:
     """Axes for a mosaic: square pixels, row 0 on top, no ticks; ``align``: where the mosaic
-    sits in a figure of another shape ("left": at the top left, so row titles at paper x = 0
-    sit beside it; "center": in the middle)."""
+    sits in a figure wider than it ("left": row titles at paper x = 0 sit beside it), always
+    centred vertically (colour bars placed by paper height stay level with their rows)."""
     if align not in ("left", "center"):
         raise ValueError(f"align must be 'left' or 'center', got {align!r}")
     common = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", constrain="domain")
     return dict(xaxis=dict(common, range=[-0.5, width - 0.5], constraintoward=align),
-                yaxis=dict(common, range=[height - 0.5, -0.5], scaleanchor="x",
-                           constraintoward="top" if align == "left" else "middle"),
+                yaxis=dict(common, range=[height - 0.5, -0.5], scaleanchor="x"),
                 plot_bgcolor="rgba(0, 0, 0, 0)")  # gaps between panels show the page, light or dark
 
 

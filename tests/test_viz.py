@@ -226,6 +226,7 @@ def test_velocity_grid_figures_one_per_model_on_one_colour_scale():
     training = specs[0]["layout"]["shapes"][0]
     assert (training["x0"], training["x1"], training["y0"], training["y1"]) == (-1.5, 1.5, -1.5, 1.5)
     assert figures[0].data[0].text[1][1] == "1e-3" and figures[1].data[0].text[0][1] == "2e-3"  # short: no overlap
+    assert list(figures[0].data[0].colorbar.ticktext) == ["1e-3", "1e-2", "0.1"]  # two decades: powers of ten
     np.testing.assert_allclose(figures[0].data[0].customdata, grid.mse)  # hover: the recorded value
     wide = VelocityGrid(TRANSLATION.grid(5), ((0.01,) * 11,) * 11)
     (fig,) = viz.velocity_grid_figures({"FERNN": wide}, flow=TRANSLATION)
@@ -247,6 +248,7 @@ def test_velocity_grid_figures_follow_a_one_axis_flow():
     assert boxes == [(-1.5, 1.5, -0.5, 0.5), (-2.5, 2.5, -0.5, 0.5)]  # one row, the columns |ω| <= r
     assert spec["layout"]["xaxis"]["title"]["text"].startswith("ω")
     assert spec["layout"]["xaxis"]["ticktext"] == [flow.label(v) for v in (-2, -1, 0, 1, 2)]
+    assert list(fig.data[0].colorbar.ticktext) == ["1e-2", "2e-2", "5e-2", "0.1"]  # one decade: 1, 2, 5 too
 
 
 def test_gif_decodes_to_one_frame_per_step(comparison):

@@ -28,6 +28,14 @@ def short_number(value: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def _log_ticks(low: float, high: float) -> list[float]:
+    """Colour-bar ticks between ``10**low`` and ``10**high``: the powers of ten, and 2 and 5 of
+    each decade too when the range spans under two decades (else one tick or none would show)."""
+    steps = (1, 2, 5) if high - low < 2 else (1,)
+    decades = range(int(np.floor(low)), int(np.ceil(high)) + 1)
+    return [m * 10.0**d for d in decades for m in steps if low - 1e-9 <= np.log10(m * 10.0**d) <= high + 1e-9]
+
+
 def _speed_box(axes: GridAxes, flow: Flow, speed: int) -> dict | None:
     """The rectangle, in the grid's coordinates, around every cell whose velocity has
     ``flow.speed(v) <= speed`` (a square for translation, a run of columns for rotation)."""
@@ -52,7 +60,7 @@ def velocity_grid_figures(
     flow: Flow,
     training_speed: int | None = None,
     model_speeds: Mapping[str, int | None] | None = None,
-    height: int = 430,
+    height: int | None = None,
 ) -> list[go.Figure]:
     """Test MSE over a grid of input velocities: one figure per entry of ``grids`` (its title
     the key), all on one log colour scale.
@@ -62,6 +70,7 @@ def velocity_grid_figures(
     dashed box marks the training range ``flow.speed(v) <= training_speed``; a solid box a
     FERNN's velocity set ``flow.speed(v) <= r`` when ``model_speeds[title] = r``. Cells print
     their MSE while the grid has at most :data:`MAX_TEXT_COLUMNS` columns; hover always does.
+    height: px, by default enough for square cells (a one-row grid, e.g. rotation's, is low).
     """
     if not grids:
         raise ValueError("give at least one velocity grid")
@@ -73,7 +82,7 @@ def velocity_grid_figures(
     positive = np.concatenate([a[a > 0].ravel() for a in arrays.values()])
     positive = positive if positive.size else np.array([1e-6])
     low, high = np.log10(positive.min()), np.log10(max(positive.max(), positive.min() * 10))
-    ticks = np.arange(np.ceil(low), np.floor(high) + 1)
+    ticks = _log_ticks(low, high)
     figures = []
     for title, grid in grids.items():
         axes, mse = grid.axes, arrays[title]
@@ -82,8 +91,8 @@ def velocity_grid_figures(
                      y=list(axes.row_values), customdata=mse, colorscale=MSE_COLORSCALE, zmin=low, zmax=high,
                      hovertemplate=f"{where}: MSE %{{customdata:.2e}}<extra>{title}</extra>",
                      colorbar=dict(orientation="h", thickness=10, len=1.0, x=0.0, xanchor="left", y=-0.16,
-                                   yanchor="top", title=dict(text="MSE", side="top"), tickvals=ticks.tolist(),
-                                   ticktext=[f"1e{int(t)}" for t in ticks]))
+                                   yanchor="top", title=dict(text="MSE", side="top"),
+                                   tickvals=np.log10(ticks).tolist(), ticktext=[short_number(t) for t in ticks]))
         if axes.shape[1] <= MAX_TEXT_COLUMNS:
             trace.update(text=[[short_number(value) for value in row] for row in mse], texttemplate="%{text}",
                          textfont=dict(size=10))
@@ -93,7 +102,7 @@ def velocity_grid_figures(
         shapes = [dict(type="rect", xref="x", yref="y", line=line, **box) for speed, line in boxes
                   if (box := _speed_box(axes, flow, speed)) is not None]
         layout = dict(
-            height=height, margin=dict(l=8, r=8, t=36, b=8),
+            height=height or (430 if axes.shape[0] > 1 else 230), margin=dict(l=8, r=8, t=36, b=8),
             title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15, color=TEXT_COLOR)),
             xaxis=dict(title=dict(text=f"{axes.column_name} ({flow.unit})", standoff=4), constrain="domain",
                        showgrid=False, fixedrange=True, **_column_ticks(axes, flow)),

@@ -40,7 +40,8 @@ SETTINGS = (
     ("default view, Inside (vy1 1 -> 2)", "tab=Inside", "dy ↓ digit 1", "ArrowRight"),
 )
 FIRST_FRAME = """() => [...document.querySelectorAll('.js-plotly-plot')].some(chart =>
-    chart.offsetParent !== null && [...chart.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('frame')))"""
+    chart.offsetParent !== null &&
+    [...chart.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('frame')))"""
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]') &&
     [...document.querySelectorAll('.js-plotly-plot')].filter(c => c.offsetParent !== null)
         .every(c => c.querySelector('.main-svg'))"""
@@ -95,6 +96,8 @@ class WireCounter:
 
 def measure(browser, url: str, setting: tuple[str, str, str, str], width: int) -> tuple[int, int]:
     """Bytes and frames received for one slider change, after the link has settled."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     name, link, label, key = setting
     context = browser.new_context(viewport={"width": width, "height": 1050})
     try:
@@ -111,14 +114,27 @@ def measure(browser, url: str, setting: tuple[str, str, str, str], width: int) -
         page.keyboard.down(key)  # the slider commits its value on key up, not on a too-quick press
         page.wait_for_timeout(300)
         page.keyboard.up(key)
-        try:  # the indicator may come and go before we look; the quiet spell still bounds the run
+        try:
             page.locator('[data-testid="stStatusWidget"]').wait_for(timeout=10_000)
-        except Exception:
-            pass
+        except PlaywrightTimeout:
+            print(f"  ({name}: no running indicator seen; the quiet spell bounds the run)", flush=True)
         counter.settle(page)
         if page.get_by_test_id("stException").count() or page.get_by_test_id("stAlertContentError").count():
             raise SystemExit(f"{name}: the page shows an error after the change")
         return counter.total - before, counter.frames - frames
+    finally:
+        context.close()
+
+
+def first_frame_seconds(browser, url: str, width: int) -> float:
+    """Seconds from opening the page in a new browser context to the first animation frame drawn."""
+    context = browser.new_context(viewport={"width": width, "height": 1050})
+    try:
+        page = context.new_page()
+        started = time.monotonic()
+        page.goto(url)
+        page.wait_for_function(FIRST_FRAME, timeout=WAIT_MS)
+        return time.monotonic() - started
     finally:
         context.close()
 
@@ -146,15 +162,10 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=FLAGS)
                 try:
-                    context = browser.new_context(viewport={"width": args.width, "height": 1050})
-                    page = context.new_page()
-                    started = time.monotonic()
-                    page.goto(url)
-                    page.wait_for_function(FIRST_FRAME, timeout=WAIT_MS)
-                    cold = time.monotonic() - started
-                    context.close()
+                    cold, warm = (first_frame_seconds(browser, url, args.width) for _ in range(2))
                     print(f"app: {root} on {url}")
-                    print(f"cold visit to the first animation frame drawn: {cold:.1f} s")
+                    print(f"cold visit to the first animation frame drawn: {cold:.1f} s "
+                          f"(fresh server; a second visitor, the comparison cached: {warm:.1f} s)")
                     print(f"{'setting':<52} {'bytes':>12} {'frames':>7}")
                     for setting in SETTINGS:
                         received, frames = measure(browser, url, setting, args.width)

@@ -382,7 +382,8 @@ def test_play_moves_the_image_frames(server: str, browser):
         state = (f"() => [{FIRST_CHART}.querySelector('.gtitle').textContent, "
                  f"[...{FIRST_CHART}.querySelectorAll('.imagelayer image')].map(i => i.getAttribute('href'))]")
         title, images = page.evaluate(state)
-        assert title.startswith("frame 10:") and len(images) == 2 and all(i.startswith("data:image/png") for i in images)
+        assert title.startswith("frame 10:") and len(images) == 2
+        assert all(image.startswith("data:image/png") for image in images)
         page.locator(".updatemenu-button").first.click()  # ▶ Play
         page.wait_for_function(f"() => !{FIRST_CHART}.querySelector('.gtitle').textContent.startsWith('frame 10:')")
         page.locator(".updatemenu-button").nth(1).click()  # ❚❚ Pause

@@ -11,8 +11,7 @@ import torch
 from ..flows import Flow, GridAxes, Velocity
 from ..showcase.results import Comparison, ModelRun
 from .comparison import animate_comparison
-from .panels import (CONTROLS_HEIGHT, colorbar_trace, image_axes, label_band, mosaic, mosaic_image, panel_labels,
-                     upscale)
+from .panels import CONTROLS_HEIGHT, colorbar_trace, image_axes, label_band, mosaic, mosaic_image, panel_labels, upscale
 from .style import DIGIT_COLORSCALE, HIDDEN_COLORSCALE, TEXT_COLOR
 
 __all__ = ["hidden_animation", "velocity_activity_animation"]

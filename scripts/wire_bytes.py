@@ -131,6 +131,7 @@ def first_frame_seconds(browser, url: str, width: int) -> float:
     context = browser.new_context(viewport={"width": width, "height": 1050})
     try:
         page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
         started = time.monotonic()
         page.goto(url)
         page.wait_for_function(FIRST_FRAME, timeout=WAIT_MS)

@@ -34,7 +34,7 @@ ROTATION = Rotation(order=12)  # the shipped rotation models' group (30-degree s
 ANGULAR_VELOCITIES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(-MAX_DIGIT_SPEED, MAX_DIGIT_SPEED + 1))
 START_ANGLES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(ROTATION.order))
 BIND = "query-params"
-CHART = dict(config={"displaylogo": False, "responsive": True})
+CHART = dict(config={"displayModeBar": False, "responsive": True})  # plotly's toolbar would cover the titles
 TABS = ("Comparison", "Inside", "Velocities", "Classify", "About")  # short: all five fit a 420 px phone
 RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Velocities", "What am I looking at?": "About"}
 WAITING = "⏳ Waiting for a free slot: other visitors' runs are ahead."
@@ -285,10 +285,11 @@ def show_generalisation(models: dict[str, fernn.Forecaster], flow: Flow) -> None
     what = "one fixed velocity (dy, dx)" if flow == TRANSLATION else "one fixed angular velocity ω"
     st.markdown(f"Held-out test MSE when both digits move at {what}. Dashed box: the training range "
                 f"{flow.range_text(trained)}; solid green box: the velocity set the FERNN ran with.")
-    grids = {title: {"speeds": list(grid.speeds), "mse": grid.mse} for title, (grid, _) in panels.items()}
-    height = 400 if flow.grid(1).row_name else 240  # a one-row grid (rotation) needs less height
-    st.plotly_chart(viz.velocity_grid_figure(grids, training_speed=trained, flow=flow, height=height, model_speeds={
-        title: radius for title, (_, radius) in panels.items()}), key="grid", **CHART)
+    figures = viz.velocity_grid_figures({title: grid for title, (grid, _) in panels.items()}, flow=flow,
+                                        training_speed=trained,
+                                        model_speeds={title: radius for title, (_, radius) in panels.items()})
+    for index, (column, figure) in enumerate(zip(st.columns(len(figures)), figures)):  # stacked on a phone
+        column.plotly_chart(figure, key=f"grid{index}", **CHART)
 
 
 def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, problem: str, severity: str, *,

@@ -192,8 +192,8 @@ def _show_study(held_out: showcase.HeldOutStudy, grids: showcase.LiveGrids | Non
         st.markdown(f"Live velocity grid: every digit at one velocity per cell, {grids.sequences} held-out "
                     f"sequence{'s' if grids.sequences > 1 else ''} per cell. Dashed box: the training range; solid "
                     "green box: the velocity set each FERNN ran with.")
-        panels = {name: {"speeds": list(grid.speeds), "mse": grid.mse} for name, (grid, _) in grids.grids.items()}
-        st.plotly_chart(viz.velocity_grid_figure(panels, training_speed=comparison.training_max_speed or 1,
-                                                 model_speeds={name: radius for name, (_, radius)
-                                                               in grids.grids.items()}, flow=comparison.flow),
-                        key="study_grid_figure", **CHART)
+        figures = viz.velocity_grid_figures({name: grid for name, (grid, _) in grids.grids.items()},
+                                            flow=comparison.flow, training_speed=comparison.training_max_speed or 1,
+                                            model_speeds={name: radius for name, (_, radius) in grids.grids.items()})
+        for index, (column, figure) in enumerate(zip(st.columns(len(figures)), figures)):  # stacked on a phone
+            column.plotly_chart(figure, key=f"study_grid_figure{index}", **CHART)

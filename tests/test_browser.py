@@ -64,8 +64,18 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return Path(chosen).resolve()
     folder = tmp_path_factory.mktemp("browser-checkpoints")
     torch.manual_seed(0)
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", hidden_channels=4, decoder_layers=2))
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", hidden_channels=4, decoder_layers=2))
+    speeds = list(range(-4, 5))
+
+    def grid(inside: float, outside: float, **extra) -> dict:
+        """A recorded 9x9 velocity grid (the Velocities tab): ``inside`` where |v| <= 1."""
+        return dict(speeds=speeds, mse=[[inside if max(abs(dy), abs(dx)) <= 1 else outside for dx in speeds]
+                                        for dy in speeds], **extra)
+
+    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", hidden_channels=4, decoder_layers=2),
+                          {"evaluation": {"velocity_grid": grid(0.007, 0.2)}})
+    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", hidden_channels=4, decoder_layers=2),
+                          {"evaluation": {"velocity_grid": grid(0.002, 0.2),
+                                          "widened_velocity_grid": grid(0.002, 0.0021, max_speed=4)}})
     small, settings = dict(hidden_channels=4, head_layers=1, head_channels=4), {"training_max_speed": 1}
 
     def rings(*accuracies: float) -> list[dict]:
@@ -165,6 +175,41 @@ def draw_seven(page) -> None:
     page.mouse.up()
 
 
+# Every visible text box: the SVG ``text`` of plotly charts (titles, annotations, ticks, cells,
+# legends, buttons, slider labels) and Streamlit's widget labels, with their page boxes.
+VISIBLE_TEXTS = """() => {
+    const boxes = [];
+    const add = (element, text) => {
+        const box = element.getBoundingClientRect();
+        const style = getComputedStyle(element);
+        if (!text.trim() || box.width < 1 || box.height < 1 || style.visibility === 'hidden' ||
+            style.display === 'none' || Number(style.opacity) === 0 || box.right <= 0 || box.left >= innerWidth)
+            return;
+        boxes.push({text: text.trim(), x: box.left + scrollX, y: box.top + scrollY, width: box.width,
+                    height: box.height});
+    };
+    for (const chart of document.querySelectorAll('.js-plotly-plot'))
+        if (chart.offsetParent !== null)
+            for (const text of chart.querySelectorAll('svg text')) add(text, text.textContent || '');
+    for (const label of document.querySelectorAll('[data-testid="stWidgetLabel"]'))
+        if (label.offsetParent !== null) add(label, label.innerText || '');
+    return boxes;
+}"""
+
+
+def overlapping_texts(page) -> tuple[list[tuple[str, str]], int]:
+    """Pairs of visible text boxes (:data:`VISIBLE_TEXTS`) that overlap by more than a pixel each
+    way, and how many boxes were compared."""
+    boxes = page.evaluate(VISIBLE_TEXTS)
+    pairs = []
+    for index, a in enumerate(boxes):
+        for b in boxes[index + 1:]:
+            if a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1 and \
+                    a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1:
+                pairs.append((a["text"], b["text"]))
+    return pairs, len(boxes)
+
+
 def overlapping_labels(page) -> list[tuple[str, str]]:
     """Pairs of plotly annotation texts whose boxes overlap, in every chart on the page."""
     pairs = []
@@ -239,7 +284,7 @@ def test_a_digit_at_4_4_is_tracked_with_the_default_velocity_set(server: str, br
         assert page.get_by_text("outside the FERNN's velocity set", exact=False).count() == 0
         page.get_by_role("tab", name="Inside").click()
         expect(page.get_by_text("State drift", exact=False).first).to_be_visible()
-        expect(page.get_by_text("FERNN ch 0").filter(visible=True).first).to_be_visible()
+        expect(page.get_by_text("copies", exact=True).filter(visible=True).first).to_be_visible()
         assert_no_error(page)
     finally:
         context.close()
@@ -325,6 +370,67 @@ def test_a_digit_at_speed_3_is_classified_by_the_widened_fernn(server: str, brow
         target.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(target), full_page=True)
         assert_no_error(page)
+    finally:
+        context.close()
+
+
+FIRST_CHART = "document.querySelector('.js-plotly-plot')"
+
+
+def test_play_moves_the_image_frames(server: str, browser):
+    """The animation's frames are PNG images: Play moves the title and swaps the pictures."""
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, server)
+    try:
+        expect(page.get_by_text("FERNN |error|").first).to_be_visible()
+        wait_until_idle(page)
+        state = (f"() => [{FIRST_CHART}.querySelector('.gtitle').textContent, "
+                 f"[...{FIRST_CHART}.querySelectorAll('.imagelayer image')].map(i => i.getAttribute('href'))]")
+        title, images = page.evaluate(state)
+        assert title.startswith("frame 10:") and len(images) == 2
+        assert all(image.startswith("data:image/png") for image in images)
+        page.locator(".updatemenu-button").first.click()  # ▶ Play
+        page.wait_for_function(f"() => !{FIRST_CHART}.querySelector('.gtitle').textContent.startsWith('frame 10:')")
+        page.locator(".updatemenu-button").nth(1).click()  # ❚❚ Pause
+        later, moved = page.evaluate(state)
+        assert later != title and moved[0] != images[0]  # another frame, another picture
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+# Each tab, and a text that shows once its content has drawn (Velocities: a recorded grid's title).
+TAB_CONTENT = {"Comparison": "FERNN |error|", "Inside": "copies", "Velocities": "FERNN, V = {−4…4}²",
+               "Classify": "as the models see it", "About": "A flow moves a whole image"}
+
+
+@pytest.mark.parametrize(("width", "height"), [(420, 900), (1440, 1050)])
+def test_every_tab_keeps_its_texts_apart(server: str, browser, checkpoint_dir: Path, tmp_path: Path, width: int,
+                                         height: int):
+    """At phone and desktop width, no two visible texts overlap on any tab: chart titles, panel
+    labels, ticks, grid cells, legends, play buttons and slider labels, and widget labels."""
+    from playwright.sync_api import expect
+
+    context, page = open_page(browser, f"{server}/?digits=2&vy1=4&vx1=-4&vy2=-4&vx2=4", width, height)
+    try:
+        expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
+        for name, content in TAB_CONTENT.items():
+            if name == "Classify" and not (checkpoint_dir / "classify" / "fernn.pt").is_file():
+                continue
+            page.get_by_role("tab", name=name).click()
+            expect(page.get_by_text(content, exact=False).filter(visible=True).first).to_be_visible()
+            wait_until_idle(page)
+            overlaps, compared = overlapping_texts(page)
+            assert name == "About" or compared > 10, name  # a chart's texts were found and compared (About: none)
+            if overlaps:
+                page.screenshot(path=str(tmp_path / f"overlap-{name}-{width}.png"), full_page=True)
+            assert overlaps == [], f"{name} at {width} px: {overlaps[:5]} (screenshot in {tmp_path})"
+            widest = page.evaluate("() => Math.max(0, ...[...document.querySelectorAll('.js-plotly-plot')]"
+                                   ".filter(c => c.offsetParent !== null).map(c => c.getBoundingClientRect().right))")
+            assert widest <= width, name  # no chart wider than the page
+            assert page.locator(".modebar").filter(visible=True).count() == 0  # no toolbar over the titles
+            assert_no_error(page)
     finally:
         context.close()
 
@@ -470,7 +576,8 @@ def test_a_digit_turning_beyond_the_training_range_runs_in_every_view(server: st
         page.screenshot(path=str(screenshot_path(tmp_path, "rotation.png")), full_page=False)
         page.get_by_role("tab", name="Inside").click()
         expect(page.get_by_text("State drift", exact=False).first).to_be_visible()
-        expect(page.get_by_text("FERNN ch 0").filter(visible=True).first).to_be_visible()
+        expect(page.get_by_text("copies", exact=True).filter(visible=True).first).to_be_visible()
+        expect(page.get_by_text("field 0, orientation 0°", exact=False).first).to_be_visible()  # the channels named
         page.get_by_role("tab", name="Velocities").click()
         expect(page.get_by_text("one fixed angular velocity ω", exact=False).first).to_be_visible()
         expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()  # the grids

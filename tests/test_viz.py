@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
+import json
 
 import imageio.v3 as iio
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 import pytest
 import torch
+from PIL import Image
 
 import fernn
 from fernn import showcase, viz
+from fernn.viz.panels import label_band
+from fernn.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +52,32 @@ def comparison() -> showcase.Comparison:
     return showcase.compare(models, digits, context_frames=4, predict_frames=3)
 
 
+def decoded(trace) -> tuple[np.ndarray, np.ndarray]:
+    """An image trace's PNG, read back with Pillow alone: its values (palette entry 1..255 ->
+    0..1 of the colour range, NaN where transparent) and its RGBA pixels, ``(H, W)`` and ``(H, W, 4)``."""
+    header, data = trace.source.split(",", 1)
+    assert header == "data:image/png;base64"
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert image.mode == "P"  # 8 bits a pixel
+    index = np.asarray(image).astype(np.float64)
+    values = np.where(index == 0, np.nan, (index - 1) / 254)
+    return values, np.asarray(image.convert("RGBA"))
+
+
+def assert_same_picture(trace, expected: np.ndarray, colorscale: list) -> None:
+    """The image shows ``expected`` (NaN: transparent) to within one of its 255 levels, in the
+    colours plotly would give a heat map of it on ``colorscale``."""
+    values, rgba = decoded(trace)
+    assert values.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(expected))
+    shown = ~np.isnan(expected)
+    np.testing.assert_allclose(values[shown], np.clip(expected[shown], 0, 1), atol=0.5 / 254 + 1e-6)
+    assert (rgba[~shown, 3] == 0).all() and (rgba[shown, 3] == 255).all()
+    reference = np.array([[float(c) for c in color[4:-1].split(",")]
+                          for color in pc.sample_colorscale(colorscale, np.clip(expected[shown], 0, 1).tolist())])
+    assert np.abs(rgba[shown, :3] - reference).max() <= 2.5
+
+
 def assert_valid(fig: go.Figure) -> dict:
     """The figure survives plotly's full validation (the builders skip it for speed)."""
     spec = fig.to_dict()
@@ -74,17 +107,21 @@ def test_comparison_animation_has_one_slider_for_all_panels(comparison):
     assert play[0] == str(context) and len(play) > 10 * total
     texts = [note["text"] for note in spec["layout"]["annotations"]]
     assert texts == ["Truth", "G-RNN", "FERNN", "", "G-RNN |error|", "FERNN |error|"]
-    band, row = viz.LABEL_BAND, viz.LABEL_BAND + 29
+    band = label_band(86)  # three 28-pixel panels and their gaps
+    row = band + 29
+    assert band * 300 >= 86 * 18  # an 18 px label fits its band on a 300 px wide plot
     last = fig.frames[-1]
-    digits, errors = np.asarray(last.data[0].z), np.asarray(last.data[1].z)
-    np.testing.assert_allclose(digits[band:band + 28, :28], comparison.truth[-1])
-    np.testing.assert_allclose(digits[band:band + 28, 29:57], comparison.runs[0].prediction[-1])
+    truth, runs = comparison.truth[-1], comparison.runs
+    digits = np.full((band + 28, 86), np.nan)
+    digits[band:, :28], digits[band:, 29:57], digits[band:, 58:] = truth, runs[0].prediction[-1], runs[1].prediction[-1]
+    assert_same_picture(last.data[0], digits, DIGIT_COLORSCALE)
+    errors = np.full((band + 28, 86), np.nan)
+    errors[band:, 29:57], errors[band:, 58:] = (np.abs(run.prediction[-1] - truth) for run in runs)
+    assert_same_picture(last.data[1], errors, ERROR_COLORSCALE)
     assert last.data[1].y0 == row  # the error row sits under the digits (narrow screens keep 3 columns)
-    np.testing.assert_allclose(errors[band:band + 28, 58:86],
-                               np.abs(comparison.runs[1].prediction[-1] - comparison.truth[-1]), rtol=1e-6)
     # Context frames show the input in every digit panel, marked as input in the title.
-    first = np.asarray(fig.frames[0].data[0].z)
-    np.testing.assert_allclose(first[band:band + 28, 29:57], comparison.truth[0])
+    first, _ = decoded(fig.frames[0].data[0])
+    np.testing.assert_allclose(first[band:, 29:57], comparison.truth[0], atol=0.5 / 254 + 1e-6)
     assert "INPUT" in fig.frames[0].layout.title.text and "prediction" in fig.frames[-1].layout.title.text
 
 
@@ -124,13 +161,33 @@ def test_hidden_animation(comparison, view, stabilised):
     spec = assert_valid(fig)
     assert len(spec["frames"]) == comparison.num_frames
     labels = [note["text"] for note in spec["layout"]["annotations"]]
-    assert labels[0].startswith("input") and "G-RNN ch 0" in labels and "copies (dy, dx)" in labels
-    assert len(fig.data) == 3  # the input row and one trace per model
-    for trace in fig.data[1:]:
-        z = np.asarray(trace.z, dtype=float)
-        assert trace.showscale and np.nanmax(z) <= 1.0 + 1e-6 and np.nanmin(z) >= 0.0  # one scale per model
+    first = "input (stabilised)" if stabilised else "input"
+    # Short tile labels (a phone's tiles are 60 px), each model named once beside its row.
+    assert labels[:-1] == [first, "ch 0", "ch 2", "", "G-RNN", "ch 0", "ch 2", "copies", "FERNN"]
+    assert "the (dy, dx) grid" in labels[-1]  # the copies' axes, as the flow names them
+    # The input row and one image per model, then one colour bar per model, sent once.
+    assert [trace.type for trace in fig.data] == ["image"] * 3 + ["heatmap"] * 2
+    assert all(len(frame.data) == 3 for frame in fig.frames)
+    assert [trace.colorbar.title.text.split("<br>")[0] for trace in fig.data[3:]] == ["G-RNN", "FERNN"]
+    # Each model's maps are divided by its largest value over the shown channels and frames.
+    run = comparison.runs[0]
+    views = run.hidden
+    maps = ((views.pooled_stabilised if stabilised else views.pooled) if view == "pooled"
+            else (views.copy_stabilised if stabilised else views.copy))[:, [0, 2]].astype(np.float32)
+    t, band = comparison.num_frames - 1, label_band(3 * 29 - 1)  # channels 0 and 2, the copies
+    values, _ = decoded(fig.frames[t].data[1])
+    expected = maps[t] / max(float(maps.max()), 1e-6)
+    np.testing.assert_allclose(values[band:, :28], expected[0], atol=0.5 / 254 + 1e-3)
+    np.testing.assert_allclose(values[band:, 29:57], expected[1], atol=0.5 / 254 + 1e-3)
+    # The input row: the frame as read, or rolled back by the first digit's motion so far.
+    frames = comparison.truth
+    if stabilised:
+        frames = showcase.motion_stabilise(torch.from_numpy(frames[:, None]), comparison.stabilise_velocity,
+                                           range(comparison.num_frames))[:, 0].numpy()
+    shown, _ = decoded(fig.frames[t].data[0])
+    np.testing.assert_allclose(shown[band:, :28], np.clip(frames[t], 0, 1), atol=0.5 / 254 + 1e-6)
     # The FERNN row ends with its per-copy activity, moving with the same slider.
-    fernn_row = np.asarray(fig.frames[-1].data[2].z, dtype=float)
+    fernn_row, _ = decoded(fig.frames[-1].data[2])
     assert np.nanmax(fernn_row[:, 2 * 29:]) == pytest.approx(1.0)
 
 
@@ -154,13 +211,44 @@ def test_velocity_activity_animation(comparison):
     assert list(truth.x) == [0, -1] and list(truth.y) == [0, 2]
 
 
-def test_velocity_grid_figure():
-    grid = {"speeds": [-1, 0, 1], "mse": [[0.1, 0.01, 0.1], [0.01, 0.001, 0.01], [0.1, 0.01, 0.1]]}
-    spec = assert_valid(viz.velocity_grid_figure({"G-RNN": grid, "FERNN": grid}, model_speeds={"FERNN": 1}))
-    assert len(spec["data"]) == 2
-    assert len(spec["layout"]["shapes"]) == 3  # training box on both, velocity-set box on the FERNN
-    with pytest.raises(ValueError):
-        viz.velocity_grid_figure({})
+def test_velocity_grid_figures_one_per_model_on_one_colour_scale():
+    from fernn.checkpoints import VelocityGrid
+    from fernn.flows import TRANSLATION
+
+    grid = VelocityGrid(TRANSLATION.grid(1), ((0.1, 0.01, 0.1), (0.01, 0.001, 0.01), (0.1, 0.01, 0.1)))
+    low = VelocityGrid(TRANSLATION.grid(1), ((0.01, 0.002, 0.01),) * 3)
+    figures = viz.velocity_grid_figures({"G-RNN": grid, "FERNN": low}, flow=TRANSLATION, training_speed=1,
+                                        model_speeds={"FERNN": 1, "G-RNN": None})
+    specs = [assert_valid(fig) for fig in figures]
+    assert [spec["layout"]["title"]["text"] for spec in specs] == ["G-RNN", "FERNN"]
+    assert {(spec["data"][0]["zmin"], spec["data"][0]["zmax"]) for spec in specs} == {(-3.0, -1.0)}  # shared
+    assert len(specs[0]["layout"]["shapes"]) == 1 and len(specs[1]["layout"]["shapes"]) == 2  # set box: FERNN
+    training = specs[0]["layout"]["shapes"][0]
+    assert (training["x0"], training["x1"], training["y0"], training["y1"]) == (-1.5, 1.5, -1.5, 1.5)
+    assert figures[0].data[0].text[1][1] == "1e-3" and figures[1].data[0].text[0][1] == "2e-3"  # short: no overlap
+    assert list(figures[0].data[0].colorbar.ticktext) == ["1e-3", "1e-2", "0.1"]  # two decades: powers of ten
+    np.testing.assert_allclose(figures[0].data[0].customdata, grid.mse)  # hover: the recorded value
+    wide = VelocityGrid(TRANSLATION.grid(5), ((0.01,) * 11,) * 11)
+    (fig,) = viz.velocity_grid_figures({"FERNN": wide}, flow=TRANSLATION)
+    assert fig.data[0].text is None  # 11 columns: cells too narrow for numbers
+    with pytest.raises(ValueError, match="at least one"):
+        viz.velocity_grid_figures({}, flow=TRANSLATION)
+
+
+def test_velocity_grid_figures_follow_a_one_axis_flow():
+    from fernn.checkpoints import VelocityGrid
+    from fernn.flows import Rotation
+
+    flow = Rotation(order=12)
+    grid = VelocityGrid(flow.grid(2), ((0.1, 0.05, 0.01, 0.05, 0.1),))
+    (fig,) = viz.velocity_grid_figures({"FERNN-R": grid}, flow=flow, training_speed=1, model_speeds={"FERNN-R": 2})
+    spec = assert_valid(fig)
+    assert list(fig.data[0].x) == [-2, -1, 0, 1, 2] and list(fig.data[0].y) == [0]
+    boxes = [(s["x0"], s["x1"], s["y0"], s["y1"]) for s in spec["layout"]["shapes"]]
+    assert boxes == [(-1.5, 1.5, -0.5, 0.5), (-2.5, 2.5, -0.5, 0.5)]  # one row, the columns |ω| <= r
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith("ω")
+    assert spec["layout"]["xaxis"]["ticktext"] == [flow.label(v) for v in (-2, -1, 0, 1, 2)]
+    assert list(fig.data[0].colorbar.ticktext) == ["1e-2", "2e-2", "5e-2", "0.1"]  # one decade: 1, 2, 5 too
 
 
 def test_gif_decodes_to_one_frame_per_step(comparison):
@@ -259,3 +347,78 @@ def test_every_view_of_a_rotation_comparison_draws():
     assert len(figure.frames) == 7
     (fernn_run,) = [run for run in comparison.runs if len(run.velocities) > 1]
     assert len(viz.velocity_activity_animation(comparison, fernn_run).frames) == 7
+
+
+@pytest.fixture(scope="module")
+def fast_comparison() -> showcase.Comparison:
+    """The widest view the app offers for two digits: (4, -4) and (-4, 4), 10 + 70 frames."""
+    torch.manual_seed(0)
+    models = {"G-RNN": fernn.build_model("grnn", hidden_channels=4, decoder_layers=1).eval(),
+              "FERNN": fernn.build_model("fernn", hidden_channels=4, decoder_layers=1, max_speed=1).eval()}
+    digits = showcase.mnist_scene([7, 3], velocities=[(4, -4), (-4, 4)])
+    return showcase.compare(models, digits, context_frames=10, predict_frames=70)
+
+
+def test_animations_at_70_predicted_frames_stay_light_on_the_wire(fast_comparison):
+    """What a slider change sends is the figures' JSON: images, not float arrays, and no
+    per-frame copy of what does not move (the measured app: scripts/wire_bytes.py)."""
+    frames = fast_comparison.num_frames
+    sizes = {"comparison": len(viz.comparison_animation(fast_comparison).to_json()),
+             "hidden": len(viz.hidden_animation(fast_comparison, [0, 1, 2, 3], stabilised=True).to_json())}
+    assert sizes["comparison"] <= frames * 8_000  # 2 PNG rows a frame; float arrays were 35 KB a frame
+    assert sizes["hidden"] <= frames * 12_000  # 3 PNG rows a frame; float arrays were 85 KB a frame
+    for fig in (viz.comparison_animation(fast_comparison), viz.hidden_animation(fast_comparison, [0, 1])):
+        spec = json.loads(fig.to_json())
+        assert all(trace["type"] == "image" and set(trace) >= {"source"} and "z" not in trace
+                   for frame in spec["frames"] for trace in frame["data"])
+
+
+@pytest.mark.parametrize("names", [("G-RNN",), ("G-RNN", "FERNN", "FERNN-2")])
+def test_animations_draw_one_to_three_models(names):
+    """One column (comparison) or row (hidden state) per model, whatever their number."""
+    torch.manual_seed(0)
+    kinds = {"G-RNN": dict(kind="grnn"), "FERNN": dict(kind="fernn", max_speed=1),
+             "FERNN-2": dict(kind="fernn", max_speed=2)}
+    models = {name: fernn.build_model(hidden_channels=2, decoder_layers=1, **kinds[name]).eval() for name in names}
+    comparison = showcase.compare(models, showcase.mnist_scene([4], velocities=[(1, -1)]), context_frames=2,
+                                  predict_frames=2)
+    fig = viz.comparison_animation(comparison)
+    texts = [note["text"] for note in assert_valid(fig)["layout"]["annotations"]]
+    assert texts == ["Truth", *names, "", *(f"{name} |error|" for name in names)]
+    columns = 1 + len(names)
+    values, _ = decoded(fig.frames[-1].data[0])
+    assert values.shape[1] == columns * 29 - 1
+    band = label_band(columns * 29 - 1)
+    for index, run in enumerate(comparison.runs, start=1):
+        np.testing.assert_allclose(values[band:, index * 29:index * 29 + 28], np.clip(run.prediction[-1], 0, 1),
+                                   atol=0.5 / 254 + 1e-6)
+    hidden = viz.hidden_animation(comparison, [1])
+    spec = assert_valid(hidden)
+    assert [trace.type for trace in hidden.data] == ["image"] * (1 + len(names)) + ["heatmap"] * len(names)
+    rows = [note["text"] for note in spec["layout"]["annotations"] if note.get("textangle") == -90]
+    assert rows == list(names)  # each model named once, beside its row
+
+
+def test_animations_take_the_flow_from_the_comparison():
+    """A rotation comparison (velocities: whole 30° steps, a one-row grid): nothing assumes (dy, dx)."""
+    from fernn.flows import Rotation
+
+    flow, frames, rng = Rotation(order=12), 6, np.random.default_rng(0)
+    maps = rng.random((frames, 2, 28, 28)).astype(np.float16)
+    views = showcase.HiddenViews(maps, maps, maps, maps, copy_velocity=1, drift=0.0)
+    velocities = (-1, 0, 1)
+    activity = rng.random((frames, 3))
+    run = showcase.ModelRun("FERNN-R", "fernn", velocities, velocities, True, rng.random((3, 28, 28)), np.full(3, 0.1),
+                            views, activity, activity.argmax(axis=1), velocities, 0.1, "cpu")
+    comparison = showcase.Comparison(rng.random((frames, 28, 28)).astype(np.float32), 3, 3, (1,), (0,), ("a",), 1,
+                                     np.full(3, 0.2), 1, (run,), flow)
+    assert_valid(viz.comparison_animation(comparison))
+    fig = viz.hidden_animation(comparison, [0, 1], stabilised=True)
+    notes = [note["text"] for note in assert_valid(fig)["layout"]["annotations"]]
+    assert "copies" in notes and "the ω grid" in notes[-1]
+    values, _ = decoded(fig.frames[-1].data[1])
+    copies = values[:, 2 * 29:]
+    assert np.nanmax(copies) == pytest.approx(1.0) and np.isfinite(copies).any()
+    activity_fig = viz.velocity_activity_animation(comparison, run)
+    assert_valid(activity_fig)
+    assert np.asarray(activity_fig.data[0].z, dtype=float).shape == (1, 3)  # one row: the steps -1, 0, 1

@@ -10,10 +10,11 @@ the orientation of :mod:`fernn.flows`.
 One module per job; a module imports only those listed above it:
 
     style        colour scales, model colours, text colour, animation timing
-    panels       figures from plain dicts, the animation skeleton (animated), image mosaics, upscale
+    panels       figures from plain dicts, the animation skeleton (animated), image mosaics as 8-bit
+                 PNGs (png_source), upscale
     comparison   comparison_animation, mse_figure (the forecasting comparison)
     hidden       hidden_animation, velocity_activity_animation (inside the models)
-    grids        velocity_grid_figure (recorded test error per velocity)
+    grids        velocity_grid_figures (recorded test error per velocity, one figure per model)
     gif          comparison_gif
     classify     classification_animation, ring_accuracy_figure (classifying a flickering digit)
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 from .classify import classification_animation, ring_accuracy_figure, tracked_class
 from .comparison import comparison_animation, comparison_panels, mse_figure, mse_floor
 from .gif import comparison_gif
-from .grids import velocity_grid_figure
+from .grids import velocity_grid_figures
 from .hidden import hidden_animation, velocity_activity_animation
 from .panels import LABEL_BAND, upscale
 from .style import ERROR_COLORSCALE, MODEL_COLORS
@@ -43,5 +44,5 @@ __all__ = [
     "tracked_class",
     "upscale",
     "velocity_activity_animation",
-    "velocity_grid_figure",
+    "velocity_grid_figures",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..showcase.classify import Classification, RingSeries
-from .panels import animated, figure
+from .panels import CONTROLS_HEIGHT, animated, figure
 from .style import BASELINE_COLOR, DIGIT_COLORSCALE, MODEL_COLORS, TEXT_COLOR
 
 __all__ = ["classification_animation", "ring_accuracy_figure", "tracked_class"]
@@ -76,7 +76,8 @@ def classification_animation(result: Classification, *, height: int = 620) -> go
     shapes.append(dict(type="line", xref="x3", yref="y3", x0=0.5, x1=total + 0.5, y0=chance, y1=chance,
                        line=dict(color=BASELINE_COLOR, width=1, dash="dash")))
     layout = dict(
-        height=height, margin=dict(l=8, r=8, t=70, b=160), barmode="group", bargap=0.2, bargroupgap=0.05,
+        height=height, margin=dict(l=8, r=44, t=100, b=40 + CONTROLS_HEIGHT), barmode="group", bargap=0.2,
+        bargroupgap=0.05,
         plot_bgcolor="rgba(0, 0, 0, 0)",
         # Each axis is anchored to its partner: plotly's default puts every x axis under the first y axis.
         xaxis=dict(hidden_axis, domain=[0.0, 0.28], range=[-0.5, size - 0.5], constrain="domain", anchor="y",
@@ -85,7 +86,9 @@ def classification_animation(result: Classification, *, height: int = 620) -> go
                    anchor="x", constraintoward="top"),
         xaxis2=dict(domain=[BARS_LEFT, 1.0], tickvals=list(range(classes)), ticktext=ticks, anchor="y2",
                     range=[-0.5, classes - 0.5], title=dict(text="class", standoff=4), fixedrange=True),
-        yaxis2=dict(domain=[0.55, 1.0], range=[0, 1], tickformat=".0%", dtick=0.5, anchor="x2", fixedrange=True),
+        # Its ticks on the right: on a phone the left ones run into the frame's title.
+        yaxis2=dict(domain=[0.55, 1.0], range=[0, 1], tickformat=".0%", dtick=0.5, anchor="x2", fixedrange=True,
+                    side="right"),
         xaxis3=dict(domain=[0.0, 1.0], range=[0.5, total + 0.5], dtick=1 if total <= 20 else None, anchor="y3",
                     title=dict(text="frames read", standoff=4), fixedrange=True),
         yaxis3=dict(domain=[0.0, 0.32], range=[0, 1.02], tickformat=".0%", dtick=0.5, anchor="x3", fixedrange=True),
@@ -95,10 +98,12 @@ def classification_animation(result: Classification, *, height: int = 620) -> go
                      _panel_title(f"p({tracked_name}) after each frame", 0.0, 0.33),
                      dict(text="chance", showarrow=False, xref="x3", yref="y3", x=0.5, y=chance,
                           xanchor="left", yanchor="bottom", font=dict(size=11, color=TEXT_COLOR))],
-        legend=dict(orientation="h", x=0.0, y=-0.4, xanchor="left", yanchor="top"),
+        # The legend on a row of its own under the title, clear of the controls at the bottom.
+        legend=dict(orientation="h", x=0.0, xanchor="left", yref="container", y=1 - 32 / height, yanchor="top"),
     )
     titles = [f"after frame {t + 1} of {total}" for t in range(total)]
-    return animated(traces, layout, titles=titles, start=total - 1, play_from=0, controls_y=-0.12,
+    plot_height = height - layout["margin"]["t"] - layout["margin"]["b"]
+    return animated(traces, layout, titles=titles, start=total - 1, play_from=0, controls_y=-40 / plot_height,
                     labels=[str(t + 1) for t in range(total)])
 
 

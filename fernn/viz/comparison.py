@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..showcase.results import Comparison
-from .panels import LABEL_BAND, animated, figure, image_axes, mosaic, mosaic_heatmap, panel_labels
+from .panels import CONTROLS_HEIGHT, animated, figure, image_axes, label_band, mosaic, mosaic_image, panel_labels
 from .style import BASELINE_COLOR, DIGIT_COLORSCALE, ERROR_COLORSCALE, MODEL_COLORS
 
 __all__ = ["animate_comparison", "comparison_animation", "comparison_panels", "mse_figure", "mse_floor"]
@@ -18,12 +18,13 @@ def frame_titles(comparison: Comparison) -> list[str]:
             else f"frame {t}: prediction {t - context + 1}/{comparison.predict_frames}" for t in range(total)]
 
 
-def animate_comparison(comparison: Comparison, traces, layout: dict, *, controls_y: float = 0.0) -> go.Figure:
+def animate_comparison(comparison: Comparison, traces, layout: dict, *, controls_y: float = 0.0,
+                       static: tuple[dict, ...] = ()) -> go.Figure:
     """:func:`~fernn.viz.panels.animated` over a comparison's frames, opening on the first
     prediction (the context frames come before it) and playing from there."""
     start = min(comparison.context_frames, comparison.num_frames - 1)
     return animated(traces, layout, titles=frame_titles(comparison), start=start, play_from=start,
-                    controls_y=controls_y)
+                    controls_y=controls_y, static=static)
 
 
 def comparison_panels(comparison: Comparison, t: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -40,26 +41,28 @@ def comparison_panels(comparison: Comparison, t: int) -> tuple[list[np.ndarray],
 def comparison_animation(comparison: Comparison, *, height: int = 540) -> go.Figure:
     """Ground truth and every model's prediction (top row) and absolute error (bottom row).
 
-    Digits are white on black, errors inferno from 0 to 1. One animation frame per time step;
+    Digits are white on black, errors inferno from 0 to 1, each row one 8-bit PNG per frame
+    (:func:`~fernn.viz.panels.png_source`). One animation frame per time step;
     the context frames show the input in every panel (titled INPUT), predictions follow; the
     figure opens on the first prediction and its play button loops.
     """
     runs = comparison.runs
     size = comparison.truth.shape[1:]
     columns = 1 + len(runs)
-    row_height = LABEL_BAND + size[0] + 1
+    width = columns * (size[1] + 1) - 1
+    band = label_band(width)
+    row_height = band + size[0] + 1
 
     def traces(t: int) -> list[dict]:
         digits, errors = comparison_panels(comparison, t)
-        return [mosaic_heatmap(mosaic(digits, columns), DIGIT_COLORSCALE, hover="intensity"),
-                mosaic_heatmap(mosaic([None, *errors], columns), ERROR_COLORSCALE, y0=row_height, hover="|error|")]
+        return [mosaic_image(mosaic(digits, columns, band=band), DIGIT_COLORSCALE),
+                mosaic_image(mosaic([None, *errors], columns, band=band), ERROR_COLORSCALE, y0=row_height)]
 
-    notes = panel_labels(["Truth", *(run.name for run in runs)], columns, size)
+    notes = panel_labels(["Truth", *(run.name for run in runs)], columns, size, band=band)
     # Three models and more: each error panel sits under its model's name; a phone has no room to repeat it.
     errors = [f"{run.name} |error|" if len(runs) < 3 else "|error|" for run in runs]
-    notes += panel_labels(["", *errors], columns, size, y0=row_height)
-    width = columns * (size[1] + 1) - 1
-    layout = dict(height=height, margin=dict(l=4, r=4, t=56, b=84), annotations=notes,
+    notes += panel_labels(["", *errors], columns, size, y0=row_height, band=band)
+    layout = dict(height=height, margin=dict(l=4, r=4, t=36, b=CONTROLS_HEIGHT), annotations=notes,
                   **image_axes(width, 2 * row_height - 1))
     return animate_comparison(comparison, traces, layout)
 
@@ -92,8 +95,11 @@ def mse_figure(comparison: Comparison, *, height: int = 330) -> go.Figure:
     layout = dict(
         height=height, margin=dict(l=8, r=8, t=40, b=8), hovermode="x unified",
         xaxis=dict(title=dict(text="frame"), range=[-0.5, total - 0.5]),
+        # Ticks at 1, 2 and 5 of each decade over a short range: plotly's own labels every digit
+        # 2..9 there, into each other.
         yaxis=dict(title=dict(text="MSE per frame (log)"), type="log", exponentformat="power",
-                   range=[np.log10(floor) - 0.1, np.log10(top) + 0.2]),
+                   range=[np.log10(floor) - 0.1, np.log10(top) + 0.2],
+                   dtick="D2" if np.log10(top) - np.log10(floor) <= 3 else None),
         legend=dict(orientation="h", y=-0.25, x=0),
         shapes=[dict(type="rect", xref="x", yref="paper", x0=-0.5, x1=context - 0.5, y0=0, y1=1,
                      fillcolor="rgba(128,128,128,0.15)", line=dict(width=0), layer="below")],

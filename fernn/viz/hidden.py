@@ -9,10 +9,9 @@ import plotly.graph_objects as go
 import torch
 
 from ..flows import Flow, GridAxes, Velocity
-from ..showcase.analysis import motion_stabilise
 from ..showcase.results import Comparison, ModelRun
 from .comparison import animate_comparison
-from .panels import LABEL_BAND, image_axes, mosaic, mosaic_heatmap, panel_labels, upscale
+from .panels import CONTROLS_HEIGHT, colorbar_trace, image_axes, label_band, mosaic, mosaic_image, panel_labels, upscale
 from .style import DIGIT_COLORSCALE, HIDDEN_COLORSCALE, TEXT_COLOR
 
 __all__ = ["hidden_animation", "velocity_activity_animation"]
@@ -67,47 +66,62 @@ def hidden_animation(
     peaks = [max(float(stack.max()), 1e-6) for stack in stacks]
     size = comparison.truth.shape[1:]
     columns = len(channels) + (1 if any(len(run.velocities) > 1 for run in runs) else 0)
-    row_height = LABEL_BAND + size[0] + 1
-    steps = np.arange(comparison.num_frames)  # the input frame t, rolled back by t * velocity
-    truth = comparison.truth
-    if stabilised:
-        truth = motion_stabilise(torch.from_numpy(truth[:, None]), comparison.stabilise_velocity, steps,
-                                 comparison.flow, images=True)[:, 0].numpy()
+    width = columns * (size[1] + 1) - 1
+    band = label_band(width)
+    row_height = band + size[0] + 1
+    truth = _stabilised_input(comparison) if stabilised else comparison.truth
     rows = len(runs) + 1
 
     def traces(t: int) -> list[dict]:
-        out = [mosaic_heatmap(mosaic([truth[t]], columns), DIGIT_COLORSCALE, hover="input")]
+        out = [mosaic_image(mosaic([truth[t]], columns, band=band), DIGIT_COLORSCALE)]
         for index, (run, stack, peak) in enumerate(zip(runs, stacks, peaks), start=1):
             tiles = [stack[t, k] / peak for k in range(len(channels))]
             if columns > len(channels):
                 tiles.append(_activity_tile(run, t, size[0], comparison.flow))
-            bar = dict(title=dict(text=f"{run.name}<br>÷ {peak:.2g}", side="right"), y=1 - (index + 0.5) / rows,
-                       len=0.9 / rows, x=1.0)
-            out.append(mosaic_heatmap(mosaic(tiles, columns), HIDDEN_COLORSCALE, y0=index * row_height,
-                                       hover="activation ÷ model max", colorbar=bar))
+            out.append(mosaic_image(mosaic(tiles, columns, band=band), HIDDEN_COLORSCALE, y0=index * row_height))
         return out
 
-    what = "max over copies" if view == "pooled" else "read-out copy"
-    labels = [f"input{' (stabilised)' if stabilised else ''}"]
-    notes = panel_labels(labels, columns, size)
+    # One colour bar per model (its maps are divided by its own peak), drawn once, not per frame.
+    bars = tuple(colorbar_trace(HIDDEN_COLORSCALE, dict(title=dict(text=f"{run.name}<br>÷ {peak:.2g}", side="right"),
+                                                          y=1 - (index + 0.5) / rows, len=0.9 / rows, x=1.0))
+                 for index, (run, peak) in enumerate(zip(runs, peaks), start=1))
+
+    # Short tile labels ("ch 0", "copies") fit a phone's 60 px tiles; each row's model is named
+    # once, upright in the left margin, and the input's label alone in its row starts at its tile.
+    notes = panel_labels([f"input{' (stabilised)' if stabilised else ''}"], columns, size, band=band, align="left")
     for index, run in enumerate(runs, start=1):
-        names = [f"{run.name} ch {c}" for c in channels]
+        names = [f"ch {c}" for c in channels]
         if columns > len(channels):
-            names.append(_copies_label(comparison.flow) if len(run.velocities) > 1 else "")
-        notes += panel_labels(names, columns, size, y0=index * row_height)
-    notes.append(dict(text=f"hidden state: {what}{', motion-stabilised' if stabilised else ''}", showarrow=False,
-                      xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom",
-                      font=dict(size=12, color=TEXT_COLOR)))
-    width = columns * (size[1] + 1) - 1
-    layout = dict(height=rows * height_per_row + 140, margin=dict(l=4, r=70, t=56, b=84), annotations=notes,
-                  **image_axes(width, rows * row_height - 1))
-    return animate_comparison(comparison, traces, layout)
+            names.append("copies" if len(run.velocities) > 1 else "")
+        notes += panel_labels(names, columns, size, y0=index * row_height, band=band)
+        notes.append(dict(text=run.name, showarrow=False, xref="paper", yref="y", x=0.0, xanchor="right", xshift=-2,
+                          y=index * row_height + band + size[0] / 2, textangle=-90,
+                          font=dict(size=12, color=TEXT_COLOR)))
+    what = "max over copies" if view == "pooled" else "read-out copy"
+    about = [f"hidden state: {what}{', motion-stabilised' if stabilised else ''}"]
+    if columns > len(channels):
+        about.append(f"copies: activity of each velocity copy on the {_copies_axes(comparison.flow)} grid")
+    notes.append(dict(text="<br>".join(about), showarrow=False, xref="paper", yref="paper", x=0.0, y=1.0,
+                      xanchor="left", yanchor="bottom", align="left", yshift=4, font=dict(size=12, color=TEXT_COLOR)))
+    layout = dict(height=rows * (height_per_row + 3 * (band - 3)) + 90 + CONTROLS_HEIGHT,
+                  margin=dict(l=20, r=70, t=36 + 16 * len(about), b=CONTROLS_HEIGHT), annotations=notes,
+                  **image_axes(width, rows * row_height - 1, align="left"))
+    return animate_comparison(comparison, traces, layout, static=bars)
 
 
-def _copies_label(flow: Flow) -> str:
-    """The activity tile's label: its axes as the flow names them, e.g. "copies (dy, dx)"."""
+def _stabilised_input(comparison: Comparison) -> np.ndarray:
+    """The input frames, frame ``t`` moved back by ``t`` times the first digit's velocity:
+    ``(T + S, H, W)``. The flow moves a plain map (:meth:`~fernn.flows.Flow.move`): an input
+    frame has no orientation channels for a rotation to turn."""
+    flow, velocity = comparison.flow, comparison.stabilise_velocity
+    frames = torch.from_numpy(np.ascontiguousarray(comparison.truth, dtype=np.float32))  # (T+S, H, W)
+    return np.stack([flow.move(frame, flow.scale(velocity, -t)).numpy() for t, frame in enumerate(frames)])
+
+
+def _copies_axes(flow: Flow) -> str:
+    """The activity tile's axes as the flow names them, e.g. "(dy, dx)", or "ω" for one axis."""
     axes = flow.grid(1)
-    return f"copies ({axes.row_name}, {axes.column_name})" if axes.row_name else f"copies ({axes.column_name})"
+    return f"({axes.row_name}, {axes.column_name})" if axes.row_name else axes.column_name
 
 
 def _velocity_grid(velocities: Sequence[Velocity], flow: Flow) -> tuple[GridAxes, np.ndarray, np.ndarray]:

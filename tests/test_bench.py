@@ -38,7 +38,6 @@ def test_quick_bench_writes_well_formed_json(quick_results) -> None:
     for key in ("machine", "steps", "conv_peak", "training", "memory", "app", "cuda", "verdicts", "targets"):
         assert key in results, key
     assert results["machine"]["torch"] and results["machine"]["logical_cpus"] >= 1
-    assert results["seconds"] < 60
 
 
 def test_quick_bench_step_rows_compare_fast_reference_and_bound(quick_results) -> None:

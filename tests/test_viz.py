@@ -384,7 +384,9 @@ def test_animations_draw_one_to_three_models(names):
                                   predict_frames=2)
     fig = viz.comparison_animation(comparison)
     texts = [note["text"] for note in assert_valid(fig)["layout"]["annotations"]]
-    assert texts == ["Truth", *names, "", *(f"{name} |error|" for name in names)]
+    # Three models and more: each error panel sits under its model's column, labelled "|error|" alone.
+    errors = [f"{name} |error|" if len(names) < 3 else "|error|" for name in names]
+    assert texts == ["Truth", *names, "", *errors]
     columns = 1 + len(names)
     values, _ = decoded(fig.frames[-1].data[0])
     assert values.shape[1] == columns * 29 - 1

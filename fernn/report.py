@@ -96,9 +96,9 @@ def comparison(results: dict[str, dict]) -> dict:
     rollouts. ``fernn_v4_*`` is the FERNN run with ``V = {-4..4}^2`` at inference.
     """
     g_eval, f_eval = results["grnn"]["evaluation"], results["fernn"]["evaluation"]
-    f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
     if results["fernn"].get("config", {}).get("flow", {}).get("name") == "rotation":
         return _rotation_comparison(g_eval, f_eval)
+    f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
     length = f_eval["length"]
     values = {
         "fernn_test_mse": f_eval["test_mse"],

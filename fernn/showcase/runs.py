@@ -65,9 +65,9 @@ def compare(
         raise DemoError(f"the models move their copies by different flows ({', '.join(map(repr, flows))}): "
                         "compare models of one flow")
     (flow,) = flows
-    if scene_flow(digits) != flow:
+    if (digits_flow := scene_flow(digits)) != flow:
         raise DemoError(f"the models move their copies by {flow.name} but the digits move by "
-                        f"{scene_flow(digits).name}: choose models of the digits' motion")
+                        f"{digits_flow.name}: choose models of the digits' motion")
     digit_velocities = tuple(d.velocity for d in digits)
     plans = plan_runs(models, velocities, digit_velocities, context_frames=context_frames,
                       predict_frames=predict_frames, memory_limit=memory_limit)

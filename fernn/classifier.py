@@ -1,11 +1,20 @@
 """Sequence classifiers: the shared :class:`~fernn.encoder.FlowEncoder`, a pool over velocity copies, a head.
 
 ``logits = linear(mean_space(head(pool_V(h_T))))``: the state after the last frame is pooled over
-the velocity copies (max, as the paper's), passed through ``head_layers`` circular 3x3 conv + ReLU
+the velocity copies (``pooling``: max, as the paper's, or peak, below), passed through ``head_layers`` circular 3x3 conv + ReLU
 layers (0 is the research code's head: global average pooling and a linear layer), averaged over
 space and mapped to class scores. Circular convolutions and the spatial mean keep the read-out
 exactly invariant to translations of the torus, so what moves the logits is only what the
 recurrence kept. A G-RNN classifier is the same model with the velocity set ``{flow.zero}``.
+
+``pooling="peak"`` takes, per sequence, the copy whose state holds the most (largest mean ``|h|``)
+and max-pools only the copies within the trained set's radius of it (``flow.speed(u - peak) <= r``).
+A max over all copies grows with the set: widened at run time, copies moving against the input
+integrate smears the head never saw, and they win the max. The peak window always holds the
+trained set's worth of copies around the one that moves with the input, so a set widened to
+``velocity_set(R)`` reads an input at any velocity ``v`` with ``|v| <= R - r`` exactly as it reads
+the same input standing still (the copies are exact shifts of one another). The choice of the
+peak is not differentiated; the window's max is.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .encoder import EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies
+from .encoder import CLASSIFIER_POOLINGS, EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies
 from .flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Classifier", "ClassifierConfig", "build_classifier"]
@@ -30,6 +39,7 @@ class ClassifierConfig(EncoderConfig):
     classifier's default set is ``V_1`` and its width 16."""
 
     record_name: ClassVar[str] = "classifier config"
+    poolings: ClassVar[tuple[str, ...]] = CLASSIFIER_POOLINGS
     velocities: tuple[Velocity, ...] = field(default_factory=lambda: TRANSLATION.velocity_set(1))
     hidden_channels: int = 16
     num_classes: int = 10
@@ -83,10 +93,32 @@ class Classifier(EncodedModel, nn.Module):
         self.linear = nn.Linear(width, config.num_classes)
         self.metrics: dict = {}  # recorded metrics travel with the model when it comes from a checkpoint
         self.checkpoint_steps = False  # the training loop's memory saver (see Forecaster)
+        self._windows: dict[tuple, torch.Tensor] = {}  # peak windows per run-time set
 
-    def read_out(self, state: torch.Tensor) -> torch.Tensor:
-        """Class scores of one state: ``(B, V, C, H, W)`` -> ``(B, num_classes)``."""
-        pooled = pool_copies(state, self.config.pooling)  # (B, C, H, W)
+    def peak_windows(self, velocities: Sequence[Velocity]) -> torch.Tensor:
+        """``(V, V)`` booleans: row ``i`` marks the copies of ``velocities`` within the trained set's
+        radius of copy ``i`` (the window ``pooling="peak"`` reads when copy ``i`` is the peak)."""
+        key = tuple(velocities)
+        if key not in self._windows:
+            flow, radius = self.flow, max(self.flow.speed(v) for v in self.velocities)
+            self._windows[key] = torch.tensor([[flow.speed(flow.combine(u, centre, times=-1)) <= radius
+                                                for u in key] for centre in key])
+        return self._windows[key]
+
+    def pool(self, state: torch.Tensor, velocities: Sequence[Velocity]) -> torch.Tensor:
+        """The pooling rule over the copies of ``velocities``: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``."""
+        if self.config.pooling != "peak":
+            return pool_copies(state, self.config.pooling)
+        with torch.no_grad():
+            peak = state.detach().abs().mean(dim=(2, 3, 4)).argmax(dim=1)  # (B,): the copy holding the most
+        window = self.peak_windows(velocities).to(state.device)[peak]  # (B, V)
+        outside = torch.tensor(float("-inf"), dtype=state.dtype, device=state.device)
+        return torch.where(window[:, :, None, None, None], state, outside).amax(dim=1)
+
+    def read_out(self, state: torch.Tensor, velocities: Sequence[Velocity] | None = None) -> torch.Tensor:
+        """Class scores of one state of the copies of ``velocities`` (default: the model's own set):
+        ``(B, V, C, H, W)`` -> ``(B, num_classes)``."""
+        pooled = self.pool(state, self.velocities if velocities is None else velocities)  # (B, C, H, W)
         return self.linear(self.head(pooled).mean(dim=(-2, -1)))  # (B, num_classes)
 
     def forward(self, frames: torch.Tensor, velocities: Sequence[Velocity] | None = None) -> torch.Tensor:
@@ -95,7 +127,7 @@ class Classifier(EncodedModel, nn.Module):
         velocities = self.velocities if velocities is None else self.flow.as_velocities(velocities)
         recompute = self.checkpoint_steps and self.training and torch.is_grad_enabled()
         run = self.encoder.begin(frames, velocities, recompute=recompute)
-        return self.read_out(self.encoder.read(run, self.encoder.drives(frames)))
+        return self.read_out(self.encoder.read(run, self.encoder.drives(frames)), velocities)
 
     def classify(self, frames: torch.Tensor, velocities: Sequence[Velocity] | None = None) -> torch.Tensor:
         """Logits ``(B, num_classes)`` for frames ``(B, T, C_in, H, W)``, without gradients.
@@ -109,7 +141,7 @@ class Classifier(EncodedModel, nn.Module):
         velocities = self.velocities if velocities is None else self.flow.as_velocities(velocities)
         scores: list[torch.Tensor] = []
         with torch.inference_mode():
-            run = self.encoder.begin(frames, velocities, on_step=lambda _, state: scores.append(self.read_out(state)))
+            run = self.encoder.begin(frames, velocities, on_step=lambda _, state: scores.append(self.read_out(state, velocities)))
             self.encoder.read(run, self.encoder.drives(frames))
         return torch.stack(scores, dim=1)  # (B, T, num_classes)
 

@@ -20,13 +20,16 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 from .cells import FlowRNNCell, StepRunner
 from .flows import TRANSLATION, Flow, Velocity, flow_from_record
 
-__all__ = ["KINDS", "POOLINGS", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
+__all__ = ["CLASSIFIER_POOLINGS", "KINDS", "POOLINGS", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
            "pool_copies"]
 
 # on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
 StepCallback = Callable[[int, torch.Tensor], None]
 # "max" is the paper's choice: the copy moving with the input dominates the pool.
 POOLINGS = ("max", "mean")
+# Classifiers may also pool by "peak": the max over the copies near the one that holds the most
+# (see fernn.classifier), a pool that does not grow when the set is widened at run time.
+CLASSIFIER_POOLINGS = (*POOLINGS, "peak")
 # A G-RNN runs the one copy of its flow's zero velocity; a FERNN lifts to one copy per velocity.
 KINDS = ("grnn", "fernn")
 
@@ -56,6 +59,8 @@ class EncoderConfig:
     pooling: str = "max"
     #: how errors name this config ("model config", "classifier config")
     record_name: ClassVar[str] = "model config"
+    #: the pooling rules this head knows
+    poolings: ClassVar[tuple[str, ...]] = POOLINGS
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -69,8 +74,8 @@ class EncoderConfig:
         kernel = self.kernel_size
         if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.pooling not in self.poolings:
+            raise ValueError(f"pooling must be one of {self.poolings}, got {self.pooling!r}")
 
     def encoder_parameters(self) -> int:
         """Trainable numbers of the encoder (the cell's two convolutions)."""

@@ -70,6 +70,62 @@ def test_bad_configs_are_refused_with_the_field_named(options: dict, message: st
         fernn.ClassifierConfig(**options)
 
 
+def test_peak_windows_hold_the_trained_sets_radius_around_each_copy() -> None:
+    model = small(max_speed=1, pooling="peak")
+    run = fernn.velocity_set(2)
+    windows = model.peak_windows(run)
+    for centre, row in zip(run, windows.tolist()):
+        inside = {u for u, hit in zip(run, row) if hit}
+        assert inside == {u for u in run if max(abs(u[0] - centre[0]), abs(u[1] - centre[1])) <= 1}
+    assert windows.sum(dim=1).tolist().count(9) == 9 and windows[run.index((2, 2))].sum() == 4
+    rotation = fernn.build_classifier("fernn", flow=fernn.flows.Rotation(order=12), max_speed=1, pooling="peak",
+                                      hidden_channels=12, head_channels=4)
+    turns = rotation.flow.velocity_set(3)
+    assert [u for u, hit in zip(turns, rotation.peak_windows(turns)[turns.index(0)].tolist()) if hit] == [-1, 0, 1]
+
+
+def test_the_peak_pool_is_the_max_over_the_window_of_the_strongest_copy_and_only_it_learns() -> None:
+    model = small(max_speed=1, pooling="peak")
+    run = fernn.velocity_set(2)
+    state = torch.rand(2, len(run), 3, 5, 5, dtype=torch.float64, requires_grad=True)
+    strongest = (run.index((2, 1)), run.index((0, 0)))
+    with torch.no_grad():  # the largest |h|, but never the largest h: the rest of its window wins the max
+        for b, copy in enumerate(strongest):
+            state[b, copy] -= 6.0
+    pooled = model.pool(state, run)
+    for b, copy in enumerate(strongest):
+        window = model.peak_windows(run)[copy]
+        torch.testing.assert_close(pooled[b], state[b, window].amax(dim=0), rtol=0, atol=0)
+    pooled.sum().backward()
+    reached = state.grad.flatten(2).abs().sum(dim=2) > 0  # (B, V): copies that got a gradient
+    peaks = torch.zeros_like(reached)
+    peaks[[0, 1], list(strongest)] = True
+    assert torch.equal(reached, model.peak_windows(run)[list(strongest)] & ~peaks)
+    assert model.peak_windows(run)[strongest[0]].sum() == 6  # the edge of the set: a cut window
+
+
+def test_a_peak_pooled_classifier_reads_a_moving_input_as_the_still_one_widened() -> None:
+    """Flowed by v and run with the set V, the logits are those of the still input run with V - v:
+    copy u of the moving run is copy u - v of the still one, moved, and the peak and its window
+    follow. A max over V has no such property once V is wider than the trained set."""
+    model = small(max_speed=1, pooling="peak", head_layers=2)
+    frames = torch.rand(3, 5, 1, 11, 11, dtype=torch.float64)
+    run = fernn.velocity_set(3)
+    for velocity in ((1, 0), (2, -1), (-3, 3)):
+        moved = TRANSLATION.flow_sequence(frames, velocity)
+        still_set = [(u[0] - velocity[0], u[1] - velocity[1]) for u in run]
+        torch.testing.assert_close(model.classify(moved, run), model.classify(frames, still_set), rtol=0, atol=1e-12)
+        torch.testing.assert_close(model.classify_steps(moved, run), model.classify_steps(frames, still_set),
+                                   rtol=0, atol=1e-12)
+
+
+def test_peak_pooling_is_for_classifiers_only() -> None:
+    with pytest.raises(ValueError, match="pooling must be one of \\('max', 'mean'\\), got 'peak'"):
+        fernn.ModelConfig(pooling="peak")
+    assert fernn.ClassifierConfig(pooling="peak").pooling == "peak"
+    assert small("grnn", pooling="peak").classify(torch.rand(1, 2, 1, 6, 6, dtype=torch.float64)).shape == (1, 10)
+
+
 def test_bad_frames_are_refused() -> None:
     model = small()
     with pytest.raises(ValueError, match=r"frames must have shape \(B, T, 1, H, W\)"):

@@ -253,7 +253,7 @@ def test_help_is_plain_text_and_every_flag_is_explained(name, capsys):
 
 def test_train_help_lists_choices_and_ranges():
     text = " ".join(command._parser().format_help().split())
-    for shown in ("--kind {grnn,fernn}", "--decoding {aligned,paper}", "--pooling {max,mean}",
+    for shown in ("--kind {grnn,fernn}", "--decoding {aligned,paper}", "--pooling {max,mean,peak}",
                   "--lr-schedule {constant,cosine}", "--precision {auto,fp32,bf16}",
                   f"an integer in 0..{cli.MODEL_SPEED_LIMIT}", "--decoder-bias {true,false}"):
         assert shown in text

@@ -15,7 +15,7 @@ import torch.distributed as dist
 from .. import cli
 from ..checkpoints import MAX_COPIES
 from ..devices import PRECISIONS
-from ..encoder import KINDS, POOLINGS
+from ..encoder import CLASSIFIER_POOLINGS, KINDS
 from ..models import DECODINGS
 from .config import LR_SCHEDULES, RECURRENT_INITS, TASK_NAMES, TrainConfig
 from .loop import _distributed, export, train
@@ -35,7 +35,8 @@ _FLAGS: dict[str, tuple[object, str]] = {
                         "a FERNN's velocity set V = {-r..r}^2, r in px/frame (ignored for a G-RNN)"),
     "decoding": (DECODINGS, "aligned: predict frame t from the state after frame t-1, each copy advanced by its "
                             "own flow; paper: the research code's clock"),
-    "pooling": (POOLINGS, "how the decoder pools the velocity copies (max is the paper's)"),
+    "pooling": (CLASSIFIER_POOLINGS, "how the read-out pools the velocity copies (max is the paper's; peak, "
+                                     "classifiers only: the max near the copy that holds the most)"),
     "decoder_layers": (cli.Integer(1, 64), "convolutions in the decoder, counting the linear output conv"),
     "decoder_bias": ("bool", "give the decoder's convolutions biases (the research code has none)"),
     "head_layers": (cli.Integer(0, 8), "classifiers: circular 3x3 conv + ReLU layers between the pooled state and "

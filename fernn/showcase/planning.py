@@ -50,13 +50,19 @@ def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Veloci
                      digit_velocities: Sequence[Velocity] = ()) -> tuple[Velocity, ...]:
     """The velocity set ``model`` runs with for ``choice`` (see :data:`AUTO`).
 
-    A G-RNN keeps ``{(0, 0)}``: it is the baseline, whatever set the FERNNs are widened to.
+    A G-RNN keeps ``{(0, 0)}``: it is the baseline, whatever set the FERNNs are widened to. AUTO is
+    the smallest ``velocity_set(r)`` holding the trained set and the digits' velocities (for a
+    peak-pooled classifier, each digit's velocity plus the trained radius).
     ``None`` means as trained; an explicit list of ``(dy, dx)`` is taken as it is.
     """
     if model.config.kind != "fernn" or choice is None or choice == AS_TRAINED:
         return tuple(model.velocities)
     if choice == AUTO:
-        speeds = [model.flow.speed(v) for v in (*model.velocities, *digit_velocities)]
+        trained = max(model.flow.speed(v) for v in model.velocities)
+        # A peak-pooled classifier reads the trained radius around the copy moving with the digit:
+        # its window is whole when the set reaches that far beyond the digit's speed.
+        reach = trained if getattr(model.config, "pooling", None) == "peak" else 0
+        speeds = [trained, *(model.flow.speed(v) + reach for v in digit_velocities)]
         return model.flow.velocity_set(max(speeds))
     if isinstance(choice, (int, np.integer)) and not isinstance(choice, bool):
         if not 0 <= int(choice) <= MAX_SET_SPEED:

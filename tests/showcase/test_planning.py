@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import fernn
+
 from fernn import showcase
 from fernn.flows import velocity_set
 
@@ -62,3 +64,12 @@ def test_velocity_choice_reads_the_controls_text():
     for text in ("9", "-1", "wide", "٣", ""):
         with pytest.raises(showcase.DemoError, match="velocity set"):
             showcase.velocity_choice(text)
+
+
+def test_auto_gives_a_peak_pooled_classifier_a_whole_window_around_the_digit():
+    peak = fernn.build_classifier("fernn", max_speed=1, pooling="peak", hidden_channels=2, head_channels=2)
+    plain = fernn.build_classifier("fernn", max_speed=1, hidden_channels=2, head_channels=2)
+    assert showcase.velocity_set_for(peak, showcase.AUTO, [(3, -1)]) == velocity_set(4)
+    assert showcase.velocity_set_for(plain, showcase.AUTO, [(3, -1)]) == velocity_set(3)
+    assert showcase.velocity_set_for(peak, showcase.AUTO, [(0, 0)]) == velocity_set(1)
+    assert showcase.velocity_set_for(peak, showcase.AUTO) == velocity_set(1)

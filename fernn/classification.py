@@ -22,8 +22,19 @@ from .data import load_digits
 from .flicker import FlickerSpec, flickering_mnist_batch
 from .testing import flow_equivariance_error
 
-__all__ = ["ClassificationSettings", "accuracy_interval", "classification_report", "classifier_accuracy",
-           "evaluate_classifier", "settings_for"]
+__all__ = ["CLASSIFICATION_TARGETS", "ClassificationSettings", "accuracy_interval", "classification_checks",
+           "classification_pair", "classification_report", "classifier_accuracy", "evaluate_classifier", "settings_for"]
+
+# The targets a shipped G-RNN / FERNN classifier pair is checked against (issue "sequence
+# classification"). "In range" is |v|inf <= 1 with the FERNN's own set; the widened run is the FERNN
+# with velocity_set(4). Each widened ring 2..4 is compared with the better of the FERNN's two
+# in-range accuracies (its own set, and widened), so either reading of "its in-range accuracy" holds.
+CLASSIFICATION_TARGETS = {
+    "fernn_in_range_accuracy": ">= 0.9",
+    "fernn_minus_grnn_in_range": ">= -0.01",
+    "fernn_widened_rings_2_4_minus_in_range": ">= -0.03",
+    "fernn_widened_minus_grnn_at_speed_3": ">= 0.15",
+}
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,42 @@ def evaluate_classifier(model: Classifier, settings: ClassificationSettings = Cl
     }
 
 
+def classification_pair(results: dict[str, dict]) -> tuple[str, str] | None:
+    """The names of the G-RNN and the FERNN classifier among evaluation ``results`` (``{name: {"config",
+    "evaluation"}}``) to check against :data:`CLASSIFICATION_TARGETS`: the one FERNN with a widened
+    run and the one G-RNN that read as many frames; ``None`` unless there is exactly one of each."""
+    classifiers = {name: result for name, result in results.items()
+                   if "test_accuracy" in result.get("evaluation", {})}
+    fernns = [name for name, r in classifiers.items()
+              if r.get("config", {}).get("kind") == "fernn" and r["evaluation"].get("widened_max_speed") == 4]
+    if len(fernns) != 1:
+        return None
+    frames = classifiers[fernns[0]]["evaluation"]["settings"]["num_frames"]
+    grnns = [name for name, r in classifiers.items() if r.get("config", {}).get("kind") == "grnn"
+             and r["evaluation"]["settings"]["num_frames"] == frames]
+    return (grnns[0], fernns[0]) if len(grnns) == 1 else None
+
+
+def classification_checks(grnn: dict, fernn: dict) -> dict:
+    """``{target: {"value", "target", "met"}}`` of a G-RNN and a FERNN classifier's evaluations
+    against :data:`CLASSIFICATION_TARGETS`."""
+    widened = {ring["speed"]: ring["accuracy"] for ring in fernn["widened_rings"]}
+    grnn_rings = {ring["speed"]: ring["accuracy"] for ring in grnn["rings"]}
+    in_range = max(fernn["test_accuracy"], fernn["widened_in_range"]["accuracy"])
+    values = {
+        "fernn_in_range_accuracy": fernn["test_accuracy"],
+        "fernn_minus_grnn_in_range": fernn["test_accuracy"] - grnn["test_accuracy"],
+        "fernn_widened_rings_2_4_minus_in_range": min(widened[ring] for ring in (2, 3, 4)) - in_range,
+        "fernn_widened_minus_grnn_at_speed_3": widened[3] - grnn_rings[3],
+    }
+    checks = {}
+    for name, value in values.items():
+        sign, bound = CLASSIFICATION_TARGETS[name].split()
+        met = value >= float(bound) if sign == ">=" else value <= float(bound)
+        checks[name] = {"value": value, "target": CLASSIFICATION_TARGETS[name], "met": bool(met)}
+    return checks
+
+
 def classification_report(results: dict[str, dict]) -> str:
     """Markdown tables of classifier evaluations: ``{name: {"evaluation": ...}}``."""
     names = [name for name, result in results.items() if "test_accuracy" in result.get("evaluation", {})]
@@ -186,4 +233,10 @@ def classification_report(results: dict[str, dict]) -> str:
             widened = evaluation["widened_in_range"]
             lines.append(row(f"{name} with V_{evaluation['widened_max_speed']}", widened["accuracy"],
                              widened["interval"], evaluation["widened_rings"], ""))
+    pair = classification_pair(results)
+    if pair:
+        checks = classification_checks(results[pair[0]]["evaluation"], results[pair[1]]["evaluation"])
+        lines += ["", f"Targets ({pair[1]} against {pair[0]}):", "", "| check | value | target | met |", "|---|---|---|---|"]
+        lines += [f"| {name} | {check['value']:+.3f} | {check['target']} | {'yes' if check['met'] else '**no**'} |"
+                  for name, check in checks.items()]
     return "\n".join(lines) + "\n"

@@ -24,7 +24,8 @@ import torch
 
 from . import cli
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
-from .classification import ClassificationSettings, classification_report, evaluate_classifier, settings_for
+from .classification import (ClassificationSettings, classification_checks, classification_pair, classification_report,
+                             evaluate_classifier, settings_for)
 from .classifier import Classifier
 from .data import load_digits
 from .sequences import moving_digits_batch
@@ -401,7 +402,11 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
         checks = comparison({"grnn": results[pair[0]], "fernn": results[pair[1]]})
     table1 = table1_summary({role: results[name] for role, name in roles.items()}) if roles else None
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"results": results, "checks": checks, "table1": table1}, indent=1) + "\n")
+    classifiers = classification_pair(results)
+    classified = (classification_checks(results[classifiers[0]]["evaluation"], results[classifiers[1]]["evaluation"])
+                  if classifiers else None)
+    args.output.write_text(json.dumps({"results": results, "checks": checks, "table1": table1,
+                                       "classification_checks": classified}, indent=1) + "\n")
     report = (table1_report(table1) + "\n" if table1 else "") + (markdown_report(forecasts, checks) if forecasts else "")
     report += classification_report(results)
     if args.report:

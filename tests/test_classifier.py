@@ -9,6 +9,7 @@ import torch
 import fernn
 from fernn.data import load_digits
 from fernn.flicker import FlickerSpec, flickering_mnist, flickering_mnist_batch, ring_velocities
+from fernn.classification import classification_report
 from fernn.flows import TRANSLATION
 
 
@@ -213,3 +214,36 @@ def test_a_classifier_is_evaluated_on_as_many_frames_as_it_was_trained_to_read()
     assert settings_for(model, ClassificationSettings(sequences=7)) == ClassificationSettings(sequences=7, num_frames=1)
     model.metrics = {"train": {"config": {"data": {"context_frames": "many"}}}}
     assert settings_for(model).num_frames == 16
+
+
+def _evaluation(kind: str, in_range: float, rings: list[float], *, widened: list[float] | None = None,
+                widened_in_range: float = 0.0, frames: int = 16) -> dict:
+    evaluation = {"settings": {"num_frames": frames}, "test_accuracy": in_range, "test_interval": [0.0, 1.0],
+                  "equivariance": {"exact_error": 0.0 if kind == "fernn" else None},
+                  "rings": [{"speed": s, "accuracy": a} for s, a in enumerate(rings)],
+                  "widened_max_speed": 4 if widened else None, "widened_rings": None, "widened_in_range": None}
+    if widened:
+        evaluation["widened_rings"] = [{"speed": s, "accuracy": a} for s, a in enumerate(widened)]
+        evaluation["widened_in_range"] = {"accuracy": widened_in_range, "interval": [0.0, 1.0]}
+    return {"config": {"kind": kind}, "evaluation": evaluation}
+
+
+def test_classification_targets_are_checked_on_the_pair_that_read_alike() -> None:
+    from fernn.classification import classification_checks, classification_pair
+
+    results = {
+        "G": _evaluation("grnn", 0.89, [0.9, 0.89, 0.6, 0.44, 0.3]),
+        "F": _evaluation("fernn", 0.91, [0.92, 0.9, 0.3, 0.2, 0.1], widened=[0.93, 0.91, 0.9, 0.89, 0.87],
+                         widened_in_range=0.92),
+        "one frame": _evaluation("grnn", 0.58, [0.58] * 5, frames=1),
+    }
+    assert classification_pair(results) == ("G", "F")
+    checks = classification_checks(results["G"]["evaluation"], results["F"]["evaluation"])
+    values = {name: round(check["value"], 6) for name, check in checks.items()}
+    assert values == {"fernn_in_range_accuracy": 0.91, "fernn_minus_grnn_in_range": 0.02,
+                      "fernn_widened_rings_2_4_minus_in_range": -0.05,  # ring 4 against the widened 0.92
+                      "fernn_widened_minus_grnn_at_speed_3": 0.45}
+    assert [check["met"] for check in checks.values()] == [True, True, False, True]
+    assert "| fernn_widened_rings_2_4_minus_in_range | -0.050 | >= -0.03 | **no** |" in classification_report(results)
+    del results["G"]
+    assert classification_pair(results) is None  # the one-frame G-RNN is no partner for a 16-frame FERNN

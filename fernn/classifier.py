@@ -7,14 +7,18 @@ space and mapped to class scores. Circular convolutions and the spatial mean kee
 exactly invariant to translations of the torus, so what moves the logits is only what the
 recurrence kept. A G-RNN classifier is the same model with the velocity set ``{flow.zero}``.
 
-``pooling="peak"`` takes, per sequence, the copy whose state holds the most (largest mean ``|h|``)
-and max-pools only the copies within the trained set's radius of it (``flow.speed(u - peak) <= r``).
+``pooling="peak"`` takes, per sequence, the copy whose state holds the most energy (largest mean
+``h**2``) and max-pools only the copies within the trained set's radius of it (``flow.speed(u - peak)
+<= r``).
 A max over all copies grows with the set: widened at run time, copies moving against the input
 integrate smears the head never saw, and they win the max. The peak window always holds the
 trained set's worth of copies around the one that moves with the input, so a set widened to
 ``velocity_set(R)`` reads an input at any velocity ``v`` with ``|v| <= R - r`` exactly as it reads
-the same input standing still (the copies are exact shifts of one another). The choice of the
-peak is not differentiated; the window's max is.
+the same input standing still (the copies are exact shifts of one another), whenever the peak is
+the copy moving with the input. The choice of the peak is not differentiated; the window's max is.
+Energy picks that copy more often than mean ``|h|`` does (on validation digits, widened to
+``velocity_set(4)``: 0.942 against 0.902 accuracy at speed 3, 0.956 against 0.908 at speed 4, the
+same 0.950 in range with the trained set; see pretrained/README.md).
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ class Classifier(EncodedModel, nn.Module):
         if self.config.pooling != "peak":
             return pool_copies(state, self.config.pooling)
         with torch.no_grad():
-            peak = state.detach().abs().mean(dim=(2, 3, 4)).argmax(dim=1)  # (B,): the copy holding the most
+            peak = state.detach().float().square().mean(dim=(2, 3, 4)).argmax(dim=1)  # (B,): the most energy
         window = self.peak_windows(velocities).to(state.device)[peak]  # (B, V)
         outside = torch.tensor(float("-inf"), dtype=state.dtype, device=state.device)
         return torch.where(window[:, :, None, None, None], state, outside).amax(dim=1)

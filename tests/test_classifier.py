@@ -103,6 +103,12 @@ def test_the_peak_pool_is_the_max_over_the_window_of_the_strongest_copy_and_only
     peaks[[0, 1], list(strongest)] = True
     assert torch.equal(reached, model.peak_windows(run)[list(strongest)] & ~peaks)
     assert model.peak_windows(run)[strongest[0]].sum() == 6  # the edge of the set: a cut window
+    # The peak is the copy with the most energy (mean h^2), not the largest mean |h|.
+    spread, spiky = run.index((-2, -2)), run.index((2, 2))
+    state = torch.zeros(1, len(run), 2, 4, 4, dtype=torch.float64)
+    state[0, spread] = 1.0  # mean |h| 1, mean h^2 1
+    state[0, spiky, :, :2, :2] = 2.5  # mean |h| 0.625, mean h^2 1.5625
+    torch.testing.assert_close(model.pool(state, run)[0], state[0, spiky], rtol=0, atol=0)
 
 
 def test_a_peak_pooled_classifier_reads_a_moving_input_as_the_still_one_widened() -> None:

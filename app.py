@@ -300,12 +300,15 @@ def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, p
         return
     left, middle, right = st.columns([3, 3, 2], vertical_alignment="bottom")
     choice = left.selectbox("FERNN velocity set", VELOCITY_CHOICES, key="cvset", bind=BIND,
-                            help="'as trained' keeps the classifier's own set; 'auto' widens it to the digit's speed.")
+                            help="'as trained' keeps the classifier's own set; 'auto' widens it to the digit's speed "
+                                 "(a peak-pooled FERNN: one trained radius beyond, so its window is whole).")
     seed = middle.number_input("Flicker seed", 0, 2**31 - 1, key="flicker", bind=BIND,
                                help="Which pixels each frame shows; the link keeps it.")
     right.button("New flicker", key="new_flicker", on_click=lambda: st.session_state.update(
         flicker=(int(st.session_state.get("flicker", 0)) + 1) % 2**31))
-    st.caption(f"{showcase.describe_velocity_choice(choice)} Digit 1 of the sidebar, at its velocity.")
+    peak = choice == showcase.AUTO and any(getattr(m.config, "pooling", None) == "peak" for m in models.values())
+    reach = " A peak-pooled FERNN reaches one trained radius further, so its window around the digit is whole." if peak else ""
+    st.caption(f"{showcase.describe_velocity_choice(choice)}{reach} Digit 1 of the sidebar, at its velocity.")
     if problem or digit is None:
         getattr(st, severity)(problem or "Choose a digit in the sidebar.")
         return

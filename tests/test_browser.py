@@ -83,7 +83,7 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     fernn.save_checkpoint(folder / "classify" / "grnn.pt", fernn.build_classifier("grnn", **small), {"evaluation": {
         "settings": settings, "rings": rings(0.9, 0.85, 0.45, 0.25, 0.18)}})
-    fernn.save_checkpoint(folder / "classify" / "fernn.pt", fernn.build_classifier("fernn", **small), {"evaluation": {
+    fernn.save_checkpoint(folder / "classify" / "fernn.pt", fernn.build_classifier("fernn", pooling="peak", **small), {"evaluation": {
         "settings": settings, "rings": rings(0.93, 0.9, 0.55, 0.3, 0.2), "widened_max_speed": 4,
         "widened_rings": rings(0.93, 0.9, 0.9, 0.89, 0.88)}})
     fernn.save_checkpoint(folder / "classify" / "single-frame.pt", fernn.build_classifier("grnn", **small), {
@@ -356,6 +356,8 @@ def test_a_digit_at_speed_3_is_classified_by_the_widened_fernn(server: str, brow
     try:
         expect(page.get_by_text("(3, 0) px/frame", exact=False).first).to_be_visible()
         expect(page.get_by_text("auto: the smallest", exact=False).first).to_be_visible()
+        expect(page.get_by_text("A peak-pooled FERNN reaches one trained radius further", exact=False).first
+               ).to_be_visible()  # the shipped FERNN pools by peak: auto gives it V_4 for a digit at speed 3
         for model in ("FERNN says", "G-RNN says"):
             expect(page.get_by_test_id("stMetricLabel").filter(has_text=model).first).to_be_visible()
         expect(page.get_by_text("as the models see it").first).to_be_visible()  # the animation has drawn

@@ -177,16 +177,21 @@ def evaluate_classifier(model: Classifier, settings: ClassificationSettings = Cl
 def classification_pair(results: dict[str, dict]) -> tuple[str, str] | None:
     """The names of the G-RNN and the FERNN classifier among evaluation ``results`` (``{name: {"config",
     "evaluation"}}``) to check against :data:`CLASSIFICATION_TARGETS`: the one FERNN with a widened
-    run and the one G-RNN that read as many frames; ``None`` unless there is exactly one of each."""
+    run over speeds 2-4 and the one G-RNN that read as many frames, up to speed 3 at least; ``None``
+    unless there is exactly one of each (a --quick evaluation, with rings up to 2, pairs with none)."""
     classifiers = {name: result for name, result in results.items()
                    if "test_accuracy" in result.get("evaluation", {})}
     fernns = [name for name, r in classifiers.items()
               if r.get("config", {}).get("kind") == "fernn" and r["evaluation"].get("widened_max_speed") == 4]
     if len(fernns) != 1:
         return None
-    frames = classifiers[fernns[0]]["evaluation"]["settings"]["num_frames"]
+    fernn = classifiers[fernns[0]]["evaluation"]
+    if not {2, 3, 4} <= {ring.get("speed") for ring in fernn.get("widened_rings") or ()}:
+        return None
+    frames = fernn["settings"]["num_frames"]
     grnns = [name for name, r in classifiers.items() if r.get("config", {}).get("kind") == "grnn"
-             and r["evaluation"]["settings"]["num_frames"] == frames]
+             and r["evaluation"]["settings"]["num_frames"] == frames
+             and 3 in {ring.get("speed") for ring in r["evaluation"].get("rings") or ()}]
     return (grnns[0], fernns[0]) if len(grnns) == 1 else None
 
 

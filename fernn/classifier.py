@@ -101,21 +101,27 @@ class Classifier(EncodedModel, nn.Module):
 
     def peak_windows(self, velocities: Sequence[Velocity]) -> torch.Tensor:
         """``(V, V)`` booleans: row ``i`` marks the copies of ``velocities`` within the trained set's
-        radius of copy ``i`` (the window ``pooling="peak"`` reads when copy ``i`` is the peak)."""
-        key = tuple(velocities)
+        radius of copy ``i`` (the window ``pooling="peak"`` reads when copy ``i`` is the peak).
+        Distances are between the velocities as given: a set so wide that two of its velocities move
+        maps alike (a rotation set past half a turn) is not folded together."""
+        chosen = self.flow.as_velocities(velocities)
+        device = self.linear.weight.device
+        key = (chosen, device)
         if key not in self._windows:
             flow, radius = self.flow, max(self.flow.speed(v) for v in self.velocities)
             self._windows[key] = torch.tensor([[flow.speed(flow.combine(u, centre, times=-1)) <= radius
-                                                for u in key] for centre in key])
+                                                for u in chosen] for centre in chosen], device=device)
         return self._windows[key]
 
     def pool(self, state: torch.Tensor, velocities: Sequence[Velocity]) -> torch.Tensor:
         """The pooling rule over the copies of ``velocities``: ``(B, V, C, H, W)`` -> ``(B, C, H, W)``."""
+        if state.shape[1] != len(velocities):
+            raise ValueError(f"the state has {state.shape[1]} velocity copies but {len(velocities)} velocities were given")
         if self.config.pooling != "peak":
             return pool_copies(state, self.config.pooling)
         with torch.no_grad():
             peak = state.detach().float().square().mean(dim=(2, 3, 4)).argmax(dim=1)  # (B,): the most energy
-        window = self.peak_windows(velocities).to(state.device)[peak]  # (B, V)
+        window = self.peak_windows(velocities).to(state.device)[peak]  # (B, V); a no-op on the model's device
         outside = torch.tensor(float("-inf"), dtype=state.dtype, device=state.device)
         return torch.where(window[:, :, None, None, None], state, outside).amax(dim=1)
 

@@ -114,7 +114,8 @@ def test_the_peak_pool_is_the_max_over_the_window_of_the_strongest_copy_and_only
 def test_a_peak_pooled_classifier_reads_a_moving_input_as_the_still_one_widened() -> None:
     """Flowed by v and run with the set V, the logits are those of the still input run with V - v:
     copy u of the moving run is copy u - v of the still one, moved, and the peak and its window
-    follow. A max over V has no such property once V is wider than the trained set."""
+    follow (the windows are measured between velocities, not from zero). Every pool that treats the
+    copies alike has this property; what only the peak pool has is checked on the shipped FERNN below."""
     model = small(max_speed=1, pooling="peak", head_layers=2)
     frames = torch.rand(3, 5, 1, 11, 11, dtype=torch.float64)
     run = fernn.velocity_set(3)
@@ -124,6 +125,12 @@ def test_a_peak_pooled_classifier_reads_a_moving_input_as_the_still_one_widened(
         torch.testing.assert_close(model.classify(moved, run), model.classify(frames, still_set), rtol=0, atol=1e-12)
         torch.testing.assert_close(model.classify_steps(moved, run), model.classify_steps(frames, still_set),
                                    rtol=0, atol=1e-12)
+
+
+def test_a_state_and_a_velocity_set_of_different_sizes_are_refused() -> None:
+    model = small(max_speed=1, pooling="peak")
+    with pytest.raises(ValueError, match="the state has 25 velocity copies but 9 velocities were given"):
+        model.read_out(torch.rand(1, 25, 3, 6, 6, dtype=torch.float64))
 
 
 def test_peak_pooling_is_for_classifiers_only() -> None:
@@ -251,5 +258,32 @@ def test_classification_targets_are_checked_on_the_pair_that_read_alike() -> Non
                       "fernn_widened_minus_grnn_at_speed_3": 0.45}
     assert [check["met"] for check in checks.values()] == [True, True, False, True]
     assert "| fernn_widened_rings_2_4_minus_in_range | -0.050 | >= -0.03 | **no** |" in classification_report(results)
+    quick = dict(results, G=_evaluation("grnn", 0.89, [0.9, 0.89, 0.6]))  # a --quick evaluation: rings 0-2
+    assert classification_pair(quick) is None
     del results["G"]
     assert classification_pair(results) is None  # the one-frame G-RNN is no partner for a 16-frame FERNN
+
+
+def test_the_shipped_fernn_widened_reads_a_fast_digit_as_the_still_one_with_its_own_set() -> None:
+    """The shipped peak-pooled FERNN, widened to V_4, reads a digit moving at speed 2-3 exactly as it
+    reads the same still digit with its own V_1, whenever its peak is the copy moving with the digit
+    (the window is then V_1 around that copy). The same weights pooled by max over V_4 do not."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "pretrained" / "classify" / "fernn.pt"
+    if not path.is_file():
+        pytest.skip("no shipped classifier")
+    model = fernn.load_checkpoint(path).double().eval()
+    assert model.config.pooling == "peak" and model.velocities == fernn.velocity_set(1)
+    plain = fernn.Classifier(replace(model.config, pooling="max")).double().eval()
+    plain.load_state_dict(model.state_dict())
+    digits, labels = load_digits("test")
+    still, _ = flickering_mnist_batch(digits, labels, range(4), seed=5, spec=FlickerSpec(speed=0))
+    still = still.double()
+    widened = fernn.velocity_set(4)
+    own = model.classify(still)
+    for velocity in ((3, 0), (-2, 2)):
+        moved = TRANSLATION.flow_sequence(still, velocity)
+        torch.testing.assert_close(model.classify(moved, widened), own, rtol=0, atol=1e-9)
+        assert (plain.classify(moved, widened) - plain.classify(still)).abs().max() > 1e-2

@@ -20,6 +20,7 @@ import torch
 from .classifier import Classifier
 from .data import load_digits
 from .flicker import FlickerSpec, flickering_mnist_batch
+from .report import checked
 from .testing import flow_equivariance_error
 
 __all__ = ["CLASSIFICATION_TARGETS", "ClassificationSettings", "accuracy_interval", "classification_checks",
@@ -207,12 +208,7 @@ def classification_checks(grnn: dict, fernn: dict) -> dict:
         "fernn_widened_rings_2_4_minus_in_range": min(widened[ring] for ring in (2, 3, 4)) - in_range,
         "fernn_widened_minus_grnn_at_speed_3": widened[3] - grnn_rings[3],
     }
-    checks = {}
-    for name, value in values.items():
-        sign, bound = CLASSIFICATION_TARGETS[name].split()
-        met = value >= float(bound) if sign == ">=" else value <= float(bound)
-        checks[name] = {"value": value, "target": CLASSIFICATION_TARGETS[name], "met": bool(met)}
-    return checks
+    return checked(values, CLASSIFICATION_TARGETS)
 
 
 def classification_report(results: dict[str, dict]) -> str:

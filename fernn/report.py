@@ -15,7 +15,7 @@ import numpy as np
 from .classifier import Classifier
 from .flows import flow_from_record
 
-__all__ = ["INTERVAL_METHOD", "ROTATION_TARGETS", "TARGETS", "comparison", "interval_bounds", "late_improvement", "markdown_report",
+__all__ = ["INTERVAL_METHOD", "ROTATION_TARGETS", "TARGETS", "checked", "comparison", "interval_bounds", "late_improvement", "markdown_report",
            "mean_interval", "report_steps", "settings_allow_targets", "steps_to_reach", "target_pair"]
 
 # How evaluations compute the test MSE's interval (said in every report that shows one).
@@ -117,7 +117,7 @@ def comparison(results: dict[str, dict]) -> dict:
         values["grnn_last_20pct_improvement"] = improvement
     if "intensity" in length and len(length["intensity"]) >= 70:
         values["fernn_step70_intensity_over_truth"] = length["intensity"][69] / length["truth_intensity"][69]
-    return _checked(values, TARGETS)
+    return checked(values, TARGETS)
 
 
 def _rotation_comparison(g_eval: dict, f_eval: dict) -> dict:
@@ -132,10 +132,11 @@ def _rotation_comparison(g_eval: dict, f_eval: dict) -> dict:
     widened = f_eval.get("widened_velocity_grid")
     if widened and widened.get("max_speed") == 3 and "speed_3_mse" in widened:
         values["fernn_v3_speed3_over_in_range"] = widened["speed_3_mse"] / widened["in_range_mse"]
-    return _checked(values, ROTATION_TARGETS)
+    return checked(values, ROTATION_TARGETS)
 
 
-def _checked(values: dict[str, float], targets: dict[str, str]) -> dict:
+def checked(values: dict[str, float], targets: dict[str, str]) -> dict:
+    """``{name: {"value", "target", "met"}}``: each value against its target, written ``"<= x"`` or ``">= x"``."""
     checks = {}
     for name, value in values.items():
         sign, bound = targets[name].split()

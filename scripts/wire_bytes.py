@@ -17,13 +17,11 @@ system browser is used, never ``playwright install``.
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from fernn.appserver import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -45,31 +43,6 @@ FIRST_FRAME = """() => [...document.querySelectorAll('.js-plotly-plot')].some(ch
 IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]') &&
     [...document.querySelectorAll('.js-plotly-plot')].filter(c => c.offsetParent !== null)
         .every(c => c.querySelector('.main-svg'))"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_app(root: Path, port: int, log) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.fileWatcherType", "none"], cwd=root, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"streamlit exited with code {process.returncode}; see {log.name}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"streamlit did not answer on port {port} within 120 s; see {log.name}")
 
 
 class WireCounter:
@@ -155,10 +128,11 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
     except ImportError:
         parser.error("playwright is not installed (pip install playwright)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     with tempfile.NamedTemporaryFile("w", prefix="wire-bytes-", suffix=".log", delete=False) as log:
-        process = start_app(root, port, log)
+        try:
+            process, url = start_app(root, log)
+        except (RuntimeError, TimeoutError) as error:
+            raise SystemExit(str(error)) from None
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=FLAGS)
@@ -174,11 +148,7 @@ def main() -> None:
                 finally:
                     browser.close()
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_app(process)
 
 
 if __name__ == "__main__":

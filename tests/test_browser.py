@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 
 import fernn
+from fernn.appserver import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("FERNN_CHROMIUM", "/usr/bin/chromium")
@@ -35,26 +34,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 README_SCREENSHOT = ROOT / "assets" / "screenshot.png"
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -111,26 +90,14 @@ def server(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set FERNN_CHROMIUM)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, FERNN_CHECKPOINT_DIR=str(checkpoint_dir))
     log = (tmp_path_factory.mktemp("streamlit") / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    process, url = start_app(ROOT, log, env=env, timeout=90.0)
     try:
-        _wait_until_healthy(url, process)
         SERVER_PIDS[url] = process.pid
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_app(process)
         log.close()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import torch
 
 import fernn
+from fernn.appserver import free_port
 from fernn.data import SequenceSpec, flowing_mnist_batch, load_digits
 from fernn.evaluate import step_mse
 from fernn.train import PRESETS, TrainConfig, main, train
@@ -114,19 +114,13 @@ def test_every_option_is_a_flag_and_presets_are_valid():
         TrainConfig.from_flat(colour="red")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_gloo_run_matches_a_single_process_run(tmp_path):
     """DDP over 2 CPU processes averages the same gradients as one process on the whole batch."""
     single = train(tiny(tmp_path, "single", steps=10, batch_size=4), progress=False)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(_free_port()), "-m", "fernn.train", "--preset", "tiny-fernn", "--device", "cpu",
+               "--master_port", str(free_port()), "-m", "fernn.train", "--preset", "tiny-fernn", "--device", "cpu",
                "--steps", "10", "--batch-size", "4", "--no-progress", "--output", str(tmp_path / "ddp")]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     if result.returncode != 0 and "terminate called without an active exception" in result.stderr:

@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from ..flows import TRANSLATION, Flow, Rotation
 from ..models import Forecaster, build_model
-from .shapes import (CONTEXT, PREDICT, ROTATION_HIDDEN, ROTATION_ORDER, SHIPPED, SHIPPED_DECODER_LAYERS,
-                     SHIPPED_HIDDEN, SHIPPED_MAX_SPEED, SHIPPED_ROTATION)
+from .shapes import (CONTEXT, DEMO_HIDDEN, PREDICT, ROTATION_HIDDEN, ROTATION_ORDER, SHIPPED, SHIPPED_DECODER_LAYERS,
+                     SHIPPED_MAX_SPEED, SHIPPED_ROTATION)
 
 
-def _app_models(device: torch.device, flow: Flow = TRANSLATION) -> tuple[dict[str, Forecaster], str]:
-    """The shipped pair of ``flow`` when its files are present, else freshly built models of the same configuration."""
+def _app_models(device: torch.device, flow: Flow = TRANSLATION,
+                files: dict[str, Path] | None = None) -> tuple[dict[str, Forecaster], str]:
+    """The shipped pair of ``flow`` (or ``files``, ``{"G-RNN": path, "FERNN": path}``) when its files
+    are present, else freshly built models of the shipped configuration."""
     from ..checkpoints import load_checkpoint
 
-    files, hidden = (SHIPPED, SHIPPED_HIDDEN) if flow == TRANSLATION else (SHIPPED_ROTATION, ROTATION_HIDDEN)
+    hidden = DEMO_HIDDEN if flow == TRANSLATION else ROTATION_HIDDEN
+    label = "shipped checkpoints" if files is None else "given checkpoints"
+    files = files if files is not None else SHIPPED if flow == TRANSLATION else SHIPPED_ROTATION
     if all(path.is_file() for path in files.values()):
-        return {name: load_checkpoint(path, device) for name, path in files.items()}, "shipped checkpoints"
+        return {name: load_checkpoint(path, device) for name, path in files.items()}, label
     torch.manual_seed(0)
     models = {
         "G-RNN": build_model("grnn", hidden_channels=hidden, decoder_layers=SHIPPED_DECODER_LAYERS, flow=flow),
@@ -30,12 +35,22 @@ def _app_models(device: torch.device, flow: Flow = TRANSLATION) -> tuple[dict[st
     return {name: model.to(device).eval() for name, model in models.items()}, "built with the shipped configuration"
 
 
-def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
-    """The demo's full comparison with its default settings and with a widened velocity set."""
+def bench_app(*, device: torch.device, repeats: int, quick: bool, translation_pair: dict[str, Path] | None = None,
+              rotation: bool = True) -> dict:
+    """The demo's full comparison with its default settings and with a widened velocity set; the
+    translation rows with ``translation_pair`` (``{"G-RNN": path, "FERNN": path}``) when given, else
+    the shipped pair; the rotation rows unless ``rotation`` is false."""
     from .. import showcase, viz  # imported here: the step and training sections need neither
 
-    rotation = Rotation(order=ROTATION_ORDER)
-    pairs = {TRANSLATION: _app_models(device), rotation: _app_models(device, rotation)}
+    if translation_pair is not None:
+        translation_pair = {name: Path(path) for name, path in translation_pair.items()}
+        missing = [str(path) for path in translation_pair.values() if not path.is_file()]
+        if missing:
+            raise FileNotFoundError(f"no checkpoint at {', '.join(missing)}")
+    rotation_flow = Rotation(order=ROTATION_ORDER)
+    pairs = {TRANSLATION: _app_models(device, files=translation_pair)}
+    if rotation:
+        pairs[rotation_flow] = _app_models(device, rotation_flow)
     # The app's defaults: one MNIST test digit (#7) moving (1, 2) px/frame, 10 + 10 frames, the
     # "auto" velocity set; then V_4; then the widest the app offers: two digits at (4, 4) and
     # (-4, 3), V_8 (289 copies), 20 context + 70 predicted frames. Rotation: digit #7 turning
@@ -44,10 +59,12 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
         "default": (TRANSLATION, showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, showcase.AUTO),
         "widened_v4": (TRANSLATION, showcase.mnist_scene([7], velocities=[(1, 2)]), CONTEXT, PREDICT, 4),
         "widest_v8": (TRANSLATION, showcase.mnist_scene([7, 3], velocities=[(4, 4), (-4, 3)]), 20, 70, 8),
-        "rotation_default": (rotation, showcase.mnist_scene([7], velocities=[2], flow=rotation), CONTEXT, PREDICT,
-                             showcase.AUTO),
-        "rotation_widest_v8": (rotation, showcase.mnist_scene([7, 3], velocities=[4, -4], flow=rotation), 20, 70, 8),
     }
+    if rotation:
+        cases["rotation_default"] = (rotation_flow, showcase.mnist_scene([7], velocities=[2], flow=rotation_flow),
+                                     CONTEXT, PREDICT, showcase.AUTO)
+        cases["rotation_widest_v8"] = (rotation_flow, showcase.mnist_scene([7, 3], velocities=[4, -4], flow=rotation_flow),
+                                       20, 70, 8)
 
     def full(flow: Flow, scene, context: int, predict: int, velocities) -> tuple[float, float, int]:
         """(seconds for compare + figures, seconds of the rollouts inside compare, FERNN copies)."""
@@ -64,8 +81,9 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool) -> dict:
         copies = max(len(run.velocities) for run in comparison.runs)
         return time.perf_counter() - started, sum(run.seconds for run in comparison.runs), copies
 
-    results = {"available": True, "models": pairs[TRANSLATION][1], "rotation_models": pairs[rotation][1],
-               "figures": "built"}
+    results = {"available": True, "models": pairs[TRANSLATION][1], "figures": "built"}
+    if rotation:
+        results["rotation_models"] = pairs[rotation_flow][1]
     with torch.inference_mode():
         for label, case in cases.items():
             if quick and label not in ("default", "rotation_default"):

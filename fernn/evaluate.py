@@ -61,7 +61,7 @@ OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
 QUICK = {"test_sequences": 8, "grid_sequences": 2, "length_sequences": 2, "length_frames": 30, "grid_max_speed": 2}
 # --quick for classifiers: 20 sequences per measurement, rings up to 2.
 CLASSIFIER_QUICK = ClassificationSettings(sequences=20, max_ring=2, widened_max_speed=2, batch_size=20)
-# The shipped pair, whose targets (TARGETS) --targets auto checks.
+# The shipped pairs (the demo's, hidden16/, rotation/), whose targets --targets auto checks.
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 
 
@@ -299,8 +299,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="also write the markdown results table (printed in any case) here")
     parser.add_argument("--targets", choices=("auto", "demo", "none"), default="auto",
                         help="check a G-RNN/FERNN pair against the shipped pairs' targets (translation or rotation): "
-                             f"auto only for the shipped files ({PRETRAINED.name}/grnn.pt and fernn.pt, or "
-                             f"{PRETRAINED.name}/rotation/grnn.pt and fernn.pt), demo for any one G-RNN and one FERNN, "
+                             f"auto only for the shipped pairs ({PRETRAINED.name}/grnn.pt and fernn.pt, the same in "
+                             f"{PRETRAINED.name}/hidden16/ or {PRETRAINED.name}/rotation/), demo for any one G-RNN and one FERNN, "
                              "none never (default: %(default)s)")
     parser.add_argument("--table1", action="store_true",
                         help="the paper's Table 1 (fernn.table1): three forecasters alike but for the velocity set (a "

@@ -186,7 +186,7 @@ def make_figures(pretrained: Path) -> list[Path]:
         raise ValueError(f"{study_path} is not valid JSON ({error})") from None
     output.mkdir(parents=True, exist_ok=True)
     written = [output / "curves.png", output / "velocity-grids.png", output / "length.png"]
-    _curve_panels(plt, records, written[0])
+    _curve_panels(plt, records, written[0], wall="wall time (minutes, as logged)")
     evaluation = {name: value["evaluation"] for name, value in metrics.items()}
     grids = [("G-RNN", evaluation["G-RNN"]["velocity_grid"]), ("FERNN, its own V", evaluation["FERNN"]["velocity_grid"])]
     widened = evaluation["FERNN"].get("widened_velocity_grid")

@@ -190,7 +190,8 @@ def test_every_report_table_line_has_as_many_cells_as_its_header():
     assert "grid speed 3" not in only_quick and "n/a" not in only_quick and "| target |" not in only_quick
 
 
-@pytest.mark.parametrize("path", ["README.md", "pretrained/README.md", "pretrained/results.md"])
+@pytest.mark.parametrize("path", ["README.md", "pretrained/README.md", "pretrained/results.md", "pretrained/hidden16/results.md",
+                                  "pretrained/rotation/results.md", "pretrained/table1/results.md"])
 def test_the_repository_markdown_tables_are_well_formed(path):
     for table in _tables((ROOT / path).read_text()):
         assert {_unescaped_pipes(line) for line in table} == {_unescaped_pipes(table[0])}, table
@@ -199,12 +200,14 @@ def test_the_repository_markdown_tables_are_well_formed(path):
 def test_targets_are_checked_for_the_shipped_pair_only_unless_asked(tmp_path, capsys):
     """The shipped pair's targets say nothing about anyone else's models, even ones named grnn and fernn."""
     shipped = [str(ROOT / "pretrained" / "grnn.pt"), str(ROOT / "pretrained" / "fernn.pt")]
+    hidden16 = [str(ROOT / "pretrained" / "hidden16" / "grnn.pt"), str(ROOT / "pretrained" / "hidden16" / "fernn.pt")]
     copies = []
     for path in shipped:
         copies.append(tmp_path / Path(path).name)
         copies[-1].write_bytes(Path(path).read_bytes())
     runs = {"shipped": (shipped, []), "copies": ([str(c) for c in copies], []),
-            "copies-demo": ([str(c) for c in copies], ["--targets", "demo"]), "shipped-none": (shipped, ["--targets", "none"])}
+            "copies-demo": ([str(c) for c in copies], ["--targets", "demo"]), "shipped-none": (shipped, ["--targets", "none"]),
+            "hidden16": (hidden16, []), "mixed": ([shipped[0], hidden16[1]], [])}
     checks = {}
     for name, (paths, flags) in runs.items():
         output = tmp_path / f"{name}.json"
@@ -214,6 +217,9 @@ def test_targets_are_checked_for_the_shipped_pair_only_unless_asked(tmp_path, ca
         assert ("| target | measured | goal | met |" in printed) == (checks[name] is not None)
     assert checks["shipped"] is not None and checks["copies-demo"] == checks["shipped"]
     assert checks["copies"] is None and checks["shipped-none"] is None
+    # The earlier demo pair is shipped too; a G-RNN of one pair with the FERNN of the other is no shipped pair.
+    assert checks["hidden16"] is not None and checks["hidden16"] != checks["shipped"]
+    assert checks["mixed"] is None
 
 
 def test_default_outputs_go_under_runs():

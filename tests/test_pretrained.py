@@ -12,14 +12,15 @@ import fernn
 from fernn.evaluate import EvaluationSettings, comparison, markdown_report, reference_batch_mse
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
-# The demo pair and the rotation pair (the Table 1 runs are shipped once all three are evaluated).
-SHIPPED = sorted(PRETRAINED.glob("*.pt")) + sorted((PRETRAINED / "rotation").glob("*.pt"))
+# The demo pair, the earlier (hidden 16) demo pair, the rotation pair and the Table 1 runs.
+SHIPPED = [path for folder in ("", "hidden16", "rotation", "table1") for path in sorted((PRETRAINED / folder).glob("*.pt"))]
 # Recomputing on another machine or thread count changes float32 summation order only.
 TOLERANCE = 1e-4
 
 
-def test_the_demo_pair_is_shipped():
-    assert {path.stem for path in SHIPPED} >= {"grnn", "fernn"}
+def test_the_demo_pairs_are_shipped():
+    assert {path.stem for path in PRETRAINED.glob("*.pt")} >= {"grnn", "fernn"}
+    assert {path.stem for path in (PRETRAINED / "hidden16").glob("*.pt")} == {"grnn", "fernn"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[str(path.relative_to(PRETRAINED)) for path in SHIPPED])
@@ -37,13 +38,15 @@ def test_checkpoint_loads_safely_and_reproduces_its_recorded_mse(path):
     assert model.metrics["train"]["history"], "the training curve ships with the checkpoint"
 
 
-def test_pretrained_readme_table_is_the_one_the_metrics_produce():
+@pytest.mark.parametrize("folder", ["", "hidden16"])
+def test_pretrained_readme_tables_are_the_ones_the_metrics_produce(folder):
     results = {}
     for name in ("grnn", "fernn"):
-        model = fernn.load_checkpoint(PRETRAINED / f"{name}.pt")
+        model = fernn.load_checkpoint(PRETRAINED / folder / f"{name}.pt")
         results[name] = {"train": model.metrics["train"], "evaluation": model.metrics["evaluation"]}
     table = markdown_report(results, comparison(results))
     assert table in (PRETRAINED / "README.md").read_text()
+    assert table in (PRETRAINED / folder / "results.md").read_text()
 
 
 def test_the_rotation_pair_meets_its_targets_as_its_results_say():

@@ -66,7 +66,7 @@ MODEL_FLAT = ("kind", "hidden_channels", "model_max_speed", "decoding", "pooling
 DATA_FLAT = {"task": "task", "data_max_speed": "max_speed", "num_digits": "num_digits",
              "context_frames": "context_frames", "predict_frames": "predict_frames", "digits_root": "digits_root",
              "visible": "visible"}
-# The demo FERNN, hidden 16, as the default model of a run (decoder settings for forecasters, head
+# The hidden-16 demo FERNN (pretrained/hidden16/) as the default model of a run (decoder settings for forecasters, head
 # settings for classifiers).
 _MODEL_DEFAULTS = dict(kind="fernn", hidden_channels=16, model_max_speed=2, decoding="aligned", pooling="max",
                        decoder_layers=4, decoder_bias=True, head_layers=2, head_channels=32,

@@ -306,7 +306,7 @@ def show_classify(models: dict, versions: tuple, digit: showcase.Digit | None, p
                                help="Which pixels each frame shows; the link keeps it.")
     right.button("New flicker", key="new_flicker", on_click=lambda: st.session_state.update(
         flicker=(int(st.session_state.get("flicker", 0)) + 1) % 2**31))
-    peak = choice == showcase.AUTO and any(getattr(m.config, "pooling", None) == "peak" for m in models.values())
+    peak = choice == showcase.AUTO and any(showcase.peak_pooled(model) for model in models.values())
     reach = " A peak-pooled FERNN reaches one trained radius further, so its window around the digit is whole." if peak else ""
     st.caption(f"{showcase.describe_velocity_choice(choice)}{reach} Digit 1 of the sidebar, at its velocity.")
     if problem or digit is None:

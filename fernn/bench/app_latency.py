@@ -21,11 +21,15 @@ def _app_models(device: torch.device, flow: Flow = TRANSLATION,
     are present, else freshly built models of the shipped configuration."""
     from ..checkpoints import load_checkpoint
 
+    if files is not None:  # given files must be there: no fallback
+        missing = [str(path) for path in files.values() if not Path(path).is_file()]
+        if missing:
+            raise FileNotFoundError(f"no checkpoint at {', '.join(missing)}")
+        return {name: load_checkpoint(path, device) for name, path in files.items()}, "given checkpoints"
     hidden = DEMO_HIDDEN if flow == TRANSLATION else ROTATION_HIDDEN
-    label = "shipped checkpoints" if files is None else "given checkpoints"
-    files = files if files is not None else SHIPPED if flow == TRANSLATION else SHIPPED_ROTATION
+    files = SHIPPED if flow == TRANSLATION else SHIPPED_ROTATION
     if all(path.is_file() for path in files.values()):
-        return {name: load_checkpoint(path, device) for name, path in files.items()}, label
+        return {name: load_checkpoint(path, device) for name, path in files.items()}, "shipped checkpoints"
     torch.manual_seed(0)
     models = {
         "G-RNN": build_model("grnn", hidden_channels=hidden, decoder_layers=SHIPPED_DECODER_LAYERS, flow=flow),
@@ -42,11 +46,6 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool, translation_pa
     the shipped pair; the rotation rows unless ``rotation`` is false."""
     from .. import showcase, viz  # imported here: the step and training sections need neither
 
-    if translation_pair is not None:
-        translation_pair = {name: Path(path) for name, path in translation_pair.items()}
-        missing = [str(path) for path in translation_pair.values() if not path.is_file()]
-        if missing:
-            raise FileNotFoundError(f"no checkpoint at {', '.join(missing)}")
     rotation_flow = Rotation(order=ROTATION_ORDER)
     pairs = {TRANSLATION: _app_models(device, files=translation_pair)}
     if rotation:

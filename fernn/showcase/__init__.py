@@ -41,7 +41,7 @@ from .errors import DemoError
 from .export import comparison_npz
 from .headline import PAPER_URL, drift_summary, headline, readout_notes, training_range_note
 from .planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
-                       describe_velocity_choice, plan_runs, rollout_memory_bytes, set_radius, velocity_choice,
+                       describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes, set_radius, velocity_choice,
                        velocity_set_for)
 from .records import (is_evaluated, record, recorded_grids, shared_training_speed, training_max_speed,
                       weights_problem)
@@ -97,6 +97,7 @@ __all__ = [
     "record",
     "recorded_grids",
     "ring_series",
+    "peak_pooled",
     "rollout_memory_bytes",
     "scene_flow",
     "scene_frames",

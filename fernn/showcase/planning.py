@@ -26,6 +26,7 @@ __all__ = [
     "RunPlan",
     "VelocityChoice",
     "describe_velocity_choice",
+    "peak_pooled",
     "plan_runs",
     "rollout_memory_bytes",
     "set_radius",
@@ -46,6 +47,12 @@ AUTO, AS_TRAINED = "auto", "as trained"
 VelocityChoice = Union[str, int]
 
 
+def peak_pooled(model) -> bool:
+    """Whether ``model`` is a classifier that pools by peak (:class:`fernn.Classifier`): AUTO then
+    widens its set one trained radius beyond the digits' speed."""
+    return getattr(model.config, "pooling", None) == "peak"
+
+
 def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Velocity] | None,
                      digit_velocities: Sequence[Velocity] = ()) -> tuple[Velocity, ...]:
     """The velocity set ``model`` runs with for ``choice`` (see :data:`AUTO`).
@@ -61,7 +68,7 @@ def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Veloci
         trained = max(model.flow.speed(v) for v in model.velocities)
         # A peak-pooled classifier reads the trained radius around the copy moving with the digit:
         # its window is whole when the set reaches that far beyond the digit's speed.
-        reach = trained if getattr(model.config, "pooling", None) == "peak" else 0
+        reach = trained if peak_pooled(model) else 0
         speeds = [trained, *(model.flow.speed(v) + reach for v in digit_velocities)]
         return model.flow.velocity_set(max(speeds))
     if isinstance(choice, (int, np.integer)) and not isinstance(choice, bool):

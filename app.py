@@ -1,7 +1,7 @@
 """Streamlit demo of fernn: push digits past the training velocities, compare G-RNN and FERNN.
 
 Run with ``streamlit run app.py``. UI only: every computation lives in :mod:`fernn.showcase` and
-every figure in :mod:`fernn.viz`; the drawing and upload widgets are in ``app_own_digit.py``.
+every figure in :mod:`fernn.showcase.viz`; the drawing and upload widgets are in ``app_own_digit.py``.
 Checkpoints come from ``pretrained/`` or the folder named by ``FERNN_CHECKPOINT_DIR`` (classifiers
 from its ``classify/``), through :func:`fernn.load_checkpoint` (``weights_only=True``). Widgets
 with ``bind`` are mirrored in the URL, and a drawn or uploaded digit travels in it too
@@ -20,9 +20,10 @@ import streamlit as st
 import app_models
 import fernn
 from app_own_digit import own_digit
-from fernn import serving, showcase, viz
+from fernn.showcase import links, serving, visitor_checkpoints, viz
+from fernn import showcase
 from fernn.flows import TRANSLATION, Flow, Rotation
-from fernn.data import load_digits
+from fernn.datasets.digits import load_digits
 
 CHECKPOINT_DIR = Path(os.environ.get("FERNN_CHECKPOINT_DIR") or Path(__file__).resolve().parent / "pretrained")
 CLASSIFY_DIR = CHECKPOINT_DIR / "classify"  # the shipped classifiers, showcase.CLASSIFIER_FILES
@@ -97,12 +98,12 @@ def sidebar_input() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
 def check_link() -> None:
     """Once per session, before any widget reads the URL: a bad value is replaced in the link,
     with a note (a widget meeting ``digit1=inf`` would break the page)."""
-    fields = serving.demo_link_fields(test_digits=len(test_digits()[0]),
+    fields = links.demo_link_fields(test_digits=len(test_digits()[0]),
                                       checkpoints=checkpoint_files(),
                                       velocity_choices=VELOCITY_CHOICES, tabs=TABS, renamed_tabs=RENAMED_TABS,
                                       max_digit_speed=MAX_DIGIT_SPEED, motions=MOTIONS,
                                       angular_velocities=ANGULAR_VELOCITIES, start_angles=START_ANGLES)
-    found = serving.check_link({key: st.query_params.get_all(key) for key in st.query_params}, fields)
+    found = links.check_link({key: st.query_params.get_all(key) for key in st.query_params}, fields)
     st.session_state["link_checked"], st.session_state["link_notes"] = True, found.notes
     if found.changed:
         st.query_params.from_dict(found.params)
@@ -112,7 +113,7 @@ def check_link() -> None:
 def checkpoint_files() -> list[str]:
     """The forecasters a visitor can pick: ``CHECKPOINT_DIR``'s files and its subfolders' (the
     classifiers' folder is the Classify view's)."""
-    return serving.checkpoint_files(CHECKPOINT_DIR, skip=(CLASSIFY_DIR.name, "resume"))
+    return visitor_checkpoints.checkpoint_files(CHECKPOINT_DIR, skip=(CLASSIFY_DIR.name, "resume"))
 
 
 def _open_motion_pair() -> None:
@@ -176,7 +177,7 @@ def _rotation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed
     return digits
 
 
-def sidebar_settings(motion: str) -> serving.RunSettings:
+def sidebar_settings(motion: str) -> visitor_checkpoints.RunSettings:
     st.header("3 · Models")
     files = checkpoint_files()
     if not files:
@@ -193,14 +194,14 @@ def sidebar_settings(motion: str) -> serving.RunSettings:
     context = st.slider("Context frames (the models read these)", 1, 20, 10, key="context", bind=BIND)
     predict = st.slider("Predicted frames", 1, 70, 10, key="predict", bind=BIND, help="Training used 10 to 20.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="seed", bind=BIND, help="For random digits and live grids.")
-    return serving.RunSettings(paths, showcase.velocity_choice(choice), int(context), int(predict), int(seed))
+    return visitor_checkpoints.RunSettings(paths, showcase.velocity_choice(choice), int(context), int(predict), int(seed))
 
 
 def load_models(paths: tuple[Path, ...], names: dict[str, str] | None = None) -> tuple[dict, tuple]:
     """The chosen checkpoints by display name (``names[file name]`` where given), and a key naming
     the files' versions; a specific error for each that cannot be used."""
     models, versions = {}, []
-    for item in serving.open_checkpoints(paths, load_model):
+    for item in visitor_checkpoints.open_checkpoints(paths, load_model):
         if item.problem:
             st.error(f"Checkpoint `{item.path.name}` cannot be used: {item.problem}")
             continue
@@ -212,7 +213,7 @@ def load_models(paths: tuple[Path, ...], names: dict[str, str] | None = None) ->
     return models, tuple(versions)
 
 
-def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], settings: serving.RunSettings,
+def run(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...], settings: visitor_checkpoints.RunSettings,
         top) -> showcase.Comparison | None:
     """The comparison, from the shared cache or computed with progress at the top of the page."""
     key = (versions, tuple((d.image.tobytes(), d.velocity, d.start)
@@ -345,7 +346,7 @@ def motion_flow(motion: str, models: dict) -> Flow:
 
 def share_link() -> None:
     st.caption("Link to this view (the copy button is at its right):")
-    st.code(serving.share_url(st.context.url or "", {key: st.query_params.get_all(key) for key in st.query_params}),
+    st.code(links.share_url(st.context.url or "", {key: st.query_params.get_all(key) for key in st.query_params}),
             language=None, wrap_lines=True)
 
 

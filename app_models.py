@@ -2,8 +2,8 @@
 model slots, the visitor's own checkpoints (uploaded, read in memory, kept in their session only),
 a card per loaded model, and "Evaluate these settings" (many held-out sequences, a live grid).
 
-Widgets only: reading an upload safely lives in :mod:`fernn.serving`, the cards and the study in
-:mod:`fernn.showcase`, the figures in :mod:`fernn.viz`.
+Widgets only: reading an upload safely lives in :mod:`fernn.showcase.serving`, the cards and the study in
+:mod:`fernn.showcase`, the figures in :mod:`fernn.showcase.viz`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from fernn import serving, showcase, viz
+from fernn.showcase import owndigit, serving, visitor_checkpoints, viz
+from fernn import showcase
 from fernn.models import Forecaster
 from fernn.showcase import study
-from fernn.viz.cards import validation_curve_figure
+from fernn.showcase.viz.cards import validation_curve_figure
 
 BIND = "query-params"
 CHART = dict(config={"displaylogo": False, "responsive": True})
@@ -35,7 +36,7 @@ def _session_token() -> str:
     return st.session_state["session_token"]
 
 
-def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, serving.UploadedCheckpoint], list[str], list[str]]:
+def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, visitor_checkpoints.UploadedCheckpoint], list[str], list[str]]:
     """The session's own checkpoints by list label, the problems to show, and the labels read in
     this run. Each uploaded file is read once (by its upload id) and forgotten when it is removed."""
     files = list(st.session_state.get("model_upload") or [])
@@ -49,17 +50,17 @@ def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, serving.Uploade
             continue
         name = Path(upload.name).name
         try:
-            serving.check_checkpoint_upload(upload.size)  # before a byte is read
-            with slots.hold(on_wait=lambda: st.info(WAITING), timeout=serving.UPLOAD_WAIT_SECONDS):
-                read[file_id] = serving.checkpoint_from_upload(upload.getvalue(), file_name=name,
+            visitor_checkpoints.check_checkpoint_upload(upload.size)  # before a byte is read
+            with slots.hold(on_wait=lambda: st.info(WAITING), timeout=owndigit.UPLOAD_WAIT_SECONDS):
+                read[file_id] = visitor_checkpoints.checkpoint_from_upload(upload.getvalue(), file_name=name,
                                                                session=_session_token())
             fresh.append(file_id)
         except showcase.DemoError as error:
             read[file_id] = f"Cannot use {name}: {error}."
-    labels: dict[str, serving.UploadedCheckpoint] = {}
+    labels: dict[str, visitor_checkpoints.UploadedCheckpoint] = {}
     fresh_labels = []
     for file_id, item in read.items():
-        if isinstance(item, serving.UploadedCheckpoint):
+        if isinstance(item, visitor_checkpoints.UploadedCheckpoint):
             label = f"{OWN}{item.file_name}"
             label = label if label not in labels else f"{label} ({item.digest[:6]})"
             labels[label] = item
@@ -72,9 +73,9 @@ def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, serving.Uploade
 
 
 def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots,
-                defaults: tuple[str, str] = ("grnn.pt", "fernn.pt")) -> tuple[Path | serving.UploadedCheckpoint, ...]:
+                defaults: tuple[str, str] = ("grnn.pt", "fernn.pt")) -> tuple[Path | visitor_checkpoints.UploadedCheckpoint, ...]:
     """Up to three chosen models in slot order: a shipped file's path (``folder / name``), or one of
-    the visitor's own checkpoints (:class:`fernn.serving.UploadedCheckpoint`). Slots 1 and 2 open on
+    the visitor's own checkpoints (:class:`fernn.showcase.visitor_checkpoints.UploadedCheckpoint`). Slots 1 and 2 open on
     ``defaults`` where those files are there; slot 3 on none."""
     own, problems, fresh = _own_checkpoints(slots)
     options = [*files, *own]
@@ -97,8 +98,8 @@ def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots,
         if value != NONE:
             chosen.append(own[value] if value in own else folder / value)
     st.file_uploader(f"Your own checkpoints (.pt from `python -m fernn.train --export`; up to {MAX_OWN}, "
-                     f"{serving.MAX_CHECKPOINT_BYTES // 1024**2} MB each)", type=["pt"], accept_multiple_files=True,
-                     key="model_upload", max_upload_size=serving.MAX_CHECKPOINT_BYTES // 1024**2,
+                     f"{visitor_checkpoints.MAX_CHECKPOINT_BYTES // 1024**2} MB each)", type=["pt"], accept_multiple_files=True,
+                     key="model_upload", max_upload_size=visitor_checkpoints.MAX_CHECKPOINT_BYTES // 1024**2,
                      help="Read in memory with weights_only=True and kept in this session only (never on the "
                           f"server's disk); they join the lists above as {OWN}name. Links cannot carry them.")
     for problem in problems:

@@ -2,7 +2,7 @@
 canvas or uploaded as an image, or the one a shared link carries (``d1``).
 
 Widgets only: preparing the digit, bounding uploads and choosing which digit is in use live in
-:mod:`fernn.serving`.
+:mod:`fernn.showcase.serving`.
 """
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from fernn import serving, showcase
+from fernn.showcase import owndigit, serving
+from fernn import showcase
 
 
 @st.cache_data(max_entries=64, show_spinner="Reading the image…")
 def upload_digit(data: bytes, _slots: serving.RunSlots) -> np.ndarray:
     """Once per distinct file (``_slots`` is not part of the cache key), in a run slot: decoding
     is the costly part of an upload."""
-    return serving.digit_from_upload(data, slots=_slots)
+    return owndigit.digit_from_upload(data, slots=_slots)
 
 
 def own_digit(source: str, *, slots: serving.RunSlots) -> tuple[np.ndarray | None, str]:
@@ -33,18 +34,18 @@ def own_digit(source: str, *, slots: serving.RunSlots) -> tuple[np.ndarray | Non
                            width=224, drawing_mode="freedraw", return_image_data=True, key="canvas").image_data
         empty = "Draw a digit on the canvas to start."
         try:
-            made = serving.digit_from_drawing(pixels)
+            made = owndigit.digit_from_drawing(pixels)
         except showcase.DemoError as error:
             problem = f"Cannot use this drawing: {error}."
     else:
-        upload = st.file_uploader(f"PNG or JPEG, at most 2 MB and {serving.MAX_UPLOAD_PIXELS / 1e6:.0f} megapixel",
+        upload = st.file_uploader(f"PNG or JPEG, at most 2 MB and {owndigit.MAX_UPLOAD_PIXELS / 1e6:.0f} megapixel",
                                   type=["png", "jpg", "jpeg"], key="upload")
         empty = "Upload a PNG or JPEG image of a digit to start."
         try:
             made = None if upload is None else upload_digit(upload.getvalue(), slots)
         except showcase.DemoError as error:
             problem = f"Cannot use {upload.name}: {error}. No digit is in use until an upload succeeds."
-    chosen = serving.use_own_digit(made, problem, empty=empty, link=st.query_params, state=st.session_state)
+    chosen = owndigit.use_own_digit(made, problem, empty=empty, link=st.query_params, state=st.session_state)
     if chosen.from_link:
         st.caption("Using the digit from the link; draw or upload to replace it.")
     return chosen.image, chosen.message

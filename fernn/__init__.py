@@ -10,15 +10,15 @@ are ``(B, T, 1, H, W)``. Velocities are ``(dy, dx)`` integer pairs, positive tow
 indices (see :mod:`fernn.flows`).
 """
 
-from . import data, devices, flows, testing
-from .cells import FlowRNNCell
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .classifier import Classifier, ClassifierConfig, build_classifier
-from .devices import resolve_device
-from .flows import velocity_set
-from .models import Forecast, Forecaster, ModelConfig, build_model
-from .research import load_research_checkpoint
-from .testing import flow_equivariance_error
+from fernn import devices, flows, testing
+from fernn.cells import FlowRNNCell
+from fernn.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from fernn.classifier import Classifier, ClassifierConfig, build_classifier
+from fernn.devices import resolve_device
+from fernn.flows import velocity_set
+from fernn.models import Forecast, Forecaster, ModelConfig, build_model
+from fernn.research import load_research_checkpoint
+from fernn.testing import flow_equivariance_error
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,6 @@ __all__ = [
     "ModelConfig",
     "build_classifier",
     "build_model",
-    "data",
     "devices",
     "flow_equivariance_error",
     "flows",

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .flows import TRANSLATION, Flow, Velocity
+from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["FlowRNNCell", "StepRunner"]
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from .devices import resolve_device
-from .flows import TRANSLATION, Flow, GridAxes, Velocity
-from .classifier import Classifier
-from .models import Forecaster
+from fernn.devices import resolve_device
+from fernn.flows import TRANSLATION, Flow, GridAxes, Velocity
+from fernn.classifier import Classifier
+from fernn.models import Forecaster
 
 __all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "load_safely",
            "model_from_payload", "read_checkpoint", "read_checkpoint_bytes", "register_model", "save_checkpoint"]

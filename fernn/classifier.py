@@ -30,8 +30,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .encoder import CLASSIFIER_POOLINGS, EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies
-from .flows import TRANSLATION, Flow, Velocity
+from fernn.encoder import CLASSIFIER_POOLINGS, EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies
+from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Classifier", "ClassifierConfig", "build_classifier"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .timing import time_calls
+from fernn.timing import time_calls
 
 __all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "set_threads_from_environment"]
 

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from .cells import FlowRNNCell, StepRunner
-from .flows import TRANSLATION, Flow, Velocity, flow_from_record
+from fernn.cells import FlowRNNCell, StepRunner
+from fernn.flows import TRANSLATION, Flow, Velocity, flow_from_record
 
 __all__ = ["CLASSIFIER_POOLINGS", "KINDS", "POOLINGS", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
            "pool_copies"]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .encoder import KINDS, EncodedModel, EncoderConfig, FlowEncoder, StepCallback, check_frames, pool_copies
-from .flows import TRANSLATION, Flow, Velocity
+from fernn.encoder import KINDS, EncodedModel, EncoderConfig, FlowEncoder, StepCallback, check_frames, pool_copies
+from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
 

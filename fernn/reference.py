@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .cells import FlowRNNCell
-from .flows import Velocity
-from .models import Forecast, Forecaster
+from fernn.cells import FlowRNNCell
+from fernn.flows import Velocity
+from fernn.models import Forecast, Forecaster
 
 __all__ = ["reference_cell_step", "reference_rollout"]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import load_safely
-from .devices import resolve_device
-from .flows import velocity_set
-from .models import Forecaster, ModelConfig
+from fernn.checkpoints import load_safely
+from fernn.devices import resolve_device
+from fernn.flows import velocity_set
+from fernn.models import Forecaster, ModelConfig
 
 __all__ = ["load_research_checkpoint", "research_config", "research_velocities"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .flows import Velocity
-from .classifier import Classifier
-from .models import Forecaster
+from fernn.flows import Velocity
+from fernn.classifier import Classifier
+from fernn.models import Forecaster
 
 __all__ = ["EquivarianceReport", "flow_equivariance_error", "lifting_equivariance_error"]
 

@@ -3,7 +3,7 @@
     PYTHONPATH=. python scripts/app_latency_pairs.py pretrained pretrained/hidden16 --threads 2
 
 Each FOLDER holds a pair, ``grnn.pt`` and ``fernn.pt``. For each round, each pair in turn runs the
-rows of ``python -m fernn.bench``'s app section (``fernn.bench.app_latency.bench_app``: both models,
+rows of ``python -m fernn.bench``'s app section (``fernn.experiments.bench.app_latency.bench_app``: both models,
 hidden states and every figure the app draws by default): the default comparison (target 300 ms),
 ``velocity_set(4)`` (target 1.5 s) and the widest setting (V_8, two digits, 20 + 70 frames; no target).
 Interleaving the pairs puts any load the machine has on both alike. Prints a Markdown table: the
@@ -21,7 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from fernn.bench.app_latency import bench_app  # noqa: E402
+from fernn.experiments.bench.app_latency import bench_app  # noqa: E402
 
 ROWS = {"default": "default comparison", "widened_v4": "V_4 (81 copies)", "widest_v8": "widest: V_8, 2 digits, 20 + 70"}
 TARGETS = {"default": "300 ms", "widened_v4": "1.5 s", "widest_v8": "-"}

@@ -32,7 +32,8 @@ def main() -> int:
     torch.set_num_threads(1)
     old = load_package(args.old.resolve(), "fernn_old")
     import fernn
-    from fernn.data import SequenceSpec, flowing_mnist_batch, load_digits
+    from fernn.datasets.flowing import SequenceSpec, flowing_mnist_batch
+    from fernn.datasets.digits import load_digits
 
     digits, _ = load_digits("test")
     sequences = flowing_mnist_batch(digits, range(8), seed=3, spec=SequenceSpec(num_frames=20, max_speed=2))

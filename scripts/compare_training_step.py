@@ -43,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     old = load_package(args.old.resolve(), "fernn_old")
     import fernn
-    from fernn.bench.harness import side_by_side
+    from fernn.experiments.bench.harness import side_by_side
 
     torch.manual_seed(0)
     new_model = fernn.build_model("fernn", hidden_channels=args.hidden, max_speed=2).train()

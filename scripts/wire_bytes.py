@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fernn.appserver import start_app, stop_app
+from fernn.showcase.appserver import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

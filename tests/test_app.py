@@ -21,8 +21,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import fernn
+import fernn.datasets.digits
 from uploads import jpeg_claiming, png_bytes
-import fernn.serving
+import fernn.showcase.owndigit
+import fernn.showcase.serving
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
@@ -166,7 +168,7 @@ def test_links_already_shared_keep_working(app: AppTest):
 def test_a_drawn_digits_link_reproduces_it(app: AppTest):
     image = np.zeros((28, 28), dtype=np.float32)
     image[6:22, 12:16] = 1.0
-    app.query_params.update({"source": "Draw", "d1": fernn.serving.encode_digit(image)})
+    app.query_params.update({"source": "Draw", "d1": fernn.showcase.owndigit.encode_digit(image)})
     at = app.run()
     assert_clean(at)
     assert any("from the link" in text for text in texts(at.caption))
@@ -238,7 +240,7 @@ def test_good_upload_runs_and_travels_in_the_link(app: AppTest):
     at.file_uploader(key="upload").set_value(("one.png", png_bytes(image), "image/png")).run()
     assert_clean(at)
     assert metric(at, "FERNN mean MSE")
-    assert fernn.serving.decode_digit(at.query_params["d1"][0] if isinstance(at.query_params["d1"], list)
+    assert fernn.showcase.owndigit.decode_digit(at.query_params["d1"][0] if isinstance(at.query_params["d1"], list)
                                    else at.query_params["d1"]).shape == (28, 28)
 
 
@@ -347,14 +349,14 @@ def test_a_clean_link_shows_no_note(app: AppTest):
 
 
 def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
-    """fernn.serving.demo_link_fields repeats the widgets' ranges and options: they must agree."""
+    """fernn.showcase.links.demo_link_fields repeats the widgets' ranges and options: they must agree."""
     spec = importlib.util.spec_from_file_location("app_constants", APP)
     constants = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(constants)  # defines; main() runs only as a script
     app.query_params.update({"digits": "2"})
     at = app.run()
     assert_clean(at)
-    fields = fernn.serving.demo_link_fields(
+    fields = fernn.showcase.links.demo_link_fields(
         test_digits=500, checkpoints=constants.checkpoint_files(),
         velocity_choices=constants.VELOCITY_CHOICES, tabs=constants.TABS, renamed_tabs=constants.RENAMED_TABS,
         max_digit_speed=constants.MAX_DIGIT_SPEED, motions=constants.MOTIONS,
@@ -374,11 +376,11 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
     for key, field in fields.items():
         if key == "tab":
             assert [tab.label for tab in at.tabs] == list(field.options)
-        elif isinstance(field, fernn.links.WholeNumber):
+        elif isinstance(field, fernn.showcase.links.WholeNumber):
             assert (widgets[key].min, widgets[key].max) == (field.low, field.high), key
-        elif isinstance(field, fernn.links.Choice):
+        elif isinstance(field, fernn.showcase.links.Choice):
             assert [str(o) for o in widgets[key].options] == list(field.options), key
-        elif isinstance(field, fernn.links.NumberSet):
+        elif isinstance(field, fernn.showcase.links.NumberSet):
             assert widgets[key].max_selections == field.max_items
         else:
             assert widgets[key].value in (True, False)
@@ -404,14 +406,14 @@ def test_an_emptied_canvas_takes_the_digit_out_of_use_and_out_of_the_link(app: A
     monkeypatch.setattr(streamlit_drawable_canvas, "st_canvas", canvas)
     shared = np.zeros((28, 28), dtype=np.float32)
     shared[6:22, 12:16] = 1.0
-    app.query_params.update({"source": "Draw", "d1": fernn.serving.encode_digit(shared)})
+    app.query_params.update({"source": "Draw", "d1": fernn.showcase.owndigit.encode_digit(shared)})
     at = app.run()
     assert_clean(at)
     assert any("from the link" in text for text in texts(at.caption)) and metric(at, "FERNN mean MSE")
     canvas.image[40:180, 60:170, :] = 255  # the visitor draws
     at.run()
     drawn = link_value(at, "d1")
-    assert drawn and drawn != fernn.serving.encode_digit(shared)
+    assert drawn and drawn != fernn.showcase.owndigit.encode_digit(shared)
     assert not any("from the link" in text for text in texts(at.caption))
     canvas.image[:] = 0  # reset (or undo every stroke)
     at.run()
@@ -473,7 +475,7 @@ def test_classify_view_shows_every_models_answer_over_time(app: AppTest, checkpo
     shown = answers(at)
     assert set(shown) == {"G-RNN says", "FERNN says", "single frame says"}
     assert not any("mean MSE" in m.label for m in at.metric)  # the forecasting run waits for its tab
-    label = int(fernn.data.load_digits("test")[1][12])
+    label = int(fernn.datasets.digits.load_digits("test")[1][12])
     text = " ".join(texts(at.markdown))
     assert "**(3, 0) px/frame**, 3× the fastest training motion (1 px/frame)" in text and f"(it is a {label})" in text
     # The page shows what the library computes for the same digit, motion, flicker and velocity set.
@@ -606,7 +608,7 @@ def test_rotating_digits_with_translation_models_say_what_to_change(app: AppTest
 
 
 def own_checkpoint_bytes(tmp_path: Path, name: str = "mine.pt") -> bytes:
-    """A small FERNN checkpoint with a training record, as ``fernn.train --export`` writes one."""
+    """A small FERNN checkpoint with a training record, as ``fernn.experiments.train --export`` writes one."""
     history = [{"step": 10, "wall_time": 1.0, "val_mse": 0.2}, {"step": 20, "wall_time": 2.0, "val_mse": 0.1}]
     path = fernn.save_checkpoint(tmp_path / name, fernn.build_model("fernn", max_speed=1, hidden_channels=3,
                                                                     decoder_layers=2),

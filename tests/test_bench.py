@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import fernn.timing
-from fernn.bench.harness import side_by_side
+from fernn.experiments.bench.harness import side_by_side
 
 
 def _finite_positive(value) -> bool:
@@ -133,7 +133,7 @@ def test_side_by_side_rejects_bad_options(options: dict, message: str) -> None:
 def test_app_rows_time_a_given_pair_and_refuse_a_missing_file(tmp_path) -> None:
     """scripts/app_latency_pairs.py times several pairs through bench_app(translation_pair=...)."""
     import fernn
-    from fernn.bench.app_latency import bench_app
+    from fernn.experiments.bench.app_latency import bench_app
 
     small = dict(hidden_channels=3, decoder_layers=2)
     pair = {"G-RNN": tmp_path / "grnn.pt", "FERNN": tmp_path / "fernn.pt"}

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 import fernn
-from fernn.appserver import start_app, stop_app
+from fernn.showcase.appserver import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("FERNN_CHROMIUM", "/usr/bin/chromium")

@@ -284,7 +284,7 @@ def test_unreadable_checkpoint_error_is_one_line_without_unsafe_advice(tmp_path)
 
 
 def test_paper_presets_use_the_research_architecture():
-    from fernn.train import PRESETS, TrainConfig
+    from fernn.experiments.train import PRESETS, TrainConfig
 
     for name in ("paper-grnn", "paper-fernn-v2", "paper-vgen-fernn"):
         model_config = TrainConfig.from_flat(**PRESETS[name]).model

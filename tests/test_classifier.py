@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import fernn
-from fernn.data import load_digits
-from fernn.flicker import FlickerSpec, flickering_mnist, flickering_mnist_batch, ring_velocities
-from fernn.classification import classification_report
+from fernn.datasets.digits import load_digits
+from fernn.datasets.flicker import FlickerSpec, flickering_mnist, flickering_mnist_batch, ring_velocities
+from fernn.experiments.classification import classification_report
 from fernn.flows import TRANSLATION
 
 
@@ -201,8 +201,8 @@ def test_flicker_velocities_cover_the_box_or_the_ring(test_digits) -> None:
 
 
 def test_evaluate_reports_a_classifier_with_intervals_rings_and_a_widened_set(tmp_path, capsys) -> None:
-    from fernn.classification import accuracy_interval
-    from fernn.evaluate import main
+    from fernn.experiments.classification import accuracy_interval
+    from fernn.experiments.evaluate import main
 
     path = fernn.save_checkpoint(tmp_path / "flicker.pt", fernn.build_classifier("fernn", hidden_channels=2,
                                                                                head_layers=0))
@@ -219,7 +219,7 @@ def test_evaluate_reports_a_classifier_with_intervals_rings_and_a_widened_set(tm
 
 
 def test_a_classifier_is_evaluated_on_as_many_frames_as_it_was_trained_to_read() -> None:
-    from fernn.classification import ClassificationSettings, settings_for
+    from fernn.experiments.classification import ClassificationSettings, settings_for
 
     model = small()
     assert settings_for(model).num_frames == 16  # nothing recorded: the task's 16 frames
@@ -242,7 +242,7 @@ def _evaluation(kind: str, in_range: float, rings: list[float], *, widened: list
 
 
 def test_classification_targets_are_checked_on_the_pair_that_read_alike() -> None:
-    from fernn.classification import classification_checks, classification_pair
+    from fernn.experiments.classification import classification_checks, classification_pair
 
     results = {
         "G": _evaluation("grnn", 0.89, [0.9, 0.89, 0.6, 0.44, 0.3]),

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import fernn
-from fernn import cli, convert, evaluate, figures, study, train
+from fernn.experiments import cli, convert, evaluate, figures, study, train
 from fernn.checkpoints import MAX_COPIES
-from fernn.train import command
+from fernn.experiments.train import command
 
 COMMANDS = {"train": command, "evaluate": evaluate, "convert": convert, "figures": figures, "study": study}
 

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from fernn import data, flows
-from fernn.data import SequenceSpec
+from fernn.datasets import digits as mnist
+from fernn.datasets import flowing
+from fernn import flows
+from fernn.datasets.flowing import SequenceSpec
 
 # ---------------------------------------------------------------------------------------------
 # Bundled digits
@@ -20,7 +22,7 @@ from fernn.data import SequenceSpec
 
 @pytest.fixture(scope="module")
 def bundled_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {split: data.load_digits(split) for split in data.SPLITS}
+    return {split: mnist.load_digits(split) for split in mnist.SPLITS}
 
 
 @pytest.mark.parametrize(("split", "per_class"), [("train", 400), ("val", 50), ("test", 50)])
@@ -42,19 +44,19 @@ def test_bundled_splits_are_disjoint_and_cover_the_archive(bundled_splits) -> No
     assert not keys["train"] & keys["val"]
     assert not keys["train"] & keys["test"]
     assert not keys["val"] & keys["test"]
-    with np.load(data.BUNDLED_DIGITS) as archive:
+    with np.load(mnist.BUNDLED_DIGITS) as archive:
         assert {image.tobytes() for image in archive["images"]} == keys["train"] | keys["val"] | keys["test"]
 
 
 def test_bundled_digits_are_stable_across_calls(bundled_splits) -> None:
-    images, labels = data.load_digits("val")
+    images, labels = mnist.load_digits("val")
     assert np.array_equal(images, bundled_splits["val"][0])
     assert np.array_equal(labels, bundled_splits["val"][1])
 
 
 def test_load_digits_rejects_unknown_split() -> None:
     with pytest.raises(ValueError, match="split must be one of"):
-        data.load_digits("validation")
+        mnist.load_digits("validation")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,33 +79,33 @@ def tiny_digits() -> np.ndarray:
 
 
 def test_flowing_mnist_shape_range_and_dtype(digits) -> None:
-    sequence = data.flowing_mnist(digits, 0)
+    sequence = flowing.flowing_mnist(digits, 0)
     assert sequence.shape == (20, 1, 28, 28)
     assert sequence.dtype == torch.float32
     assert sequence.min() >= 0 and sequence.max() <= 1
     assert sequence.max() > 0.5
-    short = data.flowing_mnist(digits, 0, spec=SequenceSpec(num_frames=3, num_digits=3, max_speed=2))
+    short = flowing.flowing_mnist(digits, 0, spec=SequenceSpec(num_frames=3, num_digits=3, max_speed=2))
     assert short.shape == (3, 1, 28, 28)
     assert short.min() >= 0 and short.max() <= 1
 
 
 def test_flowing_mnist_is_a_pure_function_of_seed_and_index(digits) -> None:
-    first = data.flowing_mnist(digits, 5, seed=3)
+    first = flowing.flowing_mnist(digits, 5, seed=3)
     # Unrelated draws in between must not change item 5.
-    data.flowing_mnist(digits, 6, seed=3)
+    flowing.flowing_mnist(digits, 6, seed=3)
     torch.rand(10)
     np.random.rand(10)
-    assert torch.equal(data.flowing_mnist(digits, 5, seed=3), first)
-    assert not torch.equal(data.flowing_mnist(digits, 5, seed=4), first)
-    assert not torch.equal(data.flowing_mnist(digits, 6, seed=3), first)
+    assert torch.equal(flowing.flowing_mnist(digits, 5, seed=3), first)
+    assert not torch.equal(flowing.flowing_mnist(digits, 5, seed=4), first)
+    assert not torch.equal(flowing.flowing_mnist(digits, 6, seed=3), first)
 
 
 def test_flowing_mnist_batch_stacks_items(digits) -> None:
     spec = SequenceSpec(num_frames=4)
-    batch = data.flowing_mnist_batch(digits, [3, 0, 3], seed=2, spec=spec)
+    batch = flowing.flowing_mnist_batch(digits, [3, 0, 3], seed=2, spec=spec)
     assert batch.shape == (3, 4, 1, 28, 28)
     for row, index in enumerate([3, 0, 3]):
-        assert torch.equal(batch[row], data.flowing_mnist(digits, index, seed=2, spec=spec))
+        assert torch.equal(batch[row], flowing.flowing_mnist(digits, index, seed=2, spec=spec))
 
 
 def _find_placement(frame: torch.Tensor, tiny_digits: np.ndarray) -> tuple[int, tuple[int, int]]:
@@ -122,7 +124,7 @@ def _find_placement(frame: torch.Tensor, tiny_digits: np.ndarray) -> tuple[int, 
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_single_digit_moves_exactly_like_the_flows(index, tiny_digits) -> None:
     spec = SequenceSpec(num_frames=6, num_digits=1, max_speed=2)
-    sequence = data.flowing_mnist(tiny_digits, index, spec=spec)
+    sequence = flowing.flowing_mnist(tiny_digits, index, spec=spec)
     _find_placement(sequence[0], tiny_digits)  # frame 0 is one digit at an integer offset
     # The velocity is some v in {-2..2}^2, and frame t is frame 0 rolled by t * v.
     matches = [
@@ -136,7 +138,7 @@ def test_single_digit_moves_exactly_like_the_flows(index, tiny_digits) -> None:
 def test_fixed_velocity_variant_moves_every_digit_by_time_times_velocity(velocity, digits) -> None:
     for num_digits in (1, 2):
         spec = SequenceSpec(num_frames=5, num_digits=num_digits, velocity=velocity)
-        sequence = data.flowing_mnist(digits, 4, seed=1, spec=spec)
+        sequence = flowing.flowing_mnist(digits, 4, seed=1, spec=spec)
         for t in range(5):
             assert torch.equal(sequence[t], flows.shift(sequence[0], (t * velocity[0], t * velocity[1])))
 
@@ -144,9 +146,9 @@ def test_fixed_velocity_variant_moves_every_digit_by_time_times_velocity(velocit
 def test_fixed_velocity_keeps_placements_of_the_random_draw(tiny_digits) -> None:
     """A fixed velocity only replaces the velocities: digits and offsets come from the same draw."""
     spec = SequenceSpec(num_frames=3, num_digits=1, velocity=(2, 2))
-    sequence = data.flowing_mnist(tiny_digits, 0, seed=9, spec=spec)
+    sequence = flowing.flowing_mnist(tiny_digits, 0, seed=9, spec=spec)
     digit, offset = _find_placement(sequence[0], tiny_digits)
-    random_velocity = data.flowing_mnist(tiny_digits, 0, seed=9, spec=SequenceSpec(num_frames=3, num_digits=1))
+    random_velocity = flowing.flowing_mnist(tiny_digits, 0, seed=9, spec=SequenceSpec(num_frames=3, num_digits=1))
     assert torch.equal(random_velocity[0], sequence[0])  # same digit, same offset
     image = torch.from_numpy(tiny_digits[digit].astype(np.float32) / 255.0).unsqueeze(0)  # (1, H, W)
     expected = flows.flow_image(image, (2, 2), 3, start=offset)
@@ -159,7 +161,7 @@ def test_two_digits_are_summed_and_clipped() -> None:
     bright[:, :15] = 200
     level = float(np.float32(200) / np.float32(255))
     for index in range(5):
-        sequence = data.flowing_mnist(bright, index, spec=SequenceSpec(num_frames=2, num_digits=2))
+        sequence = flowing.flowing_mnist(bright, index, spec=SequenceSpec(num_frames=2, num_digits=2))
         assert sequence.max() == 1.0
         assert set(np.unique(sequence.numpy()).tolist()) <= {0.0, level, 1.0}
 
@@ -167,18 +169,18 @@ def test_two_digits_are_summed_and_clipped() -> None:
 
 def test_moving_digits_is_what_flowing_mnist_draws(tiny_digits) -> None:
     """The shared drawing step: each image rolled by start + t v, summed, clipped; bad input named."""
-    images = [data.unit_pixels(tiny_digits[0]), data.unit_pixels(tiny_digits[1])]
-    frames = data.moving_digits(images, velocities=[(1, -2), (0, 3)], starts=[(4, 0), (-1, 5)], num_frames=4)
+    images = [mnist.unit_pixels(tiny_digits[0]), mnist.unit_pixels(tiny_digits[1])]
+    frames = flowing.moving_digits(images, velocities=[(1, -2), (0, 3)], starts=[(4, 0), (-1, 5)], num_frames=4)
     for t in range(4):
         expected = np.roll(images[0], (4 + t, -2 * t), axis=(0, 1)) + np.roll(images[1], (-1, 5 + 3 * t), axis=(0, 1))
         np.testing.assert_array_equal(frames[t, 0].numpy(), np.clip(expected, 0.0, 1.0))
-    assert data.unit_pixels(np.array([0, 255], dtype=np.uint8)).tolist() == [0.0, 1.0]
+    assert mnist.unit_pixels(np.array([0, 255], dtype=np.uint8)).tolist() == [0.0, 1.0]
     with pytest.raises(ValueError, match="one velocity and one start per image"):
-        data.moving_digits(images, velocities=[(0, 0)], starts=[(0, 0)] * 2, num_frames=2)
+        flowing.moving_digits(images, velocities=[(0, 0)], starts=[(0, 0)] * 2, num_frames=2)
     with pytest.raises(ValueError, match="one .H, W. shape"):
-        data.moving_digits([images[0], images[0][:5]], velocities=[(0, 0)] * 2, starts=[(0, 0)] * 2, num_frames=2)
+        flowing.moving_digits([images[0], images[0][:5]], velocities=[(0, 0)] * 2, starts=[(0, 0)] * 2, num_frames=2)
     with pytest.raises(ValueError, match="at least one image"):
-        data.moving_digits([], velocities=[], starts=[], num_frames=2)
+        flowing.moving_digits([], velocities=[], starts=[], num_frames=2)
 
 def test_sequence_spec_validation() -> None:
     for options in ({"num_frames": 0}, {"num_digits": 0}, {"max_speed": -1}):
@@ -189,15 +191,15 @@ def test_sequence_spec_validation() -> None:
 
 def test_flowing_mnist_dataset_indexing(digits) -> None:
     spec = SequenceSpec(num_frames=3)
-    dataset = data.FlowingMNIST(digits, length=4, seed=5, spec=spec)
+    dataset = flowing.FlowingMNIST(digits, length=4, seed=5, spec=spec)
     assert len(dataset) == 4
     for index in range(4):
-        assert torch.equal(dataset[index], data.flowing_mnist(digits, index, seed=5, spec=spec))
+        assert torch.equal(dataset[index], flowing.flowing_mnist(digits, index, seed=5, spec=spec))
     for bad in (4, -1, 100):
         with pytest.raises(IndexError, match="out of range for 4 sequences"):
             dataset[bad]
     with pytest.raises(ValueError, match="length must be positive"):
-        data.FlowingMNIST(digits, length=0)
+        flowing.FlowingMNIST(digits, length=0)
     loader = torch.utils.data.DataLoader(dataset, batch_size=2, shuffle=False)
     batches = list(loader)
     assert [b.shape for b in batches] == [(2, 3, 1, 28, 28)] * 2
@@ -236,7 +238,7 @@ def write_idx(path: Path, array: np.ndarray, type_code: int = 0x08) -> Path:
     ],
 )
 def test_load_idx_round_trip(type_code, array, name, tmp_path) -> None:
-    loaded = data.load_idx(write_idx(tmp_path / name, array, type_code))
+    loaded = mnist.load_idx(write_idx(tmp_path / name, array, type_code))
     assert loaded.shape == array.shape
     assert loaded.dtype.kind == array.dtype.kind and loaded.dtype.itemsize == array.dtype.itemsize
     assert loaded.dtype.isnative
@@ -247,20 +249,20 @@ def test_load_idx_rejects_bad_magic_and_truncation(tmp_path) -> None:
     bad = tmp_path / "bad.idx"
     bad.write_bytes(b"\x01\x00\x08\x01\x00\x00\x00\x02ab")
     with pytest.raises(ValueError, match="bad magic number"):
-        data.load_idx(bad)
+        mnist.load_idx(bad)
     unknown_type = tmp_path / "unknown.idx"
     unknown_type.write_bytes(b"\x00\x00\x07\x01\x00\x00\x00\x02ab")
     with pytest.raises(ValueError, match="bad magic number"):
-        data.load_idx(unknown_type)
+        mnist.load_idx(unknown_type)
     tiny = tmp_path / "tiny.idx"
     tiny.write_bytes(b"\x00\x00")
     with pytest.raises(ValueError, match="bad magic number"):
-        data.load_idx(tiny)
+        mnist.load_idx(tiny)
     truncated = tmp_path / "truncated.idx"
     full = write_idx(tmp_path / "full.idx", np.zeros((4, 5), dtype=np.uint8)).read_bytes()
     truncated.write_bytes(full[:-3])
     with pytest.raises(ValueError, match="promises 20 bytes of data, file holds 17"):
-        data.load_idx(truncated)
+        mnist.load_idx(truncated)
 
 
 def _write_mnist(root: Path, *, train: int, test: int, gzipped: bool, dotted: bool = False) -> dict[str, np.ndarray]:
@@ -281,11 +283,11 @@ def _write_mnist(root: Path, *, train: int, test: int, gzipped: bool, dotted: bo
 
 @pytest.mark.parametrize(("gzipped", "dotted"), [(False, False), (True, False), (True, True)])
 def test_load_digits_from_idx_directory_with_validation_holdout(gzipped, dotted, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(data, "IDX_VALIDATION", 4)
+    monkeypatch.setattr(mnist, "IDX_VALIDATION", 4)
     arrays = _write_mnist(tmp_path, train=13, test=6, gzipped=gzipped, dotted=dotted)
-    train_images, train_labels = data.load_digits("train", root=tmp_path)
-    val_images, val_labels = data.load_digits("val", root=str(tmp_path))
-    test_images, test_labels = data.load_digits("test", root=tmp_path)
+    train_images, train_labels = mnist.load_digits("train", root=tmp_path)
+    val_images, val_labels = mnist.load_digits("val", root=str(tmp_path))
+    test_images, test_labels = mnist.load_digits("test", root=tmp_path)
     assert np.array_equal(train_images, arrays["train-images"][:9])
     assert np.array_equal(val_images, arrays["train-images"][9:])
     assert np.array_equal(test_images, arrays["t10k-images"])
@@ -296,10 +298,10 @@ def test_load_digits_from_idx_directory_with_validation_holdout(gzipped, dotted,
 
 
 def test_load_digits_default_holdout_is_the_last_5000_training_digits(tmp_path) -> None:
-    assert data.IDX_VALIDATION == 5000
+    assert mnist.IDX_VALIDATION == 5000
     arrays = _write_mnist(tmp_path, train=5010, test=2, gzipped=True)
-    train_images, _ = data.load_digits("train", root=tmp_path)
-    val_images, val_labels = data.load_digits("val", root=tmp_path)
+    train_images, _ = mnist.load_digits("train", root=tmp_path)
+    val_images, val_labels = mnist.load_digits("val", root=tmp_path)
     assert np.array_equal(train_images, arrays["train-images"][:10])
     assert val_images.shape == (5000, 28, 28)
     assert np.array_equal(val_labels, arrays["train-labels"][10:])
@@ -307,12 +309,12 @@ def test_load_digits_default_holdout_is_the_last_5000_training_digits(tmp_path) 
 
 def test_load_digits_from_idx_errors(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
-        data.load_digits("train", root=tmp_path)
+        mnist.load_digits("train", root=tmp_path)
     generator = np.random.default_rng(0)
     write_idx(tmp_path / "t10k-images-idx3-ubyte", generator.integers(0, 256, size=(5, 28, 28), dtype=np.uint8))
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4, dtype=np.uint8))
     with pytest.raises(ValueError, match="do not hold matching images and labels"):
-        data.load_digits("test", root=tmp_path)
+        mnist.load_digits("test", root=tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,33 +358,33 @@ def test_user_digit_rgba_drawing_on_transparent_background() -> None:
         rgba = np.zeros((200, 150, 4), dtype=np.uint8)
         rgba[mask, :3] = stroke_colour
         rgba[mask, 3] = 255
-        results.append(data.prepare_user_digit(rgba))
+        results.append(mnist.prepare_user_digit(rgba))
         assert_mnist_like(results[-1])
     assert np.array_equal(results[0], results[1])
     # The same stroke as a white-on-black grayscale image gives the same digit.
-    assert np.array_equal(results[0], data.prepare_user_digit(mask.astype(np.uint8) * 255))
+    assert np.array_equal(results[0], mnist.prepare_user_digit(mask.astype(np.uint8) * 255))
 
 
 def test_user_digit_white_on_black_and_inverted_photo_agree() -> None:
     mask = stroke_mask(90, 120)
     white_on_black = np.where(mask, 255, 0).astype(np.uint8)
-    expected = data.prepare_user_digit(white_on_black)
+    expected = mnist.prepare_user_digit(white_on_black)
     assert_mnist_like(expected)
     # A grey photo of dark ink on white paper, in RGB, with mild sensor noise.
     generator = np.random.default_rng(1)
     photo = np.where(mask, 30.0, 230.0)[..., None] + generator.normal(0, 3, size=(90, 120, 3))
     photo = np.clip(photo, 0, 255).astype(np.uint8)
-    inverted = data.prepare_user_digit(photo)
+    inverted = mnist.prepare_user_digit(photo)
     assert_mnist_like(inverted)
     assert np.abs(inverted - expected).max() < 0.1
     # The same digit as a single-channel (H, W, 1) scan.
-    assert np.array_equal(data.prepare_user_digit(white_on_black[..., None]), expected)
+    assert np.array_equal(mnist.prepare_user_digit(white_on_black[..., None]), expected)
 
 
 def test_user_digit_huge_canvas() -> None:
     huge = np.zeros((3000, 2400), dtype=np.uint8)
     huge[300:2700, 400:2000] = stroke_mask(2400, 1600) * 255
-    digit = data.prepare_user_digit(huge)
+    digit = mnist.prepare_user_digit(huge)
     assert_mnist_like(digit)
 
 
@@ -390,17 +392,17 @@ def test_user_digit_huge_canvas() -> None:
 def test_user_digit_float_input_of_any_range(low, high) -> None:
     mask = stroke_mask(60, 60)
     image = np.where(mask, high, low).astype(np.float64)
-    digit = data.prepare_user_digit(image)
+    digit = mnist.prepare_user_digit(image)
     assert_mnist_like(digit)
-    reference = data.prepare_user_digit(mask.astype(np.uint8) * 255)
+    reference = mnist.prepare_user_digit(mask.astype(np.uint8) * 255)
     assert np.allclose(digit, reference, atol=1e-6)
-    assert_mnist_like(data.prepare_user_digit(mask))  # booleans too
+    assert_mnist_like(mnist.prepare_user_digit(mask))  # booleans too
 
 
 def test_user_digit_small_off_centre_stroke_is_centred() -> None:
     image = np.zeros((28, 28), dtype=np.uint8)
     image[2:6, 20:27] = 255  # a small blob in a corner
-    assert_mnist_like(data.prepare_user_digit(image))
+    assert_mnist_like(mnist.prepare_user_digit(image))
 
 
 @pytest.mark.parametrize("side", ["left", "right", "top", "bottom"])
@@ -411,7 +413,7 @@ def test_user_digit_lopsided_mass_never_wraps_around(side) -> None:
     image[:, :30] = 255  # heavy block
     image[50, 30:] = 255  # one-pixel line to the far side
     turns = {"left": 0, "top": 3, "right": 2, "bottom": 1}[side]
-    digit = data.prepare_user_digit(np.rot90(image, turns))
+    digit = mnist.prepare_user_digit(np.rot90(image, turns))
     assert digit.shape == (28, 28) and digit.dtype == np.float32
     rows = np.flatnonzero(digit.any(axis=1))
     cols = np.flatnonzero(digit.any(axis=0))
@@ -448,4 +450,4 @@ def test_user_digit_lopsided_mass_never_wraps_around(side) -> None:
 )
 def test_user_digit_rejects_unusable_images(image, message) -> None:
     with pytest.raises(ValueError, match=message):
-        data.prepare_user_digit(image)
+        mnist.prepare_user_digit(image)

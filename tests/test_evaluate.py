@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import fernn
-from fernn.evaluate import baseline_step_mse, main, steps_to_reach, velocity_grid_mse
-from fernn.report import late_improvement, markdown_report
+from fernn.experiments.evaluate import baseline_step_mse, main, steps_to_reach, velocity_grid_mse
+from fernn.experiments.report import late_improvement, markdown_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -224,7 +224,7 @@ def test_targets_are_checked_for_the_shipped_pair_only_unless_asked(tmp_path, ca
 
 def test_default_outputs_go_under_runs():
     """runs/ is ignored by git: the README's evaluate and study commands leave the repository clean."""
-    from fernn.evaluate import _parser
+    from fernn.experiments.evaluate import _parser
 
     assert _parser().get_default("output") == Path("runs/evaluation.json")
     assert "runs/" in (ROOT / ".gitignore").read_text().splitlines()
@@ -251,7 +251,7 @@ def test_a_short_rollout_and_a_small_grid_are_reported_not_a_crash(checkpoints, 
 
 
 def test_a_rotation_forecaster_is_evaluated_on_rotating_mnist_with_its_own_grid():
-    from fernn.evaluate import EvaluationSettings, evaluate_model
+    from fernn.experiments.evaluate import EvaluationSettings, evaluate_model
     from fernn.flows import Rotation
 
     torch.manual_seed(0)
@@ -269,7 +269,7 @@ def test_a_rotation_forecaster_is_evaluated_on_rotating_mnist_with_its_own_grid(
 # --- the test MSE's interval and Table 1 ------------------------------------------------------
 
 def test_mean_interval_on_a_known_case():
-    from fernn.report import INTERVAL_METHOD, mean_interval
+    from fernn.experiments.report import INTERVAL_METHOD, mean_interval
 
     interval = mean_interval([1.0, 2.0, 3.0, 4.0])
     # sample standard deviation sqrt(5/3), standard error sqrt(5/3) / 2, 95% half-width 1.959964 of them
@@ -287,7 +287,7 @@ def test_mean_interval_on_a_known_case():
 
 
 def test_the_interval_is_over_per_sequence_mses_and_recorded_with_the_evaluation():
-    from fernn.evaluate import EvaluationSettings, evaluate_model, step_statistics
+    from fernn.experiments.evaluate import EvaluationSettings, evaluate_model, step_statistics
 
     torch.manual_seed(0)
     model = fernn.build_model("fernn", hidden_channels=2, decoder_layers=1, max_speed=1).eval()
@@ -310,7 +310,7 @@ def test_the_interval_is_over_per_sequence_mses_and_recorded_with_the_evaluation
 
 
 def test_evaluations_stored_before_intervals_still_report():
-    from fernn.report import interval_bounds
+    from fernn.experiments.report import interval_bounds
 
     old = _synthetic_evaluation(2, 30, widened=False)
     assert interval_bounds(old) is None
@@ -331,7 +331,7 @@ def _numbers(grnn, fernn_v1, fernn_v2) -> dict:
 
 
 def test_table1_ratios_and_verdicts_from_given_numbers():
-    from fernn.table1 import table1_checks
+    from fernn.experiments.table1 import table1_checks
 
     checks = table1_checks(_numbers((8e-3, (7.5e-3, 8.5e-3)), (5e-4, (4.5e-4, 5.5e-4)), (4e-4, (3.5e-4, 4.5e-4))))
     ratios = checks["ratios"]
@@ -358,7 +358,7 @@ def test_table1_ratios_and_verdicts_from_given_numbers():
 
 
 def _table1_result(role: str, *, test_mse: float, interval: tuple[float, float] | None, **settings) -> dict:
-    from fernn.evaluate import EvaluationSettings
+    from fernn.experiments.evaluate import EvaluationSettings
 
     kind, speed = {"grnn": ("grnn", 0), "fernn-v1": ("fernn", 1), "fernn-v2": ("fernn", 2)}[role]
     config = fernn.build_model(kind, hidden_channels=2, decoder_layers=1, max_speed=speed).config
@@ -370,7 +370,7 @@ def _table1_result(role: str, *, test_mse: float, interval: tuple[float, float] 
 
 
 def test_table1_report_shows_the_paper_beside_the_measurements():
-    from fernn.table1 import table1_report, table1_summary
+    from fernn.experiments.table1 import table1_report, table1_summary
 
     summary = table1_summary({"grnn": _table1_result("grnn", test_mse=8e-3, interval=(7.5e-3, 8.5e-3)),
                               "fernn-v1": _table1_result("fernn-v1", test_mse=5e-4, interval=(4.5e-4, 5.5e-4)),
@@ -391,7 +391,7 @@ def test_table1_report_shows_the_paper_beside_the_measurements():
 
 
 def test_table1_refuses_evaluations_made_on_different_data():
-    from fernn.table1 import check_same_data, table1_summary
+    from fernn.experiments.table1 import check_same_data, table1_summary
 
     results = {role: _table1_result(role, test_mse=1e-3, interval=(0.9e-3, 1.1e-3)) for role in ("grnn", "fernn-v1", "fernn-v2")}
     table1_summary(results)  # the same data: accepted
@@ -414,7 +414,7 @@ def test_table1_refuses_evaluations_made_on_different_data():
 
 
 def test_table1_roles_come_from_the_configs():
-    from fernn.table1 import table1_roles
+    from fernn.experiments.table1 import table1_roles
 
     def config(kind, speed=0, hidden_channels=2):
         return fernn.build_model(kind, hidden_channels=hidden_channels, decoder_layers=1, max_speed=speed).config
@@ -493,7 +493,7 @@ def test_table1_command_refuses_before_any_work(table1_checkpoints, tmp_path, ca
 
 
 def test_table1_reuse_refuses_stored_evaluations_on_different_data(table1_checkpoints, tmp_path, capsys):
-    from fernn.evaluate import EvaluationSettings
+    from fernn.experiments.evaluate import EvaluationSettings
 
     copies = []
     for path, speed in zip(table1_checkpoints, (2, 2, 1)):
@@ -508,7 +508,7 @@ def test_table1_reuse_refuses_stored_evaluations_on_different_data(table1_checkp
 
 def test_a_rotation_pair_is_checked_against_the_rotation_targets():
     """Rotation evaluations use the rotation targets (in-range |k| <= 1; the FERNN-R widened to V_3)."""
-    from fernn.report import ROTATION_TARGETS, comparison
+    from fernn.experiments.report import ROTATION_TARGETS, comparison
 
     grid = lambda in_range, speed2: {"in_range_mse": in_range, "speed_2_mse": speed2}  # noqa: E731
     fernn_eval = {"test_mse": 4e-3, "velocity_grid": grid(4e-3, 5e-3),

@@ -8,8 +8,8 @@ import shutil
 import imageio.v3 as iio
 import pytest
 
-from fernn import evaluate, figures, study, train
-from fernn.train import PRESETS, TrainConfig
+from fernn.experiments import evaluate, figures, study, train
+from fernn.experiments.train import PRESETS, TrainConfig
 
 pytest.importorskip("matplotlib")
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from fernn import kth
+from fernn.datasets import kth
 from fernn.flows import TRANSLATION
-from fernn.kth import ACTIONS, MovingKTH, SubSequence, Video
+from fernn.datasets.kth import ACTIONS, MovingKTH, SubSequence, Video
 
 SIDE, SQUARE, SIZE = 64, 16, 32
 
@@ -368,8 +368,8 @@ def test_a_missing_video_extra_says_how_to_install_it(monkeypatch: pytest.Monkey
 
 def test_importing_fernn_does_not_need_the_video_extra() -> None:
     code = ("import sys; sys.modules['imageio_ffmpeg'] = None\n"
-            "import fernn, fernn.kth\n"
-            "print(len(fernn.kth.parse_sequences('person01_boxing_d1 frames 1-40')))")
+            "import fernn, fernn.datasets.kth\n"
+            "print(len(fernn.datasets.kth.parse_sequences('person01_boxing_d1 frames 1-40')))")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
                             timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import fernn
-from fernn.evaluate import EvaluationSettings, comparison, markdown_report, reference_batch_mse
+from fernn.experiments.evaluate import EvaluationSettings, comparison, markdown_report, reference_batch_mse
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 # The demo pair, the earlier (hidden 16) demo pair, the rotation pair and the Table 1 runs.
@@ -57,7 +57,7 @@ def test_the_rotation_pair_meets_its_targets_as_its_results_say():
         results[name] = {"train": model.metrics["train"], "evaluation": model.metrics["evaluation"],
                          "config": model.config.to_dict()}
     checks = comparison(results)
-    assert set(checks) == set(fernn.report.ROTATION_TARGETS)
+    assert set(checks) == set(fernn.experiments.report.ROTATION_TARGETS)
     assert markdown_report(results, checks) in (PRETRAINED / "rotation" / "results.md").read_text()
 
 
@@ -66,7 +66,7 @@ CLASSIFIERS = sorted((PRETRAINED / "classify").glob("*.pt"))
 
 @pytest.mark.parametrize("path", CLASSIFIERS, ids=[path.stem for path in CLASSIFIERS])
 def test_shipped_classifiers_load_safely_and_reproduce_their_recorded_logits(path):
-    from fernn.classification import ClassificationSettings, reference_logits
+    from fernn.experiments.classification import ClassificationSettings, reference_logits
 
     assert path.stat().st_size < 4 * 2**20
     assert "training" not in torch.load(path, map_location="cpu", weights_only=True)

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fernn import data
-from fernn import rotating
-from fernn.rotating import RotatingSpec
+from fernn.datasets import digits as mnist
+from fernn.datasets import rotating
+from fernn.datasets.rotating import RotatingSpec
 from fernn.flows import TRANSLATION, Rotation
 from fernn.flows.rotation import rotate
 
@@ -21,12 +21,12 @@ FLOW = Rotation(order=36)  # the research code's 10° steps
 
 @pytest.fixture(scope="module")
 def digits() -> np.ndarray:
-    return data.load_digits("test")[0]
+    return mnist.load_digits("test")[0]
 
 
 def turned_by_recipe(image: np.ndarray, degrees: float) -> torch.Tensor:
     """The research code's recipe for one digit, written out: pad 28 -> 40, turn, crop to 28."""
-    pixels = torch.from_numpy(data.unit_pixels(image))[None]  # (1, 28, 28)
+    pixels = torch.from_numpy(mnist.unit_pixels(image))[None]  # (1, 28, 28)
     return rotate(F.pad(pixels, (6,) * 4), degrees)[:, 6:34, 6:34]
 
 
@@ -70,7 +70,7 @@ def test_rotating_mnist_is_the_recipe_with_the_drawn_angles(digits) -> None:
 
 
 def test_a_digit_turns_by_its_angular_velocity_every_frame(digits) -> None:
-    image = data.unit_pixels(digits[7])
+    image = mnist.unit_pixels(digits[7])
     # A quarter turn per frame (9 steps of 10°) from 0°: every frame is the digit's exact rot90.
     frames = rotating.rotating_digits([image], velocities=[9], starts=[0.0], num_frames=5, flow=FLOW)
     for t in range(5):
@@ -90,7 +90,7 @@ def test_fixed_velocity_spec_and_digits_summed_then_clipped(digits) -> None:
     spec = RotatingSpec(num_frames=6, velocity=-2)
     sequence = rotating.rotating_mnist(digits, 0, spec=spec)
     assert sequence.shape == (6, 1, 28, 28)
-    image = data.unit_pixels(digits[0])
+    image = mnist.unit_pixels(digits[0])
     alone = rotating.rotating_digits([image], velocities=[1], starts=[15.0], num_frames=3, flow=FLOW)
     twice = rotating.rotating_digits([image, image], velocities=[1, 1], starts=[15.0, 15.0], num_frames=3, flow=FLOW)
     assert float((2 * alone).max()) > 1.0  # the unclipped sum would leave [0, 1]

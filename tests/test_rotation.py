@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import fernn
-from fernn.data import load_digits, unit_pixels
+from fernn.datasets.digits import load_digits, unit_pixels
 from fernn.flows import Flow, GridAxes, Rotation, flow_from_record
 from fernn.flows.rotation import rotate, rotate_each
 from fernn.flows.rotation_kernels import basis_size, steerable_basis

@@ -24,8 +24,9 @@ from PIL import Image, ImageFile
 
 import fernn
 from uploads import blank_png, jpeg_claiming, png_bytes
-from fernn import links, serving, showcase
-from fernn.data import prepare_user_digit
+from fernn.showcase import links, owndigit, serving, visitor_checkpoints
+from fernn import showcase
+from fernn.datasets.digits import prepare_user_digit
 from fernn.showcase import DemoError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,48 +52,48 @@ def test_a_header_over_the_pixel_budget_is_refused_before_any_decoding(data: byt
     original = ImageFile.ImageFile.load
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(1) or original(self))
     with pytest.raises(DemoError, match=r"4096x4096 pixels \(16\.8 MP\); the limit is 1\.0 MP, for example 1024x1024"):
-        serving.digit_from_upload(data)
+        owndigit.digit_from_upload(data)
     assert loads == []
-    serving.digit_from_upload(png_bytes(stroke(60, 60)))  # the control: a usable image is decoded
+    owndigit.digit_from_upload(png_bytes(stroke(60, 60)))  # the control: a usable image is decoded
     assert loads
 
 
 def test_the_pixel_budget_and_side_limit_are_checked_from_the_header():
-    assert serving.check_upload(blank_png(1024)) == (1024, 1024)
+    assert owndigit.check_upload(blank_png(1024)) == (1024, 1024)
     with pytest.raises(DemoError, match="1025x1024 pixels"):
-        serving.check_upload(png_bytes(np.zeros((1024, 1025), np.uint8)))
+        owndigit.check_upload(png_bytes(np.zeros((1024, 1025), np.uint8)))
     with pytest.raises(DemoError, match="at most 4096 pixels a side"):
-        serving.check_upload(png_bytes(np.zeros((8, 5000), np.uint8)))
+        owndigit.check_upload(png_bytes(np.zeros((8, 5000), np.uint8)))
     with pytest.raises(DemoError, match="the limit is 2 MB"):
-        serving.check_upload(b"\x89PNG" + bytes(3 * 1024 * 1024))
+        owndigit.check_upload(b"\x89PNG" + bytes(3 * 1024 * 1024))
     with pytest.raises(DemoError, match="expected a PNG or JPEG image, got GIF"):
         buffer = io.BytesIO()
         Image.new("L", (8, 8)).save(buffer, format="GIF")
-        serving.check_upload(buffer.getvalue())
+        owndigit.check_upload(buffer.getvalue())
     with pytest.raises(DemoError, match="not a readable PNG or JPEG"):
-        serving.check_upload(b"\x89PNG\r\n\x1a\n not really a png")
+        owndigit.check_upload(b"\x89PNG\r\n\x1a\n not really a png")
 
 
 def test_decoding_reduces_to_a_small_side_and_keeps_small_images_exact():
-    big = serving.decode_upload(png_bytes(stroke(1024, 1000)))
-    assert big.dtype == np.uint8 and big.shape == (serving.DECODE_SIDE, 500, 4)
+    big = owndigit.decode_upload(png_bytes(stroke(1024, 1000)))
+    assert big.dtype == np.uint8 and big.shape == (owndigit.DECODE_SIDE, 500, 4)
     jpeg = io.BytesIO()
     Image.fromarray(stroke(1024, 1024)).convert("RGB").save(jpeg, format="JPEG")
-    assert serving.decode_upload(jpeg.getvalue()).shape == (serving.DECODE_SIDE, serving.DECODE_SIDE, 4)
+    assert owndigit.decode_upload(jpeg.getvalue()).shape == (owndigit.DECODE_SIDE, owndigit.DECODE_SIDE, 4)
     deep = np.zeros((700, 600), np.uint16)
     deep[100:600, 280:320] = 60000
     buffer = io.BytesIO()
     Image.fromarray(deep).save(buffer, format="PNG")
-    reduced = serving.decode_upload(buffer.getvalue())
-    assert reduced.ndim == 2 and max(reduced.shape) == serving.DECODE_SIDE and reduced.max() > 255  # still 16-bit
+    reduced = owndigit.decode_upload(buffer.getvalue())
+    assert reduced.ndim == 2 and max(reduced.shape) == owndigit.DECODE_SIDE and reduced.max() > 255  # still 16-bit
     small = stroke(60, 60)
-    np.testing.assert_array_equal(serving.decode_upload(png_bytes(small))[..., 0], small)
+    np.testing.assert_array_equal(owndigit.decode_upload(png_bytes(small))[..., 0], small)
 
 
 def test_an_upload_gives_the_digit_prepare_user_digit_gives_and_survives_the_reduction():
     small = stroke(200, 200)
-    np.testing.assert_array_equal(serving.digit_from_upload(png_bytes(small)), prepare_user_digit(small))
-    reduced = serving.digit_from_upload(png_bytes(stroke(1024, 1024)))  # reduced to 512 before preparing
+    np.testing.assert_array_equal(owndigit.digit_from_upload(png_bytes(small)), prepare_user_digit(small))
+    reduced = owndigit.digit_from_upload(png_bytes(stroke(1024, 1024)))  # reduced to 512 before preparing
     assert reduced.dtype == np.float32 and reduced.shape == (28, 28)
     full = prepare_user_digit(stroke(1024, 1024))
     # The same digit, up to a one-pixel tie in centring the symmetric bar's mass.
@@ -104,26 +105,27 @@ def test_decoding_waits_for_a_run_slot_but_the_header_check_does_not():
     slots = serving.RunSlots(1)
     with slots.hold():  # a visitor's run holds the only slot
         with pytest.raises(DemoError, match="the server is busy"):
-            serving.digit_from_upload(png_bytes(stroke(60, 60)), slots=slots, timeout=0.05)
+            owndigit.digit_from_upload(png_bytes(stroke(60, 60)), slots=slots, timeout=0.05)
         with pytest.raises(DemoError, match="16.8 MP"):  # refused at once, without waiting
-            serving.digit_from_upload(blank_png(4096), slots=slots, timeout=30)
-    assert serving.digit_from_upload(png_bytes(stroke(60, 60)), slots=slots).shape == (28, 28)
+            owndigit.digit_from_upload(blank_png(4096), slots=slots, timeout=30)
+    assert owndigit.digit_from_upload(png_bytes(stroke(60, 60)), slots=slots).shape == (28, 28)
 
 
 def test_unusable_uploads_raise_one_demo_error():
     with pytest.raises(DemoError, match="blank"):
-        serving.digit_from_upload(png_bytes(np.full((40, 40), 255, np.uint8)))
+        owndigit.digit_from_upload(png_bytes(np.full((40, 40), 255, np.uint8)))
     noisy = np.random.default_rng(0).integers(0, 256, size=(200, 200), dtype=np.uint8)
     truncated = png_bytes(noisy)[:20_000]  # of about 40 KB
     with pytest.raises(DemoError, match="damaged or truncated"):
-        serving.digit_from_upload(truncated)
+        owndigit.digit_from_upload(truncated)
 
 
 MEASURE = textwrap.dedent("""
     import io, sys, threading
     import numpy as np
     from PIL import Image
-    from fernn import serving
+    from fernn.showcase import owndigit, serving
+    from fernn.showcase.errors import DemoError
 
     def status_mb(key):
         for line in open("/proc/self/status"):
@@ -144,8 +146,8 @@ MEASURE = textwrap.dedent("""
         slots, errors = serving.RunSlots(2), []
         def one():
             try:
-                serving.digit_from_upload(data, slots=slots)
-            except serving.DemoError as error:
+                owndigit.digit_from_upload(data, slots=slots)
+            except DemoError as error:
                 errors.append(str(error))
         threads = [threading.Thread(target=one) for _ in range(6)]
         before = start_measuring()
@@ -157,7 +159,7 @@ MEASURE = textwrap.dedent("""
 
     # One measurement per process: ru_maxrss is a high-water mark, so an earlier peak would hide a later one.
     name, warm_up, path = sys.argv[1:4]
-    serving.digit_from_upload(open(warm_up, "rb").read())  # lazy imports and first-call buffers
+    owndigit.digit_from_upload(open(warm_up, "rb").read())  # lazy imports and first-call buffers
     if name == "control":
         before = start_measuring()
         control = np.ones(200 * 1024**2 // 8)  # 200 MB: the measurement must see it
@@ -200,7 +202,7 @@ def test_prepare_user_digit_reads_float64_beyond_float32s_range():
 
 # ----------------------------------------------------------------------------- link values
 
-FIELDS = serving.demo_link_fields(test_digits=500, checkpoints=["grnn.pt", "fernn.pt"],
+FIELDS = links.demo_link_fields(test_digits=500, checkpoints=["grnn.pt", "fernn.pt"],
                                   velocity_choices=("auto", "as trained", *map(str, range(9))),
                                   tabs=("Comparison", "Inside"), renamed_tabs={"Inside the models": "Inside"},
                                   max_digit_speed=4)
@@ -233,7 +235,7 @@ HUGE = "1" * 100_000
     ],
 )
 def test_a_bad_link_value_is_replaced_with_a_note(params: dict, expected: dict, note: str):
-    found = serving.check_link({**params, "view": ["copy"]}, FIELDS)
+    found = links.check_link({**params, "view": ["copy"]}, FIELDS)
     assert found.changed
     assert found.params == {**expected, "view": ["copy"]}  # the good value next to it stays
     assert len(found.notes) == 1 and note in found.notes[0], found.notes
@@ -246,17 +248,17 @@ def test_good_link_values_pass_unchanged_and_unknown_keys_are_left_alone():
               "context": ["20"], "predict": ["1"], "seed": [str(2**31 - 1)], "channels": ["0", "5"],
               "view": ["pooled"], "stabilised": ["false"], "tab": ["Inside"], "d1": ["z1.abc"], "embed": ["true"],
               "channels_empty": [""]}
-    found = serving.check_link(params, FIELDS)
+    found = links.check_link(params, FIELDS)
     assert not found.changed and found.notes == () and found.params == params
 
 
 def test_old_tab_names_are_read_silently_and_an_empty_selection_is_kept():
-    found = serving.check_link({"tab": ["Inside the models"], "channels": [""]}, FIELDS)
+    found = links.check_link({"tab": ["Inside the models"], "channels": [""]}, FIELDS)
     assert found.params == {"tab": ["Inside"], "channels": [""]} and found.changed and found.notes == ()
 
 
 def test_notes_quote_link_text_without_markdown():
-    found = serving.check_link({"vset": ["[click](http://x)`**"]}, FIELDS)
+    found = links.check_link({"vset": ["[click](http://x)`**"]}, FIELDS)
     quoted = found.notes[0].split("`")[1]  # the one code span of the note
     assert quoted == "vset=?click??http???x????"
     assert links.shown_value(["a" * 30]) == "a" * 20 + "… (30 characters)"
@@ -273,41 +275,41 @@ def test_link_fields_cover_every_url_bound_widget():
 
 def test_the_widgets_digit_wins_and_travels_in_the_link():
     digit = prepare_user_digit(stroke(60, 60))
-    chosen = serving.choose_own_digit(digit, "", link="z1.old", made_before=False, empty="Draw.")
-    assert chosen.link == serving.encode_digit(digit) and chosen.message == "" and not chosen.from_link
-    np.testing.assert_array_equal(chosen.image, serving.decode_digit(chosen.link))  # what the link carries
+    chosen = owndigit.choose_own_digit(digit, "", link="z1.old", made_before=False, empty="Draw.")
+    assert chosen.link == owndigit.encode_digit(digit) and chosen.message == "" and not chosen.from_link
+    np.testing.assert_array_equal(chosen.image, owndigit.decode_digit(chosen.link))  # what the link carries
 
 
 def test_a_shared_links_digit_is_used_until_this_session_draws_or_uploads():
-    code = serving.encode_digit(prepare_user_digit(stroke(60, 60)))
-    shared = serving.choose_own_digit(None, "", link=code, made_before=False, empty="Draw.")
+    code = owndigit.encode_digit(prepare_user_digit(stroke(60, 60)))
+    shared = owndigit.choose_own_digit(None, "", link=code, made_before=False, empty="Draw.")
     assert shared.from_link and shared.link == code and shared.image is not None
-    cleared = serving.choose_own_digit(None, "", link=code, made_before=True, empty="Draw a digit.")
+    cleared = owndigit.choose_own_digit(None, "", link=code, made_before=True, empty="Draw a digit.")
     assert cleared.image is None and cleared.link is None and cleared.message == "Draw a digit."
-    failed = serving.choose_own_digit(None, "Cannot use x.png: blank.", link=code, made_before=False, empty="Upload.")
+    failed = owndigit.choose_own_digit(None, "Cannot use x.png: blank.", link=code, made_before=False, empty="Upload.")
     assert failed.image is None and failed.link is None and failed.message == "Cannot use x.png: blank."
-    damaged = serving.choose_own_digit(None, "", link="z1.AAAA", made_before=False, empty="Draw.")
+    damaged = owndigit.choose_own_digit(None, "", link="z1.AAAA", made_before=False, empty="Draw.")
     assert damaged.image is None and "link's digit" in damaged.message
 
 
 def test_use_own_digit_keeps_link_and_session_in_step():
-    code = serving.encode_digit(prepare_user_digit(stroke(60, 60)))
+    code = owndigit.encode_digit(prepare_user_digit(stroke(60, 60)))
     link, state = {"d1": code, "vy1": "2"}, {}
-    assert serving.use_own_digit(None, "", empty="Draw.", link=link, state=state).from_link  # the shared view
+    assert owndigit.use_own_digit(None, "", empty="Draw.", link=link, state=state).from_link  # the shared view
     assert link["d1"] == code and not state["own_digit"]
     drawn = prepare_user_digit(stroke(80, 50))
-    serving.use_own_digit(drawn, "", empty="Draw.", link=link, state=state)
-    assert link["d1"] == serving.encode_digit(drawn) and state["own_digit"]
-    emptied = serving.use_own_digit(None, "", empty="Draw.", link=link, state=state)  # reset or undo
+    owndigit.use_own_digit(drawn, "", empty="Draw.", link=link, state=state)
+    assert link["d1"] == owndigit.encode_digit(drawn) and state["own_digit"]
+    emptied = owndigit.use_own_digit(None, "", empty="Draw.", link=link, state=state)  # reset or undo
     assert emptied.image is None and link == {"vy1": "2"}
 
 
 def test_a_drawing_canvas_is_empty_until_it_has_ink():
     canvas = np.zeros((224, 224, 4), np.uint8)
     canvas[..., 3] = 255  # an opaque black background
-    assert serving.digit_from_drawing(None) is None and serving.digit_from_drawing(canvas) is None
+    assert owndigit.digit_from_drawing(None) is None and owndigit.digit_from_drawing(canvas) is None
     canvas[40:180, 100:120, :3] = 255
-    assert serving.digit_from_drawing(canvas).shape == (28, 28)
+    assert owndigit.digit_from_drawing(canvas).shape == (28, 28)
 
 
 # ----------------------------------------------------------------------------- settings, messages
@@ -391,19 +393,19 @@ def test_open_checkpoints_names_models_and_says_why_one_cannot_be_used(tmp_path:
              tmp_path / "gone.pt"]
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     paths.append(tmp_path / "bad.pt")
-    opened = serving.open_checkpoints(paths, lambda path, modified, size: fernn.load_checkpoint(path))
+    opened = visitor_checkpoints.open_checkpoints(paths, lambda path, modified, size: fernn.load_checkpoint(path))
     assert [item.name for item in opened] == ["FERNN", "FERNN (b)", "", ""]
     assert [item.evaluated for item in opened[:2]] == [True, False]
     assert opened[0].version[:2] == ("FERNN", str(paths[0]))
     assert opened[2].problem == "No such file or directory: gone.pt"
     assert opened[3].problem.startswith("bad.pt is not a readable checkpoint")
     assert str(tmp_path) not in opened[3].problem
-    assert serving.checkpoint_files(tmp_path) == ["a.pt", "b.pt", "bad.pt"]
-    assert serving.checkpoint_files(tmp_path / "nowhere") == []
+    assert visitor_checkpoints.checkpoint_files(tmp_path) == ["a.pt", "b.pt", "bad.pt"]
+    assert visitor_checkpoints.checkpoint_files(tmp_path / "nowhere") == []
     for sub in ("rotation", "classify", ".hidden", "rotation/deeper"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "x.pt").write_bytes(b"")
-    assert serving.checkpoint_files(tmp_path, skip=("classify",)) == ["a.pt", "b.pt", "bad.pt", "rotation/x.pt"]
+    assert visitor_checkpoints.checkpoint_files(tmp_path, skip=("classify",)) == ["a.pt", "b.pt", "bad.pt", "rotation/x.pt"]
 
 
 # --- a visitor's own checkpoint -------------------------------------------------------------
@@ -425,13 +427,13 @@ def checkpoint_bytes(model: torch.nn.Module | None = None, *, edit=None, **paylo
 def test_an_uploaded_checkpoint_is_read_in_memory_and_named_by_its_file(tmp_path: Path):
     model = fernn.build_model("fernn", max_speed=1, hidden_channels=3, decoder_layers=2)
     data = checkpoint_bytes(model)
-    upload = serving.checkpoint_from_upload(data, file_name="../../etc/mine.pt", session="token-a")
+    upload = visitor_checkpoints.checkpoint_from_upload(data, file_name="../../etc/mine.pt", session="token-a")
     assert upload.file_name == "mine.pt" and upload.model.metrics == {"train": {"step": 3}}
     assert all(torch.equal(a, b) for a, b in zip(upload.model.state_dict().values(), model.state_dict().values()))
-    again = serving.checkpoint_from_upload(data, file_name="mine.pt", session="token-b")
+    again = visitor_checkpoints.checkpoint_from_upload(data, file_name="mine.pt", session="token-b")
     assert upload.digest == again.digest and upload.version != again.version  # no session can hit another's key
     shipped = fernn.save_checkpoint(tmp_path / "fernn.pt", model)
-    opened = serving.open_checkpoints([shipped, upload, again], lambda path, modified, size: fernn.load_checkpoint(path))
+    opened = visitor_checkpoints.open_checkpoints([shipped, upload, again], lambda path, modified, size: fernn.load_checkpoint(path))
     assert [item.name for item in opened] == ["FERNN", "FERNN (mine)", "FERNN (mine, 2)"]
     assert opened[1].version == ("FERNN (mine)", "upload", "token-a", upload.digest)
     assert opened[1].model is upload.model and not opened[1].evaluated
@@ -472,7 +474,7 @@ def _nan(payload: dict) -> None:
 ])
 def test_an_unusable_upload_gets_one_line_without_paths_or_torch_advice(make, message):
     with pytest.raises(DemoError) as caught:
-        serving.checkpoint_from_upload(make(), file_name="mine.pt", session="s")
+        visitor_checkpoints.checkpoint_from_upload(make(), file_name="mine.pt", session="s")
     text = str(caught.value)
     assert text.startswith(message), text
     assert "\n" not in text and "weights_only" not in text and "/" not in text.replace("torch.save", "")
@@ -483,19 +485,19 @@ def test_the_checkpoint_cap_is_the_servers_upload_cap():
     import tomllib
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] * 1024**2 == serving.MAX_CHECKPOINT_BYTES
+    assert config["server"]["maxUploadSize"] * 1024**2 == visitor_checkpoints.MAX_CHECKPOINT_BYTES
 
 
 def test_an_upload_over_the_size_cap_is_refused_before_it_is_read(monkeypatch):
     with pytest.raises(DemoError, match="the file is 2.5 MB; the limit is 2 MB"):
-        serving.check_checkpoint_upload(int(2.5 * 1024**2))
-    serving.check_checkpoint_upload(serving.MAX_CHECKPOINT_BYTES)  # at the cap: allowed
+        visitor_checkpoints.check_checkpoint_upload(int(2.5 * 1024**2))
+    visitor_checkpoints.check_checkpoint_upload(visitor_checkpoints.MAX_CHECKPOINT_BYTES)  # at the cap: allowed
     # An archive whose entries declare more than the cap once unpacked is refused from its directory.
-    monkeypatch.setattr(serving, "MAX_CHECKPOINT_BYTES", 4096)
+    monkeypatch.setattr(visitor_checkpoints, "MAX_CHECKPOINT_BYTES", 4096)
     padded = checkpoint_bytes(x=torch.zeros(2048))
-    monkeypatch.setattr(serving, "read_checkpoint_bytes", lambda *a: pytest.fail("the unpickler must not run"))
+    monkeypatch.setattr(visitor_checkpoints, "read_checkpoint_bytes", lambda *a: pytest.fail("the unpickler must not run"))
     with pytest.raises(DemoError, match="the file (is|unpacks to)"):
-        serving.checkpoint_from_upload(padded, file_name="big.pt", session="s")
+        visitor_checkpoints.checkpoint_from_upload(padded, file_name="big.pt", session="s")
 
 
 # --- digit links, the comparison cache, run slots -------------------------------------------
@@ -510,16 +512,16 @@ def small_comparison(predict_frames: int = 2) -> showcase.Comparison:
 
 @pytest.mark.parametrize("image", [np.zeros((28, 28)), np.eye(28), np.random.default_rng(0).random((28, 28))])
 def test_digit_links_round_trip_compactly(image):
-    text = serving.encode_digit(image)
+    text = owndigit.encode_digit(image)
     assert len(text) <= 1400 and text.isascii() and "&" not in text and "=" not in text
-    np.testing.assert_allclose(serving.decode_digit(text), np.round(image * 255) / 255, atol=1e-7)
+    np.testing.assert_allclose(owndigit.decode_digit(text), np.round(image * 255) / 255, atol=1e-7)
 
 
 @pytest.mark.parametrize("text", ["", "z1.", "z1.!!!", "x9.AAAA", "z1." + "A" * 5000,
                                   "z1." + base64.urlsafe_b64encode(zlib.compress(b"\0" * 10_000_000)).decode()])
 def test_damaged_digit_links_raise_a_demo_error(text):
     with pytest.raises(showcase.DemoError):
-        serving.decode_digit(text)
+        owndigit.decode_digit(text)
 
 
 def test_comparison_cache_is_bounded_by_bytes():
@@ -562,9 +564,9 @@ def test_run_cached_computes_once_per_key_in_a_slot():
 
 
 def test_share_url_carries_every_value_of_the_view():
-    url = serving.share_url("http://host/app?old=1", {"tab": ["Classify"], "channels": ["0", "3"], "d1": ["z1.a-b_c"]})
+    url = links.share_url("http://host/app?old=1", {"tab": ["Classify"], "channels": ["0", "3"], "d1": ["z1.a-b_c"]})
     assert url == "http://host/app?tab=Classify&channels=0&channels=3&d1=z1.a-b_c"
-    assert serving.share_url("http://host/app", {}) == "http://host/app"
+    assert links.share_url("http://host/app", {}) == "http://host/app"
 
 
 def test_run_slots_queue_the_rest():

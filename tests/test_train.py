@@ -12,10 +12,11 @@ import pytest
 import torch
 
 import fernn
-from fernn.appserver import free_port
-from fernn.data import SequenceSpec, flowing_mnist_batch, load_digits
-from fernn.evaluate import step_mse
-from fernn.train import PRESETS, TrainConfig, main, train
+from fernn.showcase.appserver import free_port
+from fernn.datasets.flowing import SequenceSpec, flowing_mnist_batch
+from fernn.datasets.digits import load_digits
+from fernn.experiments.evaluate import step_mse
+from fernn.experiments.train import PRESETS, TrainConfig, main, train
 
 
 def tiny(tmp_path: Path, name: str = "run", **overrides) -> TrainConfig:
@@ -105,7 +106,7 @@ def test_command_line_trains_and_exports(tmp_path, capsys):
 def test_every_option_is_a_flag_and_presets_are_valid():
     for name, values in PRESETS.items():
         TrainConfig.from_flat(**values)  # raises on an unknown setting
-    from fernn.train.command import _parser
+    from fernn.experiments.train.command import _parser
 
     help_text = _parser().format_help()
     for name in TrainConfig.flat_names():
@@ -190,11 +191,11 @@ def test_a_classifier_trains_on_flickering_mnist_resumes_exactly_and_exports(tmp
     best = fernn.load_checkpoint(tmp_path / "straight" / "best.pt")
     assert isinstance(best, fernn.Classifier) and best.velocities == fernn.velocity_set(1)
     with pytest.raises(ValueError, match="trains a ClassifierConfig"):
-        TrainConfig(model=fernn.ModelConfig(), data=fernn.train.DataSpec(task="flickering-mnist"))
+        TrainConfig(model=fernn.ModelConfig(), data=fernn.experiments.train.DataSpec(task="flickering-mnist"))
 
 
 def test_identity_recurrent_init_starts_the_kernel_at_the_identity():
-    from fernn.train.tasks import build_model
+    from fernn.experiments.train.tasks import build_model
 
     config = TrainConfig.from_flat(**dict(PRESETS["tiny-flicker"], recurrent_init="identity"))
     weight = build_model(config).encoder.cell.recurrent_conv.weight.detach()  # (C, C, 3, 3)

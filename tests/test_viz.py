@@ -1,4 +1,4 @@
-"""fernn.viz: figures are valid plotly, animate every panel together, and GIFs decode."""
+"""fernn.showcase.viz: figures are valid plotly, animate every panel together, and GIFs decode."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 
 import fernn
-from fernn import showcase, viz
-from fernn.viz.panels import label_band
-from fernn.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE
+from fernn import showcase
+from fernn.showcase import viz
+from fernn.showcase.viz.panels import label_band
+from fernn.showcase.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,10 @@ were values): ``velocity_set``, ``shift``, ``shift_copies``, ``flow_image``, ``f
 ``as_velocities``.
 """
 
-from .base import Flow, GridAxes, flow_from_record, register_flow, registered_flows
-from .rotation import Rotation
-from .translation import (
-    CopyShifter,
-    Translation,
-    Velocity,
-    as_velocities,
-    flow_image,
-    flow_sequence,
-    shift,
-    shift_copies,
-    velocity_set,
-)
+from fernn.flows.base import Flow, GridAxes, flow_from_record, register_flow, registered_flows
+from fernn.flows.rotation import Rotation
+from fernn.flows.translation import (CopyShifter, Translation, Velocity, as_velocities, flow_image, flow_sequence,
+                                     shift, shift_copies, velocity_set)
 
 TRANSLATION = Translation()
 

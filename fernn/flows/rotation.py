@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Flow, GridAxes, register_flow
-from .rotation_kernels import GroupConv, LiftingConv, basis_size
-from .translation import _is_integer
+from fernn.flows.base import Flow, GridAxes, register_flow
+from fernn.flows.rotation_kernels import GroupConv, LiftingConv, basis_size
+from fernn.flows.translation import _is_integer
 
 __all__ = ["CopyRotator", "Rotation", "rotate", "rotate_each"]
 

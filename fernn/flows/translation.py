@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import torch
 
-from .base import Flow, GridAxes, register_flow
+from fernn.flows.base import Flow, GridAxes, register_flow
 
 Velocity = tuple[int, int]
 

@@ -1,7 +1,7 @@
 """The demo's computations: input scenes, side-by-side rollouts, hidden-state views, exports.
 
 Everything the Streamlit app (``app.py``) shows is computed here and drawn by
-:mod:`fernn.viz`; the app only wires widgets to these functions. No streamlit import.
+:mod:`fernn.showcase.viz`; the app only wires widgets to these functions. No streamlit import.
 
 The one entry point is :func:`compare`::
 
@@ -32,23 +32,23 @@ One room per job; a room imports only the rooms listed above it:
 
 from __future__ import annotations
 
-from .analysis import hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
-from .cards import ModelCard, model_card
-from .classify import (CLASSIFIER_FILES, Classification, ClassifierRecord, ClassifierRun, FlickerScene,
-                       RingAccuracy, RingSeries, classifier_record, classifiers_missing, classify, classify_headline,
-                       flicker_scene, reads_one_frame, ring_series)
-from .errors import DemoError
-from .export import comparison_npz
-from .headline import PAPER_URL, drift_summary, headline, readout_notes, training_range_note
-from .planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
-                       describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes, set_radius, velocity_choice,
-                       velocity_set_for)
-from .records import (is_evaluated, record, recorded_grids, shared_training_speed, training_max_speed,
-                      weights_problem)
-from .results import Comparison, HiddenViews, ModelRun
-from .runs import compare
-from .scenes import Digit, default_starts, mnist_scene, scene_flow, scene_frames, seen_from
-from .study import HeldOutStudy, LiveGrids, held_out_study, live_grids
+from fernn.showcase.analysis import hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
+from fernn.showcase.cards import ModelCard, model_card
+from fernn.showcase.classify import (CLASSIFIER_FILES, Classification, ClassifierRecord, ClassifierRun, FlickerScene,
+                                     RingAccuracy, RingSeries, classifier_record, classifiers_missing, classify,
+                                     classify_headline, flicker_scene, reads_one_frame, ring_series)
+from fernn.showcase.errors import DemoError
+from fernn.showcase.export import comparison_npz
+from fernn.showcase.headline import PAPER_URL, drift_summary, headline, readout_notes, training_range_note
+from fernn.showcase.planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
+                                     describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes,
+                                     set_radius, velocity_choice, velocity_set_for)
+from fernn.showcase.records import (is_evaluated, record, recorded_grids, shared_training_speed, training_max_speed,
+                                    weights_problem)
+from fernn.showcase.results import Comparison, HiddenViews, ModelRun
+from fernn.showcase.runs import compare
+from fernn.showcase.scenes import Digit, default_starts, mnist_scene, scene_flow, scene_frames, seen_from
+from fernn.showcase.study import HeldOutStudy, LiveGrids, held_out_study, live_grids
 
 __all__ = [
     "AS_TRAINED",

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..flows import TRANSLATION, Flow, Velocity
-from .errors import DemoError
+from fernn.flows import TRANSLATION, Flow, Velocity
+from fernn.showcase.errors import DemoError
 
 __all__ = [
     "drift_copies",

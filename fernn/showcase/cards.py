@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checkpoints import CheckpointRecord, VelocityGrid
-from ..flows import Flow, Rotation, Translation
-from ..models import Forecaster
-from ..report import interval_bounds
-from ..table1 import DATA_MAX_SPEED as TABLE1_SPEED
-from ..table1 import PAPER_SOURCE, PAPER_TEST_MSE
-from .planning import set_radius
+from fernn.checkpoints import CheckpointRecord, VelocityGrid
+from fernn.flows import Flow, Rotation, Translation
+from fernn.models import Forecaster
+from fernn.experiments.report import interval_bounds
+from fernn.experiments.table1 import DATA_MAX_SPEED as TABLE1_SPEED
+from fernn.experiments.table1 import PAPER_SOURCE, PAPER_TEST_MSE
+from fernn.showcase.planning import set_radius
 
 __all__ = ["GridSummary", "ModelCard", "PaperNumber", "model_card", "paper_number"]
 

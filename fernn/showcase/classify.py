@@ -1,5 +1,5 @@
 """Classifying a flickering digit: the demo's digit moving through a seeded pixel mask, as in
-Flickering Flowing MNIST (:mod:`fernn.flicker`), every classifier's class probabilities after
+Flickering Flowing MNIST (:mod:`fernn.datasets.flicker`), every classifier's class probabilities after
 each frame, and the held-out accuracy per velocity ring that a checkpoint records.
 
     scene = flicker_scene(Digit(image, (3, 0)), seed=0)           # 16 frames, 10% of pixels each
@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..classifier import Classifier
-from ..flicker import FlickerSpec
-from ..flows import TRANSLATION, Flow, Velocity
-from .errors import DemoError
-from .headline import training_range_note
-from .planning import AUTO, VelocityChoice, velocity_set_for
-from .records import shared_training_speed, training_max_speed
-from .scenes import Digit, scene_frames
+from fernn.classifier import Classifier
+from fernn.datasets.flicker import FlickerSpec
+from fernn.flows import TRANSLATION, Flow, Velocity
+from fernn.showcase.errors import DemoError
+from fernn.showcase.headline import training_range_note
+from fernn.showcase.planning import AUTO, VelocityChoice, velocity_set_for
+from fernn.showcase.records import shared_training_speed, training_max_speed
+from fernn.showcase.scenes import Digit, scene_frames
 
 __all__ = ["CLASSIFIER_FILES", "Classification", "ClassifierRecord", "ClassifierRun", "FlickerScene",
            "RingAccuracy", "RingSeries", "classifier_record", "classifiers_missing", "classify", "classify_headline",
@@ -32,7 +32,7 @@ __all__ = ["CLASSIFIER_FILES", "Classification", "ClassifierRecord", "Classifier
 
 # The shipped classifiers (pretrained/classify/) and their display names, in the order shown.
 CLASSIFIER_FILES = {"grnn.pt": "G-RNN", "fernn.pt": "FERNN", "single-frame.pt": "single frame"}
-# The task's own settings (fernn.flicker): what the shipped classifiers were trained on.
+# The task's own settings (fernn.datasets.flicker): what the shipped classifiers were trained on.
 FLICKER = FlickerSpec()
 MAX_SEED = 2**31 - 1
 
@@ -231,7 +231,7 @@ class RingAccuracy:
 @dataclass(frozen=True)
 class ClassifierRecord:
     """What a classifier's checkpoint records (``metrics["evaluation"]`` of
-    :func:`fernn.classification.evaluate_classifier`); missing or malformed parts are ``None``."""
+    :func:`fernn.experiments.classification.evaluate_classifier`); missing or malformed parts are ``None``."""
 
     evaluated: bool = False
     training_max_speed: int | None = None

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from .results import Comparison
+from fernn.showcase.results import Comparison
 
 __all__ = ["comparison_npz"]
 

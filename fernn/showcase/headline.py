@@ -3,8 +3,8 @@ and which model kept the digit."""
 
 from __future__ import annotations
 
-from ..flows import Flow, Velocity
-from .results import Comparison
+from fernn.flows import Flow, Velocity
+from fernn.showcase.results import Comparison
 
 __all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes", "training_range_note", "worse_is_blank"]
 

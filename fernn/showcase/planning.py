@@ -12,10 +12,10 @@ from typing import Union
 
 import numpy as np
 
-from ..data import CANVAS
-from ..flows import TRANSLATION, Flow, Velocity
-from ..models import Forecaster
-from .errors import DemoError
+from fernn.datasets.digits import CANVAS
+from fernn.flows import TRANSLATION, Flow, Velocity
+from fernn.models import Forecaster
+from fernn.showcase.errors import DemoError
 
 __all__ = [
     "AS_TRAINED",

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 import torch
 
-from ..checkpoints import CheckpointRecord, VelocityGrid
-from ..models import Forecaster
-from .planning import set_radius
+from fernn.checkpoints import CheckpointRecord, VelocityGrid
+from fernn.models import Forecaster
+from fernn.showcase.planning import set_radius
 
 __all__ = ["is_evaluated", "record", "recorded_grids", "shared_training_speed", "training_max_speed",
            "weights_problem"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..flows import TRANSLATION, Flow, Velocity
+from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Comparison", "HiddenViews", "ModelRun"]
 

@@ -9,15 +9,15 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..flows import Velocity
-from ..models import Forecaster
-from .analysis import (drift_copies, hidden_frame_indices, most_active_copy, motion_stabilise,
-                       stabilised_drift, velocity_readout)
-from .errors import DemoError
-from .planning import AUTO, DEFAULT_MEMORY_LIMIT, RunPlan, VelocityChoice, plan_runs
-from .records import is_evaluated, training_max_speed
-from .results import Comparison, HiddenViews, ModelRun
-from .scenes import Digit, scene_flow, scene_frames, seen_from
+from fernn.flows import Velocity
+from fernn.models import Forecaster
+from fernn.showcase.analysis import (drift_copies, hidden_frame_indices, most_active_copy, motion_stabilise,
+                                     stabilised_drift, velocity_readout)
+from fernn.showcase.errors import DemoError
+from fernn.showcase.planning import AUTO, DEFAULT_MEMORY_LIMIT, RunPlan, VelocityChoice, plan_runs
+from fernn.showcase.records import is_evaluated, training_max_speed
+from fernn.showcase.results import Comparison, HiddenViews, ModelRun
+from fernn.showcase.scenes import Digit, scene_flow, scene_frames, seen_from
 
 __all__ = ["Progress", "compare"]
 

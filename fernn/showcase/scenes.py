@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data import CANVAS, load_digits, moving_digits, unit_pixels
-from ..flows import TRANSLATION, Flow, Velocity
-from .errors import DemoError
+from fernn.datasets.digits import CANVAS, load_digits, unit_pixels
+from fernn.datasets.flowing import moving_digits
+from fernn.flows import TRANSLATION, Flow, Velocity
+from fernn.showcase.errors import DemoError
 
 __all__ = ["Digit", "default_starts", "mnist_scene", "scene_flow", "scene_frames", "seen_from"]
 
@@ -101,7 +102,7 @@ def scene_frames(digits: Sequence[Digit], num_frames: int) -> torch.Tensor:
     """The input sequence of a scene: digits moved by their flow, summed, clipped to ``[0, 1]``.
 
     -> ``float32 (T, 1, 28, 28)`` with ``T = num_frames``; frame ``t`` holds each digit moved by
-    ``start + t * velocity``, drawn by :func:`fernn.data.moving_digits` as the training data is
+    ``start + t * velocity``, drawn by :func:`fernn.datasets.flowing.moving_digits` as the training data is
     (translation: rolled on the torus; rotation: turned about the centre with bilinear sampling).
     """
     flow = scene_flow(digits)

@@ -1,8 +1,8 @@
 """"Evaluate these settings": the page's comparison settings over many held-out sequences instead
 of one scene, and a live velocity grid, for the loaded models.
 
-Both reuse the evaluation's own pieces (:mod:`fernn.evaluate`: per-sequence MSE, the grid; held-out
-sequences from :func:`fernn.sequences.moving_digits_batch`, so a rotation model gets rotating
+Both reuse the evaluation's own pieces (:mod:`fernn.experiments.evaluate`: per-sequence MSE, the grid; held-out
+sequences from :func:`fernn.datasets.sequences.moving_digits_batch`, so a rotation model gets rotating
 digits) and are bounded before they start: sequences and grid sizes by limits, work (velocity
 copies x frames x sequences x channels²) by :data:`MAX_WORK`, memory by the batch size.
 """
@@ -16,15 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..checkpoints import VelocityGrid
-from ..data import CANVAS, load_digits
-from ..evaluate import baseline_step_mse, step_statistics, velocity_grid_mse
-from ..flows import Flow, Velocity
-from ..models import Forecaster
-from ..report import mean_interval
-from ..sequences import moving_digits_batch
-from .errors import DemoError
-from .planning import DEFAULT_MEMORY_LIMIT, VelocityChoice, plan_runs, set_radius
+from fernn.checkpoints import VelocityGrid
+from fernn.datasets.digits import CANVAS, load_digits
+from fernn.experiments.evaluate import baseline_step_mse, step_statistics, velocity_grid_mse
+from fernn.flows import Flow, Velocity
+from fernn.models import Forecaster
+from fernn.experiments.report import mean_interval
+from fernn.datasets.sequences import moving_digits_batch
+from fernn.showcase.errors import DemoError
+from fernn.showcase.planning import DEFAULT_MEMORY_LIMIT, VelocityChoice, plan_runs, set_radius
 
 __all__ = ["MAX_GRID_SEQUENCES", "MAX_GRID_SPEED", "MAX_SEQUENCES", "MAX_WORK", "HeldOutScore", "HeldOutStudy",
            "LiveGrids", "held_out_study", "live_grids", "study_work"]
@@ -44,7 +44,7 @@ Progress = Callable[[float, str], None]
 @dataclass(frozen=True)
 class HeldOutScore:
     """One model's mean MSE over the held-out sequences, with its 95% interval (normal
-    approximation over sequences, as :func:`fernn.report.mean_interval`; ``None`` for one sequence)."""
+    approximation over sequences, as :func:`fernn.experiments.report.mean_interval`; ``None`` for one sequence)."""
 
     name: str
     mean_mse: float
@@ -210,7 +210,7 @@ def live_grids(
     work_limit: int = MAX_WORK,
 ) -> LiveGrids:
     """Each model's velocity grid up to ``radius``, ``sequences`` held-out sequences per cell, as
-    :func:`fernn.evaluate.velocity_grid_mse` measures it; the FERNNs run with ``velocities``
+    :func:`fernn.experiments.evaluate.velocity_grid_mse` measures it; the FERNNs run with ``velocities``
     planned against the whole grid ("auto" covers its fastest cell). :class:`DemoError` before
     any work for settings out of bounds."""
     flow = _one_flow(models)

@@ -9,7 +9,7 @@ import torch
 
 import fernn
 from fernn import showcase
-from fernn.classification import ClassificationSettings, evaluate_classifier
+from fernn.experiments.classification import ClassificationSettings, evaluate_classifier
 from fernn.flows import TRANSLATION
 
 SMALL = dict(hidden_channels=3, head_layers=1, head_channels=4)
@@ -117,7 +117,7 @@ def test_headline_names_the_speed_and_every_answer(blob, classifiers):
 
 
 def test_records_are_read_as_the_evaluation_writes_them(classifiers):
-    """The parser reads what fernn.classification.evaluate_classifier writes (a tiny evaluation)."""
+    """The parser reads what fernn.experiments.classification.evaluate_classifier writes (a tiny evaluation)."""
     model = classifiers["FERNN"].float()
     settings = ClassificationSettings(num_frames=4, max_ring=2, widened_max_speed=2, sequences=6, batch_size=6)
     model.metrics = {"evaluation": evaluate_classifier(model, settings, log=lambda _: None)}

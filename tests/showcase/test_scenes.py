@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import fernn
-import fernn.rotating
+import fernn.datasets.digits
+import fernn.datasets.rotating
 from fernn import showcase
 
 
@@ -40,7 +41,7 @@ def test_digit_validation(blob):
 
 def test_mnist_scene_uses_test_digits_and_spreads_two_digits():
     digits = showcase.mnist_scene([0, 1], velocities=[(1, 0), (0, -1)])
-    images, labels = fernn.data.load_digits("test")
+    images, labels = fernn.datasets.digits.load_digits("test")
     np.testing.assert_allclose(digits[0].image, images[0] / 255.0)
     assert digits[0].start != digits[1].start
     assert f"a {labels[1]}" in digits[1].label
@@ -68,7 +69,7 @@ def test_a_rotating_digit_turns_about_the_centre_as_rotating_mnist_draws_it(blob
     image = blob()
     digit = showcase.Digit(image, velocity=2, start=1, flow=TWELVE)
     frames = showcase.scene_frames([digit], 4)
-    expected = fernn.rotating.rotating_digits([image], velocities=[2], starts=[30.0], num_frames=4, flow=TWELVE)
+    expected = fernn.datasets.rotating.rotating_digits([image], velocities=[2], starts=[30.0], num_frames=4, flow=TWELVE)
     np.testing.assert_allclose(frames.numpy(), expected.numpy(), atol=1e-5)  # float32 rounding
     # A quarter turn per frame (3 steps of 30 degrees) is exact: np.rot90 counter-clockwise.
     quarter = showcase.scene_frames([showcase.Digit(image, velocity=3, flow=TWELVE)], 3)

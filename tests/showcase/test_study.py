@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import fernn
-from fernn.data import load_digits
-from fernn.evaluate import velocity_grid_mse
+from fernn.datasets.digits import load_digits
+from fernn.experiments.evaluate import velocity_grid_mse
 from fernn.flows import TRANSLATION, Rotation
-from fernn.report import mean_interval
-from fernn.sequences import moving_digits_batch
+from fernn.experiments.report import mean_interval
+from fernn.datasets.sequences import moving_digits_batch
 from fernn.showcase import AS_TRAINED, AUTO, DemoError
 from fernn.showcase import study
 

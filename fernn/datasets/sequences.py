@@ -1,0 +1,33 @@
+"""Moving-digit sequences for any flow the project has data for: one entry point for training and
+evaluation, so neither needs to know which generator a flow uses.
+
+Translation draws Flowing MNIST (:mod:`fernn.datasets.flowing`), rotation draws Rotating MNIST
+(:mod:`fernn.datasets.rotating`, in the model's own ``C_N`` steps). Both are pure functions of ``(seed, index)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fernn.datasets.flowing import SequenceSpec, flowing_mnist_batch
+from fernn.flows import Flow, Rotation, Translation, Velocity
+from fernn.datasets.rotating import RotatingSpec, rotating_mnist_batch
+
+__all__ = ["moving_digits_batch"]
+
+
+def moving_digits_batch(flow: Flow, digits: np.ndarray, indices: Sequence[int], *, seed: int, num_frames: int,
+                        num_digits: int = 2, max_speed: int = 1, velocity: Velocity | None = None) -> torch.Tensor:
+    """Sequences ``indices`` of digits moving under ``flow``: ``(B, T, 1, 28, 28)``. Each digit's velocity
+    is drawn from ``flow.velocity_set(max_speed)`` unless ``velocity`` (shared by every digit) is given."""
+    if isinstance(flow, Translation):
+        spec = SequenceSpec(num_frames=num_frames, num_digits=num_digits, max_speed=max_speed, velocity=velocity)
+        return flowing_mnist_batch(digits, indices, seed=seed, spec=spec)
+    if isinstance(flow, Rotation):
+        spec = RotatingSpec(flow=flow, num_frames=num_frames, num_digits=num_digits, max_speed=max_speed,
+                            velocity=velocity)
+        return rotating_mnist_batch(digits, indices, seed=seed, spec=spec)
+    raise ValueError(f"no digit sequences are defined for the flow {flow.name!r} (translation and rotation are)")

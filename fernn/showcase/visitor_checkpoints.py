@@ -1,0 +1,165 @@
+"""Checkpoints opened for visitors: the shipped folder's files and a visitor's upload (size-capped,
+session-only, read without unpickling code), each given a name no other open model has. No streamlit import."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fernn.checkpoints import CheckpointError, model_from_payload, read_checkpoint_bytes
+from fernn.showcase.errors import DemoError
+from fernn.showcase.serving import visitor_message
+from fernn.showcase.records import is_evaluated, weights_problem
+from fernn.models import Forecaster
+
+__all__ = ["OpenedCheckpoint", "RunSettings", "UploadedCheckpoint", "check_checkpoint_upload", "checkpoint_files",
+           "checkpoint_from_upload", "open_checkpoints"]
+
+
+# ----------------------------------------------------------------------------- the page's requests
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A visitor's choices for one comparison, as the sidebar returns them."""
+
+    paths: tuple[Path | UploadedCheckpoint, ...]  # the chosen models in slot order: shipped files, or the visitor's own
+    velocities: str | int  # AUTO, AS_TRAINED or a radius r (see fernn.showcase)
+    context_frames: int
+    predict_frames: int
+    seed: int
+
+
+def checkpoint_files(folder: Path, *, skip: Sequence[str] = ()) -> list[str]:
+    """The ``.pt`` files in ``folder`` and in its subfolders one level down (``"rotation/fernn.pt"``),
+    as ``/``-separated paths relative to ``folder``: the folder's own files first, then each
+    subfolder's, sorted; subfolders named in ``skip`` or starting with ``.`` are left out; none for
+    a missing folder."""
+    if not folder.is_dir():
+        return []
+    found = sorted(p.name for p in folder.glob("*.pt") if p.is_file())
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skip and not p.name.startswith(".")):
+        found += sorted(f"{sub.name}/{p.name}" for p in sub.glob("*.pt") if p.is_file())
+    return found
+
+
+# ----------------------------------------------------------------------------- a visitor's own checkpoint
+
+
+# The server's own cap on any upload (.streamlit/config.toml: maxUploadSize = 2, enforced while the
+# request streams in): 2 MB holds half a million float32 weights, 20x fernn's shipped forecasters.
+MAX_CHECKPOINT_BYTES = 2 * 1024**2
+
+
+@dataclass(frozen=True)
+class UploadedCheckpoint:
+    """A visitor's own forecaster, read from the uploaded bytes in memory: kept in their session
+    only, never on the server's disk. ``session`` is that session's random token, part of every
+    cache key made with this model (:attr:`version`), so no other session can hit those entries."""
+
+    file_name: str  # the base name the browser sent
+    model: Forecaster
+    digest: str  # SHA-256 of the bytes, shortened: two uploads of one file are one model
+    session: str
+
+    @property
+    def version(self) -> tuple:
+        return ("upload", self.session, self.digest)
+
+
+def check_checkpoint_upload(size: int) -> None:
+    """Refuse an upload of ``size`` bytes over :data:`MAX_CHECKPOINT_BYTES` before it is read."""
+    if size > MAX_CHECKPOINT_BYTES:
+        raise DemoError(f"the file is {size / 1024**2:.1f} MB; the limit is {MAX_CHECKPOINT_BYTES // 1024**2} MB")
+
+
+def checkpoint_from_upload(data: bytes, *, file_name: str, session: str) -> UploadedCheckpoint:
+    """An uploaded fernn forecaster checkpoint, or :class:`DemoError` with one line for the visitor.
+
+    In order, each before any cost it guards: the size; the archive's directory (``torch.save``
+    writes a zip; the sizes it declares bound what unpacking allocates); the ``weights_only=True``
+    unpickler; the model kind; the config against the weights the file holds (before the model is
+    built, :func:`fernn.checkpoints.model_from_payload`); one input channel; finite weights.
+    """
+    name = Path(file_name).name or "the file"
+    check_checkpoint_upload(len(data))
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise DemoError("this file is not a checkpoint written by torch.save (fernn.save_checkpoint)") from None
+    if unpacked > MAX_CHECKPOINT_BYTES:
+        raise DemoError(f"the file unpacks to {unpacked / 1024**2:.0f} MB; the limit is "
+                        f"{MAX_CHECKPOINT_BYTES // 1024**2} MB")
+    try:
+        payload = read_checkpoint_bytes(data, name)
+        kind = payload.get("model", "forecaster")
+        if kind != "forecaster":
+            raise DemoError(f"it holds a {kind if isinstance(kind, str) else 'model of unknown kind'}; "
+                            "the comparison runs forecasters")
+        model = model_from_payload(payload, name)
+    except CheckpointError as error:
+        text = visitor_message(error)  # "NAME: weights do not match ..." or "NAME is not ...": a clause
+        text = text[len(name) + 2:] if text.startswith(f"{name}: ") else \
+            "it " + text[len(name) + 1:] if text.startswith(f"{name} ") else text
+        raise DemoError(text) from None
+    if model.config.in_channels != 1:
+        raise DemoError(f"the model reads {model.config.in_channels} channels; the demo's digits have 1")
+    problem = weights_problem(model)
+    if problem:
+        raise DemoError(problem)
+    return UploadedCheckpoint(name, model, hashlib.sha256(data).hexdigest()[:16], session)
+
+
+@dataclass(frozen=True)
+class OpenedCheckpoint:
+    """A chosen checkpoint as the demo uses it: a model and its display name, or why not."""
+
+    path: Path
+    name: str = ""  # "G-RNN" or "FERNN", with the file's stem when two share a kind
+    model: Forecaster | None = None
+    problem: str = ""  # why it cannot be used, fit for a visitor (base file names only)
+    evaluated: bool = False
+    version: tuple = ()  # (name, path, mtime, size): names this file's version in cache keys
+
+
+def open_checkpoints(paths: Sequence[Path | UploadedCheckpoint],
+                     load: Callable[[str, float, int], Forecaster]) -> list[OpenedCheckpoint]:
+    """``load(path, mtime, size)`` (a cached loader) for each of ``paths``, or the visitor's own
+    :class:`UploadedCheckpoint`; a file that cannot be read or whose weights are not finite comes
+    back with its ``problem``. Names are unique: "G-RNN", "FERNN", then with the file's stem."""
+    opened: list[OpenedCheckpoint] = []
+    for path in paths:
+        if isinstance(path, UploadedCheckpoint):
+            model = path.model
+            name = _unique_name("G-RNN" if model.config.kind == "grnn" else "FERNN", Path(path.file_name).stem, opened)
+            opened.append(OpenedCheckpoint(Path(path.file_name), name, model, "", is_evaluated(model),
+                                           (name, *path.version)))
+            continue
+        try:
+            stat = path.stat()
+            model = load(str(path), stat.st_mtime, stat.st_size)
+        except (OSError, CheckpointError) as error:
+            opened.append(OpenedCheckpoint(path, problem=visitor_message(error, folders=[path.parent])))
+            continue
+        problem = weights_problem(model)
+        if problem:
+            opened.append(OpenedCheckpoint(path, problem=problem))
+            continue
+        name = _unique_name("G-RNN" if model.config.kind == "grnn" else "FERNN", path.stem, opened)
+        opened.append(OpenedCheckpoint(path, name, model, "", is_evaluated(model),
+                                       (name, str(path), stat.st_mtime, stat.st_size)))
+    return opened
+
+
+def _unique_name(kind: str, stem: str, opened: Sequence[OpenedCheckpoint]) -> str:
+    """``kind`` ("FERNN"), else ``kind (stem)``, else that with a number: a name no earlier model has."""
+    taken = {item.name for item in opened}
+    for candidate in (kind, f"{kind} ({stem})"):
+        if candidate not in taken:
+            return candidate
+    return next(f"{kind} ({stem}, {n})" for n in range(2, len(taken) + 3) if f"{kind} ({stem}, {n})" not in taken)

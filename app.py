@@ -19,6 +19,7 @@ import streamlit as st
 
 import app_models
 import fernn
+from fernn import paper
 from app_own_digit import own_digit
 from fernn.showcase import links, serving, visitor_checkpoints, viz
 from fernn import showcase
@@ -362,7 +363,7 @@ def main() -> None:
         check_link()
     st.title("FERNN vs G-RNN: digits faster than any in training")
     st.caption("A G-RNN (conv RNN) against a FERNN with the same weights' shapes, from [Keller, *Flow Equivariant "
-               f"Recurrent Neural Networks*, NeurIPS 2025]({showcase.PAPER_URL}). Set digits and speeds in the sidebar.")
+               f"Recurrent Neural Networks*, NeurIPS 2025]({paper.URL}). Set digits and speeds in the sidebar.")
     top = st.empty()  # progress, queue and errors: where the eye is
     if st.session_state["link_notes"]:
         st.sidebar.info("\n\n".join(st.session_state["link_notes"]))

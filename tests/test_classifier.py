@@ -201,7 +201,7 @@ def test_flicker_velocities_cover_the_box_or_the_ring(test_digits) -> None:
 
 
 def test_evaluate_reports_a_classifier_with_intervals_rings_and_a_widened_set(tmp_path, capsys) -> None:
-    from fernn.experiments.classification import accuracy_interval
+    from fernn.measures import accuracy_interval
     from fernn.experiments.evaluate import main
 
     path = fernn.save_checkpoint(tmp_path / "flicker.pt", fernn.build_classifier("fernn", hidden_channels=2,

@@ -14,8 +14,11 @@ import pytest
 import torch
 
 import fernn
-from fernn.experiments.evaluate import baseline_step_mse, main, steps_to_reach, velocity_grid_mse
-from fernn.experiments.report import late_improvement, markdown_report
+from fernn.datasets.digits import load_digits
+from fernn.datasets.sequences import fixed_velocity_sequences
+from fernn.experiments.evaluate import main
+from fernn.experiments.report import late_improvement, markdown_report, steps_to_reach
+from fernn.measures import baseline_step_mse, velocity_grid_mse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +81,8 @@ def test_velocity_grid_layout_and_progress():
     torch.manual_seed(0)
     model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1)
     calls = []
-    grid = velocity_grid_mse(model, max_speed=1, num_sequences=1, context_frames=2, predict_frames=1,
+    cells = fixed_velocity_sequences(model.flow, load_digits("test")[0], count=1, seed=2024, num_frames=3)
+    grid = velocity_grid_mse(model, cells, max_speed=1, context_frames=2,
                              progress=lambda done, total: calls.append((done, total)))
     assert grid["speeds"] == [-1, 0, 1]
     assert np.asarray(grid["mse"]).shape == (3, 3)
@@ -269,7 +273,7 @@ def test_a_rotation_forecaster_is_evaluated_on_rotating_mnist_with_its_own_grid(
 # --- the test MSE's interval and Table 1 ------------------------------------------------------
 
 def test_mean_interval_on_a_known_case():
-    from fernn.experiments.report import INTERVAL_METHOD, mean_interval
+    from fernn.measures import INTERVAL_METHOD, mean_interval
 
     interval = mean_interval([1.0, 2.0, 3.0, 4.0])
     # sample standard deviation sqrt(5/3), standard error sqrt(5/3) / 2, 95% half-width 1.959964 of them
@@ -287,7 +291,8 @@ def test_mean_interval_on_a_known_case():
 
 
 def test_the_interval_is_over_per_sequence_mses_and_recorded_with_the_evaluation():
-    from fernn.experiments.evaluate import EvaluationSettings, evaluate_model, step_statistics
+    from fernn.experiments.evaluate import EvaluationSettings, evaluate_model
+    from fernn.measures import step_statistics
 
     torch.manual_seed(0)
     model = fernn.build_model("fernn", hidden_channels=2, decoder_layers=1, max_speed=1).eval()
@@ -310,7 +315,7 @@ def test_the_interval_is_over_per_sequence_mses_and_recorded_with_the_evaluation
 
 
 def test_evaluations_stored_before_intervals_still_report():
-    from fernn.experiments.report import interval_bounds
+    from fernn.measures import interval_bounds
 
     old = _synthetic_evaluation(2, 30, widened=False)
     assert interval_bounds(old) is None

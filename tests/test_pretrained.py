@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import fernn
-from fernn.experiments.evaluate import EvaluationSettings, comparison, markdown_report, reference_batch_mse
+from fernn.experiments.evaluate import EvaluationSettings, reference_batch_mse
+from fernn.experiments.report import comparison, markdown_report
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 # The demo pair, the earlier (hidden 16) demo pair, the rotation pair and the Table 1 runs.

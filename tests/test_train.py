@@ -15,7 +15,7 @@ import fernn
 from fernn.showcase.appserver import free_port
 from fernn.datasets.flowing import SequenceSpec, flowing_mnist_batch
 from fernn.datasets.digits import load_digits
-from fernn.experiments.evaluate import step_mse
+from fernn.measures import step_mse
 from fernn.experiments.train import PRESETS, TrainConfig, main, train
 
 

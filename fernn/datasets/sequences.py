@@ -7,7 +7,7 @@ Translation draws Flowing MNIST (:mod:`fernn.datasets.flowing`), rotation draws 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from fernn.datasets.flowing import SequenceSpec, flowing_mnist_batch
 from fernn.flows import Flow, Rotation, Translation, Velocity
 from fernn.datasets.rotating import RotatingSpec, rotating_mnist_batch
 
-__all__ = ["moving_digits_batch"]
+__all__ = ["fixed_velocity_sequences", "moving_digits_batch"]
 
 
 def moving_digits_batch(flow: Flow, digits: np.ndarray, indices: Sequence[int], *, seed: int, num_frames: int,
@@ -31,3 +31,13 @@ def moving_digits_batch(flow: Flow, digits: np.ndarray, indices: Sequence[int], 
                             velocity=velocity)
         return rotating_mnist_batch(digits, indices, seed=seed, spec=spec)
     raise ValueError(f"no digit sequences are defined for the flow {flow.name!r} (translation and rotation are)")
+
+
+def fixed_velocity_sequences(flow: Flow, digits: np.ndarray, *, count: int, seed: int, num_frames: int,
+                             num_digits: int = 2) -> Callable[[Velocity], torch.Tensor]:
+    """A source for :func:`fernn.measures.velocity_grid_mse`: ``velocity -> (count, T, 1, 28, 28)``, sequences
+    ``0..count-1`` with every digit at ``velocity`` (the same digits and starts for every velocity)."""
+    def sequences_at(velocity: Velocity) -> torch.Tensor:
+        return moving_digits_batch(flow, digits, range(count), seed=seed, num_frames=num_frames,
+                                   num_digits=num_digits, velocity=velocity)
+    return sequences_at

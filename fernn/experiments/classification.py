@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-import torch
 
 from fernn.classifier import Classifier
 from fernn.datasets.digits import load_digits
 from fernn.datasets.flicker import FlickerSpec, flickering_mnist_batch
 from fernn.experiments.report import checked
+from fernn.measures import classifier_accuracy
 from fernn.testing import flow_equivariance_error
 
-__all__ = ["CLASSIFICATION_TARGETS", "ClassificationSettings", "accuracy_interval", "classification_checks",
-           "classification_pair", "classification_report", "classifier_accuracy", "evaluate_classifier", "settings_for"]
+__all__ = ["CLASSIFICATION_TARGETS", "ClassificationSettings", "classification_checks",
+           "classification_pair", "classification_report", "evaluate_classifier", "settings_for"]
 
 # The targets a shipped G-RNN / FERNN classifier pair is checked against (issue "sequence
 # classification"). "In range" is |v|inf <= 1 with the FERNN's own set; the widened run is the FERNN
@@ -63,46 +63,6 @@ def settings_for(model: Classifier, base: ClassificationSettings = Classificatio
     return base
 
 
-def accuracy_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of an accuracy ``correct / total`` (95% by default)."""
-    if total <= 0:
-        return (math.nan, math.nan)
-    p = correct / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def classifier_accuracy(model: Classifier, spec: FlickerSpec, *, sequences: int, seed: int, velocities=None,
-                        batch_size: int = 100, digits: tuple[np.ndarray, np.ndarray] | None = None,
-                        with_steps: bool = False) -> dict:
-    """Accuracy on ``sequences`` held-out sequences drawn by ``spec``: ``{"accuracy", "correct", "total",
-    "interval", "predictions", "labels"}``, plus ``"step_accuracy"`` (accuracy after each frame) when asked."""
-    images, labels = load_digits("test") if digits is None else digits
-    weight = next(model.parameters())
-    predictions, targets, step_hits = [], [], None
-    for start in range(0, sequences, batch_size):
-        indices = range(start, min(start + batch_size, sequences))
-        frames, truth = flickering_mnist_batch(images, labels, indices, seed=seed, spec=spec)
-        frames = frames.to(device=weight.device, dtype=weight.dtype)
-        if with_steps:
-            steps = model.classify_steps(frames, velocities).argmax(dim=-1).cpu()  # (B, T)
-            hits = (steps == truth[:, None]).sum(dim=0)
-            step_hits = hits if step_hits is None else step_hits + hits
-            predictions.append(steps[:, -1])
-        else:
-            predictions.append(model.classify(frames, velocities).argmax(dim=-1).cpu())
-        targets.append(truth)
-    predicted, truth = torch.cat(predictions), torch.cat(targets)
-    correct = int((predicted == truth).sum())
-    result = {"accuracy": correct / len(truth), "correct": correct, "total": len(truth),
-              "interval": list(accuracy_interval(correct, len(truth))), "predictions": predicted.tolist(),
-              "labels": truth.tolist()}
-    if step_hits is not None:
-        result["step_accuracy"] = (step_hits.double() / len(truth)).tolist()
-    return result
-
-
 def _confusion(predictions: list[int], labels: list[int], classes: int) -> list[list[int]]:
     matrix = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
@@ -128,12 +88,17 @@ def evaluate_classifier(model: Classifier, settings: ClassificationSettings = Cl
                         log: Callable[[str], None] = print) -> dict:
     """The full held-out evaluation of one classifier; a JSON-ready dict."""
     started = time.perf_counter()
-    digits = load_digits("test")
-    options = dict(sequences=min(settings.sequences, len(digits[0])), seed=settings.seed,
-                   batch_size=settings.batch_size, digits=digits)
-    base = FlickerSpec(num_frames=settings.num_frames, visible=settings.visible, digits_in_order=True)
-    in_range = classifier_accuracy(model, FlickerSpec(**{**asdict(base), "max_speed": settings.training_max_speed}),
-                                   with_steps=True, **options)
+    images, labels = load_digits("test")
+    count = min(settings.sequences, len(images))
+
+    def batches(**spec):
+        """Held-out sequences ``0..count-1`` of the flicker task with ``spec`` over the base's settings."""
+        flicker = FlickerSpec(num_frames=settings.num_frames, visible=settings.visible, digits_in_order=True, **spec)
+        for start in range(0, count, settings.batch_size):
+            indices = range(start, min(start + settings.batch_size, count))
+            yield flickering_mnist_batch(images, labels, indices, seed=settings.seed, spec=flicker)
+
+    in_range = classifier_accuracy(model, batches(max_speed=settings.training_max_speed), with_steps=True)
     log(f"  in range: accuracy {in_range['accuracy']:.4f} "
         f"[{in_range['interval'][0]:.4f}, {in_range['interval'][1]:.4f}]")
     sets = {"own": None}
@@ -143,16 +108,14 @@ def evaluate_classifier(model: Classifier, settings: ClassificationSettings = Cl
     for name, velocities in sets.items():
         rings[name] = []
         for ring in range(settings.max_ring + 1):
-            result = classifier_accuracy(model, FlickerSpec(**{**asdict(base), "speed": ring}), velocities=velocities,
-                                         **options)
+            result = classifier_accuracy(model, batches(speed=ring), velocities=velocities)
             rings[name].append({"speed": ring, "accuracy": result["accuracy"], "interval": result["interval"],
                                 "total": result["total"]})
         log(f"  rings ({name} V): " + ", ".join(f"|v|={r['speed']} {r['accuracy']:.3f}" for r in rings[name]))
     widened_in_range = None
     if "widened" in sets:
-        widened_in_range = classifier_accuracy(
-            model, FlickerSpec(**{**asdict(base), "max_speed": settings.training_max_speed}),
-            velocities=sets["widened"], **options)
+        widened_in_range = classifier_accuracy(model, batches(max_speed=settings.training_max_speed),
+                                               velocities=sets["widened"])
         widened_in_range = {key: widened_in_range[key] for key in ("accuracy", "correct", "total", "interval")}
     equivariance = flow_equivariance_error(model, (1, 0))
     return {

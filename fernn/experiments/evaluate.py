@@ -14,7 +14,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,21 +27,21 @@ from fernn.experiments.classification import (ClassificationSettings, classifica
                                               classification_report, evaluate_classifier, settings_for)
 from fernn.classifier import Classifier
 from fernn.datasets.digits import load_digits
-from fernn.datasets.sequences import moving_digits_batch
+from fernn.datasets.sequences import fixed_velocity_sequences, moving_digits_batch
 from fernn.devices import resolve_device
-from fernn.flows import Flow, Velocity
+from fernn.flows import Velocity
+from fernn.measures import (baseline_step_mse, grid_summary, length_generalisation, mean_interval, step_mse,
+                            step_statistics, velocity_grid_mse)
 from fernn.models import Forecaster
-from fernn.experiments.report import (comparison, markdown_report, mean_interval, report_steps, settings_allow_targets,
-                                      steps_to_reach, target_pair)
+from fernn.experiments.report import (comparison, markdown_report, report_steps, settings_allow_targets,
+                                      target_pair)
 from fernn.experiments.table1 import (DATA_MAX_SPEED as TABLE1_SPEED, check_invocation, check_same_data, table1_report,
                                       table1_roles)
 from fernn.experiments.table1 import table1_summary
 from fernn.testing import flow_equivariance_error, lifting_equivariance_error
 
-__all__ = ["EvaluationSettings", "baseline_step_mse", "evaluate_model", "length_generalisation", "reference_batch_mse",
-           "step_mse", "step_statistics", "steps_to_reach", "velocity_grid_mse"]
+__all__ = ["EvaluationSettings", "evaluate_model", "reference_batch_mse"]
 
-Progress = Callable[[int, int], None]
 # EvaluationSettings fields that the command line can override: the values each takes, its help.
 OVERRIDABLE: dict[str, tuple[cli.Integer, str]] = {
     "test_sequences": (cli.Integer(1), "held-out test sequences (velocities: --data-max-speed)"),
@@ -97,111 +97,6 @@ def _digits(root: str | None = None) -> np.ndarray:
     return load_digits("test", root=root)[0]
 
 
-def step_mse(model: Forecaster, sequences: torch.Tensor, context_frames: int, **options) -> np.ndarray:
-    """Per-predicted-step MSE ``(S,)`` of ``model`` on ``sequences`` ``(N, T + S, 1, H, W)``;
-    ``options`` as for :func:`step_statistics`."""
-    return step_statistics(model, sequences, context_frames, **options)["mse"]
-
-
-def step_statistics(
-    model: Forecaster,
-    sequences: torch.Tensor,
-    context_frames: int,
-    *,
-    velocities: Sequence[Velocity] | None = None,
-    batch_size: int = 64,
-) -> dict[str, np.ndarray]:
-    """Per-predicted-step ``mse``, mean predicted ``intensity`` and the truth's ``truth_intensity``,
-    each ``(S,)``, and each sequence's MSE over its predicted frames, ``sequence_mse`` ``(N,)``, of
-    ``model`` on ``sequences`` ``(N, T + S, 1, H, W)``."""
-    device = next(model.parameters()).device
-    steps = sequences.shape[1] - context_frames
-    sums = {key: torch.zeros(steps, dtype=torch.float64) for key in ("mse", "intensity", "truth_intensity")}
-    per_sequence = []
-    for start in range(0, len(sequences), batch_size):
-        batch = sequences[start : start + batch_size].to(device)
-        frames = model.forecast(batch[:, :context_frames], steps, velocities=velocities).frames.double()
-        truth = batch[:, context_frames:].double()  # (B, S, 1, H, W)
-        squared = (frames - truth) ** 2  # (B, S, 1, H, W)
-        sums["mse"] += squared.sum(dim=(0, 2, 3, 4)).cpu()
-        per_sequence.append(squared.mean(dim=(1, 2, 3, 4)).cpu())  # (B,)
-        sums["intensity"] += frames.sum(dim=(0, 2, 3, 4)).cpu()
-        sums["truth_intensity"] += truth.sum(dim=(0, 2, 3, 4)).cpu()
-    count = len(sequences) * sequences[0, 0].numel()
-    stats = {key: (value / count).numpy() for key, value in sums.items()}
-    return dict(stats, sequence_mse=torch.cat(per_sequence).numpy())
-
-
-def baseline_step_mse(sequences: torch.Tensor, context_frames: int) -> dict[str, np.ndarray]:
-    """Per-step MSE ``(S,)`` of predicting zeros and of repeating the last context frame."""
-    future = sequences[:, context_frames:].double()  # (N, S, 1, H, W)
-    last = sequences[:, context_frames - 1 : context_frames].double()  # (N, 1, 1, H, W)
-    return {
-        "zeros": (future**2).mean(dim=(0, 2, 3, 4)).numpy(),
-        "copy_last": ((future - last) ** 2).mean(dim=(0, 2, 3, 4)).numpy(),
-    }
-
-
-def velocity_grid_mse(
-    model: Forecaster,
-    *,
-    max_speed: int = 3,
-    num_sequences: int = 64,
-    seed: int = 2024,
-    context_frames: int = 10,
-    predict_frames: int = 10,
-    num_digits: int = 2,
-    velocities: Sequence[Velocity] | None = None,
-    progress: Progress | None = None,
-    digits_root: str | None = None,
-    batch_size: int = 64,
-) -> dict:
-    """Mean predicted-frame MSE for each fixed velocity of ``model.flow.grid(max_speed)`` (every
-    digit moves at that velocity).
-
-    Returns ``{"grid_max_speed": r, "speeds": [...], "mse": [[...]]}`` with ``mse[i][j]`` at the
-    grid's velocity ``[i][j]`` (for translation ``dy = speeds[i]``, ``dx = speeds[j]``). Every cell
-    uses the same digits and offsets (same seed), so cells differ only in velocity.
-    ``progress(done, total)`` is called after each cell.
-    """
-    axes = model.flow.grid(max_speed)
-    digits = _digits(digits_root)
-    grid = np.zeros(axes.shape)
-    total = grid.size
-    for i, row in enumerate(axes.velocities):
-        for j, velocity in enumerate(row):
-            sequences = moving_digits_batch(model.flow, digits, range(num_sequences), seed=seed,
-                                            num_frames=context_frames + predict_frames, num_digits=num_digits,
-                                            velocity=velocity)
-            grid[i, j] = step_mse(model, sequences, context_frames, velocities=velocities, batch_size=batch_size).mean()
-            if progress is not None:
-                progress(i * axes.shape[1] + j + 1, total)
-    return {"grid_max_speed": max_speed, "speeds": list(axes.column_values), "mse": grid.tolist()}
-
-
-def length_generalisation(
-    model: Forecaster, sequences: torch.Tensor, context_frames: int, *, batch_size: int = 64
-) -> dict:
-    """Per-step statistics over a long rollout: ``{"steps": [1..S], "mse", "copy_last",
-    "intensity", "truth_intensity"}`` (mean pixel value of the predictions and of the truth)."""
-    stats = step_statistics(model, sequences, context_frames, batch_size=batch_size)
-    baseline = baseline_step_mse(sequences, context_frames)["copy_last"]
-    return {"steps": list(range(1, len(stats["mse"]) + 1)), "mse": stats["mse"].tolist(),
-            "copy_last": baseline.tolist(), "intensity": stats["intensity"].tolist(),
-            "truth_intensity": stats["truth_intensity"].tolist()}
-
-
-def _grid_summary(grid: dict, flow: Flow) -> dict:
-    """Mean MSE over the grid's in-range cells (speed <= 1) and over each ring of speed r, the speed
-    being the flow's (for translation max(|dy|, |dx|))."""
-    mse = np.asarray(grid["mse"])
-    ring = np.array([[flow.speed(v) for v in row] for row in flow.grid(grid["grid_max_speed"]).velocities])
-    summary = {"in_range_mse": float(mse[ring <= 1].mean())}
-    for radius in range(2, int(ring.max()) + 1):
-        summary[f"speed_{radius}_mse"] = float(mse[ring == radius].mean())
-    return summary
-
-
 # The hidden-state equivariance check's input: the first frames of the first held-out test sequences.
 EQUIVARIANCE_SEQUENCES, EQUIVARIANCE_FRAMES = 2, 6
 
@@ -235,20 +130,21 @@ def evaluate_model(
     spread = f" [95%: {interval['low']:.4g}..{interval['high']:.4g}]" if interval["low"] is not None else ""
     log(f"  test MSE {per_step.mean():.5g}{spread} (zeros {baselines['zeros']:.5g}, copy-last {baselines['copy_last']:.5g})")
 
-    grid = velocity_grid_mse(model, max_speed=settings.grid_max_speed, num_sequences=settings.grid_sequences, seed=settings.seed,
-                             context_frames=settings.context_frames, predict_frames=settings.predict_frames,
-                             num_digits=settings.num_digits, digits_root=digits_root, batch_size=settings.batch_size)
-    grid.update(_grid_summary(grid, model.flow))
+    grid_sequences = fixed_velocity_sequences(model.flow, _digits(digits_root), count=settings.grid_sequences,
+                                              seed=settings.seed, num_digits=settings.num_digits,
+                                              num_frames=settings.context_frames + settings.predict_frames)
+    grid = velocity_grid_mse(model, grid_sequences, max_speed=settings.grid_max_speed,
+                             context_frames=settings.context_frames, batch_size=settings.batch_size)
+    grid.update(grid_summary(grid, model.flow))
     speed_2 = f", |v|=2 {grid['speed_2_mse']:.5g}" if "speed_2_mse" in grid else ""
     log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}{speed_2}")
     widened = None
     if model.config.kind == "fernn" and settings.widened_max_speed:
-        widened = velocity_grid_mse(model, max_speed=settings.grid_max_speed, num_sequences=settings.grid_sequences, seed=settings.seed,
-                                    context_frames=settings.context_frames, predict_frames=settings.predict_frames,
-                                    num_digits=settings.num_digits, digits_root=digits_root,
+        widened = velocity_grid_mse(model, grid_sequences, max_speed=settings.grid_max_speed,
+                                    context_frames=settings.context_frames,
                                     velocities=model.flow.velocity_set(settings.widened_max_speed),
                                     batch_size=settings.batch_size)
-        widened.update(_grid_summary(widened, model.flow), max_speed=settings.widened_max_speed)
+        widened.update(grid_summary(widened, model.flow), max_speed=settings.widened_max_speed)
         log(f"  velocity grid with V_{settings.widened_max_speed}: in-range {widened['in_range_mse']:.5g}")
 
     long = _held_out(model, settings, settings.length_sequences, predict_frames=settings.length_frames,
@@ -271,7 +167,7 @@ def evaluate_model(
     return {
         "settings": asdict(settings),
         "test_mse": float(per_step.mean()),
-        "test_mse_interval": interval,  # over test sequences (normal approximation): fernn.experiments.report.mean_interval
+        "test_mse_interval": interval,  # over test sequences (normal approximation): fernn.measures.mean_interval
         "test_step_mse": per_step.tolist(),
         "digits": str(Path(digits_root).resolve()) if digits_root else "bundled",  # which test digits
         "baselines": baselines,

@@ -23,7 +23,8 @@ import numpy as np
 from fernn.experiments import cli
 from fernn.checkpoints import CheckpointRecord, read_checkpoint
 from fernn.flows import TRANSLATION, Flow, flow_from_record
-from fernn.experiments.table1 import DATA_MAX_SPEED, PAPER_SOURCE, PAPER_TEST_MSE, ROLES
+from fernn import paper
+from fernn.experiments.table1 import DATA_MAX_SPEED, ROLES
 
 __all__ = ["main", "make_figures", "make_table1_figure", "table1_sources"]
 
@@ -263,8 +264,8 @@ def make_table1_figure(folder: Path, output: Path) -> Path:
     warning = "" if speed in (DATA_MAX_SPEED, None) else f", not Table 1's {{-{DATA_MAX_SPEED}..{DATA_MAX_SPEED}}}^2"
     output.parent.mkdir(parents=True, exist_ok=True)
     _curve_panels(plt, records, output, labels=labels, wall="wall time (minutes, as logged)",
-                  levels={ROLES[role]: PAPER_TEST_MSE[role] for role in sources},
-                  levels_label=f"dotted: the paper's test MSE ({PAPER_SOURCE})",
+                  levels={ROLES[role]: paper.TABLE1_TEST_MSE[role] for role in sources},
+                  levels_label=f"dotted: the paper's test MSE ({paper.SOURCE})",
                   title=f"Table 1 runs, Translating MNIST ({data}{warning})")
     return output
 

@@ -5,22 +5,19 @@ velocity grids, target checks).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 
 from fernn.classifier import Classifier
+from fernn.measures import INTERVAL_METHOD, interval_bounds
 from fernn.flows import flow_from_record
 
-__all__ = ["INTERVAL_METHOD", "ROTATION_TARGETS", "TARGETS", "checked", "comparison", "interval_bounds", "late_improvement", "markdown_report",
-           "mean_interval", "report_steps", "settings_allow_targets", "steps_to_reach", "target_pair"]
+__all__ = ["ROTATION_TARGETS", "TARGETS", "checked", "comparison", "late_improvement", "markdown_report",
+           "report_steps", "settings_allow_targets", "steps_to_reach", "target_pair"]
 
-# How evaluations compute the test MSE's interval (said in every report that shows one).
-INTERVAL_METHOD = ("normal approximation over test sequences: the mean of the per-sequence MSEs +- 1.96 standard "
-                   "errors (sample standard deviation / sqrt(sequences))")
+
 
 
 # The targets a shipped G-RNN / FERNN pair is checked against (issue "models that make the case").
@@ -144,42 +141,6 @@ def checked(values: dict[str, float], targets: dict[str, str]) -> dict:
         met = value <= float(bound) if sign == "<=" else value >= float(bound)
         checks[name] = {"value": value, "target": targets[name], "met": bool(met)}
     return checks
-
-
-def mean_interval(values: Sequence[float] | np.ndarray, *, confidence: float = 0.95) -> dict:
-    """The mean of ``values`` (one MSE per test sequence, ``(N,)``) with its standard error and a
-    ``confidence`` interval by the normal approximation (:data:`INTERVAL_METHOD`; 1.96 is the 95%
-    quantile, another ``confidence`` takes its own).
-
-    Sequences are independent draws of the same generator, so over hundreds of them the mean is close
-    to normal whatever the shape of the per-sequence MSEs. With fewer than two values there is no
-    spread to measure: the standard error and the bounds are ``None``.
-    """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    data = np.asarray(values, dtype=np.float64).ravel()
-    if data.size == 0 or not np.isfinite(data).all():
-        raise ValueError("mean_interval needs at least one value, all finite")
-    mean = float(data.mean())
-    record = {"mean": mean, "standard_error": None, "low": None, "high": None, "confidence": confidence,
-              "sequences": int(data.size), "method": INTERVAL_METHOD}
-    if data.size >= 2:
-        error = float(data.std(ddof=1) / math.sqrt(data.size))
-        half = NormalDist().inv_cdf((1 + confidence) / 2) * error
-        record.update(standard_error=error, low=mean - half, high=mean + half)
-    return record
-
-
-def interval_bounds(evaluation: dict, *, confidence: float = 0.95) -> tuple[float, float] | None:
-    """``(low, high)`` of an evaluation's ``confidence`` interval of the test MSE; ``None`` for
-    evaluations stored before intervals were recorded, made on a single sequence, or whose interval
-    has another confidence."""
-    interval = evaluation.get("test_mse_interval")
-    if not isinstance(interval, dict) or interval.get("confidence") != confidence:
-        return None
-    if not all(isinstance(interval.get(key), (int, float)) for key in ("low", "high")):
-        return None
-    return float(interval["low"]), float(interval["high"])
 
 
 def report_steps(length: dict) -> list[int]:

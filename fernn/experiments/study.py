@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from fernn.experiments import cli
-from fernn.experiments.evaluate import steps_to_reach
+from fernn.experiments.report import steps_to_reach
 from fernn.experiments.train import TrainConfig, train
 
 __all__ = ["main", "speed_study"]

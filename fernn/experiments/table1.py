@@ -14,10 +14,11 @@ ordering and the ratios, not a score to match.
 
 from __future__ import annotations
 
+from fernn import paper
 from fernn.models import ModelConfig
-from fernn.experiments.report import INTERVAL_METHOD, interval_bounds
+from fernn.measures import INTERVAL_METHOD, interval_bounds
 
-__all__ = ["DATA_MAX_SPEED", "PAPER_TEST_MSE", "ROLES", "TARGETS", "check_invocation", "check_same_data", "data_of",
+__all__ = ["DATA_MAX_SPEED", "ROLES", "TARGETS", "check_invocation", "check_same_data", "data_of",
            "table1_checks", "table1_report", "table1_roles", "table1_summary"]
 
 # Each part of the table: its label. The key is also the shipped file's stem (pretrained/table1/KEY.pt)
@@ -25,10 +26,7 @@ __all__ = ["DATA_MAX_SPEED", "PAPER_TEST_MSE", "ROLES", "TARGETS", "check_invoca
 ROLES = {"grnn": "G-RNN", "fernn-v1": "FERNN-V1", "fernn-v2": "FERNN-V2"}
 # A FERNN's part is its velocity set {-r..r}^2.
 _RADIUS = {"fernn-v1": 1, "fernn-v2": 2}
-DATA_MAX_SPEED = 2  # Table 1's data: each digit's velocity in {-2..2}^2
-# Keller 2025, Table 1 (Translating MNIST test MSE), as secondary summaries quote it (the paper was not read).
-PAPER_TEST_MSE = {"grnn": 8.1e-3, "fernn-v1": 5.3e-4, "fernn-v2": 1.5e-4}
-PAPER_SOURCE = "secondary sources"  # said wherever the paper's numbers are shown
+DATA_MAX_SPEED = paper.TABLE1_MAX_SPEED  # Table 1's data: each digit's velocity in {-2..2}^2
 RATIOS = (("grnn", "fernn-v1"), ("fernn-v1", "fernn-v2"), ("grnn", "fernn-v2"))
 # This project's targets: name -> (the larger part, the smaller part, measure, goal). "apart": the larger
 # part's lower 95% bound over the smaller's upper bound must exceed the goal (1: the intervals do not
@@ -127,13 +125,13 @@ def table1_checks(numbers: dict[str, dict]) -> dict:
 
     ratios = {}
     for top, bottom in RATIOS:
-        value, paper = ratio(top, bottom), PAPER_TEST_MSE[top] / PAPER_TEST_MSE[bottom]
+        value, published = ratio(top, bottom), paper.TABLE1_TEST_MSE[top] / paper.TABLE1_TEST_MSE[bottom]
         upper, lower = numbers[top]["interval"], numbers[bottom]["interval"]
         span = None
         if upper and lower and min(*upper, *lower) > 0:
             span = (upper[0] / lower[1], upper[1] / lower[0])
-        ratios[f"{top}/{bottom}"] = {"value": value, "range": span, "paper": paper,
-                                     "measured_over_paper": None if value is None else value / paper}
+        ratios[f"{top}/{bottom}"] = {"value": value, "range": span, "paper": published,
+                                     "measured_over_paper": None if value is None else value / published}
     targets = {}
     for name, (top, bottom, measure, goal) in TARGETS.items():
         if measure == "ratio":
@@ -162,8 +160,8 @@ def table1_summary(results: dict[str, dict]) -> dict:
         rows[role] = {"label": ROLES[role], "checkpoint": result.get("checkpoint"), "copies": len(config.velocities),
                       "parameters": config.parameter_count(), "hidden_channels": config.hidden_channels,
                       "test_mse": numbers[role]["test_mse"], "interval": numbers[role]["interval"],
-                      "paper_test_mse": PAPER_TEST_MSE[role]}
-    return {"data": data_of(evaluations["grnn"]), "paper_source": PAPER_SOURCE, "interval_method": INTERVAL_METHOD,
+                      "paper_test_mse": paper.TABLE1_TEST_MSE[role]}
+    return {"data": data_of(evaluations["grnn"]), "paper_source": paper.SOURCE, "interval_method": INTERVAL_METHOD,
             "rows": rows, **table1_checks(numbers)}
 
 

@@ -23,7 +23,7 @@ One room per job; a room imports only the rooms listed above it:
                weights_problem
     runs       compare: the rollouts, reduced step by step into results
     export     comparison_npz
-    headline   headline, drift_summary, readout_notes, PAPER_URL
+    headline   headline, drift_summary, readout_notes
     classify   flicker_scene, classify (classifiers' probabilities after each frame), classify_headline,
                classifier_record, ring_series (recorded accuracy per velocity ring)
     cards      model_card (a loaded model's card: config, training, held-out record, the paper's number)
@@ -39,7 +39,7 @@ from fernn.showcase.classify import (CLASSIFIER_FILES, Classification, Classifie
                                      classify_headline, flicker_scene, reads_one_frame, ring_series)
 from fernn.showcase.errors import DemoError
 from fernn.showcase.export import comparison_npz
-from fernn.showcase.headline import PAPER_URL, drift_summary, headline, readout_notes, training_range_note
+from fernn.showcase.headline import drift_summary, headline, readout_notes, training_range_note
 from fernn.showcase.planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
                                      describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes,
                                      set_radius, velocity_choice, velocity_set_for)
@@ -57,7 +57,6 @@ __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "MAX_FRAMES",
     "MAX_SET_SPEED",
-    "PAPER_URL",
     "Classification",
     "ClassifierRecord",
     "ClassifierRun",

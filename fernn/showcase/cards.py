@@ -13,20 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fernn import paper
 from fernn.checkpoints import CheckpointRecord, VelocityGrid
 from fernn.flows import Flow, Rotation, Translation
 from fernn.models import Forecaster
-from fernn.experiments.report import interval_bounds
-from fernn.experiments.table1 import DATA_MAX_SPEED as TABLE1_SPEED
-from fernn.experiments.table1 import PAPER_SOURCE, PAPER_TEST_MSE
+from fernn.measures import interval_bounds
 from fernn.showcase.planning import set_radius
 
 __all__ = ["GridSummary", "ModelCard", "PaperNumber", "model_card", "paper_number"]
 
-# Rotating MNIST test MSE in Keller 2025, as secondary summaries quote it (docs/paper-notes.md): the
-# research code's C_36 (10-degree steps), data up to 4 steps (40 degrees) per frame.
-PAPER_ROTATION_ORDER, PAPER_ROTATION_SPEED = 36, 4
-PAPER_ROTATION_MSE = {"grnn": 4.0e-3, "fernn-v4": 6.1e-4}
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,7 @@ class PaperNumber:
     test_mse: float
     data: str  # the paper's test data in words
     same_data: bool | None  # None: this checkpoint records no evaluation to set beside it
-    source: str = PAPER_SOURCE
+    source: str = paper.SOURCE
 
 
 @dataclass(frozen=True)
@@ -172,17 +167,17 @@ def paper_number(model: Forecaster, test_data_speed: int | None = None, *, evalu
         if role is None:
             return None
         label = {"grnn": "G-RNN", "fernn-v1": "FERNN-V1", "fernn-v2": "FERNN-V2"}[role]
-        return PaperNumber(f"{label} (Table 1, Translating MNIST)", PAPER_TEST_MSE[role],
-                           f"two digits with per-digit velocities in {{-{TABLE1_SPEED}..{TABLE1_SPEED}}}^2, "
-                           "10 → 10 frames", test_data_speed == TABLE1_SPEED if evaluated else None)
+        return PaperNumber(f"{label} (Table 1, Translating MNIST)", paper.TABLE1_TEST_MSE[role],
+                           f"two digits with per-digit velocities in {{-{paper.TABLE1_MAX_SPEED}..{paper.TABLE1_MAX_SPEED}}}^2, "
+                           "10 → 10 frames", test_data_speed == paper.TABLE1_MAX_SPEED if evaluated else None)
     if isinstance(flow, Rotation):
-        paper_set = radius == PAPER_ROTATION_SPEED and flow.order == PAPER_ROTATION_ORDER
+        paper_set = radius == paper.ROTATION_MAX_SPEED and flow.order == paper.ROTATION_ORDER
         role = "grnn" if config.kind == "grnn" else "fernn-v4" if paper_set else None
         if role is None:
             return None
-        same = flow.order == PAPER_ROTATION_ORDER and test_data_speed == PAPER_ROTATION_SPEED if evaluated else None
-        degrees = PAPER_ROTATION_SPEED * 360 // PAPER_ROTATION_ORDER
-        return PaperNumber(f"{'G-RNN' if role == 'grnn' else 'FERNN-V4'} (Rotating MNIST)", PAPER_ROTATION_MSE[role],
+        same = flow.order == paper.ROTATION_ORDER and test_data_speed == paper.ROTATION_MAX_SPEED if evaluated else None
+        degrees = paper.ROTATION_MAX_SPEED * 360 // paper.ROTATION_ORDER
+        return PaperNumber(f"{'G-RNN' if role == 'grnn' else 'FERNN-V4'} (Rotating MNIST)", paper.ROTATION_TEST_MSE[role],
                            f"two digits rotating at up to ±{degrees}°/frame in 10° steps, 10 → 10 frames", same)
     return None
 

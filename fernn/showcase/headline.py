@@ -6,9 +6,8 @@ from __future__ import annotations
 from fernn.flows import Flow, Velocity
 from fernn.showcase.results import Comparison
 
-__all__ = ["PAPER_URL", "drift_summary", "headline", "readout_notes", "training_range_note", "worse_is_blank"]
+__all__ = ["drift_summary", "headline", "readout_notes", "training_range_note", "worse_is_blank"]
 
-PAPER_URL = "https://arxiv.org/abs/2507.14793"
 
 
 def training_range_note(flow: Flow, velocity: Velocity, limit: int | None, *, who: str = "models") -> str:

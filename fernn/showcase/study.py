@@ -18,11 +18,10 @@ import torch
 
 from fernn.checkpoints import VelocityGrid
 from fernn.datasets.digits import CANVAS, load_digits
-from fernn.experiments.evaluate import baseline_step_mse, step_statistics, velocity_grid_mse
+from fernn.measures import baseline_step_mse, mean_interval, step_statistics, velocity_grid_mse
 from fernn.flows import Flow, Velocity
 from fernn.models import Forecaster
-from fernn.experiments.report import mean_interval
-from fernn.datasets.sequences import moving_digits_batch
+from fernn.datasets.sequences import fixed_velocity_sequences, moving_digits_batch
 from fernn.showcase.errors import DemoError
 from fernn.showcase.planning import DEFAULT_MEMORY_LIMIT, VelocityChoice, plan_runs, set_radius
 
@@ -44,7 +43,7 @@ Progress = Callable[[float, str], None]
 @dataclass(frozen=True)
 class HeldOutScore:
     """One model's mean MSE over the held-out sequences, with its 95% interval (normal
-    approximation over sequences, as :func:`fernn.experiments.report.mean_interval`; ``None`` for one sequence)."""
+    approximation over sequences, as :func:`fernn.measures.mean_interval`; ``None`` for one sequence)."""
 
     name: str
     mean_mse: float
@@ -210,7 +209,7 @@ def live_grids(
     work_limit: int = MAX_WORK,
 ) -> LiveGrids:
     """Each model's velocity grid up to ``radius``, ``sequences`` held-out sequences per cell, as
-    :func:`fernn.experiments.evaluate.velocity_grid_mse` measures it; the FERNNs run with ``velocities``
+    :func:`fernn.measures.velocity_grid_mse` measures it; the FERNNs run with ``velocities``
     planned against the whole grid ("auto" covers its fastest cell). :class:`DemoError` before
     any work for settings out of bounds."""
     flow = _one_flow(models)
@@ -222,6 +221,8 @@ def live_grids(
     frames = context_frames + predict_frames
     work = [study_work(models[plan.name], plan.copies, frames, sequences * len(cells)) for plan in plans]
     _check_work(sum(work), f"a grid of {len(cells)} velocities x {sequences} sequences", work_limit)
+    cells = fixed_velocity_sequences(flow, load_digits("test")[0], count=sequences, seed=seed,
+                                     num_frames=context_frames + predict_frames, num_digits=num_digits)
     grids, done = {}, 0.0
     for plan, cost in zip(plans, work):
         model = models[plan.name]
@@ -231,9 +232,8 @@ def live_grids(
                 progress((before + share * cell / total) / sum(work), f"{name}: velocity {cell}/{total}")
 
         with torch.no_grad():
-            found = velocity_grid_mse(model, max_speed=radius, num_sequences=sequences, seed=seed,
-                                      context_frames=context_frames, predict_frames=predict_frames,
-                                      num_digits=num_digits, velocities=plan.velocities, progress=report,
+            found = velocity_grid_mse(model, cells, max_speed=radius, context_frames=context_frames,
+                                      velocities=plan.velocities, progress=report,
                                       batch_size=_batch_size(model, plan.copies, memory_limit))
         done += cost
         grid = VelocityGrid(flow.grid(radius), tuple(tuple(float(v) for v in row) for row in found["mse"]))

@@ -8,9 +8,10 @@ import torch
 
 import fernn
 from fernn.datasets.digits import load_digits
-from fernn.experiments.evaluate import velocity_grid_mse
+from fernn.datasets.sequences import fixed_velocity_sequences
+from fernn.measures import mean_interval, velocity_grid_mse
 from fernn.flows import TRANSLATION, Rotation
-from fernn.experiments.report import mean_interval
+
 from fernn.datasets.sequences import moving_digits_batch
 from fernn.showcase import AS_TRAINED, AUTO, DemoError
 from fernn.showcase import study
@@ -95,8 +96,9 @@ def test_live_grids_are_the_evaluations_grid_with_the_planned_set():
     assert set(found.grids) == {"G-RNN", "FERNN"} and found.radius == 2
     grid, radius = found.grids["FERNN"]
     assert radius == 2  # auto covers the grid's fastest cell
-    expected = velocity_grid_mse(models["FERNN"], max_speed=2, num_sequences=2, seed=5, context_frames=3,
-                                 predict_frames=2, num_digits=1, velocities=TRANSLATION.velocity_set(2))
+    cells = fixed_velocity_sequences(TRANSLATION, load_digits("test")[0], count=2, seed=5, num_frames=5, num_digits=1)
+    expected = velocity_grid_mse(models["FERNN"], cells, max_speed=2, context_frames=3,
+                                 velocities=TRANSLATION.velocity_set(2))
     assert np.allclose(grid.mse, expected["mse"], rtol=1e-6)
     assert found.grids["G-RNN"][1] is None
     assert study.live_grids(models, radius=1, sequences=1, context_frames=3, predict_frames=2,

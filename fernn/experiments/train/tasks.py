@@ -19,7 +19,7 @@ from torch import nn
 
 from fernn.classifier import Classifier
 from fernn.datasets.digits import load_digits
-from fernn.experiments.evaluate import step_mse
+from fernn.measures import step_mse
 from fernn.datasets.flicker import FlickerSpec, flickering_mnist_batch
 from fernn.models import Forecaster
 from fernn.experiments.train.config import TrainConfig

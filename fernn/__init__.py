@@ -19,6 +19,7 @@ from fernn.flows import velocity_set
 from fernn.models import Forecast, Forecaster, ModelConfig, build_model
 from fernn.research import load_research_checkpoint
 from fernn.testing import flow_equivariance_error
+from fernn.world import WorldConfig, WorldFERNN, WorldGRNN, build_world_model
 
 __version__ = "0.1.0"
 
@@ -30,8 +31,12 @@ __all__ = [
     "Forecast",
     "Forecaster",
     "ModelConfig",
+    "WorldConfig",
+    "WorldFERNN",
+    "WorldGRNN",
     "build_classifier",
     "build_model",
+    "build_world_model",
     "devices",
     "flow_equivariance_error",
     "flows",

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import pickle
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from fernn.devices import resolve_device
-from fernn.flows import TRANSLATION, Flow, GridAxes, Velocity
 from fernn.classifier import Classifier
 from fernn.models import Forecaster
 
-__all__ = ["CheckpointError", "CheckpointRecord", "VelocityGrid", "load_checkpoint", "load_safely",
+__all__ = ["CheckpointError", "load_checkpoint", "load_safely",
            "model_from_payload", "read_checkpoint", "read_checkpoint_bytes", "register_model", "save_checkpoint"]
 
 FORMAT = "fernn-checkpoint"
@@ -188,109 +185,3 @@ def model_from_payload(payload: dict, path: str | Path, device: str | torch.devi
         raise CheckpointError(f"{path}: weights do not match its config: {error}") from error
     model.metrics = payload["metrics"]
     return model.to(resolve_device(device)).eval()
-
-
-@dataclass(frozen=True)
-class VelocityGrid:
-    """Test MSE at fixed velocities, laid out as the flow lays them (``flow.grid``):
-    ``mse[i][j]`` at ``axes.velocities[i][j]``."""
-
-    axes: GridAxes
-    mse: tuple[tuple[float, ...], ...]
-
-    @property
-    def speeds(self) -> tuple[int, ...]:
-        """The column labels (for translation: ``dx``; rows are the same speeds of ``dy``)."""
-        return self.axes.column_values
-
-    def at(self, velocity: Velocity) -> float | None:
-        for row, velocities in enumerate(self.axes.velocities):
-            if velocity in velocities:
-                return self.mse[row][velocities.index(velocity)]
-        return None
-
-
-@dataclass(frozen=True)
-class CheckpointRecord:
-    """What a checkpoint records about its training and evaluation, read as fields.
-
-    Built from ``model.metrics`` (written by ``python -m fernn.train --export`` and
-    ``python -m fernn.evaluate --write-metrics``); anything missing or malformed is ``None``
-    (or empty), never an exception: a checkpoint without records still runs.
-    """
-
-    training_max_speed: int | None = None  # per-axis |v| of the training data
-    training_steps: int | None = None
-    training_seconds: float | None = None
-    curve: tuple[tuple[int, float, float], ...] = ()  # (step, wall seconds, validation MSE)
-    evaluated: bool = False
-    test_mse: float | None = None  # held-out, at the training velocities
-    velocity_grid: VelocityGrid | None = None
-    widened_velocity_grid: VelocityGrid | None = None  # a FERNN run with V = {-r..r}^2 at inference
-    widened_max_speed: int | None = None
-
-    @classmethod
-    def from_metrics(cls, metrics: object, flow: Flow = TRANSLATION) -> CheckpointRecord:
-        metrics = metrics if isinstance(metrics, dict) else {}
-        train = metrics.get("train") if isinstance(metrics.get("train"), dict) else {}
-        config = train.get("config") if isinstance(train.get("config"), dict) else {}
-        evaluation = metrics.get("evaluation") if isinstance(metrics.get("evaluation"), dict) else None
-        settings = (evaluation or {}).get("settings") if isinstance((evaluation or {}).get("settings"), dict) else {}
-        data = config.get("data") if isinstance(config.get("data"), dict) else {}  # nested since codebase v3
-        speed = _integer(config.get("data_max_speed"), _integer(data.get("max_speed"), _integer(settings.get("data_max_speed"))))
-        curve = []
-        for record in train.get("history", []) if isinstance(train.get("history"), list) else []:
-            if isinstance(record, dict) and _number(record.get("val_mse")) is not None:
-                curve.append((_integer(record.get("step"), 0), _number(record.get("wall_time")) or 0.0,
-                              _number(record["val_mse"])))
-        return cls(
-            training_max_speed=speed,
-            training_steps=_integer(train.get("step")),
-            training_seconds=_number(train.get("wall_time")),
-            curve=tuple(curve),
-            evaluated=evaluation is not None,
-            test_mse=_number((evaluation or {}).get("test_mse")),
-            velocity_grid=_grid((evaluation or {}).get("velocity_grid"), flow),
-            widened_velocity_grid=_grid((evaluation or {}).get("widened_velocity_grid"), flow),
-            widened_max_speed=_integer(((evaluation or {}).get("widened_velocity_grid") or {}).get("max_speed")),
-        )
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)  # an int too large for a float raises OverflowError
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _integer(value: object, default: int | None = None) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _grid(value: object, flow: Flow) -> VelocityGrid | None:
-    """A grid record ``{"max_speed" or "speeds", "mse"}`` as the flow lays it out; ``None`` if malformed."""
-    if not isinstance(value, dict):
-        return None
-    speeds, mse = value.get("speeds"), value.get("mse")
-    radius = _integer(value.get("grid_max_speed"))
-    if radius is None:  # records before flows were values list the speeds -r..r
-        if not isinstance(speeds, list) or not speeds or not all(_integer(s) is not None for s in speeds):
-            return None
-        radius = max(abs(s) for s in speeds)
-        if list(speeds) != list(range(-radius, radius + 1)):
-            return None
-    if radius < 0 or radius > 64 or not isinstance(mse, list):
-        return None
-    axes = flow.grid(radius)
-    rows = []
-    for row, velocities in zip(mse, axes.velocities):
-        if not isinstance(row, list) or len(row) != len(velocities):
-            return None
-        numbers = [_number(v) for v in row]
-        rows.append(tuple(float("nan") if v is None else v for v in numbers))
-    if len(rows) != len(axes.velocities) or len(mse) != len(rows):
-        return None
-    return VelocityGrid(axes, tuple(rows))

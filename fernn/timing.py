@@ -1,4 +1,4 @@
-"""Wall-clock timing of a callable: the one clock that ``fernn.experiments.bench`` and ``resolve_precision`` read.
+"""Wall-clock timing of a callable: the one clock that ``python -m fernn.bench`` and ``resolve_precision`` read.
 
 A GPU queues work and returns at once, so every measurement synchronises the device before it
 starts the clock and before it reads it; on a CPU that costs nothing.

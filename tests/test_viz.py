@@ -17,6 +17,7 @@ from PIL import Image
 
 import fernn
 from fernn import showcase
+from fernn.records import RingAccuracy
 from fernn.showcase import viz
 from fernn.showcase.viz.panels import label_band
 from fernn.showcase.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE
@@ -36,7 +37,7 @@ def ring_series(accuracies: dict[str, list[float]]) -> tuple[showcase.RingSeries
     """One series per label ("MODEL, ..."; widened when the label says so), intervals ±0.05."""
     series = []
     for label, values in accuracies.items():
-        rings = showcase.RingAccuracy(tuple(range(len(values))), tuple(values), tuple(v - 0.05 for v in values),
+        rings = RingAccuracy(tuple(range(len(values))), tuple(values), tuple(v - 0.05 for v in values),
                                       tuple(v + 0.05 for v in values))
         series.append(showcase.RingSeries(label, label.split(",")[0], "widened" in label, rings))
     return tuple(series)
@@ -213,7 +214,7 @@ def test_velocity_activity_animation(comparison):
 
 
 def test_velocity_grid_figures_one_per_model_on_one_colour_scale():
-    from fernn.checkpoints import VelocityGrid
+    from fernn.records import VelocityGrid
     from fernn.flows import TRANSLATION
 
     grid = VelocityGrid(TRANSLATION.grid(1), ((0.1, 0.01, 0.1), (0.01, 0.001, 0.01), (0.1, 0.01, 0.1)))
@@ -237,7 +238,7 @@ def test_velocity_grid_figures_one_per_model_on_one_colour_scale():
 
 
 def test_velocity_grid_figures_follow_a_one_axis_flow():
-    from fernn.checkpoints import VelocityGrid
+    from fernn.records import VelocityGrid
     from fernn.flows import Rotation
 
     flow = Rotation(order=12)

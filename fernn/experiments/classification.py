@@ -21,6 +21,7 @@ from fernn.datasets.digits import load_digits
 from fernn.datasets.flicker import FlickerSpec, flickering_mnist_batch
 from fernn.experiments.report import checked
 from fernn.measures import classifier_accuracy
+from fernn.records import record_of
 from fernn.testing import flow_equivariance_error
 
 __all__ = ["CLASSIFICATION_TARGETS", "ClassificationSettings", "classification_checks",
@@ -55,10 +56,9 @@ class ClassificationSettings:
 def settings_for(model: Classifier, base: ClassificationSettings = ClassificationSettings()) -> ClassificationSettings:
     """``base`` with the frame count the model was trained to read (a single-frame baseline reads one),
     from its recorded training config; 16 when none is recorded."""
-    train = model.metrics.get("train") if isinstance(model.metrics.get("train"), dict) else {}
-    data = (train.get("config") or {}).get("data") if isinstance(train.get("config"), dict) else None
-    frames = data.get("context_frames") if isinstance(data, dict) else None
-    if isinstance(frames, int) and not isinstance(frames, bool) and 1 <= frames <= 1000:
+    training = record_of(model).training
+    frames = None if training is None else training.context_frames
+    if frames is not None and 1 <= frames <= 1000:
         return replace(base, num_frames=frames)
     return base
 

@@ -2,7 +2,7 @@
 
 Reads only what the project's commands recorded: the training curves and evaluations stored in
 ``DIR/grnn.pt`` and ``DIR/fernn.pt`` (``python -m fernn.train --export``, ``python -m
-fernn.experiments.evaluate --write-metrics``), when present ``DIR/speed-study.json`` (``python -m fernn.study``)
+fernn.evaluate --write-metrics``), when present ``DIR/speed-study.json`` (``python -m fernn.study``)
 and the classifiers ``DIR/classify/{grnn,fernn,single-frame}.pt``. Writes ``DIR/figures/*.png``.
 
 ``--table1 DIR`` draws the three Table 1 runs' validation MSE against steps and wall time (one PNG,
@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from fernn.experiments import cli
-from fernn.checkpoints import CheckpointRecord, read_checkpoint
-from fernn.flows import TRANSLATION, Flow, flow_from_record
+from fernn.checkpoints import read_checkpoint
+from fernn.records import ClassifierEvaluation, LongRollout, ModelRecord, TrainingRecord, VelocityGrid
+from fernn.flows import Flow, flow_from_record
 from fernn import paper
 from fernn.experiments.table1 import DATA_MAX_SPEED, ROLES
 
@@ -32,7 +33,7 @@ COLORS = {"G-RNN": "#EF553B", "FERNN": "#636EFA", "FERNN-V1": "#00A383", "FERNN-
           "copy last frame": "#9E9E9E", "truth": "#2CA02C"}
 
 
-def _curve_panels(plt, records: dict[str, CheckpointRecord], path: Path, *, labels: dict[str, str] | None = None,
+def _curve_panels(plt, records: dict[str, TrainingRecord], path: Path, *, labels: dict[str, str] | None = None,
                   wall: str = "wall time (minutes, one CPU thread)", levels: dict[str, float] | None = None,
                   levels_label: str = "", title: str | None = None) -> None:
     """Validation MSE against steps and against wall time, one line per record (coloured by name,
@@ -41,7 +42,8 @@ def _curve_panels(plt, records: dict[str, CheckpointRecord], path: Path, *, labe
     if title:
         figure.suptitle(title)
     for name, record in records.items():
-        steps, seconds, mse = (np.array(column) for column in zip(*record.curve))
+        steps, seconds, mse = (np.array(column) for column in zip(*((p.step, p.wall_seconds, p.validation)
+                                                                    for p in record.curve)))
         label = (labels or {}).get(name, name)
         axes[0].plot(steps, mse, label=label, color=COLORS[name])
         axes[1].plot(seconds / 60, mse, label=label, color=COLORS[name])
@@ -59,19 +61,18 @@ def _curve_panels(plt, records: dict[str, CheckpointRecord], path: Path, *, labe
     plt.close(figure)
 
 
-def _grid_panels(plt, grids: list[tuple[str, dict]], training_speed: int, path: Path, flow: Flow = TRANSLATION) -> None:
+def _grid_panels(plt, grids: list[tuple[str, VelocityGrid]], training_speed: int, path: Path, flow: Flow) -> None:
     """Test MSE per fixed velocity, one panel per grid, laid out as ``flow.grid`` lays it (translation:
     rows dy, columns dx; rotation: one row of angular velocities); dashed box: the training range."""
     from matplotlib.colors import LogNorm
 
-    values = np.concatenate([np.asarray(grid["mse"]).ravel() for _, grid in grids])
+    values = np.concatenate([np.asarray(grid.mse).ravel() for _, grid in grids])
     norm = LogNorm(vmin=max(values.min(), 1e-5), vmax=values.max())
     one_row = not flow.grid(1).row_name
     size = (5.5 * len(grids), 2.6) if one_row else (5 * len(grids), 4.6)
     figure, axes = plt.subplots(1, len(grids), figsize=size, constrained_layout=True)
     for axis, (title, grid) in zip(np.atleast_1d(axes), grids):
-        mse = np.asarray(grid["mse"])
-        grid_axes = flow.grid(max(abs(int(s)) for s in grid["speeds"]))
+        mse, grid_axes = np.asarray(grid.mse), grid.axes
         rows, columns = list(grid_axes.row_values), list(grid_axes.column_values)
         image = axis.imshow(mse, norm=norm, cmap="magma", extent=(columns[0] - 0.5, columns[-1] + 0.5,
                                                                      rows[-1] + 0.5, rows[0] - 0.5))
@@ -92,19 +93,21 @@ def _grid_panels(plt, grids: list[tuple[str, dict]], training_speed: int, path: 
     plt.close(figure)
 
 
-def _length_panels(plt, lengths: dict[str, dict], path: Path) -> None:
+def _length_panels(plt, lengths: dict[str, LongRollout], path: Path) -> None:
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for name, length in lengths.items():
-        axes[0].plot(length["steps"], length["mse"], label=name, color=COLORS[name])
-        if "intensity" in length:
-            axes[1].plot(length["steps"], length["intensity"], label=f"{name} prediction", color=COLORS[name])
+        steps = np.arange(1, len(length.mse) + 1)
+        axes[0].plot(steps, length.mse, label=name, color=COLORS[name])
+        if length.intensity:
+            axes[1].plot(steps, length.intensity, label=f"{name} prediction", color=COLORS[name])
     any_length = next(iter(lengths.values()))
+    steps = np.arange(1, len(any_length.mse) + 1)
     # A digit back at its start drops the copy-last error to ~0: floor it so the log axis stays readable.
-    floor = min(min(length["mse"]) for length in lengths.values()) / 10
-    axes[0].plot(any_length["steps"], np.maximum(any_length["copy_last"], floor), label="copy last frame", ls="--",
+    floor = min(min(length.mse) for length in lengths.values()) / 10
+    axes[0].plot(steps, np.maximum(any_length.copy_last, floor), label="copy last frame", ls="--",
                  color=COLORS["copy last frame"])
-    if "truth_intensity" in any_length:
-        axes[1].plot(any_length["steps"], any_length["truth_intensity"], label="truth", ls="--", color=COLORS["truth"])
+    if any_length.truth_intensity:
+        axes[1].plot(steps, any_length.truth_intensity, label="truth", ls="--", color=COLORS["truth"])
     axes[0].set(xlabel="predicted step", ylabel="MSE", yscale="log", title="Per-step MSE over a long rollout")
     axes[1].set(xlabel="predicted step", ylabel="mean pixel intensity", title="Do predictions fade?", ylim=(0, None))
     for axis in axes:
@@ -135,18 +138,18 @@ def _study_panel(plt, study: dict, path: Path) -> None:
 CLASSIFIERS = (("G-RNN", "grnn"), ("FERNN", "fernn"), ("single frame", "single-frame"))
 
 
-def _classification_panels(plt, evaluations: dict[str, dict], path: Path) -> None:
+def _classification_panels(plt, evaluations: dict[str, ClassifierEvaluation], path: Path) -> None:
     """Accuracy per velocity ring (the FERNN also widened) and accuracy after each frame seen."""
     colors = dict(COLORS, **{"single frame": "#9E9E9E"})
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for name, evaluation in evaluations.items():
-        rings = evaluation["rings"]
-        axes[0].plot([r["speed"] for r in rings], [r["accuracy"] for r in rings], "o-", label=name, color=colors[name])
-        if evaluation.get("widened_rings"):
-            widened = evaluation["widened_rings"]
-            axes[0].plot([r["speed"] for r in widened], [r["accuracy"] for r in widened], "o--", color=colors[name],
-                         label=f"{name} run with V = {{-{evaluation['widened_max_speed']}..{evaluation['widened_max_speed']}}}²")
-        steps = evaluation["step_accuracy"]
+        rings = evaluation.rings
+        axes[0].plot(rings.speeds, rings.accuracy, "o-", label=name, color=colors[name])
+        if evaluation.widened_rings is not None:
+            widened, r = evaluation.widened_rings, evaluation.widened_max_speed
+            axes[0].plot(widened.speeds, widened.accuracy, "o--", color=colors[name],
+                         label=f"{name} run with V = {{-{r}..{r}}}²")
+        steps = evaluation.step_accuracy
         axes[1].plot(range(1, len(steps) + 1), steps, "o-" if len(steps) == 1 else "-", label=name, color=colors[name])
     axes[0].axvspan(-0.3, 1.3, color="#00E5FF", alpha=0.12, label="training range")
     axes[0].set(xlabel="speed |v|∞ (px/frame)", ylabel="held-out accuracy", ylim=(0, 1),
@@ -173,12 +176,13 @@ def make_figures(pretrained: Path) -> list[Path]:
     if len(flows) != 1:
         raise ValueError("grnn.pt and fernn.pt move by different flows: draw a pair of one flow")
     (flow,) = flows
-    metrics = {name: payload["metrics"] for name, payload in payloads.items()}
-    records = {name: CheckpointRecord.from_metrics(value, flow) for name, value in metrics.items()}
-    missing = [name for name, record in records.items() if not record.curve or not record.evaluated]
+    records = {name: ModelRecord.parse(payload["metrics"], flow) for name, payload in payloads.items()}
+    missing = [name for name, record in records.items()
+               if record.training is None or not record.training.curve or not record.evaluated
+               or record.evaluation.velocity_grid is None or record.evaluation.long_rollout is None]
     if missing:
-        raise ValueError(f"{', '.join(missing)}: no training curve or evaluation recorded; run fernn.experiments.train --export "
-                         "and fernn.experiments.evaluate --write-metrics first")
+        raise ValueError(f"{', '.join(missing)}: no training curve or evaluation recorded; run python -m fernn.train --export "
+                         "and python -m fernn.evaluate --write-metrics first")
     study_path = pretrained / "speed-study.json"
     try:  # read before drawing, so a damaged file fails first
         study = json.loads(study_path.read_text()) if study_path.exists() else None
@@ -186,23 +190,25 @@ def make_figures(pretrained: Path) -> list[Path]:
         raise ValueError(f"{study_path} is not valid JSON ({error})") from None
     output.mkdir(parents=True, exist_ok=True)
     written = [output / "curves.png", output / "velocity-grids.png", output / "length.png"]
-    _curve_panels(plt, records, written[0], wall="wall time (minutes, as logged)")
-    evaluation = {name: value["evaluation"] for name, value in metrics.items()}
-    grids = [("G-RNN", evaluation["G-RNN"]["velocity_grid"]), ("FERNN, its own V", evaluation["FERNN"]["velocity_grid"])]
-    widened = evaluation["FERNN"].get("widened_velocity_grid")
-    if widened:
-        grids.append((f"FERNN run with {flow.set_label(widened['max_speed'])}", widened))
+    _curve_panels(plt, {name: record.training for name, record in records.items()}, written[0],
+                  wall="wall time (minutes, as logged)")
+    evaluation = {name: record.evaluation for name, record in records.items()}
+    grids = [("G-RNN", evaluation["G-RNN"].velocity_grid), ("FERNN, its own V", evaluation["FERNN"].velocity_grid)]
+    widened = evaluation["FERNN"]
+    if widened.widened_velocity_grid is not None and widened.widened_max_speed:
+        grids.append((f"FERNN run with {flow.set_label(widened.widened_max_speed)}", widened.widened_velocity_grid))
     _grid_panels(plt, grids, records["FERNN"].training_max_speed or 1, written[1], flow)
-    _length_panels(plt, {name: value["length"] for name, value in evaluation.items()}, written[2])
+    _length_panels(plt, {name: value.long_rollout for name, value in evaluation.items()}, written[2])
     if study is not None:
         written.append(output / "speed-study.png")
         _study_panel(plt, study, written[-1])
     classify = {name: pretrained / "classify" / f"{stem}.pt" for name, stem in CLASSIFIERS}
     if all(path.is_file() for path in classify.values()):
-        evaluations = {name: read_checkpoint(path)["metrics"].get("evaluation") for name, path in classify.items()}
-        missing = [name for name, value in evaluations.items() if not isinstance(value, dict) or "rings" not in value]
+        evaluations = {name: ModelRecord.parse(read_checkpoint(path)["metrics"], classifier=True).evaluation
+                       for name, path in classify.items()}
+        missing = [name for name, value in evaluations.items() if value is None or value.rings is None]
         if missing:
-            raise ValueError(f"classifiers {', '.join(missing)}: no evaluation recorded; run fernn.experiments.evaluate "
+            raise ValueError(f"classifiers {', '.join(missing)}: no evaluation recorded; run python -m fernn.evaluate "
                              "--write-metrics on pretrained/classify/*.pt first")
         written.append(output / "classify.png")
         _classification_panels(plt, evaluations, written[-1])
@@ -248,17 +254,15 @@ def make_table1_figure(folder: Path, output: Path) -> Path:
         raise ValueError(f"no Table 1 run in {folder}: no grnn.pt, fernn-v1.pt, fernn-v2.pt or table1-*/log.json")
     records, labels = {}, {}
     for role, path in sources.items():  # all read before drawing, so a damaged file fails first
-        train = _training_record(path)
-        record = CheckpointRecord.from_metrics({"train": train})
+        record = TrainingRecord.parse(_training_record(path))
         if not record.curve:
             raise ValueError(f"{path} records no validation MSE yet")
-        config = train.get("config") if isinstance(train.get("config"), dict) else {}
-        planned, reached = config.get("steps"), record.curve[-1][0]
-        progress = f"step {reached:,} of {planned:,}" if isinstance(planned, int) else f"step {reached:,}"
+        planned, reached = record.planned_steps, record.curve[-1].step
+        progress = f"step {reached:,} of {planned:,}" if planned is not None else f"step {reached:,}"
         records[ROLES[role]] = record
         labels[ROLES[role]] = f"{ROLES[role]} ({path.name}, {progress})"
     # The title states the training data only when every run records the same speed.
-    speeds = {record.training_max_speed for record in records.values()}
+    speeds = {record.data_max_speed for record in records.values()}
     speed = speeds.pop() if len(speeds) == 1 else None
     data = f"per-digit velocities in {{-{speed}..{speed}}}^2" if speed is not None else "training data speeds differ"
     warning = "" if speed in (DATA_MAX_SPEED, None) else f", not Table 1's {{-{DATA_MAX_SPEED}..{DATA_MAX_SPEED}}}^2"

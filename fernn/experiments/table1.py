@@ -42,7 +42,7 @@ DATA_FIELDS = ("data_max_speed", "num_digits", "context_frames", "predict_frames
 
 
 def check_invocation(*, checkpoints: int, data_max_speed: int | None, targets: str) -> None:
-    """Refuse (``ValueError``) a ``fernn.experiments.evaluate --table1`` command line that cannot make Table 1:
+    """Refuse (``ValueError``) a ``python -m fernn.evaluate --table1`` command line that cannot make Table 1:
     ``checkpoints`` files given, the ``--data-max-speed`` asked (``None``: not given), ``--targets``."""
     if checkpoints != 3:
         raise ValueError(f"--table1 compares three checkpoints (G-RNN, FERNN-V1, FERNN-V2); got {checkpoints}")
@@ -148,7 +148,7 @@ def table1_checks(numbers: dict[str, dict]) -> dict:
 
 def table1_summary(results: dict[str, dict]) -> dict:
     """Table 1 from the three parts' results (``{role: {"checkpoint", "config", "evaluation"}}``, as
-    ``fernn.experiments.evaluate`` writes them): rows, ratios and targets, JSON-ready. Refuses evaluations made on
+    ``python -m fernn.evaluate`` writes them): rows, ratios and targets, JSON-ready. Refuses evaluations made on
     different data or not on Table 1's (:func:`check_same_data`)."""
     evaluations = {role: results[role]["evaluation"] for role in ROLES}
     check_same_data({ROLES[role]: evaluation for role, evaluation in evaluations.items()})

@@ -25,7 +25,7 @@ One room per job; a room imports only the rooms listed above it:
     export     comparison_npz
     headline   headline, drift_summary, readout_notes
     classify   flicker_scene, classify (classifiers' probabilities after each frame), classify_headline,
-               classifier_record, ring_series (recorded accuracy per velocity ring)
+               ring_series (recorded accuracy per velocity ring)
     cards      model_card (a loaded model's card: config, training, held-out record, the paper's number)
     study      held_out_study, live_grids ("Evaluate these settings": many held-out sequences, live grids)
 """
@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from fernn.showcase.analysis import hidden_frame_indices, motion_stabilise, stabilised_drift, velocity_readout
 from fernn.showcase.cards import ModelCard, model_card
-from fernn.showcase.classify import (CLASSIFIER_FILES, Classification, ClassifierRecord, ClassifierRun, FlickerScene,
-                                     RingAccuracy, RingSeries, classifier_record, classifiers_missing, classify,
+from fernn.showcase.classify import (CLASSIFIER_FILES, Classification, ClassifierRun, FlickerScene,
+                                     RingSeries, classifiers_missing, classify,
                                      classify_headline, flicker_scene, reads_one_frame, ring_series)
 from fernn.showcase.errors import DemoError
 from fernn.showcase.export import comparison_npz
@@ -43,7 +43,7 @@ from fernn.showcase.headline import drift_summary, headline, readout_notes, trai
 from fernn.showcase.planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
                                      describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes,
                                      set_radius, velocity_choice, velocity_set_for)
-from fernn.showcase.records import (is_evaluated, record, recorded_grids, shared_training_speed, training_max_speed,
+from fernn.showcase.records import (is_evaluated, recorded_grids, shared_training_speed, training_max_speed,
                                     weights_problem)
 from fernn.showcase.results import Comparison, HiddenViews, ModelRun
 from fernn.showcase.runs import compare
@@ -58,7 +58,6 @@ __all__ = [
     "MAX_FRAMES",
     "MAX_SET_SPEED",
     "Classification",
-    "ClassifierRecord",
     "ClassifierRun",
     "Comparison",
     "DemoError",
@@ -69,10 +68,8 @@ __all__ = [
     "LiveGrids",
     "ModelCard",
     "ModelRun",
-    "RingAccuracy",
     "RingSeries",
     "RunPlan",
-    "classifier_record",
     "classifiers_missing",
     "classify",
     "classify_headline",
@@ -93,7 +90,6 @@ __all__ = [
     "plan_runs",
     "readout_notes",
     "reads_one_frame",
-    "record",
     "recorded_grids",
     "ring_series",
     "peak_pooled",

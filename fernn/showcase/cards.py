@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fernn import paper
-from fernn.checkpoints import CheckpointRecord, VelocityGrid
 from fernn.flows import Flow, Rotation, Translation
 from fernn.models import Forecaster
-from fernn.measures import interval_bounds
+from fernn.records import ForecasterEvaluation, TrainingRecord, VelocityGrid, record_of
 from fernn.showcase.planning import set_radius
 
 __all__ = ["GridSummary", "ModelCard", "PaperNumber", "model_card", "paper_number"]
@@ -117,19 +116,16 @@ class ModelCard:
 def model_card(name: str, model: Forecaster) -> ModelCard:
     """The card of ``model`` (shown as ``name``), from its config and its checkpoint's record."""
     flow, config = model.flow, model.config
-    found = CheckpointRecord.from_metrics(getattr(model, "metrics", None), flow)
+    record = record_of(model)
+    training = record.training or TrainingRecord()
+    found = record.evaluation if isinstance(record.evaluation, ForecasterEvaluation) else ForecasterEvaluation()
     radius = set_radius(config.velocities, flow)
-    evaluation = _evaluation(model)
-    settings = evaluation.get("settings") if isinstance(evaluation.get("settings"), dict) else {}
-    test_speed = settings.get("data_max_speed")
-    test_speed = test_speed if isinstance(test_speed, int) and not isinstance(test_speed, bool) else None
-    sequences = settings.get("test_sequences")
     grids = []
     if found.velocity_grid is not None:
-        grids.append(_grid_summary("velocity grid", found.velocity_grid, flow, found.training_max_speed))
+        grids.append(_grid_summary("velocity grid", found.velocity_grid, flow, record.training_max_speed))
     if found.widened_velocity_grid is not None and found.widened_max_speed:
         grids.append(_grid_summary(f"widened to {flow.set_label(found.widened_max_speed)}",
-                                   found.widened_velocity_grid, flow, found.training_max_speed))
+                                   found.widened_velocity_grid, flow, record.training_max_speed))
     return ModelCard(
         name=name,
         kind="G-RNN" if config.kind == "grnn" else "FERNN",
@@ -137,18 +133,18 @@ def model_card(name: str, model: Forecaster) -> ModelCard:
         parameters=config.parameter_count(),
         velocity_set=flow.set_label(radius) if radius is not None else f"{len(config.velocities)} chosen velocities",
         copies=len(config.velocities),
-        training_max_speed=found.training_max_speed,
-        training_steps=found.training_steps,
-        training_seconds=found.training_seconds,
-        curve_steps=tuple(step for step, _, _ in found.curve),
-        curve_mse=tuple(mse for _, _, mse in found.curve),
-        evaluated=found.evaluated,
+        training_max_speed=record.training_max_speed,
+        training_steps=training.selected_step,
+        training_seconds=training.selected_seconds,
+        curve_steps=tuple(point.step for point in training.curve),
+        curve_mse=tuple(point.validation for point in training.curve),
+        evaluated=record.evaluated,
         test_mse=found.test_mse,
-        test_interval=interval_bounds(evaluation) if found.test_mse is not None else None,
-        test_sequences=sequences if isinstance(sequences, int) and not isinstance(sequences, bool) else None,
-        test_data_speed=test_speed,
+        test_interval=found.interval.bounds() if found.interval is not None and found.test_mse is not None else None,
+        test_sequences=found.test_sequences,
+        test_data_speed=found.data_max_speed,
         grids=tuple(grids),
-        paper=paper_number(model, test_speed if found.evaluated else None, evaluated=found.evaluated),
+        paper=paper_number(model, found.data_max_speed if record.evaluated else None, evaluated=record.evaluated),
     )
 
 
@@ -180,12 +176,6 @@ def paper_number(model: Forecaster, test_data_speed: int | None = None, *, evalu
         return PaperNumber(f"{'G-RNN' if role == 'grnn' else 'FERNN-V4'} (Rotating MNIST)", paper.ROTATION_TEST_MSE[role],
                            f"two digits rotating at up to ±{degrees}°/frame in 10° steps, 10 → 10 frames", same)
     return None
-
-
-def _evaluation(model: Forecaster) -> dict:
-    metrics = getattr(model, "metrics", None)
-    evaluation = metrics.get("evaluation") if isinstance(metrics, dict) else None
-    return evaluation if isinstance(evaluation, dict) else {}
 
 
 def _grid_summary(title: str, grid: VelocityGrid, flow: Flow, limit: int | None) -> GridSummary:

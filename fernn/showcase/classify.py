@@ -9,10 +9,9 @@ each frame, and the held-out accuracy per velocity ring that a checkpoint record
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,14 +19,15 @@ import torch
 from fernn.classifier import Classifier
 from fernn.datasets.flicker import FlickerSpec
 from fernn.flows import TRANSLATION, Flow, Velocity
+from fernn.records import ClassifierEvaluation, RingAccuracy, record_of
 from fernn.showcase.errors import DemoError
 from fernn.showcase.headline import training_range_note
 from fernn.showcase.planning import AUTO, VelocityChoice, velocity_set_for
-from fernn.showcase.records import shared_training_speed, training_max_speed
+from fernn.showcase.records import shared_training_speed
 from fernn.showcase.scenes import Digit, scene_frames
 
-__all__ = ["CLASSIFIER_FILES", "Classification", "ClassifierRecord", "ClassifierRun", "FlickerScene",
-           "RingAccuracy", "RingSeries", "classifier_record", "classifiers_missing", "classify", "classify_headline",
+__all__ = ["CLASSIFIER_FILES", "Classification", "ClassifierRun", "FlickerScene",
+           "RingSeries", "classifiers_missing", "classify", "classify_headline",
            "flicker_scene", "reads_one_frame", "ring_series"]
 
 # The shipped classifiers (pretrained/classify/) and their display names, in the order shown.
@@ -218,87 +218,11 @@ def classify_headline(result: Classification) -> str:
 # ----------------------------------------------------------------------------- what checkpoints record
 
 
-@dataclass(frozen=True)
-class RingAccuracy:
-    """Held-out accuracy on each velocity ring ``|v| = speeds[i]``, with its 95% interval."""
-
-    speeds: tuple[int, ...]
-    accuracy: tuple[float, ...]
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class ClassifierRecord:
-    """What a classifier's checkpoint records (``metrics["evaluation"]`` of
-    :func:`fernn.experiments.classification.evaluate_classifier`); missing or malformed parts are ``None``."""
-
-    evaluated: bool = False
-    training_max_speed: int | None = None
-    test_accuracy: float | None = None
-    rings: RingAccuracy | None = None
-    widened_rings: RingAccuracy | None = None
-    widened_max_speed: int | None = None
-    step_accuracy: tuple[float, ...] = field(default_factory=tuple)
-
-
 def reads_one_frame(model: Classifier) -> bool:
     """Whether ``model``'s checkpoint records training on sequences of one frame (a single-frame
     baseline: the same network, which then reads each frame alone)."""
-    metrics = getattr(model, "metrics", None)
-    train = metrics.get("train") if isinstance(metrics, dict) else None
-    config = train.get("config") if isinstance(train, dict) else None
-    data = config.get("data") if isinstance(config, dict) else None
-    frames = data.get("context_frames") if isinstance(data, dict) else None
-    if frames is None and isinstance(config, dict):  # flat training configs
-        frames = config.get("context_frames")
-    return frames == 1 and not isinstance(frames, bool)
-
-
-def _fraction(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value) if 0 <= value <= 1 else None
-
-
-def _rings(value: object) -> RingAccuracy | None:
-    """``[{"speed", "accuracy", "interval": [low, high]}, ...]`` -> :class:`RingAccuracy`; ``None`` if malformed."""
-    if not isinstance(value, list) or not value:
-        return None
-    rows = []
-    for ring in value:
-        if not isinstance(ring, dict):
-            return None
-        speed, accuracy, interval = ring.get("speed"), _fraction(ring.get("accuracy")), ring.get("interval")
-        if isinstance(speed, bool) or not isinstance(speed, int) or speed < 0 or accuracy is None:
-            return None
-        bounds = [_fraction(v) for v in interval] if isinstance(interval, list) and len(interval) == 2 else [None]
-        low, high = (accuracy, accuracy) if None in bounds else bounds
-        rows.append((speed, accuracy, low, high))
-    rows.sort()
-    return RingAccuracy(*(tuple(column) for column in zip(*rows)))
-
-
-def classifier_record(model: Classifier) -> ClassifierRecord:
-    """The record of ``model``'s checkpoint (empty for a model built in code)."""
-    metrics = getattr(model, "metrics", None)
-    metrics = metrics if isinstance(metrics, dict) else {}
-    evaluation = metrics.get("evaluation") if isinstance(metrics.get("evaluation"), dict) else None
-    speed = training_max_speed(model)
-    if evaluation is None:
-        return ClassifierRecord(training_max_speed=speed)
-    widened = evaluation.get("widened_max_speed")
-    steps = evaluation.get("step_accuracy")
-    steps = tuple(_fraction(v) for v in steps) if isinstance(steps, list) else ()
-    return ClassifierRecord(
-        evaluated=True,
-        training_max_speed=speed,
-        test_accuracy=_fraction(evaluation.get("test_accuracy")),
-        rings=_rings(evaluation.get("rings")),
-        widened_rings=_rings(evaluation.get("widened_rings")),
-        widened_max_speed=widened if isinstance(widened, int) and not isinstance(widened, bool) else None,
-        step_accuracy=steps if None not in steps else (),
-    )
+    training = record_of(model).training
+    return training is not None and training.context_frames == 1
 
 
 @dataclass(frozen=True)
@@ -316,7 +240,9 @@ def ring_series(models: Mapping[str, Classifier]) -> tuple[RingSeries, ...]:
     named) and, where recorded, widened at inference; models without a record are left out."""
     series = []
     for name, model in models.items():
-        record = classifier_record(model)
+        record = record_of(model).evaluation
+        if not isinstance(record, ClassifierEvaluation):
+            continue
         radius = model.flow.set_radius(model.velocities)
         trained = f", {model.flow.set_label(radius)} as trained" if model.config.kind == "fernn" and radius else ""
         if record.rings is not None:

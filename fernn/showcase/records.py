@@ -7,17 +7,12 @@ from collections.abc import Mapping
 
 import torch
 
-from fernn.checkpoints import CheckpointRecord, VelocityGrid
 from fernn.models import Forecaster
+from fernn.records import ForecasterEvaluation, VelocityGrid, record_of
 from fernn.showcase.planning import set_radius
 
-__all__ = ["is_evaluated", "record", "recorded_grids", "shared_training_speed", "training_max_speed",
+__all__ = ["is_evaluated", "recorded_grids", "shared_training_speed", "training_max_speed",
            "weights_problem"]
-
-
-def record(model: Forecaster) -> CheckpointRecord:
-    """The checkpoint's training and evaluation record (empty for a model built in code)."""
-    return CheckpointRecord.from_metrics(getattr(model, "metrics", None), model.flow)
 
 
 def weights_problem(model: Forecaster) -> str:
@@ -30,20 +25,13 @@ def weights_problem(model: Forecaster) -> str:
 
 def is_evaluated(model: Forecaster) -> bool:
     """Whether the checkpoint recorded an evaluation; without one its numbers are not results."""
-    return record(model).evaluated
+    return record_of(model).evaluated
 
 
 def training_max_speed(model: Forecaster) -> int | None:
     """The per-axis speed limit of the model's training data, as its checkpoint records it: in
     its training settings or, for a classifier, in its evaluation's (``training_max_speed``)."""
-    speed = record(model).training_max_speed
-    if speed is None:
-        metrics = getattr(model, "metrics", None)
-        evaluation = metrics.get("evaluation") if isinstance(metrics, dict) else None
-        settings = evaluation.get("settings") if isinstance(evaluation, dict) else None
-        value = settings.get("training_max_speed") if isinstance(settings, dict) else None
-        speed = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-    return speed
+    return record_of(model).training_max_speed
 
 
 def shared_training_speed(models: Mapping[str, Forecaster]) -> int | None:
@@ -57,7 +45,9 @@ def recorded_grids(models: Mapping[str, Forecaster]) -> dict[str, tuple[Velocity
     the velocity set it ran with (``None`` for a G-RNN): a FERNN's own grid and its widened one."""
     panels = {}
     for name, model in models.items():
-        found = record(model)
+        found = record_of(model).evaluation
+        if not isinstance(found, ForecasterEvaluation):
+            continue
         own = set_radius(model.velocities, model.flow) if model.config.kind == "fernn" else None
         if found.velocity_grid is not None:
             panels[name] = (found.velocity_grid, own)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fernn.checkpoints import VelocityGrid
+from fernn.records import VelocityGrid
 from fernn.datasets.digits import CANVAS, load_digits
 from fernn.measures import baseline_step_mse, mean_interval, step_statistics, velocity_grid_mse
 from fernn.flows import Flow, Velocity

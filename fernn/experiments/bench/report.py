@@ -54,9 +54,9 @@ def format_report(results: dict) -> str:
     """The results as plain-text tables."""
     lines = []
     machine = results["machine"]
-    lines.append(f"fernn.experiments.bench{' --quick' if results['quick'] else ''}: {machine['cpu']}, {machine['logical_cpus']} logical "
+    lines.append(f"fernn.bench{' --quick' if results['quick'] else ''}: {machine['cpu']}, {machine['logical_cpus']} logical "
                  f"CPUs, torch {machine['torch']} with {machine['torch_threads']} threads")
-    lines.append(f"load average before/after: {results['load_before']} / {results['load_after']}; other fernn.experiments.train "
+    lines.append(f"load average before/after: {results['load_before']} / {results['load_after']}; other fernn.train "
                  f"processes: {len(results['busy_processes'])} before, {len(results['busy_processes_after'])} after")
     lines.append("")
     lines.append("Recurrent step (ms per step, medians; hidden 16, 28x28; bound = the recurrent conv alone)")

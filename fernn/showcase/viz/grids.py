@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from fernn.checkpoints import VelocityGrid
+from fernn.records import VelocityGrid
 from fernn.flows import Flow, GridAxes
 from fernn.showcase.viz.panels import figure
 from fernn.showcase.viz.style import MSE_COLORSCALE, TEXT_COLOR
@@ -65,7 +65,7 @@ def velocity_grid_figures(
     """Test MSE over a grid of input velocities: one figure per entry of ``grids`` (its title
     the key), all on one log colour scale.
 
-    grids: title -> a :class:`~fernn.checkpoints.VelocityGrid`, ``mse[i][j]`` at the velocity
+    grids: title -> a :class:`~fernn.records.VelocityGrid`, ``mse[i][j]`` at the velocity
     ``axes.velocities[i][j]`` of ``flow``'s grid (translation: rows ``dy``, columns ``dx``). A
     dashed box marks the training range ``flow.speed(v) <= training_speed``; a solid box a
     FERNN's velocity set ``flow.speed(v) <= r`` when ``model_speeds[title] = r``. Cells print

@@ -33,6 +33,7 @@ from fernn.flows import Velocity
 from fernn.measures import (baseline_step_mse, grid_summary, length_generalisation, mean_interval, step_mse,
                             step_statistics, velocity_grid_mse)
 from fernn.models import Forecaster
+from fernn.records import record_of
 from fernn.experiments.report import (comparison, markdown_report, report_steps, settings_allow_targets,
                                       target_pair)
 from fernn.experiments.table1 import (DATA_MAX_SPEED as TABLE1_SPEED, check_invocation, check_same_data, table1_report,
@@ -263,8 +264,8 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
     models: dict[str, tuple[Path, Forecaster]] = {}
     for name, path in zip(names, args.checkpoints):  # every file is read before the first evaluation starts
         model = load_checkpoint(path, device=device)
-        stored = model.metrics.get("evaluation")
-        if args.reuse_metrics and not (isinstance(stored, dict) and isinstance(stored.get("settings"), dict)):
+        stored = record_of(model).evaluation
+        if args.reuse_metrics and (stored is None or not stored.settings):
             raise ValueError(f"{path} has no stored evaluation; run without --reuse-metrics")
         models[name] = (path, model)
     roles = table1_roles({name: model.config for name, (_, model) in models.items()}) if args.table1 else None
@@ -272,7 +273,7 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
         check_same_data({name: model.metrics["evaluation"] for name, (_, model) in models.items()})
     pair = target_pair(args.targets, models, shipped=PRETRAINED)
     if pair and args.targets == "demo" and args.reuse_metrics:
-        short = [name for name in pair if not settings_allow_targets(models[name][1].metrics["evaluation"]["settings"])]
+        short = [name for name in pair if not settings_allow_targets(record_of(models[name][1]).evaluation.settings)]
         if short:
             raise ValueError(f"--targets demo needs a grid up to speed 2 and a 30-frame rollout; the stored evaluation "
                              f"of {', '.join(short)} has less")

@@ -7,7 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import fernn
 from fernn import flows
+from fernn.flows import TRANSLATION, Rotation
 
 
 def one_hot(height: int, width: int, row: int, column: int) -> torch.Tensor:
@@ -260,3 +262,39 @@ def test_as_velocities_normalises_integer_types() -> None:
 def test_as_velocities_rejects_bad_input(velocities, message) -> None:
     with pytest.raises(ValueError, match=message):
         flows.as_velocities(velocities)
+
+
+# --- a velocity set is a value ------------------------------------------------------------------
+
+
+def test_a_velocity_set_is_validated_once_and_passed_through_as_is():
+    import copy
+    import pickle
+
+    from fernn.flows import VelocitySet
+
+    flow = Rotation(order=12)
+    chosen = flow.velocity_set(2)
+    assert isinstance(chosen, VelocitySet) and chosen.flow == flow and tuple(chosen) == (-2, -1, 0, 1, 2)
+    assert flow.as_velocities(chosen) is chosen  # no second validation
+    assert chosen.radius == 2 and chosen.fastest == 2 and chosen.covers(-1) and not chosen.covers(3)
+    assert chosen.partner(1, 1, (28, 28)) == chosen.index(0)
+    assert pickle.loads(pickle.dumps(chosen)) == chosen and copy.deepcopy(chosen).flow == flow
+    odd = TRANSLATION.as_velocities([(0, 0), (1, 2)])
+    assert odd.radius is None and odd.fastest == 2 and odd == ((0, 0), (1, 2))
+    assert TRANSLATION.as_velocities(odd) is odd and Rotation(order=12).as_velocities([0]) != odd
+    with pytest.raises(ValueError, match="distinct"):
+        VelocitySet(TRANSLATION, [(0, 0), (0, 0)])
+    with pytest.raises(ValueError, match="must not be empty"):
+        VelocitySet(flow, [])
+    with pytest.raises(ValueError, match="needs a fernn.flows.Flow"):
+        VelocitySet("translation", [(0, 0)])
+
+
+def test_a_rollout_with_a_velocity_set_validates_no_velocity(monkeypatch):
+    model = fernn.build_model("fernn", max_speed=1, hidden_channels=2, decoder_layers=1)
+    chosen = model.flow.velocity_set(2)
+    calls = []
+    monkeypatch.setattr(type(model.flow), "as_velocity", lambda self, item: calls.append(item) or item)
+    model.forecast(torch.zeros(1, 3, 1, 8, 8), 2, velocities=chosen)
+    assert calls == [], f"the set was validated again on its way to the cell: {len(calls)} velocities"

@@ -36,7 +36,7 @@ class Horizontal(Flow):
     def speed(self, velocity: int) -> int:
         return abs(velocity)
 
-    def velocity_set(self, max_speed: int) -> tuple[int, ...]:
+    def velocities_up_to(self, max_speed: int) -> tuple[int, ...]:
         return tuple(range(-max_speed, max_speed + 1))
 
     def canonical(self, velocity: int, shape) -> int:

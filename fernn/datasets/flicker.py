@@ -23,6 +23,9 @@ from fernn.flows import TRANSLATION
 
 __all__ = ["FlickerSpec", "flickering_mnist", "flickering_mnist_batch", "ring_velocities"]
 
+# The flow Flickering MNIST moves its digit by: a classifier that reads it moves its copies alike.
+FLOW = TRANSLATION
+
 
 @dataclass(frozen=True)
 class FlickerSpec:

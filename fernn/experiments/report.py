@@ -94,8 +94,12 @@ def comparison(results: dict[str, dict]) -> dict:
     rollouts. ``fernn_v4_*`` is the FERNN run with ``V = {-4..4}^2`` at inference.
     """
     g_eval, f_eval = results["grnn"]["evaluation"], results["fernn"]["evaluation"]
-    if results["fernn"].get("config", {}).get("flow", {}).get("name") == "rotation":
-        return _rotation_comparison(g_eval, f_eval)
+    flow = results["fernn"].get("config", {}).get("flow", {}).get("name", "translation")
+    return COMPARISONS[flow](results, g_eval, f_eval)
+
+
+def _translation_comparison(results: dict[str, dict], g_eval: dict, f_eval: dict) -> dict:
+    """:func:`comparison` for a translation pair, against :data:`TARGETS`."""
     f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
     length = f_eval["length"]
     values = {
@@ -118,7 +122,7 @@ def comparison(results: dict[str, dict]) -> dict:
     return checked(values, TARGETS)
 
 
-def _rotation_comparison(g_eval: dict, f_eval: dict) -> dict:
+def _rotation_comparison(results: dict[str, dict], g_eval: dict, f_eval: dict) -> dict:
     """:func:`comparison` for a rotation pair, against :data:`ROTATION_TARGETS`."""
     f_grid, g_grid = f_eval["velocity_grid"], g_eval["velocity_grid"]
     values = {
@@ -131,6 +135,10 @@ def _rotation_comparison(g_eval: dict, f_eval: dict) -> dict:
     if widened and widened.get("max_speed") == 3 and "speed_3_mse" in widened:
         values["fernn_v3_speed3_over_in_range"] = widened["speed_3_mse"] / widened["in_range_mse"]
     return checked(values, ROTATION_TARGETS)
+
+
+# How a pair of each flow is checked, by the flow's registry name.
+COMPARISONS = {"translation": _translation_comparison, "rotation": _rotation_comparison}
 
 
 def checked(values: dict[str, float], targets: dict[str, str]) -> dict:

@@ -8,7 +8,7 @@ were values): ``velocity_set``, ``shift``, ``shift_copies``, ``flow_image``, ``f
 ``as_velocities``.
 """
 
-from fernn.flows.base import Flow, GridAxes, flow_from_record, register_flow, registered_flows
+from fernn.flows.base import Flow, GridAxes, VelocitySet, flow_from_record, register_flow, registered_flows
 from fernn.flows.rotation import Rotation
 from fernn.flows.translation import (CopyShifter, Translation, Velocity, as_velocities, flow_image, flow_sequence,
                                      shift, shift_copies, velocity_set)
@@ -23,6 +23,7 @@ __all__ = [
     "Rotation",
     "Translation",
     "Velocity",
+    "VelocitySet",
     "as_velocities",
     "flow_from_record",
     "flow_image",

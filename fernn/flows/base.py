@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Flow", "GridAxes", "flow_from_record", "register_flow", "registered_flows"]
+__all__ = ["Flow", "GridAxes", "VelocitySet", "flow_from_record", "register_flow", "registered_flows"]
 
 # A velocity is whatever its flow says it is (a (dy, dx) pair, a whole number of rotation steps):
 # hashable, comparable, and only ever taken apart by its flow.
@@ -70,6 +70,54 @@ class GridAxes:
         return None if cell is None else (self.row_values[cell[0]], self.column_values[cell[1]])
 
 
+class VelocitySet(tuple):
+    """A flow's velocity set as one value: the flow and its velocities (distinct, canonical, at least
+    one), in order. Validated once, where it is made (a slider, a link, a command line, a checkpoint);
+    every later ``flow.as_velocities`` passes it through as is, down to the rollout. It is the tuple of
+    its velocities, so it indexes, iterates and compares like one."""
+
+    flow: Flow
+
+    def __new__(cls, flow: Flow, items: Iterable[object]) -> VelocitySet:
+        if isinstance(items, VelocitySet) and items.flow == flow:
+            return items
+        if not isinstance(flow, Flow):
+            raise ValueError(f"a velocity set needs a fernn.flows.Flow, got {flow!r}")
+        try:
+            values = [flow.as_velocity(item) for item in items]
+        except TypeError:
+            raise ValueError(f"velocities must be a list of {flow.name} velocities, got {items!r}") from None
+        if not values:
+            raise ValueError("velocities must not be empty")
+        if len(set(values)) != len(values):
+            repeated = sorted({v for v in values if values.count(v) > 1}, key=repr)
+            raise ValueError(f"velocities must be distinct, repeated: {repeated}")
+        made = super().__new__(cls, values)
+        made.flow = flow
+        return made
+
+    def __reduce__(self):
+        return VelocitySet, (self.flow, tuple(self))
+
+    @property
+    def radius(self) -> int | None:
+        """``r`` when this is exactly ``flow.velocity_set(r)`` (in any order), else ``None``."""
+        return self.flow.set_radius(self)
+
+    @property
+    def fastest(self) -> int:
+        """The largest speed in the set."""
+        return max(self.flow.speed(v) for v in self)
+
+    def covers(self, velocity: Velocity) -> bool:
+        """Whether a copy moves with ``velocity``."""
+        return self.flow.as_velocity(velocity) in self
+
+    def partner(self, nu: Velocity, velocity: Velocity, shape: Sequence[int]) -> int | None:
+        """Index of copy ``nu - velocity`` (see :meth:`Flow.partner`); ``None`` when truncated."""
+        return self.flow.partner(nu, velocity, self, shape)
+
+
 class Flow(ABC):
     """A flow: its velocities, its action on maps and on stacks of velocity copies, its labels.
 
@@ -104,8 +152,13 @@ class Flow(ABC):
         :meth:`velocity_set` that holds it)."""
 
     @abstractmethod
-    def velocity_set(self, max_speed: int) -> tuple[Velocity, ...]:
-        """Every velocity with :meth:`speed` at most ``max_speed``, in a fixed order."""
+    def velocities_up_to(self, max_speed: int) -> tuple[Velocity, ...]:
+        """Every velocity with :meth:`speed` at most ``max_speed``, in a fixed order (what
+        :meth:`velocity_set` holds)."""
+
+    def velocity_set(self, max_speed: int) -> VelocitySet:
+        """The set ``V_r``: every velocity with :meth:`speed` at most ``max_speed``, as one value."""
+        return VelocitySet(self, self.velocities_up_to(max_speed))
 
     def scale(self, velocity: Velocity, times: int) -> Velocity:
         """``times * velocity``: the displacement after ``times`` frames."""
@@ -117,18 +170,9 @@ class Flow(ABC):
         torus). The default treats every velocity as distinct."""
         return velocity
 
-    def as_velocities(self, items: Iterable[object]) -> tuple[Velocity, ...]:
-        """A non-empty list of distinct velocities, validated and canonical."""
-        try:
-            values = [self.as_velocity(item) for item in items]
-        except TypeError:
-            raise ValueError(f"velocities must be a list of {self.name} velocities, got {items!r}") from None
-        if not values:
-            raise ValueError("velocities must not be empty")
-        if len(set(values)) != len(values):
-            repeated = sorted({v for v in values if values.count(v) > 1}, key=repr)
-            raise ValueError(f"velocities must be distinct, repeated: {repeated}")
-        return tuple(values)
+    def as_velocities(self, items: Iterable[object]) -> VelocitySet:
+        """``items`` as a :class:`VelocitySet` of this flow: validated here unless it already is one."""
+        return VelocitySet(self, items)
 
     def probe_velocities(self) -> tuple[Velocity, ...]:
         """The input flows an evaluation checks hidden-state equivariance at: a few slow and fast ones."""

@@ -307,7 +307,7 @@ class Rotation(Flow):
     def speed(self, velocity: int) -> int:
         return abs(velocity)
 
-    def velocity_set(self, max_speed: int) -> tuple[int, ...]:
+    def velocities_up_to(self, max_speed: int) -> tuple[int, ...]:
         if isinstance(max_speed, bool) or not isinstance(max_speed, int) or max_speed < 0:
             raise ValueError(f"max_speed must be a non-negative integer, got {max_speed!r}")
         return tuple(range(-max_speed, max_speed + 1))

@@ -281,9 +281,6 @@ class Translation(Flow):
     def as_velocity(self, item: object) -> Velocity:
         return as_velocities([item])[0]
 
-    def as_velocities(self, items: Iterable[object]) -> tuple[Velocity, ...]:
-        return as_velocities(items)
-
     @property
     def zero(self) -> Velocity:
         return (0, 0)
@@ -294,7 +291,7 @@ class Translation(Flow):
     def speed(self, velocity: Velocity) -> int:
         return max(abs(velocity[0]), abs(velocity[1]))
 
-    def velocity_set(self, max_speed: int) -> tuple[Velocity, ...]:
+    def velocities_up_to(self, max_speed: int) -> tuple[Velocity, ...]:
         return velocity_set(max_speed)
 
     def probe_velocities(self) -> tuple[Velocity, ...]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fernn import paper
-from fernn.flows import Flow, Rotation, Translation
+from fernn.flows import Flow
 from fernn.models import Forecaster
 from fernn.records import ForecasterEvaluation, TrainingRecord, VelocityGrid, record_of
 from fernn.showcase.planning import set_radius
@@ -156,26 +156,40 @@ def paper_number(model: Forecaster, test_data_speed: int | None = None, *, evalu
     whether it records an evaluation at all)."""
     if not isinstance(evaluated, bool):
         raise ValueError(f"evaluated must be True or False, got {evaluated!r}")
-    flow, config = model.flow, model.config
-    radius = set_radius(config.velocities, flow)
-    if isinstance(flow, Translation):
-        role = "grnn" if config.kind == "grnn" else {1: "fernn-v1", 2: "fernn-v2"}.get(radius)
-        if role is None:
-            return None
-        label = {"grnn": "G-RNN", "fernn-v1": "FERNN-V1", "fernn-v2": "FERNN-V2"}[role]
-        return PaperNumber(f"{label} (Table 1, Translating MNIST)", paper.TABLE1_TEST_MSE[role],
-                           f"two digits with per-digit velocities in {{-{paper.TABLE1_MAX_SPEED}..{paper.TABLE1_MAX_SPEED}}}^2, "
-                           "10 → 10 frames", test_data_speed == paper.TABLE1_MAX_SPEED if evaluated else None)
-    if isinstance(flow, Rotation):
-        paper_set = radius == paper.ROTATION_MAX_SPEED and flow.order == paper.ROTATION_ORDER
-        role = "grnn" if config.kind == "grnn" else "fernn-v4" if paper_set else None
-        if role is None:
-            return None
-        same = flow.order == paper.ROTATION_ORDER and test_data_speed == paper.ROTATION_MAX_SPEED if evaluated else None
-        degrees = paper.ROTATION_MAX_SPEED * 360 // paper.ROTATION_ORDER
-        return PaperNumber(f"{'G-RNN' if role == 'grnn' else 'FERNN-V4'} (Rotating MNIST)", paper.ROTATION_TEST_MSE[role],
-                           f"two digits rotating at up to ±{degrees}°/frame in 10° steps, 10 → 10 frames", same)
-    return None
+    reader = PAPER_NUMBERS.get(model.flow.name)
+    return None if reader is None else reader(model, test_data_speed if evaluated else None, evaluated)
+
+
+def _table1_number(model: Forecaster, test_data_speed: int | None, evaluated: bool) -> PaperNumber | None:
+    """Table 1, Translating MNIST: G-RNN, FERNN-V1 ``{-1..1}^2``, FERNN-V2 ``{-2..2}^2``."""
+    radius = set_radius(model.config.velocities, model.flow)
+    role = "grnn" if model.config.kind == "grnn" else {1: "fernn-v1", 2: "fernn-v2"}.get(radius)
+    if role is None:
+        return None
+    label = {"grnn": "G-RNN", "fernn-v1": "FERNN-V1", "fernn-v2": "FERNN-V2"}[role]
+    speed = paper.TABLE1_MAX_SPEED
+    return PaperNumber(f"{label} (Table 1, Translating MNIST)", paper.TABLE1_TEST_MSE[role],
+                       f"two digits with per-digit velocities in {{-{speed}..{speed}}}^2, 10 → 10 frames",
+                       test_data_speed == speed if evaluated else None)
+
+
+def _rotation_number(model: Forecaster, test_data_speed: int | None, evaluated: bool) -> PaperNumber | None:
+    """Rotating MNIST: G-RNN, FERNN-V4 (``{-4..4}`` steps of 10 degrees)."""
+    flow = model.flow
+    radius = set_radius(model.config.velocities, flow)
+    paper_set = radius == paper.ROTATION_MAX_SPEED and flow.options().get("order") == paper.ROTATION_ORDER
+    role = "grnn" if model.config.kind == "grnn" else "fernn-v4" if paper_set else None
+    if role is None:
+        return None
+    same = (flow.options().get("order") == paper.ROTATION_ORDER and test_data_speed == paper.ROTATION_MAX_SPEED
+            if evaluated else None)
+    degrees = paper.ROTATION_MAX_SPEED * 360 // paper.ROTATION_ORDER
+    return PaperNumber(f"{'G-RNN' if role == 'grnn' else 'FERNN-V4'} (Rotating MNIST)", paper.ROTATION_TEST_MSE[role],
+                       f"two digits rotating at up to ±{degrees}°/frame in 10° steps, 10 → 10 frames", same)
+
+
+# The paper's number for a model of each flow, by the flow's registry name.
+PAPER_NUMBERS = {"translation": _table1_number, "rotation": _rotation_number}
 
 
 def _grid_summary(title: str, grid: VelocityGrid, flow: Flow, limit: int | None) -> GridSummary:

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from fernn.classifier import Classifier
+from fernn.datasets import flicker
 from fernn.datasets.flicker import FlickerSpec
-from fernn.flows import TRANSLATION, Flow, Velocity
+from fernn.flows import Flow, Velocity
 from fernn.records import ClassifierEvaluation, RingAccuracy, record_of
 from fernn.showcase.errors import DemoError
 from fernn.showcase.headline import training_range_note
@@ -126,7 +127,7 @@ class Classification:
     runs: tuple[ClassifierRun, ...]
     true_class: int | None = None
     training_max_speed: int | None = None
-    flow: Flow = TRANSLATION
+    flow: Flow = flicker.FLOW
 
     @property
     def nbytes(self) -> int:
@@ -167,8 +168,8 @@ def classify(models: Mapping[str, Classifier], scene: FlickerScene, *,
     for name, model in models.items():
         if not isinstance(model, Classifier) or model.config.in_channels != 1:
             raise DemoError(f"{name} is not a classifier of 1-channel frames")
-        if model.flow != TRANSLATION:  # the flickering digit moves on the torus
-            raise DemoError(f"{name} moves its copies by {model.flow!r}; the flickering digit is translated")
+        if model.flow != flicker.FLOW:
+            raise DemoError(f"{name} moves its copies by {model.flow!r}; the flickering digit moves by {flicker.FLOW!r}")
     classes = min(model.config.num_classes for model in models.values())
     if true_class is not None and (isinstance(true_class, bool) or not isinstance(true_class, (int, np.integer))
                                    or not 0 <= true_class < classes):
@@ -188,7 +189,7 @@ def classify(models: Mapping[str, Classifier], scene: FlickerScene, *,
         runs.append(ClassifierRun(name, model.config.kind, tuple(model.velocities), chosen, probabilities, alone,
                                   time.perf_counter() - started))
     return Classification(scene, tuple(runs), None if true_class is None else int(true_class),
-                          shared_training_speed(models), TRANSLATION)
+                          shared_training_speed(models), flicker.FLOW)
 
 
 def classifiers_missing(folder: str) -> str:

@@ -77,15 +77,25 @@ def mnist_scene(
     return tuple(digits)
 
 
-def default_starts(count: int, flow: Flow = TRANSLATION) -> tuple[Velocity, ...]:
-    """Start offsets for ``count`` digits. Translation keeps up to two digits apart: centred, or
-    7 px left and right. Rotation turns about the one centre, so every digit starts upright and the
-    digits overlap, as in Rotating MNIST."""
-    if flow != TRANSLATION:
-        return (flow.zero,) * count
+def _apart(count: int, flow: Flow) -> tuple[Velocity, ...]:
+    """Up to two digits kept apart: centred, or 7 px left and right."""
     if count == 1:
         return ((0, 0),)
     return tuple((0, -7 + 14 * i // max(count - 1, 1)) for i in range(count))
+
+
+def _upright(count: int, flow: Flow) -> tuple[Velocity, ...]:
+    """Every digit upright about the one centre; they overlap, as in Rotating MNIST."""
+    return (flow.zero,) * count
+
+
+# Where a scene's digits start under each flow, by the flow's registry name (others: at the origin).
+STARTS = {"translation": _apart, "rotation": _upright}
+
+
+def default_starts(count: int, flow: Flow = TRANSLATION) -> tuple[Velocity, ...]:
+    """Start offsets for ``count`` digits: apart for translation, upright for rotation (:data:`STARTS`)."""
+    return STARTS.get(flow.name, _upright)(count, flow)
 
 
 def scene_flow(digits: Sequence[Digit]) -> Flow:

@@ -11,8 +11,8 @@ import torch
 
 from fernn.flows import TRANSLATION, Flow, Rotation
 from fernn.models import Forecaster, build_model
-from fernn.experiments.bench.shapes import (CONTEXT, DEMO_HIDDEN, PREDICT, ROTATION_HIDDEN, ROTATION_ORDER, SHIPPED,
-                                            SHIPPED_DECODER_LAYERS, SHIPPED_MAX_SPEED, SHIPPED_ROTATION)
+from fernn.experiments.bench.shapes import (CONTEXT, PREDICT, ROTATION_ORDER, SHAPES,
+                                            SHIPPED_DECODER_LAYERS, SHIPPED_MAX_SPEED)
 
 
 def _app_models(device: torch.device, flow: Flow = TRANSLATION,
@@ -26,8 +26,7 @@ def _app_models(device: torch.device, flow: Flow = TRANSLATION,
         if missing:
             raise FileNotFoundError(f"no checkpoint at {', '.join(missing)}")
         return {name: load_checkpoint(path, device) for name, path in files.items()}, "given checkpoints"
-    hidden = DEMO_HIDDEN if flow == TRANSLATION else ROTATION_HIDDEN
-    files = SHIPPED if flow == TRANSLATION else SHIPPED_ROTATION
+    hidden, files = SHAPES[flow.name]
     if all(path.is_file() for path in files.values()):
         return {name: load_checkpoint(path, device) for name, path in files.items()}, "shipped checkpoints"
     torch.manual_seed(0)

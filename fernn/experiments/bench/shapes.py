@@ -15,3 +15,5 @@ SHIPPED_ROTATION = {"G-RNN": Path("pretrained/rotation/grnn.pt"), "FERNN": Path(
 ROTATION_ORDER, ROTATION_HIDDEN = 12, 48
 CANVAS = 28
 CONTEXT, PREDICT = 10, 10
+# The app rows' pair of each flow, by the flow's registry name: (hidden width of the fallback build, shipped files).
+SHAPES = {"translation": (DEMO_HIDDEN, SHIPPED), "rotation": (ROTATION_HIDDEN, SHIPPED_ROTATION)}

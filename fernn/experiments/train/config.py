@@ -21,11 +21,12 @@ from fernn.devices import PRECISIONS
 from fernn.flows import TRANSLATION
 from fernn.classifier import ClassifierConfig
 from fernn.models import ModelConfig
+from fernn.world import WorldConfig
 
 __all__ = ["LR_SCHEDULES", "DataSpec", "TrainConfig"]
 
 LR_SCHEDULES = ("constant", "cosine")
-TASK_NAMES = ("flowing-mnist", "rotating-mnist", "flickering-mnist")
+TASK_NAMES = ("flowing-mnist", "rotating-mnist", "flickering-mnist", "world")
 RECURRENT_INITS = ("default", "identity")
 
 
@@ -33,9 +34,10 @@ RECURRENT_INITS = ("default", "identity")
 class DataSpec:
     """The training sequences: Flowing MNIST as in the paper (2 digits, 10 context + 10 predicted),
     Rotating MNIST (the same with each digit turning, fernn.datasets.rotating), or Flickering Flowing MNIST for
-    classification (one digit, ``context_frames`` masked frames, fernn.datasets.flicker)."""
+    classification (one digit, ``context_frames`` masked frames, fernn.datasets.flicker), or MNIST World
+    (an observer's views of a torus world and its actions, fernn.datasets.world)."""
 
-    task: str = "flowing-mnist"  # "rotating-mnist", or "flickering-mnist" (sequence classification)
+    task: str = "flowing-mnist"  # "rotating-mnist", "flickering-mnist" (sequence classification) or "world"
     max_speed: int = 1  # each digit's velocity is drawn from the flow's velocity_set(r) (px or steps/frame)
     num_digits: int = 2
     context_frames: int = 10
@@ -79,6 +81,9 @@ def _model_config(task: str, *, kind: str, hidden_channels: int, model_max_speed
     # rotating-mnist models lift their state to C_N (hidden_channels = fields x N); the rest translate.
     flow = Rotation(order=rotation_order) if task == "rotating-mnist" else TRANSLATION
     velocities = (flow.zero,) if kind == "grnn" else flow.velocity_set(model_max_speed)
+    if task == "world":
+        return WorldConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, pooling=pooling,
+                           decoder_layers=decoder_layers, decoder_bias=decoder_bias)
     if task == "flickering-mnist":
         return ClassifierConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, pooling=pooling,
                                 head_layers=head_layers, head_channels=head_channels, head_dilation=head_dilation)
@@ -90,8 +95,8 @@ def _model_config(task: str, *, kind: str, hidden_channels: int, model_max_speed
 class TrainConfig:
     """One training run. Defaults are the CPU demo FERNN; presets override some fields."""
 
-    model: ModelConfig | ClassifierConfig = field(default_factory=lambda: _model_config("flowing-mnist",
-                                                                                        **_MODEL_DEFAULTS))
+    model: ModelConfig | ClassifierConfig | WorldConfig = field(
+        default_factory=lambda: _model_config("flowing-mnist", **_MODEL_DEFAULTS))
     data: DataSpec = field(default_factory=DataSpec)
     # optimisation (the paper: Adam 1e-3, batch 128, grad-clip 1.0)
     steps: int = 2000
@@ -126,10 +131,11 @@ class TrainConfig:
     recurrent_init: str = "default"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, (ModelConfig, ClassifierConfig)) or not isinstance(self.data, DataSpec):
-            raise ValueError("TrainConfig takes a ModelConfig or ClassifierConfig as model and a DataSpec as data "
-                             "(TrainConfig.from_flat builds both from flat names)")
-        wanted = ClassifierConfig if self.data.task == "flickering-mnist" else ModelConfig
+        models = (ModelConfig, ClassifierConfig, WorldConfig)
+        if not isinstance(self.model, models) or not isinstance(self.data, DataSpec):
+            raise ValueError("TrainConfig takes a ModelConfig, ClassifierConfig or WorldConfig as model and a DataSpec "
+                             "as data (TrainConfig.from_flat builds both from flat names)")
+        wanted = {"flickering-mnist": ClassifierConfig, "world": WorldConfig}.get(self.data.task, ModelConfig)
         if not isinstance(self.model, wanted):
             raise ValueError(f"the task {self.data.task!r} trains a {wanted.__name__}, got a {type(self.model).__name__}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -164,8 +170,7 @@ class TrainConfig:
         model = dict(_MODEL_DEFAULTS, model_max_speed=radius if self.model.kind == "fernn"
                      else _MODEL_DEFAULTS["model_max_speed"])
         model.update({name: getattr(self.model, name) for name in MODEL_FLAT if hasattr(self.model, name)})
-        if isinstance(self.model.flow, Rotation):
-            model["rotation_order"] = self.model.flow.order
+        model.update({f"{self.model.flow.name}_{key}": value for key, value in self.model.flow.options().items()})
         data = {name: getattr(self.data, attribute) for name, attribute in DATA_FLAT.items()}
         own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("model", "data")}
         return {**model, **data, **own}

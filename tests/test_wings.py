@@ -89,3 +89,13 @@ def test_import_fernn_loads_no_plotting_or_web_library():
              "print(','.join(heavy))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_no_private_name_is_imported_across_modules():
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fernn"):
+                found += [f"{module_name(path)}: {node.module}.{alias.name}" for alias in node.names
+                          if alias.name.startswith("_")]
+    assert not found, f"private names imported across modules: {found}"

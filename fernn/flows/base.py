@@ -23,11 +23,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Flow", "GridAxes", "VelocitySet", "flow_from_record", "register_flow", "registered_flows"]
+__all__ = ["Flow", "GridAxes", "VelocitySet", "flow_from_record", "is_whole_number", "register_flow", "registered_flows"]
 
 # A velocity is whatever its flow says it is (a (dy, dx) pair, a whole number of rotation steps):
 # hashable, comparable, and only ever taken apart by its flow.
 Velocity = Hashable
+
+
+def is_whole_number(value: object) -> bool:
+    """Whether ``value`` is a whole number: an int (not a bool), a 0-d integer tensor or a numpy integer."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
+        return True
+    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iu"
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fernn.flows.base import Flow, GridAxes, register_flow
+from fernn.flows.base import Flow, GridAxes, is_whole_number, register_flow
 from fernn.flows.rotation_kernels import GroupConv, LiftingConv, basis_size
-from fernn.flows.translation import _is_integer
 
 __all__ = ["CopyRotator", "Rotation", "rotate", "rotate_each"]
 
@@ -279,7 +278,7 @@ class Rotation(Flow):
     verb = "turns"
 
     def __init__(self, *, order: int) -> None:
-        if not _is_integer(order) or int(order) < 4 or int(order) % 4:
+        if not is_whole_number(order) or int(order) < 4 or int(order) % 4:
             raise ValueError(f"order must be a positive multiple of 4 (so 90 degrees is whole steps), got {order!r}")
         self.order = int(order)
 
@@ -293,7 +292,7 @@ class Rotation(Flow):
 
     # -- velocities -------------------------------------------------------------------------
     def as_velocity(self, item: object) -> int:
-        if not _is_integer(item):
+        if not is_whole_number(item):
             raise ValueError(f"a rotation velocity is a whole number of {self.step_degrees:g}° steps, got {item!r}")
         return int(item)
 

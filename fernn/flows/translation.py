@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import torch
 
-from fernn.flows.base import Flow, GridAxes, register_flow
+from fernn.flows.base import Flow, GridAxes, is_whole_number, register_flow
 
 Velocity = tuple[int, int]
 
@@ -59,23 +59,13 @@ def as_velocities(velocities: Iterable[Sequence[int]]) -> tuple[Velocity, ...]:
     result = []
     for item in items:
         pair = tuple(item) if isinstance(item, (list, tuple)) else None
-        if pair is None or len(pair) != 2 or not all(_is_integer(c) for c in pair):
+        if pair is None or len(pair) != 2 or not all(is_whole_number(c) for c in pair):
             raise ValueError(f"each velocity must be a pair of integers (dy, dx), got {item!r}")
         result.append((int(pair[0]), int(pair[1])))
     if len(set(result)) != len(result):
         duplicates = sorted({v for v in result if result.count(v) > 1})
         raise ValueError(f"velocities must be distinct, repeated: {duplicates}")
     return tuple(result)
-
-
-def _is_integer(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
-        return True
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iu"
 
 
 def shift(x: torch.Tensor, displacement: Sequence[int]) -> torch.Tensor:

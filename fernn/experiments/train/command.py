@@ -18,7 +18,7 @@ from fernn.devices import PRECISIONS
 from fernn.encoder import CLASSIFIER_POOLINGS, KINDS
 from fernn.models import DECODINGS
 from fernn.experiments.train.config import LR_SCHEDULES, RECURRENT_INITS, TASK_NAMES, TrainConfig
-from fernn.experiments.train.loop import _distributed, export, train
+from fernn.experiments.train.loop import distributed_ranks, export, train
 from fernn.experiments.train.presets import PRESETS
 
 __all__ = ["config_from_args", "main", "validate_config"]
@@ -46,7 +46,8 @@ _FLAGS: dict[str, tuple[object, str]] = {
                                             "velocity is a whole number of 360/N-degree steps per frame)"),
     "head_dilation": ("bool", "classifiers: head layer i dilates its kernel by 2**i (a digit-wide receptive field)"),
     "task": (TASK_NAMES, "flowing-mnist: predict the next frames (a forecaster); flickering-mnist: name a "
-                         "digit seen through a sparse pixel mask as it moves (a classifier)"),
+                         "digit seen through a sparse pixel mask as it moves (a classifier); world: predict an "
+                         "observer's next views of MNIST World from its moves (a world model)"),
     "visible": (cli.Number(0, 1, positive=True), "flickering-mnist: the probability that a pixel shows in a frame"),
     "data_max_speed": (cli.Integer(0, cli.DATA_SPEED_LIMIT, "faster is a slower motion on the 28-px torus"),
                        "training data: each digit's velocity is drawn from {-r..r}^2, r in px/frame"),
@@ -142,7 +143,7 @@ def validate_config(config: TrainConfig) -> None:
     if config.final_predict_frames and config.final_predict_frames < config.data.predict_frames:
         raise ValueError(f"--final-predict-frames must be 0 or at least --predict-frames ({config.data.predict_frames}), "
                          f"got {config.final_predict_frames}")
-    world = _distributed()[1]
+    world = distributed_ranks()[1]
     if config.batch_size % world:
         raise ValueError(f"--batch-size {config.batch_size} must divide evenly over the {world} processes")
     checks = [(cli.device_name, config.device, "--device"), (cli.output_folder, config.output, "--output")]
@@ -176,7 +177,7 @@ def _train_and_export(config: TrainConfig, args: argparse.Namespace) -> int:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if _distributed()[0] == 0:
+    if distributed_ranks()[0] == 0:
         if args.export:
             export(config, args.export, preset=args.preset)
         print(json.dumps(final))

@@ -28,7 +28,7 @@ from fernn.experiments.train.tasks import build_model, task_for
 __all__ = ["export", "train"]
 
 
-def _distributed() -> tuple[int, int, int]:
+def distributed_ranks() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) when alone."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
@@ -36,7 +36,7 @@ def _distributed() -> tuple[int, int, int]:
 def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict], None] | None = None,
           progress: bool = True) -> dict:
     """Train per ``config``; returns the final record. ``callback`` sees every log record."""
-    rank, world, local_rank = _distributed()
+    rank, world, local_rank = distributed_ranks()
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if config.device != "cpu" and torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)

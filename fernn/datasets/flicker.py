@@ -61,6 +61,17 @@ def ring_velocities(speed: int) -> tuple[tuple[int, int], ...]:
 STREAM = 3
 
 
+def flickering_digit(image: np.ndarray, velocity: tuple[int, int], start: tuple[int, int], num_frames: int, *,
+                     rng: np.random.Generator, visible: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One flickering digit: ``image`` ``(H, W)`` in ``[0, 1]`` rolled by ``start + t * velocity``,
+    and which pixels show, each independently with probability ``visible`` per frame (drawn from
+    ``rng`` last). Returns the clean frames ``float32 (T, 1, H, W)`` and the mask ``bool (T, 1, H, W)``."""
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).unsqueeze(0)  # (1, H, W)
+    frames = FLOW.flow_image(pixels, velocity, num_frames, start=start).clamp_(0.0, 1.0)  # (T, 1, H, W)
+    mask = torch.from_numpy(rng.random(tuple(frames.shape)) < visible)  # (T, 1, H, W)
+    return frames, mask
+
+
 def flickering_mnist(digits: np.ndarray, labels: np.ndarray, index: int, *, seed: int = 0,
                      spec: FlickerSpec = FlickerSpec()) -> tuple[torch.Tensor, int]:
     """Sequence ``index``: frames ``float32 (T, 1, 28, 28)`` in ``[0, 1]`` and the digit's label."""
@@ -71,9 +82,8 @@ def flickering_mnist(digits: np.ndarray, labels: np.ndarray, index: int, *, seed
     offset = tuple(int(c) for c in rng.integers(0, CANVAS, size=2))
     choices = TRANSLATION.velocity_set(spec.max_speed) if spec.speed is None else ring_velocities(spec.speed)
     velocity = choices[int(rng.integers(0, len(choices)))]
-    image = torch.from_numpy(unit_pixels(digits[digit])).unsqueeze(0)  # (1, 28, 28)
-    frames = TRANSLATION.flow_image(image, velocity, spec.num_frames, start=offset)  # (T, 1, 28, 28)
-    mask = torch.from_numpy(rng.random((spec.num_frames, 1, *image.shape[-2:])) < spec.visible)  # (T, 1, 28, 28)
+    frames, mask = flickering_digit(unit_pixels(digits[digit]), velocity, offset, spec.num_frames, rng=rng,
+                                    visible=spec.visible)
     return frames * mask, int(labels[digit])
 
 

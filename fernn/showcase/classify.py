@@ -18,6 +18,7 @@ import torch
 
 from fernn.classifier import Classifier
 from fernn.datasets import flicker
+from fernn.datasets.digits import sequence_rng
 from fernn.datasets.flicker import FlickerSpec
 from fernn.flows import Flow, Velocity
 from fernn.records import ClassifierEvaluation, RingAccuracy, record_of
@@ -25,7 +26,7 @@ from fernn.showcase.errors import DemoError
 from fernn.showcase.headline import training_range_note
 from fernn.showcase.planning import AUTO, VelocityChoice, velocity_set_for
 from fernn.showcase.records import shared_training_speed
-from fernn.showcase.scenes import Digit, scene_frames
+from fernn.showcase.scenes import Digit
 
 __all__ = ["CLASSIFIER_FILES", "Classification", "ClassifierRun", "FlickerScene",
            "RingSeries", "classifiers_missing", "classify", "classify_headline",
@@ -64,6 +65,10 @@ class FlickerScene:
         return int(self.clean.shape[0])
 
 
+# The app's flicker seed s draws item SCENE_ITEM of stream s (the masks links have always reproduced).
+SCENE_ITEM = 7
+
+
 def flicker_scene(digit: Digit, *, seed: int, num_frames: int = FLICKER.num_frames,
                   visible: float = FLICKER.visible) -> FlickerScene:
     """``digit`` rolled by ``start + t * velocity`` for ``num_frames`` frames, each masked by an
@@ -74,11 +79,12 @@ def flicker_scene(digit: Digit, *, seed: int, num_frames: int = FLICKER.num_fram
         raise DemoError(f"num_frames must be a whole number 1..64, got {num_frames!r}")
     if isinstance(visible, bool) or not isinstance(visible, (int, float)) or not 0 < visible <= 1:
         raise DemoError(f"visible must be a fraction in (0, 1], got {visible!r}")
-    clean = scene_frames([digit], int(num_frames))[:, 0].numpy()  # (T, H, W)
-    # A stream of its own (the 2nd key), so a flicker seed never repeats another seeded draw's numbers.
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 7])))
-    mask = rng.random(clean.shape) < visible  # (T, H, W)
-    return FlickerScene(clean, mask, digit.velocity, digit.start, int(seed), float(visible))
+    if digit.flow != flicker.FLOW:
+        raise DemoError(f"the flickering digit moves by {flicker.FLOW!r}, not {digit.flow!r}")
+    # Item SCENE_ITEM of the seed's stream: a flicker seed never repeats another seeded draw's numbers.
+    clean, mask = flicker.flickering_digit(digit.image, digit.velocity, digit.start, int(num_frames),
+                                           rng=sequence_rng(int(seed), SCENE_ITEM), visible=float(visible))
+    return FlickerScene(clean[:, 0].numpy(), mask[:, 0].numpy(), digit.velocity, digit.start, int(seed), float(visible))
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,21 @@ def test_single_frame_models_are_recognised_from_their_training_record(classifie
 def test_the_missing_classifiers_message_names_every_file():
     text = showcase.classifiers_missing("pretrained/classify")
     assert "`pretrained/classify/`" in text and all(f"`{name}`" in text for name in showcase.CLASSIFIER_FILES)
+
+
+def test_the_apps_flicker_is_the_datasets_flickering_digit_with_the_links_seed():
+    """One flicker generator: the scene a link's seed gives is fernn.datasets.flicker.flickering_digit on
+    item 7 of that seed's stream, so links made before keep their masks."""
+    import numpy as np
+
+    from fernn.datasets import flicker
+    from fernn.datasets.digits import sequence_rng
+
+    image = np.zeros((28, 28), dtype=np.float32)
+    image[8:20, 12:16] = 1.0
+    scene = showcase.flicker_scene(showcase.Digit(image, (1, -2), (3, 0)), seed=11)
+    clean, mask = flicker.flickering_digit(image, (1, -2), (3, 0), scene.clean.shape[0], rng=sequence_rng(11, 7),
+                                           visible=scene.visible)
+    assert np.array_equal(scene.clean, clean[:, 0].numpy()) and np.array_equal(scene.mask, mask[:, 0].numpy())
+    legacy = np.random.Generator(np.random.PCG64(np.random.SeedSequence([11, 7]))).random(scene.mask.shape) < 0.1
+    assert np.array_equal(scene.mask, legacy) and 0 < scene.mask.mean() < 0.2

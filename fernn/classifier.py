@@ -30,7 +30,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from fernn.encoder import CLASSIFIER_POOLINGS, EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies
+from fernn.encoder import (CLASSIFIER_POOLINGS, EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies,
+                           velocities_for)
 from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Classifier", "ClassifierConfig", "build_classifier"]
@@ -160,13 +161,5 @@ def build_classifier(kind: str, *, max_speed: int | None = None, velocities: Seq
                      flow: Flow = TRANSLATION, **options) -> Classifier:
     """A ``"grnn"`` or ``"fernn"`` classifier of ``flow``; a FERNN's set is ``flow.velocity_set(max_speed)``
     (default 1) or ``velocities``. ``options`` are :class:`ClassifierConfig` fields."""
-    if max_speed is not None and velocities is not None:
-        raise ValueError("give either max_speed or velocities, not both")
-    if kind == "grnn":
-        if max_speed not in (None, 0) or velocities is not None:
-            raise ValueError("a G-RNN classifier has the single velocity flow.zero; drop max_speed/velocities")
-        chosen = (flow.zero,)
-    else:
-        chosen = flow.as_velocities(velocities) if velocities is not None else flow.velocity_set(
-            1 if max_speed is None else max_speed)
+    chosen = velocities_for(kind, flow, max_speed=max_speed, velocities=velocities, default_max_speed=1)
     return Classifier(ClassifierConfig(kind=kind, velocities=chosen, flow=flow, **options))

@@ -9,8 +9,9 @@ buffers — and how the copies are pooled. Heads sit on top of it: :class:`~fern
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import ClassVar
 
 import torch
@@ -18,9 +19,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from fernn.cells import FlowRNNCell, StepRunner
-from fernn.flows import TRANSLATION, Flow, Velocity, flow_from_record
+from fernn.flows import TRANSLATION, Flow, Velocity, VelocitySet, flow_from_record
 
-__all__ = ["CLASSIFIER_POOLINGS", "KINDS", "POOLINGS", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
+__all__ = ["CLASSIFIER_POOLINGS", "KINDS", "POOLINGS", "Kind", "velocities_for", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
            "pool_copies"]
 
 # on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
@@ -30,8 +31,54 @@ POOLINGS = ("max", "mean")
 # Classifiers may also pool by "peak": the max over the copies near the one that holds the most
 # (see fernn.classifier), a pool that does not grow when the set is widened at run time.
 CLASSIFIER_POOLINGS = (*POOLINGS, "peak")
-# A G-RNN runs the one copy of its flow's zero velocity; a FERNN lifts to one copy per velocity.
-KINDS = ("grnn", "fernn")
+
+
+class Kind(str, Enum):
+    """What an encoder lifts to: a G-RNN runs the one copy of its flow's zero velocity; a FERNN lifts
+    to one copy per velocity of its set. The one place a kind is named; it equals its stored string."""
+
+    GRNN = "grnn"
+    FERNN = "fernn"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def label(self) -> str:
+        """How people write it: "G-RNN", "FERNN"."""
+        return {"grnn": "G-RNN", "fernn": "FERNN"}[self.value]
+
+    @property
+    def lifted(self) -> bool:
+        """Whether it keeps one copy per velocity (a set beyond ``{flow.zero}``)."""
+        return self is Kind.FERNN
+
+
+KINDS = tuple(kind.value for kind in Kind)
+
+
+def velocities_for(kind: str, flow: Flow, *, max_speed: int | None, velocities: Iterable[object] | None,
+                   default_max_speed: int) -> VelocitySet:
+    """The velocity set a builder gives a model of ``kind``: ``{flow.zero}`` for a G-RNN (which takes
+    neither option); for a FERNN ``flow.velocity_set(max_speed)`` (default ``default_max_speed``) or the
+    given ``velocities``. A specific error for an unknown kind or both options."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(flow, Flow):
+        raise ValueError(f"flow must be a fernn.flows.Flow, got {flow!r}")
+    if max_speed is not None and velocities is not None:
+        raise ValueError("give either max_speed or velocities, not both")
+    if not Kind(kind).lifted:
+        if (max_speed not in (None, 0)) or (velocities is not None and flow.as_velocities(velocities) != (flow.zero,)):
+            raise ValueError(f"a G-RNN has the single velocity {flow.label(flow.zero)}; drop max_speed/velocities "
+                             "or use kind='fernn'")
+        return flow.as_velocities([flow.zero])
+    if velocities is not None:
+        return flow.as_velocities(velocities)
+    return flow.velocity_set(default_max_speed if max_speed is None else max_speed)
 
 
 def _positive(config: object, *names: str) -> None:
@@ -65,10 +112,11 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        object.__setattr__(self, "kind", Kind(self.kind))
         if not isinstance(self.flow, Flow):
             raise ValueError(f"flow must be a fernn.flows.Flow, got {self.flow!r}")
         object.__setattr__(self, "velocities", self.flow.as_velocities(self.velocities))
-        if self.kind == "grnn" and self.velocities != (self.flow.zero,):
+        if not self.kind.lifted and self.velocities != (self.flow.zero,):
             raise ValueError(f"a G-RNN has the velocity set ({self.flow.zero!r},), got {self.velocities}")
         _positive(self, "hidden_channels", "in_channels")
         kernel = self.kernel_size
@@ -85,6 +133,7 @@ class EncoderConfig:
     def to_dict(self) -> dict:
         """Plain lists and scalars only, so ``torch.load(weights_only=True)`` can read it."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["kind"] = self.kind.value
         data["velocities"] = [list(v) if isinstance(v, tuple) else v for v in self.velocities]
         data["flow"] = self.flow.to_record()
         return data

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from fernn.encoder import KINDS, EncodedModel, EncoderConfig, FlowEncoder, StepCallback, check_frames, pool_copies
+from fernn.encoder import (EncodedModel, EncoderConfig, FlowEncoder, StepCallback, check_frames, pool_copies,
+                           velocities_for)
 from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
@@ -264,21 +265,7 @@ def build_model(
     translation ``{-max_speed..max_speed}^2``) or an explicit ``velocities`` list; give one or the
     other. A G-RNN takes neither: its set is ``{flow.zero}``.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if not isinstance(flow, Flow):
-        raise ValueError(f"flow must be a fernn.flows.Flow, got {flow!r}")
-    if max_speed is not None and velocities is not None:
-        raise ValueError("give either max_speed or velocities, not both")
-    if kind == "grnn":
-        if (max_speed not in (None, 0)) or (velocities is not None and flow.as_velocities(velocities) != (flow.zero,)):
-            raise ValueError(f"a G-RNN has the single velocity {flow.label(flow.zero)}; drop max_speed/velocities "
-                             "or use kind='fernn'")
-        chosen: tuple[Velocity, ...] = (flow.zero,)
-    elif velocities is not None:
-        chosen = flow.as_velocities(velocities)
-    else:
-        chosen = flow.velocity_set(2 if max_speed is None else max_speed)
+    chosen = velocities_for(kind, flow, max_speed=max_speed, velocities=velocities, default_max_speed=2)
     config = ModelConfig(
         flow=flow,
         kind=kind,

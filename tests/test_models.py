@@ -597,3 +597,21 @@ def test_numpy_and_tensor_step_counts_run_like_an_int(steps, make_model, make_co
     assert torch.equal(actual.hidden, expected.hidden)
     with torch.enable_grad():
         assert torch.equal(model.rollout(context, steps).frames.detach(), expected.frames)
+
+
+def test_a_kind_is_named_once_and_stored_as_its_plain_string():
+    from fernn.encoder import KINDS, Kind
+
+    model = fernn.build_model("fernn", max_speed=1, hidden_channels=2, decoder_layers=1)
+    classifier = fernn.build_classifier("grnn", hidden_channels=2, head_layers=0)
+    assert model.config.kind is Kind.FERNN and classifier.config.kind is Kind.GRNN and KINDS == ("grnn", "fernn")
+    assert model.config.kind == "fernn" and f"{model.config.kind}" == "fernn" and Kind.GRNN.label == "G-RNN"
+    stored = model.config.to_dict()["kind"]
+    assert type(stored) is str and stored == "fernn"
+    for build in (fernn.build_model, fernn.build_classifier):
+        with pytest.raises(ValueError, match="kind must be one of"):
+            build("lstm")
+        with pytest.raises(ValueError, match="a G-RNN has the single velocity"):
+            build("grnn", max_speed=1)
+        with pytest.raises(ValueError, match="either max_speed or velocities"):
+            build("fernn", max_speed=1, velocities=[(0, 0)])

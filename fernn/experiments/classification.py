@@ -102,7 +102,7 @@ def evaluate_classifier(model: Classifier, settings: ClassificationSettings = Cl
     log(f"  in range: accuracy {in_range['accuracy']:.4f} "
         f"[{in_range['interval'][0]:.4f}, {in_range['interval'][1]:.4f}]")
     sets = {"own": None}
-    if model.config.kind == "fernn" and settings.widened_max_speed:
+    if model.config.kind.lifted and settings.widened_max_speed:
         sets["widened"] = model.flow.velocity_set(settings.widened_max_speed)
     rings = {}
     for name, velocities in sets.items():

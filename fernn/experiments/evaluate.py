@@ -140,7 +140,7 @@ def evaluate_model(
     speed_2 = f", |v|=2 {grid['speed_2_mse']:.5g}" if "speed_2_mse" in grid else ""
     log(f"  velocity grid: in-range {grid['in_range_mse']:.5g}{speed_2}")
     widened = None
-    if model.config.kind == "fernn" and settings.widened_max_speed:
+    if model.config.kind.lifted and settings.widened_max_speed:
         widened = velocity_grid_mse(model, grid_sequences, max_speed=settings.grid_max_speed,
                                     context_frames=settings.context_frames,
                                     velocities=model.flow.velocity_set(settings.widened_max_speed),

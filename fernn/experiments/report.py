@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fernn.encoder import Kind
 from fernn.classifier import Classifier
 from fernn.measures import INTERVAL_METHOD, interval_bounds
 from fernn.flows import flow_from_record
@@ -79,7 +80,7 @@ def target_pair(targets: str, models: dict[str, tuple[Path, object]], *, shipped
                 return found[0], found[1]
         return None
     forecasters = {name: model for name, (_, model) in models.items() if not isinstance(model, Classifier)}
-    kinds = {kind: [name for name, model in forecasters.items() if model.config.kind == kind] for kind in ("grnn", "fernn")}
+    kinds = {kind: [name for name, model in forecasters.items() if model.config.kind == kind] for kind in Kind}
     if len(kinds["grnn"]) != 1 or len(kinds["fernn"]) != 1:
         raise ValueError(f"--targets demo compares one G-RNN with one FERNN; got {len(kinds['grnn'])} G-RNN(s) and "
                          f"{len(kinds['fernn'])} FERNN(s)")

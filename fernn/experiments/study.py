@@ -16,6 +16,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from fernn.encoder import Kind
 from fernn.experiments import cli
 from fernn.experiments.report import steps_to_reach
 from fernn.experiments.train import TrainConfig, train
@@ -39,7 +40,7 @@ def speed_study(*, seeds: list[int], hidden_channels: int, steps: int, batch_siz
                 threads=1, device="cpu")
     configs = {(seed, kind): TrainConfig.from_flat(**base, kind=kind, model_max_speed=2, seed=seed, data_seed=seed,
                                          output=str(workdir / f"{kind}-{seed}"))
-               for seed in seeds for kind in ("grnn", "fernn")}
+               for seed in seeds for kind in Kind}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         histories = dict(zip(configs, pool.map(_run, configs.values())))
     rows = []

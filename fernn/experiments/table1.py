@@ -62,7 +62,7 @@ def table1_roles(configs: dict[str, object]) -> dict[str, str]:
         if not isinstance(config, ModelConfig) or config.flow.name != "translation":
             raise ValueError(f"{name} is not a translation forecaster; Table 1 compares Translating MNIST forecasters")
         radius = config.flow.set_radius(config.velocities)
-        role = "grnn" if config.kind == "grnn" else next((r for r, size in _RADIUS.items() if size == radius), None)
+        role = "grnn" if not config.kind.lifted else next((r for r, size in _RADIUS.items() if size == radius), None)
         if role is None:
             raise ValueError(f"{name} is a FERNN with {len(config.velocities)} velocity copies; Table 1's FERNNs "
                              "have V = {-1..1}^2 (9 copies) or {-2..2}^2 (25)")

@@ -128,7 +128,7 @@ def model_card(name: str, model: Forecaster) -> ModelCard:
                                    found.widened_velocity_grid, flow, record.training_max_speed))
     return ModelCard(
         name=name,
-        kind="G-RNN" if config.kind == "grnn" else "FERNN",
+        kind=config.kind.label,
         flow=flow,
         parameters=config.parameter_count(),
         velocity_set=flow.set_label(radius) if radius is not None else f"{len(config.velocities)} chosen velocities",
@@ -163,7 +163,7 @@ def paper_number(model: Forecaster, test_data_speed: int | None = None, *, evalu
 def _table1_number(model: Forecaster, test_data_speed: int | None, evaluated: bool) -> PaperNumber | None:
     """Table 1, Translating MNIST: G-RNN, FERNN-V1 ``{-1..1}^2``, FERNN-V2 ``{-2..2}^2``."""
     radius = set_radius(model.config.velocities, model.flow)
-    role = "grnn" if model.config.kind == "grnn" else {1: "fernn-v1", 2: "fernn-v2"}.get(radius)
+    role = "grnn" if not model.config.kind.lifted else {1: "fernn-v1", 2: "fernn-v2"}.get(radius)
     if role is None:
         return None
     label = {"grnn": "G-RNN", "fernn-v1": "FERNN-V1", "fernn-v2": "FERNN-V2"}[role]
@@ -178,7 +178,7 @@ def _rotation_number(model: Forecaster, test_data_speed: int | None, evaluated: 
     flow = model.flow
     radius = set_radius(model.config.velocities, flow)
     paper_set = radius == paper.ROTATION_MAX_SPEED and flow.options().get("order") == paper.ROTATION_ORDER
-    role = "grnn" if model.config.kind == "grnn" else "fernn-v4" if paper_set else None
+    role = "grnn" if not model.config.kind.lifted else "fernn-v4" if paper_set else None
     if role is None:
         return None
     same = (flow.options().get("order") == paper.ROTATION_ORDER and test_data_speed == paper.ROTATION_MAX_SPEED

@@ -216,7 +216,7 @@ def classify_headline(result: Classification) -> str:
     truth = "" if result.true_class is None else f" (it is a {result.true_class})"
     parts.append(", ".join(answers) + truth + ".")
     for run in result.runs:
-        if run.kind == "fernn" and not run.one_frame and scene.velocity not in run.velocities:
+        if run.kind.lifted and not run.one_frame and scene.velocity not in run.velocities:
             parts.append(f"{flow.label(scene.velocity)} is outside the {run.name}'s velocity set: no hidden copy "
                          "moves with the digit to line its frames up. Choose 'auto' to widen the set.")
     return " ".join(parts)
@@ -251,7 +251,7 @@ def ring_series(models: Mapping[str, Classifier]) -> tuple[RingSeries, ...]:
         if not isinstance(record, ClassifierEvaluation):
             continue
         radius = model.flow.set_radius(model.velocities)
-        trained = f", {model.flow.set_label(radius)} as trained" if model.config.kind == "fernn" and radius else ""
+        trained = f", {model.flow.set_label(radius)} as trained" if model.config.kind.lifted and radius else ""
         if record.rings is not None:
             series.append(RingSeries(f"{name}{trained}", name, False, record.rings))
         if record.widened_rings is not None and record.widened_max_speed:

@@ -38,7 +38,7 @@ def headline(comparison: Comparison) -> str:
         parts.append(_verdict(comparison) + f" over {comparison.predict_frames} predicted frames.")
     elif runs:
         parts.append(f"{runs[0].name}: MSE {runs[0].mean_mse:.1e} over {comparison.predict_frames} predicted frames.")
-    fernns = [run for run in runs if run.kind == "fernn"]
+    fernns = [run for run in runs if run.kind.lifted]
     for run in fernns:
         outside = [v for v in comparison.digit_velocities if v not in run.velocities]
         if outside:
@@ -102,7 +102,7 @@ def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
     notes = []
     flow = comparison.flow
     true = ", ".join(map(flow.label, comparison.digit_velocities))
-    for run in (r for r in comparison.runs if len(r.velocities) > 1 or r.kind == "fernn"):
+    for run in (r for r in comparison.runs if len(r.velocities) > 1 or r.kind.lifted):
         if len(run.velocities) > 1:
             notes.append((f"**{run.name} velocity read-out:** {flow.label(run.ranking[0])} (most active copy over "
                           f"the context); true: {true}.", False))

@@ -62,7 +62,7 @@ def velocity_set_for(model: Forecaster, choice: VelocityChoice | Sequence[Veloci
     peak-pooled classifier, each digit's velocity plus the trained radius).
     ``None`` means as trained; an explicit list of ``(dy, dx)`` is taken as it is.
     """
-    if model.config.kind != "fernn" or choice is None or choice == AS_TRAINED:
+    if not model.config.kind.lifted or choice is None or choice == AS_TRAINED:
         return tuple(model.velocities)
     if choice == AUTO:
         trained = max(model.flow.speed(v) for v in model.velocities)

@@ -48,7 +48,7 @@ def recorded_grids(models: Mapping[str, Forecaster]) -> dict[str, tuple[Velocity
         found = record_of(model).evaluation
         if not isinstance(found, ForecasterEvaluation):
             continue
-        own = set_radius(model.velocities, model.flow) if model.config.kind == "fernn" else None
+        own = set_radius(model.velocities, model.flow) if model.config.kind.lifted else None
         if found.velocity_grid is not None:
             panels[name] = (found.velocity_grid, own)
         if found.widened_velocity_grid is not None and found.widened_max_speed:

@@ -237,7 +237,7 @@ def live_grids(
                                       batch_size=_batch_size(model, plan.copies, memory_limit))
         done += cost
         grid = VelocityGrid(flow.grid(radius), tuple(tuple(float(v) for v in row) for row in found["mse"]))
-        own = set_radius(plan.velocities, flow) if model.config.kind == "fernn" else None
+        own = set_radius(plan.velocities, flow) if model.config.kind.lifted else None
         grids[plan.name] = (grid, own)
     return LiveGrids(grids, radius, sequences)
 

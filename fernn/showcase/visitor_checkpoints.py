@@ -136,7 +136,7 @@ def open_checkpoints(paths: Sequence[Path | UploadedCheckpoint],
     for path in paths:
         if isinstance(path, UploadedCheckpoint):
             model = path.model
-            name = _unique_name("G-RNN" if model.config.kind == "grnn" else "FERNN", Path(path.file_name).stem, opened)
+            name = _unique_name(model.config.kind.label, Path(path.file_name).stem, opened)
             opened.append(OpenedCheckpoint(Path(path.file_name), name, model, "", is_evaluated(model),
                                            (name, *path.version)))
             continue
@@ -150,7 +150,7 @@ def open_checkpoints(paths: Sequence[Path | UploadedCheckpoint],
         if problem:
             opened.append(OpenedCheckpoint(path, problem=problem))
             continue
-        name = _unique_name("G-RNN" if model.config.kind == "grnn" else "FERNN", path.stem, opened)
+        name = _unique_name(model.config.kind.label, path.stem, opened)
         opened.append(OpenedCheckpoint(path, name, model, "", is_evaluated(model),
                                        (name, str(path), stat.st_mtime, stat.st_size)))
     return opened

@@ -18,6 +18,7 @@ from fernn.datasets.flowing import SequenceSpec
 from fernn.flows import Flow, Rotation
 from fernn.datasets.sequences import moving_digits_batch
 from fernn.devices import PRECISIONS
+from fernn.encoder import Kind
 from fernn.flows import TRANSLATION
 from fernn.classifier import ClassifierConfig
 from fernn.models import ModelConfig
@@ -80,7 +81,7 @@ def _model_config(task: str, *, kind: str, hidden_channels: int, model_max_speed
                   head_dilation: bool, rotation_order: int):
     # rotating-mnist models lift their state to C_N (hidden_channels = fields x N); the rest translate.
     flow = Rotation(order=rotation_order) if task == "rotating-mnist" else TRANSLATION
-    velocities = (flow.zero,) if kind == "grnn" else flow.velocity_set(model_max_speed)
+    velocities = flow.velocity_set(model_max_speed) if Kind(kind).lifted else (flow.zero,)
     if task == "world":
         return WorldConfig(kind=kind, velocities=velocities, hidden_channels=hidden_channels, pooling=pooling,
                            decoder_layers=decoder_layers, decoder_bias=decoder_bias)
@@ -167,7 +168,7 @@ class TrainConfig:
     def flat(self) -> dict:
         """The flat names and values (the inverse of :meth:`from_flat`)."""
         radius = self.model.flow.set_radius(self.model.velocities)
-        model = dict(_MODEL_DEFAULTS, model_max_speed=radius if self.model.kind == "fernn"
+        model = dict(_MODEL_DEFAULTS, model_max_speed=radius if self.model.kind.lifted
                      else _MODEL_DEFAULTS["model_max_speed"])
         model.update({name: getattr(self.model, name) for name in MODEL_FLAT if hasattr(self.model, name)})
         model.update({f"{self.model.flow.name}_{key}": value for key, value in self.model.flow.options().items()})

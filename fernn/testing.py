@@ -1,4 +1,11 @@
-"""Measuring flow equivariance of the hidden state; used by the tests and shown by the app."""
+"""Measuring flow equivariance of the hidden state: the library's one check, used by the tests, the
+evaluations and the records.
+
+:func:`flow_equivariance_error` compares every copy of a flowed run with its partner copy of the
+unflowed run, moved (max relative error per copy). The app's "state drift"
+(:func:`fernn.showcase.analysis.stabilised_drift`) is a view of the same relation on a visitor's scene:
+the one copy that moves with the digit, mean relative L2 over the context. A test runs both on one
+scene: they vanish together for a FERNN and fail together for a G-RNN."""
 
 from __future__ import annotations
 

@@ -62,6 +62,11 @@ def stabilised_drift(stabilised: torch.Tensor, reference: torch.Tensor, steps: s
     stabilised, reference: ``(N, C, H, W)``. For a flow-equivariant state ``S_t = R_t`` (exactly
     for the copies whose partner is in ``V``, approximately after the max-pool), so the drift is
     near 0; a G-RNN's state smears behind a moving input and drifts by O(1).
+
+    This is the app's view of the relation :func:`fernn.flow_equivariance_error` checks (there: every
+    copy against its partner, max relative error; here: the one co-moving copy, mean relative L2 over
+    the context, on the visitor's scene). Both vanish and both fail together
+    (``tests/showcase/test_analysis.py``).
     """
     moved, still = stabilised[steps].flatten(1).double(), reference[steps].flatten(1).double()  # (K, C*H*W)
     if moved.shape[0] == 0:

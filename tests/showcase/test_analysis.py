@@ -44,3 +44,28 @@ def test_drift_pairs_the_co_moving_copy_with_the_still_one():
     maps = torch.rand(4, 2, 5, 5, generator=torch.Generator().manual_seed(1))
     assert showcase.stabilised_drift(maps, maps, slice(1, 4)) == 0.0
     assert showcase.stabilised_drift(2 * maps, maps, slice(1, 4)) == pytest.approx(1.0)
+
+
+def test_the_apps_drift_and_the_librarys_equivariance_error_measure_one_relation():
+    """Two measures, named apart: ``showcase.stabilised_drift`` (the app's "state drift": mean relative
+    L2 over the context of the co-moving copy, stabilised, against the still copy of the scene seen from
+    the moving frame) and ``fernn.flow_equivariance_error`` (the library's check: max relative error of
+    every copy against its partner). Both vanish for a FERNN whose set holds the digit's velocity and are
+    O(1) for a G-RNN, on the same digit and velocity."""
+    import fernn
+    from fernn import showcase
+
+    torch.manual_seed(0)
+    image = np.zeros((28, 28), dtype=np.float32)
+    image[6:22, 11:17] = 1.0
+    velocity = (1, -1)
+    models = {"G-RNN": fernn.build_model("grnn", hidden_channels=3, decoder_layers=1),
+              "FERNN": fernn.build_model("fernn", max_speed=1, hidden_channels=3, decoder_layers=1)}
+    result = showcase.compare(models, [showcase.Digit(image, velocity, (0, 0), "bar")], context_frames=5,
+                              predict_frames=1, velocities=showcase.AS_TRAINED)
+    drift = {run.name: run.hidden.drift for run in result.runs}
+    frames = torch.from_numpy(result.truth[None, :5, None]).double()  # the context it read (1, T, 1, H, W)
+    errors = {name: fernn.flow_equivariance_error(model.double(), velocity, context=frames)
+              for name, model in models.items()}
+    assert drift["FERNN"] < 1e-5 and errors["FERNN"].exact_error < 1e-12 and errors["FERNN"].pairs_compared > 0
+    assert drift["G-RNN"] > 0.1 and errors["G-RNN"].truncated_error > 0.1 and errors["G-RNN"].pairs_compared == 0

@@ -3,10 +3,12 @@
     git worktree add /tmp/fernn-old 2241aac
     PYTHONPATH=. python scripts/compare_predictions.py --old /tmp/fernn-old
 
-Loads the older ``fernn`` package under another name, loads every checkpoint given (default: the
-shipped forecasters) with both, and compares 30 predicted frames (run with ``velocity_set(3)``) and
-the hidden states of the model's own set on 8 held-out Flowing MNIST sequences (velocities up to 2).
-Prints, per checkpoint, whether the tensors are identical and the largest absolute difference.
+Loads the older ``fernn`` package under another name, loads every checkpoint given (default: every
+shipped model under ``pretrained/``) with both, and compares, for a forecaster, 30 predicted frames
+(run with its flow's ``velocity_set(3)``) and the hidden states of its own set on 8 held-out sequences
+of its flow (velocities up to 2); for a classifier, its logits after every frame on 8 held-out
+Flickering MNIST sequences, with its own set and widened to ``velocity_set(3)``. Prints, per
+checkpoint, whether the tensors are identical and the largest absolute difference.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_training_step import load_package  # noqa: E402  (the same loader, one place)
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = [ROOT / "pretrained" / name for name in ("grnn.pt", "fernn.pt")]
+DEFAULT = sorted((ROOT / "pretrained").rglob("*.pt"))
 
 
 def main() -> int:
@@ -32,20 +34,28 @@ def main() -> int:
     torch.set_num_threads(1)
     old = load_package(args.old.resolve(), "fernn_old")
     import fernn
-    from fernn.datasets.flowing import SequenceSpec, flowing_mnist_batch
     from fernn.datasets.digits import load_digits
+    from fernn.datasets.flicker import FlickerSpec, flickering_mnist_batch
+    from fernn.datasets.sequences import moving_digits_batch
 
-    digits, _ = load_digits("test")
-    sequences = flowing_mnist_batch(digits, range(8), seed=3, spec=SequenceSpec(num_frames=20, max_speed=2))
+    digits, labels = load_digits("test")
+    flickering, _ = flickering_mnist_batch(digits, labels, range(8), seed=3, spec=FlickerSpec(max_speed=2))
     different = 0
     for path in args.checkpoints:
         outputs = []
         for package in (old, fernn):
             model = package.load_checkpoint(path)
-            frames = model.forecast(sequences[:, :10], 30, velocities=package.velocity_set(3)).frames
+            wide = model.flow.velocity_set(3)
+            if hasattr(model, "classify_steps"):
+                outputs.append((model.classify_steps(flickering), model.classify_steps(flickering, wide)))
+                continue
+            sequences = moving_digits_batch(fernn.load_checkpoint(path).flow, digits, range(8), seed=3, num_frames=20,
+                                            max_speed=2)
+            frames = model.forecast(sequences[:, :10], 30, velocities=wide).frames
             hidden = model.forecast(sequences[:, :10], 10, return_hidden=True).hidden
             outputs.append((frames, hidden))
-        for name, before, after in zip(("frames", "hidden"), outputs[0], outputs[1]):
+        names = ("logits", "logits widened") if hasattr(model, "classify_steps") else ("frames", "hidden")
+        for name, before, after in zip(names, outputs[0], outputs[1]):
             same = torch.equal(before, after)
             different += not same
             print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {name} {tuple(after.shape)} "

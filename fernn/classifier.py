@@ -85,8 +85,7 @@ class Classifier(EncodedModel, nn.Module):
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = FlowEncoder(flow=config.flow, in_channels=config.in_channels,
-                                   hidden_channels=config.hidden_channels, kernel_size=config.kernel_size)
+        self.encoder = FlowEncoder.for_config(config)
         layers: list[nn.Module] = []
         width = config.hidden_channels
         for index in range(config.head_layers):

@@ -345,6 +345,12 @@ class FlowEncoder(nn.Module):
         self.cell = FlowRNNCell(flow=flow, in_channels=in_channels, hidden_channels=hidden_channels,
                                 kernel_size=kernel_size)
 
+    @classmethod
+    def for_config(cls, config: EncoderConfig) -> FlowEncoder:
+        """The encoder a head's config describes (its flow, widths and kernel)."""
+        return cls(flow=config.flow, in_channels=config.in_channels, hidden_channels=config.hidden_channels,
+                   kernel_size=config.kernel_size)
+
     @property
     def flow(self) -> Flow:
         return self.cell.flow

@@ -115,8 +115,7 @@ class Forecaster(EncodedModel, nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = FlowEncoder(flow=config.flow, in_channels=config.in_channels,
-                                   hidden_channels=config.hidden_channels, kernel_size=config.kernel_size)
+        self.encoder = FlowEncoder.for_config(config)
         self.decoder = ConvDecoder(
             hidden_channels=config.hidden_channels,
             out_channels=config.in_channels,
@@ -227,22 +226,15 @@ class Forecaster(EncodedModel, nn.Module):
         """Training entry point: ``(B, T, C_in, H, W)`` -> predicted frames ``(B, steps, C_in, H, W)``."""
         return self.rollout(context, steps).frames
 
-    def forecast(
-        self,
-        context: torch.Tensor,
-        steps: int,
-        *,
-        velocities: Sequence[Velocity] | None = None,
-        return_hidden: bool = False,
-        on_step: StepCallback | None = None,
-    ) -> Forecast:
-        """Predict ``steps`` frames after ``context`` without gradients (see :meth:`rollout`).
+    def forecast(self, context: torch.Tensor, steps: int, **options) -> Forecast:
+        """Predict ``steps`` frames after ``context`` without gradients; ``options`` (``velocities``,
+        ``return_hidden``, ``on_step``) as for :meth:`rollout`.
 
         ``velocities=None`` runs the model's own velocity set; any other set reuses the same
         weights (for a G-RNN this turns it into a FERNN with the G-RNN's weights).
         """
         with torch.inference_mode():
-            return self.rollout(context, steps, velocities=velocities, return_hidden=return_hidden, on_step=on_step)
+            return self.rollout(context, steps, **options)
 
 
 def build_model(

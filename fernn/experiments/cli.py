@@ -102,11 +102,7 @@ class Integer:
         return value
 
     def __call__(self, text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise BadValue(f"must be {self.describe()}, got {text!r}") from None
-        return self.check(value)
+        return self.check(_parsed(text, int, self.describe()))
 
 
 @dataclass(frozen=True)
@@ -134,11 +130,15 @@ class Number:
         return number
 
     def __call__(self, text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise BadValue(f"must be {self.describe()}, got {text!r}") from None
-        return self.check(value)
+        return self.check(_parsed(text, float, self.describe()))
+
+
+def _parsed(text: str, parse: Callable[[str], object], description: str) -> object:
+    """``parse(text)``, or :class:`BadValue` saying what was expected."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise BadValue(f"must be {description}, got {text!r}") from None
 
 
 def device_name(text: str) -> str:

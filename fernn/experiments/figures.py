@@ -24,7 +24,7 @@ from fernn.experiments import cli
 from fernn.checkpoints import read_checkpoint
 from fernn.records import ClassifierEvaluation, LongRollout, ModelRecord, TrainingRecord, VelocityGrid
 from fernn.flows import Flow, flow_from_record
-from fernn import paper
+import fernn.paper as paper
 from fernn.experiments.table1 import DATA_MAX_SPEED, ROLES
 
 __all__ = ["main", "make_figures", "make_table1_figure", "table1_sources"]

@@ -14,7 +14,7 @@ ordering and the ratios, not a score to match.
 
 from __future__ import annotations
 
-from fernn import paper
+import fernn.paper as paper
 from fernn.models import ModelConfig
 from fernn.measures import INTERVAL_METHOD, interval_bounds
 

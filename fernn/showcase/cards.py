@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fernn import paper
+import fernn.paper as paper
 from fernn.flows import Flow
 from fernn.models import Forecaster
 from fernn.records import ForecasterEvaluation, TrainingRecord, VelocityGrid, record_of

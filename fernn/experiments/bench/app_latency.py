@@ -43,7 +43,7 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool, translation_pa
     """The demo's full comparison with its default settings and with a widened velocity set; the
     translation rows with ``translation_pair`` (``{"G-RNN": path, "FERNN": path}``) when given, else
     the shipped pair; the rotation rows unless ``rotation`` is false."""
-    from fernn import showcase
+    import fernn.showcase as showcase
     from fernn.showcase import viz  # imported here: the step and training sections need neither
 
     rotation_flow = Rotation(order=ROTATION_ORDER)

@@ -32,3 +32,10 @@ def side_by_side(
         for name, function in functions.items():
             samples[name].append(seconds_per_call(function, calls=calls[name], device=device))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def fast_reference_bound(fast: float, reference: float, bound: float) -> dict[str, float]:
+    """A step row's timings (seconds per step) in milliseconds and as the ratios every row reports."""
+    return {"fast_ms": fast * 1e3, "reference_ms": reference * 1e3, "bound_ms": bound * 1e3,
+            "fast_over_bound": fast / bound, "reference_over_bound": reference / bound,
+            "speedup_vs_reference": reference / fast}

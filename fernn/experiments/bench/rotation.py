@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from fernn.cells import FlowRNNCell, StepRunner
 from fernn.flows import Rotation
-from fernn.experiments.bench.harness import side_by_side
+from fernn.experiments.bench.harness import fast_reference_bound, side_by_side
 from fernn.experiments.bench.step import recurrent_loops
 from fernn.experiments.bench.shapes import CANVAS, CONTEXT
 
@@ -54,10 +54,5 @@ def bench_rotation_step(
         "fields": fields,
         "channels": channels,
         "size": CANVAS,
-        "fast_ms": per_step["fast"] * 1e3,
-        "reference_ms": per_step["reference"] * 1e3,
-        "bound_ms": per_step["bound"] * 1e3,
-        "fast_over_bound": per_step["fast"] / per_step["bound"],
-        "reference_over_bound": per_step["reference"] / per_step["bound"],
-        "speedup_vs_reference": per_step["reference"] / per_step["fast"],
+        **fast_reference_bound(per_step["fast"], per_step["reference"], per_step["bound"]),
     }

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from fernn.cells import FlowRNNCell, StepRunner
 from fernn.flows import shift_copies, velocity_set
 from fernn.reference import reference_cell_step
-from fernn.experiments.bench.harness import side_by_side
+from fernn.experiments.bench.harness import fast_reference_bound, side_by_side
 from fernn.experiments.bench.shapes import CANVAS, CONTEXT
 
 
@@ -99,14 +99,9 @@ def bench_step(
         "copies": copies,
         "hidden": hidden,
         "size": CANVAS,
-        "fast_ms": per_step["fast"] * 1e3,
-        "reference_ms": per_step["reference"] * 1e3,
-        "bound_ms": bound * 1e3,
+        **fast_reference_bound(per_step["fast"], per_step["reference"], bound),
         "bound_variant": bound_name,
         "conv_ms": {name.removeprefix("conv_"): per_step[name] * 1e3 for name in per_step if name.startswith("conv_")},
-        "fast_over_bound": per_step["fast"] / bound,
-        "reference_over_bound": per_step["reference"] / bound,
-        "speedup_vs_reference": per_step["reference"] / per_step["fast"],
         "conv_gflops": flops / bound / 1e9,
     }
 

@@ -218,3 +218,24 @@ def test_a_rotation_forecaster_trains_on_rotating_mnist_and_loads_with_its_flow(
     assert model.flow.name == "rotation" and model.flow.step_degrees == 90.0
     grnn = TrainConfig.from_flat(**dict(PRESETS["tiny-rot"], kind="grnn")).model
     assert grnn.velocities == (0,) and grnn.flow == config.model.flow
+
+
+def test_a_world_model_trains_on_mnist_world_resumes_exactly_and_exports(tmp_path):
+    """The world task through the same loop: a WorldFERNN checkpoint, a resumed run that ends where an
+    uninterrupted one does, and an exported file that loads by its kind."""
+    def world(name: str, **overrides) -> TrainConfig:
+        return TrainConfig.from_flat(**dict(PRESETS["tiny-world"], output=str(tmp_path / name), device="cpu",
+                                            **overrides))
+
+    straight = train(world("straight", steps=10, val_every=5), progress=False)
+    assert straight["val_mse"] > 0 and "train_mse" in straight
+    train(world("resumed", steps=5, val_every=5), progress=False)
+    resumed = train(world("resumed", steps=10, val_every=5), resume=True, progress=False)
+    assert resumed["val_mse"] == pytest.approx(straight["val_mse"], rel=1e-6)
+    main(["--preset", "tiny-world", "--kind", "grnn", "--output", str(tmp_path / "grnn"), "--device", "cpu",
+          "--steps", "5", "--val-every", "5", "--no-progress", "--export", str(tmp_path / "world-grnn.pt")])
+    exported = fernn.load_checkpoint(tmp_path / "world-grnn.pt")
+    assert isinstance(exported, fernn.WorldGRNN) and exported.world_size == 48
+    assert isinstance(fernn.load_checkpoint(tmp_path / "straight" / "best.pt"), fernn.WorldFERNN)
+    with pytest.raises(ValueError, match="trains a WorldConfig"):
+        TrainConfig(model=fernn.ModelConfig(), data=fernn.experiments.train.DataSpec(task="world"))

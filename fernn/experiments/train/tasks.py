@@ -2,7 +2,9 @@
 
 - :class:`Forecasting` (task ``"flowing-mnist"``): next-frame prediction, MSE on the predicted frames;
 - :class:`Classification` (task ``"flickering-mnist"``): sequence classification, cross-entropy,
-  validated by error rate (``1 - accuracy``).
+  validated by error rate (``1 - accuracy``);
+- :class:`WorldForecasting` (task ``"world"``): an observer's next views of MNIST World from its
+  views and actions, MSE on the predicted views.
 
 The loop (:mod:`fernn.experiments.train.loop`) only asks a task for these; batch ``s`` is a pure function of
 ``(data_seed, s)`` in both, so a resumed run continues the same stream.
@@ -21,15 +23,18 @@ from fernn.classifier import Classifier
 from fernn.datasets.digits import load_digits
 from fernn.measures import step_mse
 from fernn.datasets.flicker import FlickerSpec, flickering_mnist_batch
+from fernn.datasets.world import WorldSpec, mnist_world_batch
 from fernn.models import Forecaster
 from fernn.experiments.train.config import TrainConfig
+from fernn.world import build_world_model
 
-__all__ = ["TASKS", "Classification", "Forecasting", "build_model", "task_for"]
+__all__ = ["TASKS", "Classification", "Forecasting", "WorldForecasting", "build_model", "task_for"]
 
 
 def build_model(config: TrainConfig) -> nn.Module:
-    """The untrained model a run's config describes: a forecaster or a classifier."""
-    model = Classifier(config.model) if config.data.task == "flickering-mnist" else Forecaster(config.model)
+    """The untrained model a run's config describes: a forecaster, a classifier or a world model."""
+    builders = {"flickering-mnist": Classifier, "world": build_world_model}
+    model = builders.get(config.data.task, Forecaster)(config.model)
     if config.recurrent_init == "identity":
         weight = model.encoder.cell.recurrent_conv.weight  # (C, C, k, k)
         with torch.no_grad():
@@ -129,7 +134,47 @@ class Classification(_Task):
         return {"val_error": 1.0 - accuracy, "val_accuracy": accuracy, "val_loss": float(total[1] / total[2])}
 
 
-TASKS = {"flowing-mnist": Forecasting, "rotating-mnist": Forecasting, "flickering-mnist": Classification}
+class WorldForecasting(_Task):
+    """MNIST World: read the context views and the actions, predict the next views; MSE."""
+
+    score, loss_name = "val_mse", "train_mse"
+
+    def __init__(self, config: TrainConfig, **options) -> None:
+        super().__init__(config, **options)
+        self.val_set = mnist_world_batch(self.val_digits, self.val_indices, seed=config.val_seed,
+                                         spec=self.spec(config.data.predict_frames)) if self.val_indices else None
+
+    def spec(self, predict: int) -> WorldSpec:
+        """Sequences of the context and ``predict`` frames in the model's world (a longer sequence of
+        item ``i`` starts with the shorter one: its actions are drawn last, segment by segment)."""
+        data, model = self.config.data, self.config.model
+        return WorldSpec(world_size=model.world_size, view_size=model.view_size, num_digits=data.num_digits,
+                         max_speed=data.max_speed, num_frames=data.context_frames + predict)
+
+    def loss(self, model: nn.Module, step: int, predict: int) -> torch.Tensor:
+        context = self.config.data.context_frames
+        batch = mnist_world_batch(self.train_digits, self.batch_indices(step), seed=self.config.data_seed,
+                                  spec=self.spec(predict))
+        views, actions = batch.views.to(self.device), batch.actions.to(self.device)  # (B, T, 1, S, S), (B, T-1, 2)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            prediction = model(views[:, :context], predict, actions=actions)
+        return torch.mean((prediction.float() - views[:, context:]) ** 2)
+
+    def validate(self, model: nn.Module) -> dict:
+        """Validation MSE over every process's share of the validation sequences."""
+        context, squared, count = self.config.data.context_frames, 0.0, 0
+        for start in range(0, len(self.val_indices), 64):
+            views = self.val_set.views[start:start + 64].to(self.device)
+            actions = self.val_set.actions[start:start + 64].to(self.device)
+            frames = model.forecast(views[:, :context], views.shape[1] - context, actions=actions).frames
+            squared += float(((frames.double() - views[:, context:].double()) ** 2).sum())
+            count += views[:, context:].numel()
+        total = self._all_reduce([squared, float(count)])
+        return {"val_mse": float(total[0] / total[1])}
+
+
+TASKS = {"flowing-mnist": Forecasting, "rotating-mnist": Forecasting, "flickering-mnist": Classification,
+         "world": WorldForecasting}
 
 
 def task_for(config: TrainConfig, *, rank: int, world: int, device: torch.device, precision: str) -> _Task:

@@ -1,4 +1,4 @@
-"""World models: an observer sees a ``S x S`` window of a ``W x W`` torus world and moves by known
+"""The world models: an observer sees an ``S x S`` window of a ``W x W`` torus world and moves by known
 whole-pixel actions; the model predicts its next views.
 
 Two models with the same interface (:meth:`WorldModel.forecast`) and about the same weights:
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -42,113 +41,13 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from fernn.checkpoints import register_model
-from fernn.encoder import EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies
-from fernn.flows import TRANSLATION, Translation, Velocity
+from fernn.encoder import EncodedModel, FlowEncoder, check_frames, pool_copies
+from fernn.flows import Velocity
 from fernn.models import MAX_STEPS, ConvDecoder
+from fernn.world.config import ACTION_PLANES, WorldConfig
+from fernn.world.readout import WorldForecast, decode_window, zero_padded_decode
 
-__all__ = ["ACTION_PLANES", "WorldConfig", "WorldFERNN", "WorldForecast", "WorldGRNN", "WorldModel",
-           "build_world_model", "decode_window", "memory_in_world"]
-
-# The G-RNN's action input: one constant plane per component (dy, dx).
-ACTION_PLANES = 2
-
-
-@dataclass(frozen=True)
-class WorldConfig(EncoderConfig):
-    """Everything needed to rebuild a world model; stored in its checkpoints. The encoder's fields
-    (kind, velocities, flow, widths, pooling) are :class:`~fernn.encoder.EncoderConfig`'s: ``kind``
-    ``"fernn"`` builds :class:`WorldFERNN`, ``"grnn"`` :class:`WorldGRNN`."""
-
-    record_name: ClassVar[str] = "world model config"
-    # The training digits move at |v| <= 1: V_1 holds every one of them (widen at run time).
-    velocities: tuple[Velocity, ...] = field(default_factory=lambda: TRANSLATION.velocity_set(1))
-    hidden_channels: int = 16
-    # The world's torus (the FERNN's map is exactly this size, so self-motion is an exact roll).
-    world_size: int = 48
-    view_size: int = 28
-    # Convolutions in the decoder, counting the linear output conv.
-    decoder_layers: int = 3
-    decoder_bias: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not isinstance(self.flow, Translation):
-            raise ValueError(f"world models move by translations of the torus, got the flow {self.flow!r}")
-        for name in ("world_size", "view_size", "decoder_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.view_size > self.world_size:
-            raise ValueError(f"view_size ({self.view_size}) must not exceed world_size ({self.world_size})")
-        if not isinstance(self.decoder_bias, bool):
-            raise ValueError(f"decoder_bias must be True or False, got {self.decoder_bias!r}")
-
-    @property
-    def cell_inputs(self) -> int:
-        """Channels the input conv reads: the view, and for the G-RNN the action planes."""
-        return self.in_channels + (ACTION_PLANES if self.kind == "grnn" else 0)
-
-    def parameter_count(self) -> int:
-        """Weights and biases of the model this config builds, computed without building it."""
-        taps = self.kernel_size * self.kernel_size
-        hidden = self.hidden_channels
-        encoder = self.flow.convolution_parameters(in_channels=self.cell_inputs, hidden_channels=hidden,
-                                                   kernel_size=self.kernel_size)
-        decoder = (self.decoder_layers - 1) * hidden * hidden * taps + self.in_channels * hidden * taps
-        if self.decoder_bias:
-            decoder += (self.decoder_layers - 1) * hidden + self.in_channels
-        return encoder + decoder
-
-
-@dataclass(frozen=True)
-class WorldForecast:
-    """The output of :meth:`WorldModel.forecast`.
-
-    frames: ``(B, steps, C_in, S, S)`` predicted views.
-    memory: ``(B, steps, C_in, W, W)``, per predicted step the decoder applied to the whole map (its
-    window ``[0:S, 0:S]`` is ``frames``), **in the observer's frame** of that step (see
-    :func:`memory_in_world`); ``None`` when not asked for or when the model holds no world (the G-RNN).
-    memory_note: what ``memory`` is, or why there is none.
-    hidden: ``(B, T + steps, V, C, G, G)`` the state after each view (context, then fed-back
-    predictions; ``G`` is ``W`` for the FERNN, ``S`` for the G-RNN), or ``None``.
-    velocities: the copies of ``hidden``'s ``V`` axis.
-    """
-
-    frames: torch.Tensor
-    memory: torch.Tensor | None
-    memory_note: str
-    hidden: torch.Tensor | None
-    velocities: tuple[Velocity, ...]
-
-
-def decode_window(decoder: ConvDecoder, maps: torch.Tensor, size: int) -> torch.Tensor:
-    """``decoder`` (circular on the torus) read only at the window ``[0:size, 0:size]`` of ``maps``
-    ``(B, C, W, W)`` -> ``(B, C_out, size, size)``.
-
-    Each of the decoder's ``L`` convolutions reads ``k // 2`` pixels around each output, so the window
-    plus a halo of ``L * (k // 2)`` pixels (wrapping on the torus) decoded without padding gives the
-    numbers the whole map's circular decoding gives at the window, at a fraction of the cost.
-    """
-    convolutions = [m for m in decoder.net if isinstance(m, nn.Conv2d)]
-    halo = sum(conv.kernel_size[0] // 2 for conv in convolutions)
-    height, width = maps.shape[-2:]
-    rows = torch.arange(-halo, size + halo, device=maps.device) % height  # (S + 2 halo,)
-    cols = torch.arange(-halo, size + halo, device=maps.device) % width
-    x = maps.index_select(-2, rows).index_select(-1, cols)  # (B, C, S + 2 halo, S + 2 halo)
-    for module in decoder.net:
-        x = F.conv2d(x, module.weight, module.bias) if isinstance(module, nn.Conv2d) else module(x)
-    return x
-
-
-def memory_in_world(memory: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
-    """Memory maps in the observer's frame, ``(B, S, C, W, W)``, moved to world coordinates given the
-    window's corners ``(B, S, 2)`` at those frames: map position ``m`` is world position ``m + p_t``."""
-    if memory.ndim != 5 or corners.shape != (*memory.shape[:2], 2):
-        raise ValueError(f"memory must be (B, S, C, W, W) and corners (B, S, 2) to match, got "
-                         f"{tuple(memory.shape)} and {tuple(corners.shape)}")
-    flat, shifts = memory.flatten(0, 1), corners.reshape(-1, 2).tolist()  # (B*S, C, W, W), (B*S, 2)
-    moved = [TRANSLATION.move(m, tuple(shift)) for m, shift in zip(flat, shifts)]
-    return (torch.stack(moved) if moved else flat.clone()).unflatten(0, tuple(memory.shape[:2]))
+__all__ = ["WorldFERNN", "WorldGRNN", "WorldModel", "build_world_model"]
 
 
 def _step_count(steps: object) -> int:
@@ -379,11 +278,7 @@ class WorldGRNN(WorldModel):
         return F.conv2d(views, weight, padding=self.cell.pad)  # (N, C, S, S)
 
     def _read(self, pooled: torch.Tensor) -> torch.Tensor:
-        x = pooled  # (B, C, S, S); each conv zero-padded: the view's edges are not neighbours
-        for module in self.decoder.net:
-            x = F.conv2d(x, module.weight, module.bias, padding=module.kernel_size[0] // 2) \
-                if isinstance(module, nn.Conv2d) else module(x)
-        return x
+        return zero_padded_decode(self.decoder, pooled)  # the view's edges are not neighbours
 
     def _recurrent(self, h: torch.Tensor, moves: list, velocities: tuple[Velocity, ...]) -> torch.Tensor:
         batch, _, channels, size, _ = h.shape

@@ -169,6 +169,20 @@ def test_forecast_shapes_memory_and_input_checks() -> None:
 
 
 @pytest.mark.parametrize("kind", ["fernn", "grnn"])
+def test_recomputing_steps_in_the_backward_pass_gives_the_same_gradients(kind) -> None:
+    model = world_model(kind, world_size=32).train()
+    views, actions = torch.rand(2, 3, 1, 28, 28, dtype=torch.float64), torch.randint(-2, 3, (2, 4, 2))
+    gradients = []
+    for recompute in (False, True):
+        model.checkpoint_steps = recompute
+        model.zero_grad()
+        (model(views, 2, actions=actions) ** 2).mean().backward()
+        gradients.append([p.grad.clone() for p in model.parameters()])
+    assert all(g.abs().max() > 0 for g in gradients[0])
+    assert all(relative(b, a) <= 1e-12 for a, b in zip(*gradients))
+
+
+@pytest.mark.parametrize("kind", ["fernn", "grnn"])
 def test_world_checkpoints_load_by_their_recorded_kind(kind, tmp_path) -> None:
     model = world_model(kind, dtype=torch.float32, world_size=40)
     path = fernn.save_checkpoint(tmp_path / "world.pt", model, {"note": "test"})

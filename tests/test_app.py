@@ -7,7 +7,6 @@ nothing depends on ``pretrained/``. "No traceback" means: no exception element o
 from __future__ import annotations
 
 import fractions
-import importlib.util
 import io
 import json
 import urllib.parse
@@ -22,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 import fernn
 import fernn.datasets.digits
+import tiny
 from uploads import jpeg_claiming, png_bytes
 import fernn.showcase.owndigit
 import fernn.showcase.serving
@@ -30,6 +30,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
 GRID = {"speeds": [-3, -2, -1, 0, 1, 2, 3],
         "mse": [[0.001 * (1 + abs(dy) + abs(dx)) for dx in range(-3, 4)] for dy in range(-3, 4)]}
+ROTATION_GRID = {"speeds": [-3, -2, -1, 0, 1, 2, 3], "mse": [[0.002 * (1 + abs(k)) for k in range(-3, 4)]]}
 
 
 def rings(*accuracies: float) -> list[dict]:
@@ -39,16 +40,16 @@ def rings(*accuracies: float) -> list[dict]:
 
 def write_classifiers(folder: Path) -> None:
     """classify/{grnn,fernn,single-frame}.pt as the app reads them: small, with recorded evaluations."""
-    small = dict(hidden_channels=4, head_layers=1, head_channels=4)
     settings = {"training_max_speed": 1}
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_classifier("grnn", **small), {"evaluation": {
-        "settings": settings, "test_accuracy": 0.9, "rings": rings(0.9, 0.88, 0.5, 0.3, 0.2)}})
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_classifier("fernn", **small), {"evaluation": {
-        "settings": settings, "test_accuracy": 0.93, "rings": rings(0.93, 0.92, 0.6, 0.35, 0.25),
-        "widened_rings": rings(0.93, 0.92, 0.91, 0.9, 0.9), "widened_max_speed": 4}})
-    fernn.save_checkpoint(folder / "single-frame.pt", fernn.build_classifier("grnn", **small), {
-        "train": {"config": {"data": {"context_frames": 1}}},
-        "evaluation": {"settings": settings, "test_accuracy": 0.3, "rings": rings(0.3, 0.3, 0.3, 0.3, 0.3)}})
+    tiny.write_app_classifiers(folder, {
+        "grnn.pt": {"evaluation": {
+            "settings": settings, "test_accuracy": 0.9, "rings": rings(0.9, 0.88, 0.5, 0.3, 0.2)}},
+        "fernn.pt": {"evaluation": {
+            "settings": settings, "test_accuracy": 0.93, "rings": rings(0.93, 0.92, 0.6, 0.35, 0.25),
+            "widened_rings": rings(0.93, 0.92, 0.91, 0.9, 0.9), "widened_max_speed": 4}},
+        "single-frame.pt": {
+            "train": {"config": {"data": {"context_frames": 1}}},
+            "evaluation": {"settings": settings, "test_accuracy": 0.3, "rings": rings(0.3, 0.3, 0.3, 0.3, 0.3)}}})
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +57,10 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """grnn.pt and fernn.pt (evaluated, |V| = 25 as shipped), plus the awkward cases."""
     folder = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
-    small = dict(hidden_channels=4, decoder_layers=2)
+    small = tiny.APP_FORECASTER
     evaluation = {"evaluation": {"velocity_grid": GRID, "test_mse": 0.01,
                                  "settings": {"data_max_speed": 1}}}
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", **small), evaluation)
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", max_speed=2, **small), evaluation)
+    tiny.write_app_pair(folder, {"grnn.pt": evaluation, "fernn.pt": evaluation})
     fernn.save_checkpoint(folder / "untrained.pt", fernn.build_model("fernn", max_speed=1, **small))
     # 192 channels: a 289-copy rollout with 20 context frames plans about 2.4 GiB.
     fernn.save_checkpoint(folder / "wide.pt", fernn.build_model("fernn", max_speed=1, hidden_channels=192,
@@ -72,21 +72,10 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "corrupt.pt").write_bytes(b"this is not a checkpoint" * 10)
     torch.save({"x": fractions.Fraction(1, 3)}, folder / "foreign.pt")  # torch's refusal is in ANSI bold
     write_classifiers(folder / "classify")
-    write_rotation_pair(folder / "rotation")
+    # rotation/: a small C_12 pair (12 channels: one field), evaluated, trained on |k| <= 1.
+    tiny.write_app_rotation_pair(folder / "rotation", {"evaluation": {
+        "velocity_grid": ROTATION_GRID, "test_mse": 0.02, "settings": {"data_max_speed": 1}}})
     return folder
-
-
-ROTATION_GRID = {"speeds": [-3, -2, -1, 0, 1, 2, 3], "mse": [[0.002 * (1 + abs(k)) for k in range(-3, 4)]]}
-
-
-def write_rotation_pair(folder: Path) -> None:
-    """rotation/{grnn,fernn}.pt: a small C_12 pair (12 channels: one field), evaluated, trained on |k| <= 1."""
-    folder.mkdir()
-    twelve = fernn.flows.Rotation(order=12)
-    small = dict(hidden_channels=12, decoder_layers=2, flow=twelve)
-    evaluation = {"evaluation": {"velocity_grid": ROTATION_GRID, "test_mse": 0.02, "settings": {"data_max_speed": 1}}}
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", **small), evaluation)
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", max_speed=2, **small), evaluation)
 
 
 @pytest.fixture
@@ -350,14 +339,12 @@ def test_a_clean_link_shows_no_note(app: AppTest):
 
 def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
     """fernn.showcase.links.demo_link_fields repeats the widgets' ranges and options: they must agree."""
-    spec = importlib.util.spec_from_file_location("app_constants", APP)
-    constants = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(constants)  # defines; main() runs only as a script
+    from fernn.showcase.app import resources, shared as constants
     app.query_params.update({"digits": "2"})
     at = app.run()
     assert_clean(at)
     fields = fernn.showcase.links.demo_link_fields(
-        test_digits=500, checkpoints=constants.checkpoint_files(),
+        test_digits=500, checkpoints=resources.checkpoint_files(),
         velocity_choices=constants.VELOCITY_CHOICES, tabs=constants.TABS, renamed_tabs=constants.RENAMED_TABS,
         max_digit_speed=constants.MAX_DIGIT_SPEED, motions=constants.MOTIONS,
         angular_velocities=constants.ANGULAR_VELOCITIES, start_angles=constants.START_ANGLES)
@@ -495,7 +482,7 @@ def test_classify_view_shows_every_models_answer_over_time(app: AppTest, checkpo
 
 
 def test_classify_view_says_plainly_when_the_classifiers_are_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    fernn.save_checkpoint(tmp_path / "grnn.pt", fernn.build_model("grnn", hidden_channels=4, decoder_layers=2))
+    fernn.save_checkpoint(tmp_path / "grnn.pt", fernn.build_model("grnn", **tiny.APP_FORECASTER))
     monkeypatch.setenv("FERNN_CHECKPOINT_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["tab"] = "Classify"

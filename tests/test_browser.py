@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import fernn
+import tiny
 from fernn.showcase.appserver import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,30 +50,26 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return dict(speeds=speeds, mse=[[inside if max(abs(dy), abs(dx)) <= 1 else outside for dx in speeds]
                                         for dy in speeds], **extra)
 
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", hidden_channels=4, decoder_layers=2),
-                          {"evaluation": {"velocity_grid": grid(0.007, 0.2)}})
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", hidden_channels=4, decoder_layers=2),
-                          {"evaluation": {"velocity_grid": grid(0.002, 0.2),
-                                          "widened_velocity_grid": grid(0.002, 0.0021, max_speed=4)}})
-    small, settings = dict(hidden_channels=4, head_layers=1, head_channels=4), {"training_max_speed": 1}
+    tiny.write_app_pair(folder, {
+        "grnn.pt": {"evaluation": {"velocity_grid": grid(0.007, 0.2)}},
+        "fernn.pt": {"evaluation": {"velocity_grid": grid(0.002, 0.2),
+                                    "widened_velocity_grid": grid(0.002, 0.0021, max_speed=4)}}})
+    settings = {"training_max_speed": 1}
 
     def rings(*accuracies: float) -> list[dict]:
         return [{"speed": s, "accuracy": a, "interval": [a - 0.03, a + 0.03]} for s, a in enumerate(accuracies)]
 
-    fernn.save_checkpoint(folder / "classify" / "grnn.pt", fernn.build_classifier("grnn", **small), {"evaluation": {
-        "settings": settings, "rings": rings(0.9, 0.85, 0.45, 0.25, 0.18)}})
-    fernn.save_checkpoint(folder / "classify" / "fernn.pt", fernn.build_classifier("fernn", pooling="peak", **small), {"evaluation": {
-        "settings": settings, "rings": rings(0.93, 0.9, 0.55, 0.3, 0.2), "widened_max_speed": 4,
-        "widened_rings": rings(0.93, 0.9, 0.9, 0.89, 0.88)}})
-    fernn.save_checkpoint(folder / "classify" / "single-frame.pt", fernn.build_classifier("grnn", **small), {
-        "train": {"config": {"data": {"context_frames": 1}}},
-        "evaluation": {"settings": settings, "rings": rings(0.35, 0.34, 0.35, 0.34, 0.35)}})
-    twelve = fernn.flows.Rotation(order=12)  # the rotation pair: one C_12 field each
+    tiny.write_app_classifiers(folder / "classify", {
+        "grnn.pt": {"evaluation": {"settings": settings, "rings": rings(0.9, 0.85, 0.45, 0.25, 0.18)}},
+        "fernn.pt": {"evaluation": {
+            "settings": settings, "rings": rings(0.93, 0.9, 0.55, 0.3, 0.2), "widened_max_speed": 4,
+            "widened_rings": rings(0.93, 0.9, 0.9, 0.89, 0.88)}},
+        "single-frame.pt": {
+            "train": {"config": {"data": {"context_frames": 1}}},
+            "evaluation": {"settings": settings, "rings": rings(0.35, 0.34, 0.35, 0.34, 0.35)}}}, pooling="peak")
     grid = {"speeds": list(range(-4, 5)), "mse": [[0.002 * (1 + k * k) for k in range(-4, 5)]]}
-    for kind, extra in (("grnn", {}), ("fernn", {"max_speed": 2})):
-        fernn.save_checkpoint(folder / "rotation" / f"{kind}.pt", fernn.build_model(
-            kind, hidden_channels=12, decoder_layers=2, flow=twelve, **extra), {"evaluation": {
-                "velocity_grid": grid, "test_mse": 0.01, "settings": {"data_max_speed": 1}}})
+    tiny.write_app_rotation_pair(folder / "rotation", {"evaluation": {  # one C_12 field each
+        "velocity_grid": grid, "test_mse": 0.01, "settings": {"data_max_speed": 1}}})
     return folder
 
 

@@ -23,6 +23,7 @@ import torch
 from PIL import Image, ImageFile
 
 import fernn
+import tiny
 from uploads import blank_png, jpeg_claiming, png_bytes
 from fernn.showcase import links, owndigit, serving, visitor_checkpoints
 from fernn import showcase
@@ -448,7 +449,7 @@ def _foreign(payload: dict) -> None:
 
 
 def _three_channels(payload: dict) -> None:
-    model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1, in_channels=3)
+    model = tiny.forecaster("grnn", in_channels=3)
     payload.update(config=model.config.to_dict(), state_dict=model.state_dict())
 
 
@@ -463,13 +464,13 @@ def _nan(payload: dict) -> None:
      ("it is not a readable checkpoint (it holds Python objects other than tensors and plain values, such as "
       "fractions.Fraction, which fernn never loads)")),
     (lambda: checkpoint_bytes(x=1), "it is not a fernn checkpoint"),
-    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_grow),
+    (lambda: checkpoint_bytes(tiny.forecaster("grnn"), edit=_grow),
      "weights do not match its config: it describes"),
-    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_foreign),
+    (lambda: checkpoint_bytes(tiny.forecaster("grnn"), edit=_foreign),
      "it holds a classifier; the comparison runs forecasters"),
-    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_three_channels),
+    (lambda: checkpoint_bytes(tiny.forecaster("grnn"), edit=_three_channels),
      "the model reads 3 channels; the demo's digits have 1"),
-    (lambda: checkpoint_bytes(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), edit=_nan),
+    (lambda: checkpoint_bytes(tiny.forecaster("grnn"), edit=_nan),
      "its weights hold NaN or infinite values"),
 ])
 def test_an_unusable_upload_gets_one_line_without_paths_or_torch_advice(make, message):
@@ -505,7 +506,7 @@ def test_an_upload_over_the_size_cap_is_refused_before_it_is_read(monkeypatch):
 
 def small_comparison(predict_frames: int = 2) -> showcase.Comparison:
     """A real comparison of a 2-channel G-RNN on one still diagonal stroke."""
-    model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1).eval()
+    model = tiny.forecaster("grnn")
     return showcase.compare({"G-RNN": model}, [showcase.Digit(np.eye(28))], context_frames=3,
                             predict_frames=predict_frames)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import fernn
+import tiny
 
 
 def make_blob(seed: int = 0) -> np.ndarray:
@@ -35,7 +36,7 @@ def make_integrator_fernn(max_speed: int = 2, decay: float = 0.9) -> fernn.Forec
 
 
 def make_tiny_grnn() -> fernn.Forecaster:
-    return fernn.build_model("grnn", hidden_channels=2, decoder_layers=1).eval()
+    return tiny.forecaster("grnn")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import fernn
+import tiny
 from fernn.datasets.digits import load_digits
 from fernn.datasets.sequences import fixed_velocity_sequences
 from fernn.measures import mean_interval, velocity_grid_mse
@@ -19,8 +20,7 @@ from fernn.showcase import study
 
 def small_models() -> dict[str, fernn.Forecaster]:
     torch.manual_seed(0)
-    return {"G-RNN": fernn.build_model("grnn", hidden_channels=2, decoder_layers=1).eval(),
-            "FERNN": fernn.build_model("fernn", hidden_channels=2, decoder_layers=1, max_speed=1).eval()}
+    return tiny.pair()
 
 
 def test_held_out_study_is_the_per_sequence_mean_with_its_interval():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import fernn
+import tiny
 from fernn import showcase
 from fernn.showcase.headline import headline, readout_notes
 
@@ -12,8 +13,7 @@ from fernn.showcase.headline import headline, readout_notes
 def _comparison(digits, velocities=None, predict_frames=3):
     torch = __import__("torch")
     torch.manual_seed(0)
-    models = {"G-RNN": fernn.build_model("grnn", hidden_channels=2, decoder_layers=1).eval(),
-              "FERNN": fernn.build_model("fernn", hidden_channels=2, decoder_layers=1, max_speed=1).eval()}
+    models = tiny.pair()
     return showcase.compare(models, digits, context_frames=3, predict_frames=predict_frames,
                             velocities=velocities or showcase.AS_TRAINED)
 

@@ -1,8 +1,8 @@
-"""The demo's own-digit input (Streamlit widgets, used by ``app.py``'s sidebar): a digit drawn on a
-canvas or uploaded as an image, or the one a shared link carries (``d1``).
+"""The sidebar's own digit (part of 1 · Input): a digit drawn on a canvas or uploaded as an image,
+or the one a shared link carries (``d1``).
 
 Widgets only: preparing the digit, bounding uploads and choosing which digit is in use live in
-:mod:`fernn.showcase.serving`.
+:mod:`fernn.showcase.owndigit`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from fernn.showcase import owndigit, serving
 from fernn import showcase
-
-
-@st.cache_data(max_entries=64, show_spinner="Reading the image…")
-def upload_digit(data: bytes, _slots: serving.RunSlots) -> np.ndarray:
-    """Once per distinct file (``_slots`` is not part of the cache key), in a run slot: decoding
-    is the costly part of an upload."""
-    return owndigit.digit_from_upload(data, slots=_slots)
+from fernn.showcase import owndigit, serving
+from fernn.showcase.app import resources
 
 
 def own_digit(source: str, *, slots: serving.RunSlots) -> tuple[np.ndarray | None, str]:
@@ -27,6 +21,7 @@ def own_digit(source: str, *, slots: serving.RunSlots) -> tuple[np.ndarray | Non
     digit in use. Uploads are decoded in one of the server's run ``slots``."""
     made, problem = None, ""
     if source == "Draw":
+        # Imported here, from its module at call time: only drawing needs it, and tests stand in for it.
         from streamlit_drawable_canvas import st_canvas
 
         st.caption("Draw one digit, white on black; the toolbar above the canvas undoes or clears.")
@@ -42,7 +37,7 @@ def own_digit(source: str, *, slots: serving.RunSlots) -> tuple[np.ndarray | Non
                                   type=["png", "jpg", "jpeg"], key="upload")
         empty = "Upload a PNG or JPEG image of a digit to start."
         try:
-            made = None if upload is None else upload_digit(upload.getvalue(), slots)
+            made = None if upload is None else resources.upload_digit(upload.getvalue(), slots)
         except showcase.DemoError as error:
             problem = f"Cannot use {upload.name}: {error}. No digit is in use until an upload succeeds."
     chosen = owndigit.use_own_digit(made, problem, empty=empty, link=st.query_params, state=st.session_state)

@@ -1,0 +1,126 @@
+"""The sidebar's digits and their motion: 1 · Input (MNIST test digits, or one drawn or uploaded)
+and 2 · Motion (translate or rotate; each digit's velocity and start), in the flow's own terms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from fernn import showcase
+from fernn.flows import TRANSLATION, Flow
+from fernn.showcase import viz
+from fernn.showcase.app import resources
+from fernn.showcase.app.shared import (BIND, DEFAULT_PAIRS, DIGITS, MAX_DIGIT_SPEED, MODEL_A, MODEL_B, MOTION, MOTIONS,
+                                       ROTATION, SEED, SOURCE, TRANSLATE)
+from fernn.showcase.app.sidebar_own_digit import own_digit
+
+
+def _random_digits() -> None:
+    """"Random test digits": a new pair for both slots, a function of the seed and the press count."""
+    draws = st.session_state["random_draws"] = st.session_state.get("random_draws", 0) + 1
+    rng = np.random.default_rng([int(st.session_state.get(SEED, 0)), draws])
+    st.session_state[DIGITS[0]], st.session_state[DIGITS[1]] = map(
+        int, rng.integers(0, len(resources.test_digits()[0]), size=2))
+
+
+def choose_digits() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
+    """One ``(image, label)`` per digit slot (``None`` where there is none yet), why not, and how
+    loudly to say it (``"error"`` or ``"info"``)."""
+    st.header("1 · Input")
+    source = st.radio("Digit source", ("MNIST", "Draw", "Upload"), key=SOURCE, bind=BIND, horizontal=True)
+    count = st.radio("Number of digits", (1, 2), key="digits", bind=BIND, horizontal=True)
+    images, labels = resources.test_digits()
+
+    def mnist(slot: int, default: int) -> tuple[np.ndarray, str]:
+        index = st.number_input(f"MNIST test digit #{slot} (0–{len(images) - 1})", 0, len(images) - 1, default,
+                                key=DIGITS[slot - 1], bind=BIND)
+        return images[index].astype(np.float32) / 255.0, f"MNIST #{index} (a {labels[index]})"
+
+    chosen, problem = [], ""
+    if source == "MNIST":
+        chosen.append(mnist(1, 7))
+    else:
+        digit, problem = own_digit(source, slots=resources.server()[1])
+        chosen.append(None if digit is None else (digit, "drawn" if source == "Draw" else "uploaded"))
+    if count == 2:
+        chosen.append(mnist(2, 3))
+    if source == "MNIST" or count == 2:
+        st.button("Random test digits", on_click=_random_digits)
+    if not problem:
+        for column, (image, label) in zip(st.columns(2), chosen):
+            column.image(viz.upscale(image, 4), caption=label, clamp=True)
+    else:
+        chosen[0] = None
+    return chosen, problem, "error" if problem.startswith(("Cannot", "This link")) else "info"
+
+
+def _open_motion_pair() -> None:
+    """On a change of motion: open that motion's shipped pair where both files are there."""
+    pair, files = DEFAULT_PAIRS[st.session_state[MOTION]], resources.checkpoint_files()
+    if all(name in files for name in pair):
+        st.session_state[MODEL_A], st.session_state[MODEL_B] = pair
+
+
+def choose_motion_kind() -> str:
+    """Translate or Rotate; a change opens that motion's shipped pair of models."""
+    st.header("2 · Motion")
+    return st.radio("Motion", MOTIONS, key=MOTION, bind=BIND, horizontal=True, on_change=_open_motion_pair,
+                    help="Translate: digits slide across the canvas (it wraps). Rotate: digits turn about its centre.")
+
+
+def motion_flow(motion: str, models: dict) -> Flow:
+    """The flow the digits move by: translation, or for 'Rotate' the loaded rotation models'
+    group (the shipped one when none is loaded)."""
+    if motion == TRANSLATE:
+        return TRANSLATION
+    return next((model.flow for model in models.values() if model.flow.name == "rotation"), ROTATION)
+
+
+def choose_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None,
+                  flow: Flow) -> list[showcase.Digit]:
+    """Each slot's velocity and start (sliders even for a slot still waiting for its digit), in
+    ``flow``'s terms: ``(dy, dx)`` pixels per frame, or degrees per frame in whole rotation steps."""
+    if flow != TRANSLATION:
+        return _rotation_motion(chosen, training_speed, flow)
+    trained = f"−{training_speed}…{training_speed}" if training_speed is not None else "not recorded"
+    st.caption(f"px/frame; **training range {trained}** on each axis. dy moves down, dx right; the canvas wraps.")
+    defaults, starts, digits = ((1, 2), (-1, 1)), showcase.default_starts(len(chosen)), []
+    for slot, item in enumerate(chosen, start=1):
+        left, right = st.columns(2)
+        dy = left.slider(f"dy ↓ digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][0],
+                         key=f"vy{slot}", bind=BIND)
+        dx = right.slider(f"dx → digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][1],
+                          key=f"vx{slot}", bind=BIND)
+        if training_speed is not None and TRANSLATION.speed((dy, dx)) > training_speed:
+            st.markdown(f":orange[⚠ {TRANSLATION.label((dy, dx))} is **beyond the training range**]")
+        with st.expander(f"Start position of digit {slot}"):
+            y = st.slider("shift down", -14, 13, 0, key=f"y{slot}", bind=BIND)
+            x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)
+        if item is not None:
+            start = (starts[slot - 1][0] + y, starts[slot - 1][1] + x)
+            digits.append(showcase.Digit(item[0], (dy, dx), start, item[1]))
+    return digits
+
+
+def _rotation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None,
+                     flow: Flow) -> list[showcase.Digit]:
+    """:func:`choose_motion` for a rotation: each slot's angular velocity and start angle in degrees."""
+    step = flow.step_degrees
+    trained = f"±{training_speed * step:g}°" if training_speed is not None else "not recorded"
+    st.caption(f"°/frame, counter-clockwise positive, in steps of {step:g}°; **training range {trained}**. "
+               "Digits turn about the centre and overlap, as in Rotating MNIST.")
+    speeds = [round(k * step) for k in range(-MAX_DIGIT_SPEED, MAX_DIGIT_SPEED + 1)]
+    angles = [round(k * step) for k in range(flow.order)]
+    defaults, digits = (2, -1), []
+    for slot, item in enumerate(chosen, start=1):
+        degrees = st.select_slider(f"ω digit {slot} (°/frame)", speeds, round(defaults[slot - 1] * step),
+                                   key=f"w{slot}", bind=BIND)
+        velocity = round(degrees / step)
+        if training_speed is not None and flow.speed(velocity) > training_speed:
+            st.markdown(f":orange[⚠ {flow.rate(velocity)} is **beyond the training range**]")
+        with st.expander(f"Start angle of digit {slot}"):
+            start = st.select_slider("start angle (°)", angles, 0, key=f"a{slot}", bind=BIND)
+        if item is not None:
+            digits.append(showcase.Digit(item[0], velocity, round(start / step), item[1], flow))
+    return digits

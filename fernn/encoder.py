@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from fernn.cells import FlowRNNCell, StepRunner
 from fernn.flows import TRANSLATION, Flow, Velocity, VelocitySet, flow_from_record
+from fernn.flows.words import words
 
 __all__ = ["CLASSIFIER_POOLINGS", "KINDS", "POOLINGS", "Kind", "velocities_for", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
            "pool_copies"]
@@ -73,7 +74,7 @@ def velocities_for(kind: str, flow: Flow, *, max_speed: int | None, velocities: 
         raise ValueError("give either max_speed or velocities, not both")
     if not Kind(kind).lifted:
         if (max_speed not in (None, 0)) or (velocities is not None and flow.as_velocities(velocities) != (flow.zero,)):
-            raise ValueError(f"a G-RNN has the single velocity {flow.label(flow.zero)}; drop max_speed/velocities "
+            raise ValueError(f"a G-RNN has the single velocity {words(flow).label(flow.zero)}; drop max_speed/velocities "
                              "or use kind='fernn'")
         return flow.as_velocities([flow.zero])
     if velocities is not None:

@@ -17,6 +17,7 @@ from fernn.flows import Flow, GridAxes, Rotation, flow_from_record
 from fernn.flows.rotation import rotate, rotate_each
 from fernn.flows.rotation_kernels import basis_size, steerable_basis
 from fernn.reference import reference_rollout
+from fernn.flows.words import words
 
 ORDER = 16  # 22.5° steps: 1, 2 and 3 steps all resample, 4 steps is a quarter turn
 FLOW = Rotation(order=ORDER)
@@ -94,12 +95,12 @@ def test_rotation_velocities_speeds_and_sets() -> None:
 
 def test_rotation_labels_and_grid() -> None:
     twelve = Rotation(order=12)
-    assert [twelve.label(v) for v in (1, -2, 0)] == ["+30°", "-60°", "0°"]
-    assert FLOW.label(1) == "+22.5°" and FLOW.unit == "°/frame"
+    assert [words(twelve).label(v) for v in (1, -2, 0)] == ["+30°", "-60°", "0°"]
+    assert words(FLOW).label(1) == "+22.5°" and words(FLOW).unit == "°/frame"
     grid = twelve.grid(2)
     assert isinstance(grid, GridAxes) and grid.shape == (1, 5) and grid.flat() == twelve.velocity_set(2)
     assert grid.column_values == (-2, -1, 0, 1, 2)
-    assert twelve.set_label(2) == "V = {-2..2} × 30°" and twelve.set_label(0) == "V = {0°}"
+    assert words(twelve).set_label(2) == "V = {-2..2} × 30°" and words(twelve).set_label(0) == "V = {0°}"
     assert repr(FLOW) == "Rotation(order=16)"
 
 
@@ -452,8 +453,8 @@ def test_rotation_training_step_runs_under_bfloat16_autocast() -> None:
 
 def test_hidden_channels_are_named_by_field_and_orientation():
     twelve = Rotation(order=12)
-    assert twelve.describe_channels([0, 13]) == "ch 0: field 0, orientation 0°; ch 13: field 1, orientation 30°"
-    assert fernn.flows.TRANSLATION.describe_channels([0, 13]) == ""
+    assert words(twelve).describe_channels([0, 13]) == "ch 0: field 0, orientation 0°; ch 13: field 1, orientation 30°"
+    assert words(fernn.flows.TRANSLATION).describe_channels([0, 13]) == ""
 
 
 def test_the_lift_commutes_with_quarter_turns_and_nearly_with_30_degrees():

@@ -21,6 +21,7 @@ from fernn.records import RingAccuracy
 from fernn.showcase import viz
 from fernn.showcase.viz.panels import label_band
 from fernn.showcase.viz.style import DIGIT_COLORSCALE, ERROR_COLORSCALE
+from fernn.flows.words import words
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +250,7 @@ def test_velocity_grid_figures_follow_a_one_axis_flow():
     boxes = [(s["x0"], s["x1"], s["y0"], s["y1"]) for s in spec["layout"]["shapes"]]
     assert boxes == [(-1.5, 1.5, -0.5, 0.5), (-2.5, 2.5, -0.5, 0.5)]  # one row, the columns |ω| <= r
     assert spec["layout"]["xaxis"]["title"]["text"].startswith("ω")
-    assert spec["layout"]["xaxis"]["ticktext"] == [flow.label(v) for v in (-2, -1, 0, 1, 2)]
+    assert spec["layout"]["xaxis"]["ticktext"] == [words(flow).label(v) for v in (-2, -1, 0, 1, 2)]
     assert list(fig.data[0].colorbar.ticktext) == ["1e-2", "2e-2", "5e-2", "0.1"]  # one decade: 1, 2, 5 too
 
 

@@ -26,6 +26,7 @@ from fernn.records import ClassifierEvaluation, LongRollout, ModelRecord, Traini
 from fernn.flows import Flow, flow_from_record
 import fernn.paper as paper
 from fernn.experiments.table1 import DATA_MAX_SPEED, ROLES
+from fernn.flows.words import words
 
 __all__ = ["main", "make_figures", "make_table1_figure", "table1_sources"]
 
@@ -82,12 +83,12 @@ def _grid_panels(plt, grids: list[tuple[str, VelocityGrid]], training_speed: int
                           fontsize=6.5, color="white" if mse[i, j] < np.sqrt(norm.vmin * norm.vmax) else "black")
         box, rise = training_speed + 0.5, (0.5 if one_row else training_speed + 0.5)
         axis.add_patch(plt.Rectangle((-box, -rise), 2 * box, 2 * rise, fill=False, ls="--", lw=2, ec="#00E5FF"))
-        axis.set(title=title, xlabel=f"{grid_axes.column_name} ({flow.unit})", xticks=columns)
+        axis.set(title=title, xlabel=f"{grid_axes.column_name} ({words(flow).unit})", xticks=columns)
         axis.set_xticklabels(grid_axes.column_ticks)
         if one_row:
             axis.set_yticks([])
         else:
-            axis.set(ylabel=f"{grid_axes.row_name} ({flow.unit})", yticks=rows)
+            axis.set(ylabel=f"{grid_axes.row_name} ({words(flow).unit})", yticks=rows)
     figure.colorbar(image, ax=axes, label="test MSE (log)", shrink=0.8)
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -196,7 +197,7 @@ def make_figures(pretrained: Path) -> list[Path]:
     grids = [("G-RNN", evaluation["G-RNN"].velocity_grid), ("FERNN, its own V", evaluation["FERNN"].velocity_grid)]
     widened = evaluation["FERNN"]
     if widened.widened_velocity_grid is not None and widened.widened_max_speed:
-        grids.append((f"FERNN run with {flow.set_label(widened.widened_max_speed)}", widened.widened_velocity_grid))
+        grids.append((f"FERNN run with {words(flow).set_label(widened.widened_max_speed)}", widened.widened_velocity_grid))
     _grid_panels(plt, grids, records["FERNN"].training_max_speed or 1, written[1], flow)
     _length_panels(plt, {name: value.long_rollout for name, value in evaluation.items()}, written[2])
     if study is not None:

@@ -14,6 +14,7 @@ from fernn.encoder import Kind
 from fernn.classifier import Classifier
 from fernn.measures import INTERVAL_METHOD, interval_bounds
 from fernn.flows import flow_from_record
+from fernn.flows.words import words
 
 __all__ = ["ROTATION_TARGETS", "TARGETS", "checked", "comparison", "late_improvement", "markdown_report",
            "report_steps", "settings_allow_targets", "steps_to_reach", "target_pair"]
@@ -206,12 +207,12 @@ def markdown_report(results: dict[str, dict], checks: dict | None) -> str:
         grids = [(_cell(name), e["velocity_grid"])]
         widened = e.get("widened_velocity_grid")
         if widened:
-            grids.append((f"{_cell(name)} run with {flow.set_label(widened['max_speed'])}", widened))
+            grids.append((f"{_cell(name)} run with {words(flow).set_label(widened['max_speed'])}", widened))
         for title, grid in grids:
             axes = flow.grid(grid.get("grid_max_speed", max(abs(s) for s in grid["speeds"])))
             corner = f"{axes.row_name} \\ {axes.column_name}" if axes.row_name else axes.column_name
             where = f"rows {axes.row_name}, columns {axes.column_name}" if axes.row_name else axes.column_name
-            lines += ["", f"{title}: test MSE per fixed velocity ({where}, {flow.unit})", "",
+            lines += ["", f"{title}: test MSE per fixed velocity ({where}, {words(flow).unit})", "",
                       f"| {corner} | " + " | ".join(axes.column_ticks) + " |",
                       "|---" * (len(axes.column_values) + 1) + "|"]
             lines += [f"| {label if axes.row_name else 'MSE'} | " + " | ".join(f"{value:.3g}" for value in row) + " |"

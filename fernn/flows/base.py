@@ -137,10 +137,6 @@ class Flow(ABC):
 
     #: The registry key, stored in checkpoints (``{"name": ..., **options}``).
     name: str = ""
-    #: The unit of a velocity in the app and figures, e.g. ``"px/frame"``.
-    unit: str = ""
-    #: How prose says a digit goes under this flow ("moves", "turns").
-    verb: str = "moves"
 
     # -- velocities: the group law -------------------------------------------------------------
     @abstractmethod
@@ -273,35 +269,10 @@ class Flow(ABC):
         """Trainable numbers in :meth:`convolutions` (for checking a checkpoint before building it)."""
         return (in_channels + hidden_channels) * hidden_channels * kernel_size * kernel_size
 
-    # -- labels for tables, figures and controls -----------------------------------------------
-    @abstractmethod
-    def label(self, velocity: Velocity) -> str:
-        """A short human label of a velocity, without unit (``"(1, -2)"``, ``"-30°"``)."""
-
+    # -- tables --------------------------------------------------------------------------------
     @abstractmethod
     def grid(self, max_speed: int) -> GridAxes:
-        """:meth:`velocity_set` ``(max_speed)`` laid out as a table."""
-
-    def set_label(self, max_speed: int) -> str:
-        """How the set :meth:`velocity_set` ``(max_speed)`` is written, e.g. ``"V = {-2..2}^2"``."""
-        return f"V_{max_speed}"
-
-    def rate(self, velocity: Velocity) -> str:
-        """A velocity with its unit, as prose shows it: ``"(1, -2) px/frame"``, ``"+60°/frame"``."""
-        return f"{self.label(velocity)} {self.unit}"
-
-    def speed_text(self, speed: int) -> str:
-        """A speed (see :meth:`speed`) with its unit: ``"2 px/frame"``, ``"60°/frame"``."""
-        return f"{speed} {self.unit}"
-
-    def describe_channels(self, channels: Sequence[int]) -> str:
-        """What hidden ``channels`` are, for a flow whose state has a group axis (which field, which
-        orientation); ``""`` where a channel is just a channel."""
-        return ""
-
-    def range_text(self, limit: int) -> str:
-        """The range of speeds up to ``limit``, as prose shows it: ``"|v| ≤ 1"``, ``"|ω| ≤ 30°/frame"``."""
-        return f"|v| ≤ {limit}"
+        """:meth:`velocity_set` ``(max_speed)`` laid out as a table (its words: :mod:`fernn.flows.words`)."""
 
     # -- identity and records ------------------------------------------------------------------
     def options(self) -> dict:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fernn.flows.base import Flow, GridAxes, is_whole_number, register_flow
+from fernn.flows.words import words
 from fernn.flows.rotation_kernels import GroupConv, LiftingConv, basis_size
 
 __all__ = ["CopyRotator", "Rotation", "rotate", "rotate_each"]
@@ -274,8 +275,6 @@ class Rotation(Flow):
     """
 
     name = "rotation"
-    unit = "°/frame"
-    verb = "turns"
 
     def __init__(self, *, order: int) -> None:
         if not is_whole_number(order) or int(order) < 4 or int(order) % 4:
@@ -381,28 +380,7 @@ class Rotation(Flow):
         return (in_channels + fields * self.order) * fields * basis_size(kernel_size)
 
     # -- labels ---------------------------------------------------------------------------
-    def label(self, velocity: int) -> str:
-        return f"{velocity * self.step_degrees:+g}°" if velocity else "0°"
-
     def grid(self, max_speed: int) -> GridAxes:
         speeds = self.velocity_set(max_speed)
         return GridAxes(velocities=(speeds,), row_name="", column_name="ω", row_values=(0,), column_values=speeds,
-                        column_labels=tuple(self.label(k) for k in speeds))
-
-    def rate(self, velocity: int) -> str:
-        return f"{self.label(velocity)}/frame"
-
-    def speed_text(self, speed: int) -> str:
-        return f"{speed * self.step_degrees:g}°/frame"
-
-    def describe_channels(self, channels: Sequence[int]) -> str:
-        return "; ".join(f"ch {c}: field {c // self.order}, orientation {c % self.order * self.step_degrees:g}°"
-                         for c in channels)
-
-    def range_text(self, limit: int) -> str:
-        return f"|ω| ≤ {limit * self.step_degrees:g}°/frame"
-
-    def set_label(self, max_speed: int) -> str:
-        if not max_speed:
-            return "V = {0°}"
-        return f"V = {{-{max_speed}..{max_speed}}} × {self.step_degrees:g}°"
+                        column_labels=tuple(words(self).label(k) for k in speeds))

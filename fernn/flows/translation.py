@@ -266,7 +266,6 @@ class Translation(Flow):
     """
 
     name = "translation"
-    unit = "px/frame"
 
     def as_velocity(self, item: object) -> Velocity:
         return as_velocities([item])[0]
@@ -309,13 +308,8 @@ class Translation(Flow):
                    start: Velocity | None = None) -> torch.Tensor:
         return flow_image(image, velocity, num_frames, start=(0, 0) if start is None else start)
 
-    def label(self, velocity: Velocity) -> str:
-        return f"({velocity[0]}, {velocity[1]})"
-
     def grid(self, max_speed: int) -> GridAxes:
         speeds = tuple(range(-max_speed, max_speed + 1))
         return GridAxes(velocities=tuple(tuple((dy, dx) for dx in speeds) for dy in speeds), row_name="dy",
                         column_name="dx", row_values=speeds, column_values=speeds)
 
-    def set_label(self, max_speed: int) -> str:
-        return f"V = {{-{max_speed}..{max_speed}}}^2" if max_speed else "V = {(0, 0)}"

@@ -18,6 +18,7 @@ from fernn.flows import Flow
 from fernn.models import Forecaster
 from fernn.records import ForecasterEvaluation, TrainingRecord, VelocityGrid, record_of
 from fernn.showcase.planning import set_radius
+from fernn.flows.words import words
 
 __all__ = ["GridSummary", "ModelCard", "PaperNumber", "model_card", "paper_number"]
 
@@ -76,7 +77,7 @@ class ModelCard:
     def rows(self) -> list[tuple[str, str]]:
         """The card as ``(label, value)`` lines (Markdown), in reading order."""
         flow = self.flow
-        rows = [("Model", f"{self.kind}, {flow.name} ({flow.unit})"),
+        rows = [("Model", f"{self.kind}, {flow.name} ({words(flow).unit})"),
                 ("Parameters", f"{self.parameters:,}"),
                 ("Velocity set", f"{self.velocity_set} ({self.copies} cop{'y' if self.copies == 1 else 'ies'})"),
                 ("Training data", _speeds(flow, self.training_max_speed) if self.training_max_speed is not None
@@ -124,14 +125,14 @@ def model_card(name: str, model: Forecaster) -> ModelCard:
     if found.velocity_grid is not None:
         grids.append(_grid_summary("velocity grid", found.velocity_grid, flow, record.training_max_speed))
     if found.widened_velocity_grid is not None and found.widened_max_speed:
-        grids.append(_grid_summary(f"widened to {flow.set_label(found.widened_max_speed)}",
+        grids.append(_grid_summary(f"widened to {words(flow).set_label(found.widened_max_speed)}",
                                    found.widened_velocity_grid, flow, record.training_max_speed))
     return ModelCard(
         name=name,
         kind=config.kind.label,
         flow=flow,
         parameters=config.parameter_count(),
-        velocity_set=flow.set_label(radius) if radius is not None else f"{len(config.velocities)} chosen velocities",
+        velocity_set=words(flow).set_label(radius) if radius is not None else f"{len(config.velocities)} chosen velocities",
         copies=len(config.velocities),
         training_max_speed=record.training_max_speed,
         training_steps=training.selected_step,
@@ -212,7 +213,7 @@ def _mse(value: float | None) -> str:
 
 def _speeds(flow: Flow, speed: int) -> str:
     """A data range in the flow's words, e.g. "velocities in {-1..1}^2"."""
-    return "still digits" if speed == 0 else f"velocities in {flow.set_label(speed).removeprefix('V = ')}"
+    return "still digits" if speed == 0 else f"velocities in {words(flow).set_label(speed).removeprefix('V = ')}"
 
 
 def _duration(seconds: float) -> str:

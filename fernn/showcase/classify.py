@@ -20,6 +20,7 @@ from fernn.classifier import Classifier
 from fernn.datasets import flicker
 from fernn.datasets.digits import sequence_rng
 from fernn.datasets.flicker import FlickerSpec
+from fernn.encoder import Kind
 from fernn.flows import Flow, Velocity
 from fernn.records import ClassifierEvaluation, RingAccuracy, record_of
 from fernn.showcase.errors import DemoError
@@ -27,6 +28,7 @@ from fernn.showcase.headline import training_range_note
 from fernn.showcase.planning import AUTO, VelocityChoice, velocity_set_for
 from fernn.showcase.records import shared_training_speed
 from fernn.showcase.scenes import Digit
+from fernn.flows.words import words
 
 __all__ = ["CLASSIFIER_FILES", "Classification", "ClassifierRun", "FlickerScene",
            "RingSeries", "classifiers_missing", "classify", "classify_headline",
@@ -93,12 +95,15 @@ class ClassifierRun:
     each frame. ``one_frame``: it read each frame alone (a single-frame baseline), not the sequence."""
 
     name: str
-    kind: str
+    kind: Kind
     trained_velocities: tuple[Velocity, ...]
     velocities: tuple[Velocity, ...]
     probabilities: np.ndarray
     one_frame: bool
     seconds: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))  # a stored string names its kind
 
     @property
     def answers(self) -> np.ndarray:
@@ -210,14 +215,14 @@ def classify_headline(result: Classification) -> str:
     each model's final answer, its confidence and, when the true class is known, whether it is right."""
     flow, scene = result.flow, result.scene
     where = training_range_note(flow, scene.velocity, result.training_max_speed, who="classifiers")
-    parts = [f"The digit moves at **{flow.rate(scene.velocity)}**{where}; each frame shows "
+    parts = [f"The digit moves at **{words(flow).rate(scene.velocity)}**{where}; each frame shows "
              f"{scene.visible:.0%} of its pixels."]
     answers = [f"{run.name} says **{run.answer}** ({run.confidence:.0%}){result.mark(run)}" for run in result.runs]
     truth = "" if result.true_class is None else f" (it is a {result.true_class})"
     parts.append(", ".join(answers) + truth + ".")
     for run in result.runs:
         if run.kind.lifted and not run.one_frame and scene.velocity not in run.velocities:
-            parts.append(f"{flow.label(scene.velocity)} is outside the {run.name}'s velocity set: no hidden copy "
+            parts.append(f"{words(flow).label(scene.velocity)} is outside the {run.name}'s velocity set: no hidden copy "
                          "moves with the digit to line its frames up. Choose 'auto' to widen the set.")
     return " ".join(parts)
 
@@ -251,10 +256,10 @@ def ring_series(models: Mapping[str, Classifier]) -> tuple[RingSeries, ...]:
         if not isinstance(record, ClassifierEvaluation):
             continue
         radius = model.flow.set_radius(model.velocities)
-        trained = f", {model.flow.set_label(radius)} as trained" if model.config.kind.lifted and radius else ""
+        trained = f", {words(model.flow).set_label(radius)} as trained" if model.config.kind.lifted and radius else ""
         if record.rings is not None:
             series.append(RingSeries(f"{name}{trained}", name, False, record.rings))
         if record.widened_rings is not None and record.widened_max_speed:
-            label = f"{name}, widened to {model.flow.set_label(record.widened_max_speed)}"
+            label = f"{name}, widened to {words(model.flow).set_label(record.widened_max_speed)}"
             series.append(RingSeries(label, name, True, record.widened_rings))
     return tuple(series)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fernn.flows import Flow, Velocity
 from fernn.showcase.results import Comparison
+from fernn.flows.words import words
 
 __all__ = ["drift_summary", "headline", "readout_notes", "training_range_note", "worse_is_blank"]
 
@@ -17,10 +18,10 @@ def training_range_note(flow: Flow, velocity: Velocity, limit: int | None, *, wh
     if limit is None:
         return ""
     if speed <= limit:
-        return f", inside the training range ({flow.range_text(limit)})"
+        return f", inside the training range ({words(flow).range_text(limit)})"
     if limit == 0:
         return f", and the {who} were trained on still digits"
-    return f", {speed / limit:g}× the fastest training motion ({flow.speed_text(limit)})"
+    return f", {speed / limit:g}× the fastest training motion ({words(flow).speed_text(limit)})"
 
 
 def headline(comparison: Comparison) -> str:
@@ -32,7 +33,7 @@ def headline(comparison: Comparison) -> str:
     for index, velocity in enumerate(comparison.digit_velocities):
         who = f"Digit {index + 1}" if len(comparison.digit_velocities) > 1 else "The digit"
         where = training_range_note(flow, velocity, limit)
-        parts.append(f"{who} {flow.verb} at **{flow.rate(velocity)}**{where}.")
+        parts.append(f"{who} {words(flow).verb} at **{words(flow).rate(velocity)}**{where}.")
     runs = comparison.runs
     if len(runs) > 1:
         parts.append(_verdict(comparison) + f" over {comparison.predict_frames} predicted frames.")
@@ -84,7 +85,7 @@ def worse_is_blank(run, comparison: Comparison) -> bool:
 
 def _listed(flow: Flow, velocities) -> str:
     """``"(1, 2) is"`` or ``"(4, -4) and (-4, 4) are"``: velocities as the flow labels them, with the verb."""
-    labels = [flow.label(v) for v in velocities]
+    labels = [words(flow).label(v) for v in velocities]
     if len(labels) == 1:
         return f"{labels[0]} is"
     return f"{', '.join(labels[:-1])} and {labels[-1]} are"
@@ -101,10 +102,10 @@ def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
     velocity outside the set it ran with (Markdown)."""
     notes = []
     flow = comparison.flow
-    true = ", ".join(map(flow.label, comparison.digit_velocities))
+    true = ", ".join(map(words(flow).label, comparison.digit_velocities))
     for run in (r for r in comparison.runs if len(r.velocities) > 1 or r.kind.lifted):
         if len(run.velocities) > 1:
-            notes.append((f"**{run.name} velocity read-out:** {flow.label(run.ranking[0])} (most active copy over "
+            notes.append((f"**{run.name} velocity read-out:** {words(flow).label(run.ranking[0])} (most active copy over "
                           f"the context); true: {true}.", False))
         outside = [v for v in comparison.digit_velocities if v not in run.velocities]
         if outside:

@@ -16,6 +16,7 @@ from fernn.datasets.digits import CANVAS
 from fernn.flows import TRANSLATION, Flow, Velocity
 from fernn.models import Forecaster
 from fernn.showcase.errors import DemoError
+from fernn.flows.words import words
 
 __all__ = [
     "AS_TRAINED",
@@ -100,9 +101,9 @@ def describe_velocity_choice(choice: VelocityChoice, flow: Flow = TRANSLATION) -
         return "as trained: the checkpoint's own set; faster digits fall outside it."
     radius = int(choice)
     if radius == 0:
-        return (f"{flow.set_label(0)}: 1 copy, the still frame only (a G-RNN's set): every moving digit falls "
+        return (f"{words(flow).set_label(0)}: 1 copy, the still frame only (a G-RNN's set): every moving digit falls "
                 "outside it.")
-    return f"{flow.set_label(radius)}: {len(flow.velocity_set(radius))} copies."
+    return f"{words(flow).set_label(radius)}: {len(flow.velocity_set(radius))} copies."
 
 
 def set_radius(velocities: Sequence[Velocity], flow: Flow = TRANSLATION) -> int | None:

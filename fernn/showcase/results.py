@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fernn.encoder import Kind
 from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Comparison", "HiddenViews", "ModelRun"]
@@ -49,7 +50,7 @@ class ModelRun:
     """
 
     name: str
-    kind: str
+    kind: Kind
     trained_velocities: tuple[Velocity, ...]
     velocities: tuple[Velocity, ...]
     evaluated: bool
@@ -61,6 +62,9 @@ class ModelRun:
     ranking: tuple[Velocity, ...]
     seconds: float
     device: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))  # a stored string names its kind
 
     @property
     def mean_mse(self) -> float:

@@ -24,6 +24,7 @@ from fernn.models import Forecaster
 from fernn.datasets.sequences import fixed_velocity_sequences, moving_digits_batch
 from fernn.showcase.errors import DemoError
 from fernn.showcase.planning import DEFAULT_MEMORY_LIMIT, VelocityChoice, plan_runs, set_radius
+from fernn.flows.words import words
 
 __all__ = ["MAX_GRID_SEQUENCES", "MAX_GRID_SPEED", "MAX_SEQUENCES", "MAX_WORK", "HeldOutScore", "HeldOutStudy",
            "LiveGrids", "held_out_study", "live_grids", "study_work"]
@@ -118,10 +119,10 @@ def _batch_size(model: Forecaster, copies: int, memory_limit: int) -> int:
 
 def _motion(flow: Flow, velocity: Velocity | None, max_speed: int) -> str:
     if velocity is not None:
-        return f"every digit at {flow.rate(velocity)}"
+        return f"every digit at {words(flow).rate(velocity)}"
     if max_speed == 0:
         return "still digits"
-    return f"each digit at its own velocity in {flow.set_label(max_speed).removeprefix('V = ')}"
+    return f"each digit at its own velocity in {words(flow).set_label(max_speed).removeprefix('V = ')}"
 
 
 def held_out_study(

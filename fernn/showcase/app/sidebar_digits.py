@@ -14,6 +14,7 @@ from fernn.showcase.app import resources
 from fernn.showcase.app.shared import (BIND, DEFAULT_PAIRS, DIGITS, MAX_DIGIT_SPEED, MODEL_A, MODEL_B, MOTION, MOTIONS,
                                        ROTATION, SEED, SOURCE, TRANSLATE)
 from fernn.showcase.app.sidebar_own_digit import own_digit
+from fernn.flows.words import words
 
 
 def _random_digits() -> None:
@@ -93,7 +94,7 @@ def choose_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: i
         dx = right.slider(f"dx → digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][1],
                           key=f"vx{slot}", bind=BIND)
         if training_speed is not None and TRANSLATION.speed((dy, dx)) > training_speed:
-            st.markdown(f":orange[⚠ {TRANSLATION.label((dy, dx))} is **beyond the training range**]")
+            st.markdown(f":orange[⚠ {words(TRANSLATION).label((dy, dx))} is **beyond the training range**]")
         with st.expander(f"Start position of digit {slot}"):
             y = st.slider("shift down", -14, 13, 0, key=f"y{slot}", bind=BIND)
             x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)
@@ -118,7 +119,7 @@ def _rotation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed
                                    key=f"w{slot}", bind=BIND)
         velocity = round(degrees / step)
         if training_speed is not None and flow.speed(velocity) > training_speed:
-            st.markdown(f":orange[⚠ {flow.rate(velocity)} is **beyond the training range**]")
+            st.markdown(f":orange[⚠ {words(flow).rate(velocity)} is **beyond the training range**]")
         with st.expander(f"Start angle of digit {slot}"):
             start = st.select_slider("start angle (°)", angles, 0, key=f"a{slot}", bind=BIND)
         if item is not None:

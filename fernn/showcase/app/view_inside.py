@@ -8,6 +8,7 @@ import streamlit as st
 from fernn import showcase
 from fernn.showcase import viz
 from fernn.showcase.app.shared import BIND, CHART
+from fernn.flows.words import words
 
 
 def show(comparison: showcase.Comparison) -> None:
@@ -15,7 +16,7 @@ def show(comparison: showcase.Comparison) -> None:
     channels = st.multiselect("Hidden channels", list(range(min(r.hidden_channels for r in comparison.runs))),
                               default=list(range(min(4, *(r.hidden_channels for r in comparison.runs)))),
                               key="channels", bind=BIND, max_selections=8)
-    if note := comparison.flow.describe_channels(channels):  # a state with a group axis: which field, which angle
+    if note := words(comparison.flow).describe_channels(channels):  # a state with a group axis: which field, which angle
         st.caption(note)
     left, right = st.columns(2)
     view = left.radio("FERNN state", ("pooled", "copy"), key="view", bind=BIND, horizontal=True,

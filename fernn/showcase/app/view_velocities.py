@@ -10,6 +10,7 @@ from fernn import showcase
 from fernn.flows import TRANSLATION, Flow
 from fernn.showcase import viz
 from fernn.showcase.app.shared import CHART
+from fernn.flows.words import words
 
 
 def show(models: dict[str, fernn.Forecaster], flow: Flow) -> None:
@@ -21,7 +22,7 @@ def show(models: dict[str, fernn.Forecaster], flow: Flow) -> None:
     trained = showcase.shared_training_speed(models) or 1
     what = "one fixed velocity (dy, dx)" if flow == TRANSLATION else "one fixed angular velocity ω"
     st.markdown(f"Held-out test MSE when both digits move at {what}. Dashed box: the training range "
-                f"{flow.range_text(trained)}; solid green box: the velocity set the FERNN ran with.")
+                f"{words(flow).range_text(trained)}; solid green box: the velocity set the FERNN ran with.")
     figures = viz.velocity_grid_figures({title: grid for title, (grid, _) in panels.items()}, flow=flow,
                                         training_speed=trained,
                                         model_speeds={title: radius for title, (_, radius) in panels.items()})

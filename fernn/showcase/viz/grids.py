@@ -12,6 +12,7 @@ from fernn.records import VelocityGrid
 from fernn.flows import Flow, GridAxes
 from fernn.showcase.viz.panels import figure
 from fernn.showcase.viz.style import MSE_COLORSCALE, TEXT_COLOR
+from fernn.flows.words import words
 
 __all__ = ["velocity_grid_figures"]
 
@@ -51,7 +52,7 @@ def _column_ticks(axes: GridAxes, flow: Flow) -> dict:
     on a one-axis grid (rotation: "+30°", whose column values count steps)."""
     if axes.row_name:
         return dict(dtick=1)
-    return dict(tickvals=list(axes.column_values), ticktext=[flow.label(v) for v in axes.velocities[0]])
+    return dict(tickvals=list(axes.column_values), ticktext=[words(flow).label(v) for v in axes.velocities[0]])
 
 
 def velocity_grid_figures(
@@ -104,7 +105,7 @@ def velocity_grid_figures(
         layout = dict(
             height=height or (430 if axes.shape[0] > 1 else 230), margin=dict(l=8, r=8, t=36, b=8),
             title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15, color=TEXT_COLOR)),
-            xaxis=dict(title=dict(text=f"{axes.column_name} ({flow.unit})", standoff=4), constrain="domain",
+            xaxis=dict(title=dict(text=f"{axes.column_name} ({words(flow).unit})", standoff=4), constrain="domain",
                        showgrid=False, fixedrange=True, **_column_ticks(axes, flow)),
             yaxis=dict(title=dict(text=axes.row_name), dtick=1, autorange="reversed", scaleanchor="x",
                        constrain="domain", showgrid=False, fixedrange=True, showticklabels=bool(axes.row_name)),

@@ -14,6 +14,7 @@ from fernn.showcase.viz.comparison import animate_comparison
 from fernn.showcase.viz.panels import (CONTROLS_HEIGHT, colorbar_trace, image_axes, label_band, mosaic, mosaic_image,
                                        panel_labels, upscale)
 from fernn.showcase.viz.style import DIGIT_COLORSCALE, HIDDEN_COLORSCALE, TEXT_COLOR
+from fernn.flows.words import words
 
 __all__ = ["hidden_animation", "velocity_activity_animation"]
 
@@ -166,10 +167,10 @@ def velocity_activity_animation(comparison: Comparison, run: ModelRun, *, height
 
     span = [axes.column_values[0] - 0.5, axes.column_values[-1] + 0.5]
     span_y = [axes.row_values[-1] + 0.5, axes.row_values[0] - 0.5]
-    row_title = f"{axes.row_name} ({flow.unit}, down)" if axes.row_name else ""
+    row_title = f"{axes.row_name} ({words(flow).unit}, down)" if axes.row_name else ""
     layout = dict(
         height=height, margin=dict(l=8, r=8, t=72, b=130),
-        xaxis=dict(title=dict(text=f"{axes.column_name} ({flow.unit})"), dtick=1, range=span, constrain="domain",
+        xaxis=dict(title=dict(text=f"{axes.column_name} ({words(flow).unit})"), dtick=1, range=span, constrain="domain",
                    showgrid=False, zeroline=False),
         yaxis=dict(title=dict(text=row_title), dtick=1, range=span_y, scaleanchor="x",
                    constrain="domain", showgrid=False, zeroline=False),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fernn import paper, showcase
+import fernn.paper as paper
+import fernn.showcase as showcase
 from fernn.showcase.app import (resources, sidebar_digits, sidebar_link, sidebar_models, view_about, view_classify,
                                 view_comparison, view_inside, view_velocities)
-from fernn.showcase.app.shared import BIND, TABS, TRANSLATE
+from fernn.showcase.app.shared import BIND, TABS
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
         motion = sidebar_digits.choose_motion_kind()
     link_box, alerts = st.sidebar.container(), st.container()  # alerts: checkpoint problems, above the tabs
     comparison_tab, inside_tab, grid_tab, classify_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
-    classifying = classify_tab.open is True and motion == TRANSLATE  # only the open tab's content runs
+    classifying = classify_tab.open is True and view_classify.reads(motion)  # only the open tab's content runs
     with input_box:
         chosen, problem, severity = sidebar_digits.choose_digits()
     with settings_box:

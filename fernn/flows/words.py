@@ -48,9 +48,16 @@ class FlowWords:
         """What hidden ``channels`` are where the state has a group axis; ``""`` where a channel is a channel."""
         return ""
 
+    def one_velocity(self) -> str:
+        """A grid cell's motion in words: "one fixed velocity (dy, dx)"."""
+        return "one fixed velocity"
+
 
 class TranslationWords(FlowWords):
     unit = "px/frame"
+
+    def one_velocity(self) -> str:
+        return "one fixed velocity (dy, dx)"
 
     def label(self, velocity: Velocity) -> str:
         return f"({velocity[0]}, {velocity[1]})"
@@ -62,6 +69,9 @@ class TranslationWords(FlowWords):
 class RotationWords(FlowWords):
     unit = "°/frame"
     verb = "turns"
+
+    def one_velocity(self) -> str:
+        return "one fixed angular velocity ω"
 
     def label(self, velocity: int) -> str:
         return f"{velocity * self.flow.step_degrees:+g}°" if velocity else "0°"

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-import fernn
-from fernn import showcase
+from fernn.checkpoints import load_checkpoint
+from fernn.devices import resolve_device, set_threads_from_environment
+from fernn.models import Forecaster
+import fernn.showcase as showcase
 from fernn.datasets.digits import load_digits
 from fernn.showcase import owndigit, serving, visitor_checkpoints
 
@@ -46,9 +48,9 @@ def classifier_paths() -> tuple[Path, ...]:
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
-def load_model(path: str, modified: float, size: int) -> fernn.Forecaster:
+def load_model(path: str, modified: float, size: int) -> Forecaster:
     """A checkpoint's model, once per file version (``modified`` and ``size`` are in the key)."""
-    return fernn.load_checkpoint(path, fernn.resolve_device("auto"))
+    return load_checkpoint(path, resolve_device("auto"))
 
 
 @st.cache_resource
@@ -66,7 +68,7 @@ def server_ready() -> bool:
     except ValueError as error:
         st.error(f"This server is misconfigured: {error}.")
         return False
-    fernn.devices.set_threads_from_environment("FERNN_TORCH_THREADS", default=1)
+    set_threads_from_environment("FERNN_TORCH_THREADS", default=1)
     return True
 
 

@@ -8,8 +8,8 @@ checks that they agree).
 
 from __future__ import annotations
 
-from fernn import showcase
-from fernn.flows import Rotation
+import fernn.showcase as showcase
+from fernn.flows import TRANSLATION, Rotation
 
 BIND = "query-params"
 CHART = dict(config={"displayModeBar": False, "responsive": True})  # plotly's toolbar would cover the titles
@@ -23,6 +23,8 @@ TRANSLATE, ROTATE = "Translate", "Rotate"
 MOTIONS = (TRANSLATE, ROTATE)
 DEFAULT_PAIRS = {TRANSLATE: ("grnn.pt", "fernn.pt"), ROTATE: ("rotation/grnn.pt", "rotation/fernn.pt")}
 ROTATION = Rotation(order=12)  # the shipped rotation models' group (30-degree steps): the link's angle grid
+# The flow each motion moves digits by when no loaded model names its own (a rotation model's group).
+MOTION_FLOWS = {TRANSLATE: TRANSLATION, ROTATE: ROTATION}
 ANGULAR_VELOCITIES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(-MAX_DIGIT_SPEED, MAX_DIGIT_SPEED + 1))
 START_ANGLES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(ROTATION.order))
 VELOCITY_CHOICES = (showcase.AUTO, showcase.AS_TRAINED, *map(str, range(showcase.MAX_SET_SPEED + 1)))

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from fernn import showcase
-from fernn.flows import TRANSLATION, Flow
+import fernn.showcase as showcase
+from fernn.flows import Flow
 from fernn.showcase import viz
 from fernn.showcase.app import resources
 from fernn.showcase.app.shared import (BIND, DEFAULT_PAIRS, DIGITS, MAX_DIGIT_SPEED, MODEL_A, MODEL_B, MOTION, MOTIONS,
-                                       ROTATION, SEED, SOURCE, TRANSLATE)
+                                       MOTION_FLOWS, SEED, SOURCE)
 from fernn.showcase.app.sidebar_own_digit import own_digit
 from fernn.flows.words import words
 
@@ -71,19 +71,22 @@ def choose_motion_kind() -> str:
 
 
 def motion_flow(motion: str, models: dict) -> Flow:
-    """The flow the digits move by: translation, or for 'Rotate' the loaded rotation models'
-    group (the shipped one when none is loaded)."""
-    if motion == TRANSLATE:
-        return TRANSLATION
-    return next((model.flow for model in models.values() if model.flow.name == "rotation"), ROTATION)
+    """The flow the digits move by under ``motion``: the loaded models' flow of that kind (a rotation
+    model's own group), else the shipped one (:data:`~fernn.showcase.app.shared.MOTION_FLOWS`)."""
+    shipped = MOTION_FLOWS[motion]
+    return next((model.flow for model in models.values() if model.flow.name == shipped.name), shipped)
 
 
 def choose_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None,
                   flow: Flow) -> list[showcase.Digit]:
     """Each slot's velocity and start (sliders even for a slot still waiting for its digit), in
     ``flow``'s terms: ``(dy, dx)`` pixels per frame, or degrees per frame in whole rotation steps."""
-    if flow != TRANSLATION:
-        return _rotation_motion(chosen, training_speed, flow)
+    return MOTION_CONTROLS[flow.name](chosen, training_speed, flow)
+
+
+def _translation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None,
+                        flow: Flow) -> list[showcase.Digit]:
+    """:func:`choose_motion` for a translation: each slot's (dy, dx) in px/frame and its start shift."""
     trained = f"−{training_speed}…{training_speed}" if training_speed is not None else "not recorded"
     st.caption(f"px/frame; **training range {trained}** on each axis. dy moves down, dx right; the canvas wraps.")
     defaults, starts, digits = ((1, 2), (-1, 1)), showcase.default_starts(len(chosen)), []
@@ -93,14 +96,14 @@ def choose_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: i
                          key=f"vy{slot}", bind=BIND)
         dx = right.slider(f"dx → digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][1],
                           key=f"vx{slot}", bind=BIND)
-        if training_speed is not None and TRANSLATION.speed((dy, dx)) > training_speed:
-            st.markdown(f":orange[⚠ {words(TRANSLATION).label((dy, dx))} is **beyond the training range**]")
+        if training_speed is not None and flow.speed((dy, dx)) > training_speed:
+            st.markdown(f":orange[⚠ {words(flow).label((dy, dx))} is **beyond the training range**]")
         with st.expander(f"Start position of digit {slot}"):
             y = st.slider("shift down", -14, 13, 0, key=f"y{slot}", bind=BIND)
             x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)
         if item is not None:
             start = (starts[slot - 1][0] + y, starts[slot - 1][1] + x)
-            digits.append(showcase.Digit(item[0], (dy, dx), start, item[1]))
+            digits.append(showcase.Digit(item[0], (dy, dx), start, item[1], flow))
     return digits
 
 
@@ -125,3 +128,7 @@ def _rotation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed
         if item is not None:
             digits.append(showcase.Digit(item[0], velocity, round(start / step), item[1], flow))
     return digits
+
+
+# Each flow's motion controls, by the flow's registry name.
+MOTION_CONTROLS = {"translation": _translation_motion, "rotation": _rotation_motion}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fernn import showcase
+import fernn.showcase as showcase
 from fernn.showcase import owndigit, serving, visitor_checkpoints
 from fernn.showcase.app import resources
 from fernn.showcase.app.shared import (BIND, DEFAULT_PAIRS, MAX_OWN, MODEL_A, MODEL_B, MODEL_C, MODEL_UPLOAD, NONE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from fernn import showcase
+import fernn.showcase as showcase
 from fernn.showcase import owndigit, serving
 from fernn.showcase.app import resources
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fernn import showcase
+import fernn.showcase as showcase
 from fernn.models import Forecaster
 from fernn.showcase.app import resources
 from fernn.showcase.app.shared import CHART

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fernn import showcase
+import fernn.showcase as showcase
 from fernn.showcase import serving, viz
 from fernn.showcase.app import resources
-from fernn.showcase.app.shared import BIND, CHART, DIGITS, FLICKER, SOURCE, TRANSLATE, VELOCITY_CHOICES, WAITING
+from fernn.datasets import flicker
+from fernn.showcase.app.shared import (BIND, CHART, DIGITS, FLICKER, MOTION_FLOWS, SOURCE, VELOCITY_CHOICES,
+                                       WAITING)
+
+
+def reads(motion: str) -> bool:
+    """Whether the classifiers read digits moving under ``motion`` (they were trained on Flickering MNIST's flow)."""
+    return MOTION_FLOWS[motion].name == flicker.FLOW.name
 
 
 def show(motion: str, models: dict, versions: tuple, digit: showcase.Digit | None, problem: str, severity: str, *,
          shipped: bool) -> None:
     """The view for the ``models`` loaded from the classifiers' folder (``shipped``: any file was
     there), or what to change first: the motion, the classifiers' files, or the digit."""
-    if motion != TRANSLATE:
+    if not reads(motion):
         st.info("The shipped classifiers read translating digits: choose **Translate** under 2 · Motion.")
         return
     if not models:  # none shipped yet (said plainly), or each file's problem is shown above the tabs

@@ -12,7 +12,7 @@ import time
 
 import streamlit as st
 
-from fernn import showcase
+import fernn.showcase as showcase
 from fernn.flows import Flow
 from fernn.models import Forecaster
 from fernn.showcase import serving, study, visitor_checkpoints, viz

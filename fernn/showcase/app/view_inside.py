@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fernn import showcase
+import fernn.showcase as showcase
 from fernn.showcase import viz
 from fernn.showcase.app.shared import BIND, CHART
 from fernn.flows.words import words

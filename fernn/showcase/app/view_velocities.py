@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-import fernn
-from fernn import showcase
-from fernn.flows import TRANSLATION, Flow
+from fernn.models import Forecaster
+import fernn.showcase as showcase
+from fernn.flows import Flow
 from fernn.showcase import viz
 from fernn.showcase.app.shared import CHART
 from fernn.flows.words import words
 
 
-def show(models: dict[str, fernn.Forecaster], flow: Flow) -> None:
+def show(models: dict[str, Forecaster], flow: Flow) -> None:
     """One velocity-grid chart per model that records one (stacked on a phone), or how to record one."""
     panels = showcase.recorded_grids(models)  # title -> (grid, radius of the set it ran with; None: a G-RNN)
     if not panels:
         st.info("No loaded checkpoint records a velocity grid (run `python -m fernn.evaluate --write-metrics`).")
         return
     trained = showcase.shared_training_speed(models) or 1
-    what = "one fixed velocity (dy, dx)" if flow == TRANSLATION else "one fixed angular velocity ω"
-    st.markdown(f"Held-out test MSE when both digits move at {what}. Dashed box: the training range "
+    st.markdown(f"Held-out test MSE when both digits move at {words(flow).one_velocity()}. Dashed box: the training range "
                 f"{words(flow).range_text(trained)}; solid green box: the velocity set the FERNN ran with.")
     figures = viz.velocity_grid_figures({title: grid for title, (grid, _) in panels.items()}, flow=flow,
                                         training_speed=trained,

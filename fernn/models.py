@@ -18,7 +18,7 @@ from fernn.encoder import (EncodedModel, EncoderConfig, FlowEncoder, StepCallbac
                            velocities_for)
 from fernn.flows import TRANSLATION, Flow, Velocity
 
-__all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model"]
+__all__ = ["ConvDecoder", "Forecast", "Forecaster", "ModelConfig", "build_model", "step_count"]
 
 DECODINGS = ("aligned", "paper")
 # A rollout this long is a mistake, not a forecast: refuse it before allocating its buffers.
@@ -70,6 +70,22 @@ class Forecast:
     frames: torch.Tensor
     hidden: torch.Tensor | None
     velocities: tuple[Velocity, ...]
+
+
+def step_count(steps: object) -> int:
+    """``steps`` of a rollout as an int in ``0..MAX_STEPS``: numpy integers and 0-d integer tensors are
+    the same count; bools and floats are not (a specific ``ValueError`` for each)."""
+    if isinstance(steps, torch.Tensor):
+        integral = steps.ndim == 0 and not steps.is_floating_point() and not steps.is_complex() \
+            and steps.dtype != torch.bool
+    else:
+        integral = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
+    count = int(steps) if integral else -1
+    if count < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if count > MAX_STEPS:
+        raise ValueError(f"steps must be at most {MAX_STEPS:,}, got {count:,}")
+    return count
 
 
 class ConvDecoder(nn.Module):
@@ -142,18 +158,7 @@ class Forecaster(EncodedModel, nn.Module):
     def _check_context(self, context: torch.Tensor, steps: int) -> int:
         """Refuse a context or ``steps`` that ``rollout`` cannot run; returns ``steps`` as an int."""
         check_frames(context, in_channels=self.config.in_channels, weight=next(self.parameters()), name="context")
-        # numpy integers and 0-d integer tensors are the same count; bools and floats are not.
-        if isinstance(steps, torch.Tensor):
-            integral = steps.ndim == 0 and not steps.is_floating_point() and not steps.is_complex() \
-                and steps.dtype != torch.bool
-        else:
-            integral = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
-        count = int(steps) if integral else -1
-        if count < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-        if count > MAX_STEPS:
-            raise ValueError(f"steps must be at most {MAX_STEPS:,}, got {count:,}")
-        return count
+        return step_count(steps)
 
     def rollout(
         self,

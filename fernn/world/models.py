@@ -31,7 +31,6 @@ any drive of view ``t + 1``, so no frame is read twice. Predictions are fed back
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -43,24 +42,12 @@ from torch.utils.checkpoint import checkpoint as activation_checkpoint
 from fernn.checkpoints import register_model
 from fernn.encoder import EncodedModel, FlowEncoder, check_frames, pool_copies
 from fernn.flows import Velocity
-from fernn.models import MAX_STEPS, ConvDecoder
+from fernn.models import ConvDecoder, step_count
 from fernn.world.config import ACTION_PLANES, WorldConfig
 from fernn.world.readout import WorldForecast, decode_window, zero_padded_decode
 
 __all__ = ["WorldFERNN", "WorldGRNN", "WorldModel", "build_world_model"]
 
-
-def _step_count(steps: object) -> int:
-    """``steps`` as an int; numpy integers and 0-d integer tensors count, bools and floats do not."""
-    if isinstance(steps, torch.Tensor):
-        integral = steps.ndim == 0 and not steps.is_floating_point() and not steps.is_complex() \
-            and steps.dtype != torch.bool
-    else:
-        integral = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
-    count = int(steps) if integral else -1
-    if not 0 <= count <= MAX_STEPS:
-        raise ValueError(f"steps must be an integer in 0..{MAX_STEPS:,}, got {steps!r}")
-    return count
 
 
 class WorldModel(EncodedModel, nn.Module):
@@ -123,7 +110,7 @@ class WorldModel(EncodedModel, nn.Module):
         size = self.view_size
         if tuple(views.shape[-2:]) != (size, size):
             raise ValueError(f"views must be {size}x{size} (the model's view_size), got {tuple(views.shape[-2:])}")
-        steps = _step_count(steps)
+        steps = step_count(steps)
         batch, num_views = views.shape[:2]
         if not isinstance(actions, torch.Tensor):
             raise TypeError(f"actions must be a torch.Tensor of whole-pixel moves, got {type(actions).__name__}")

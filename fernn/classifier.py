@@ -30,8 +30,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from fernn.encoder import (CLASSIFIER_POOLINGS, EncodedModel, EncoderConfig, FlowEncoder, check_frames, pool_copies,
-                           velocities_for)
+from fernn.encoder import (CLASSIFIER_POOLINGS, EncodedModel, EncoderConfig, FlowEncoder, check_frames, check_positive,
+                           pool_copies, velocities_for)
 from fernn.flows import TRANSLATION, Flow, Velocity
 
 __all__ = ["Classifier", "ClassifierConfig", "build_classifier"]
@@ -58,10 +58,7 @@ class ClassifierConfig(EncoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("num_classes", "head_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_positive(self, "num_classes", "head_channels")
         if not isinstance(self.head_dilation, bool):
             raise ValueError(f"head_dilation must be True or False, got {self.head_dilation!r}")
         if not isinstance(self.head_layers, int) or isinstance(self.head_layers, bool) or not 0 <= self.head_layers <= 8:

@@ -22,7 +22,7 @@ from fernn.cells import FlowRNNCell, StepRunner
 from fernn.flows import TRANSLATION, Flow, Velocity, VelocitySet, flow_from_record
 from fernn.flows.words import words
 
-__all__ = ["CLASSIFIER_POOLINGS", "KINDS", "POOLINGS", "Kind", "velocities_for", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
+__all__ = ["CLASSIFIER_POOLINGS", "KINDS", "POOLINGS", "Kind", "check_positive", "velocities_for", "EncodedModel", "EncoderConfig", "EncoderRun", "FlowEncoder", "check_frames", "max_over_copies",
            "pool_copies"]
 
 # on_step(index, state): the state (B, V, C, H, W) after recurrent step `index` (a reused buffer).
@@ -82,7 +82,8 @@ def velocities_for(kind: str, flow: Flow, *, max_speed: int | None, velocities: 
     return flow.velocity_set(default_max_speed if max_speed is None else max_speed)
 
 
-def _positive(config: object, *names: str) -> None:
+def check_positive(config: object, *names: str) -> None:
+    """Refuse a config whose fields ``names`` are not positive integers (bools are not), naming the field."""
     for name in names:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -119,7 +120,7 @@ class EncoderConfig:
         object.__setattr__(self, "velocities", self.flow.as_velocities(self.velocities))
         if not self.kind.lifted and self.velocities != (self.flow.zero,):
             raise ValueError(f"a G-RNN has the velocity set ({self.flow.zero!r},), got {self.velocities}")
-        _positive(self, "hidden_channels", "in_channels")
+        check_positive(self, "hidden_channels", "in_channels")
         kernel = self.kernel_size
         if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from fernn.encoder import EncoderConfig
+from fernn.encoder import EncoderConfig, check_positive
 from fernn.flows import TRANSLATION, Translation, Velocity
 
 __all__ = ["ACTION_PLANES", "WorldConfig"]
@@ -35,10 +35,7 @@ class WorldConfig(EncoderConfig):
         super().__post_init__()
         if not isinstance(self.flow, Translation):
             raise ValueError(f"world models move by translations of the torus, got the flow {self.flow!r}")
-        for name in ("world_size", "view_size", "decoder_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_positive(self, "world_size", "view_size", "decoder_layers")
         if self.view_size > self.world_size:
             raise ValueError(f"view_size ({self.view_size}) must not exceed world_size ({self.world_size})")
         if not isinstance(self.decoder_bias, bool):

@@ -12,7 +12,7 @@ indices (see :mod:`fernn.flows`).
 
 from fernn import devices, flows, testing
 from fernn.cells import FlowRNNCell
-from fernn.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from fernn.checkpoints import CheckpointError, from_pretrained, load_checkpoint, save_checkpoint, save_pretrained
 from fernn.classifier import Classifier, ClassifierConfig, build_classifier
 from fernn.devices import resolve_device
 from fernn.flows import velocity_set
@@ -40,10 +40,12 @@ __all__ = [
     "devices",
     "flow_equivariance_error",
     "flows",
+    "from_pretrained",
     "load_checkpoint",
     "load_research_checkpoint",
     "resolve_device",
     "save_checkpoint",
+    "save_pretrained",
     "testing",
     "velocity_set",
 ]

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python scripts/app_latency_pairs.py pretrained pretrained/hidden16 --threads 2
 
-Each FOLDER holds a pair, ``grnn.pt`` and ``fernn.pt``. For each round, each pair in turn runs the
+Each FOLDER holds a pair, the models ``grnn`` and ``fernn`` (model folders, or older ``.pt`` files). For each round, each pair in turn runs the
 rows of ``python -m fernn.bench``'s app section (``fernn.experiments.bench.app_latency.bench_app``: both models,
 hidden states and every figure the app draws by default): the default comparison (target 300 ms),
 ``velocity_set(4)`` (target 1.5 s) and the widest setting (V_8, two digits, 20 + 70 frames; no target).
@@ -21,6 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from fernn.checkpoints import find_model  # noqa: E402
 from fernn.experiments.bench.app_latency import bench_app  # noqa: E402
 
 ROWS = {"default": "default comparison", "widened_v4": "V_4 (81 copies)", "widest_v8": "widest: V_8, 2 digits, 20 + 70"}
@@ -29,17 +30,17 @@ TARGETS = {"default": "300 ms", "widened_v4": "1.5 s", "widest_v8": "-"}
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", type=Path, nargs="+", metavar="FOLDER", help="folders holding grnn.pt and fernn.pt")
+    parser.add_argument("folders", type=Path, nargs="+", metavar="FOLDER", help="folders holding the models grnn and fernn")
     parser.add_argument("--rounds", type=int, default=2, help="rounds over all pairs (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the default rows per round (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     args = parser.parse_args()
     pairs = {}
     for folder in args.folders:
-        files = {"G-RNN": folder / "grnn.pt", "FERNN": folder / "fernn.pt"}
-        missing = [str(path) for path in files.values() if not path.is_file()]
+        files = {"G-RNN": find_model(folder, "grnn"), "FERNN": find_model(folder, "fernn")}
+        missing = [f"{folder / stem}" for stem, path in zip(("grnn", "fernn"), files.values()) if path is None]
         if missing:
-            parser.error(f"no checkpoint at {', '.join(missing)}")
+            parser.error(f"no model at {', '.join(missing)}")
         pairs[str(folder)] = files
     if args.rounds < 1 or args.repeats < 1 or args.threads < 1:
         parser.error("--rounds, --repeats and --threads must be at least 1")

@@ -39,36 +39,37 @@ def rings(*accuracies: float) -> list[dict]:
 
 
 def write_classifiers(folder: Path) -> None:
-    """classify/{grnn,fernn,single-frame}.pt as the app reads them: small, with recorded evaluations."""
+    """The model folders classify/{grnn,fernn,single-frame} as the app reads them: small, with recorded evaluations."""
     settings = {"training_max_speed": 1}
     tiny.write_app_classifiers(folder, {
-        "grnn.pt": {"evaluation": {
+        "grnn": {"evaluation": {
             "settings": settings, "test_accuracy": 0.9, "rings": rings(0.9, 0.88, 0.5, 0.3, 0.2)}},
-        "fernn.pt": {"evaluation": {
+        "fernn": {"evaluation": {
             "settings": settings, "test_accuracy": 0.93, "rings": rings(0.93, 0.92, 0.6, 0.35, 0.25),
             "widened_rings": rings(0.93, 0.92, 0.91, 0.9, 0.9), "widened_max_speed": 4}},
-        "single-frame.pt": {
+        "single-frame": {
             "train": {"config": {"data": {"context_frames": 1}}},
             "evaluation": {"settings": settings, "test_accuracy": 0.3, "rings": rings(0.3, 0.3, 0.3, 0.3, 0.3)}}})
 
 
 @pytest.fixture(scope="module")
 def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """grnn.pt and fernn.pt (evaluated, |V| = 25 as shipped), plus the awkward cases."""
+    """The model folders grnn and fernn (evaluated, |V| = 25 as shipped), plus the awkward cases (two older
+    .pt files among them)."""
     folder = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
     small = tiny.APP_FORECASTER
     evaluation = {"evaluation": {"velocity_grid": GRID, "test_mse": 0.01,
                                  "settings": {"data_max_speed": 1}}}
-    tiny.write_app_pair(folder, {"grnn.pt": evaluation, "fernn.pt": evaluation})
-    fernn.save_checkpoint(folder / "untrained.pt", fernn.build_model("fernn", max_speed=1, **small))
+    tiny.write_app_pair(folder, {"grnn": evaluation, "fernn": evaluation})
+    fernn.save_pretrained(folder / "untrained", fernn.build_model("fernn", max_speed=1, **small))
     # 192 channels: a 289-copy rollout with 20 context frames plans about 2.4 GiB.
-    fernn.save_checkpoint(folder / "wide.pt", fernn.build_model("fernn", max_speed=1, hidden_channels=192,
-                                                                 decoder_layers=1))
+    fernn.save_pretrained(folder / "wide", fernn.build_model("fernn", max_speed=1, hidden_channels=192,
+                                                              decoder_layers=1))
     broken = fernn.build_model("fernn", max_speed=1, **small)
     with torch.no_grad():
         broken.cell.recurrent_conv.weight[0, 0, 0, 0] = float("nan")
-    fernn.save_checkpoint(folder / "nan.pt", broken, evaluation)
+    fernn.save_pretrained(folder / "nan", broken, evaluation)
     (folder / "corrupt.pt").write_bytes(b"this is not a checkpoint" * 10)
     torch.save({"x": fractions.Fraction(1, 3)}, folder / "foreign.pt")  # torch's refusal is in ANSI bold
     write_classifiers(folder / "classify")
@@ -145,9 +146,12 @@ def test_a_fast_digit_is_covered_by_the_auto_velocity_set(app: AppTest):
 
 def test_links_already_shared_keep_working(app: AppTest):
     app.query_params.update({"source": "MNIST", "digits": "2", "digit1": "12", "digit2": "40", "vy1": "-3",
-                             "vx1": "2", "vset": "as trained", "predict": "15", "tab": "Inside the models"})
+                             "vx1": "2", "vset": "as trained", "predict": "15", "tab": "Inside the models",
+                             "model_a": "grnn.pt", "model_b": "fernn.pt"})  # the models' names before safetensors
     at = app.run()
     assert_clean(at)
+    assert (at.selectbox(key="model_a").value, at.selectbox(key="model_b").value) == ("grnn", "fernn")
+    assert not at.sidebar.info  # read silently, as a renamed tab is
     assert at.number_input(key="digit1").value == 12 and at.number_input(key="digit2").value == 40
     assert at.selectbox(key="vset").value == "as trained"
     assert at.slider(key="predict").value == 15
@@ -179,7 +183,7 @@ def test_missing_checkpoint_folder_gives_a_message(tmp_path: Path, monkeypatch: 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     errors = " ".join(texts(at.error))
-    assert "No .pt checkpoints in the folder `nowhere`" in errors and str(tmp_path) not in errors
+    assert "No models in the folder `nowhere`" in errors and str(tmp_path) not in errors
 
 
 def test_corrupt_and_nan_checkpoints_give_plain_messages(app: AppTest):
@@ -188,14 +192,14 @@ def test_corrupt_and_nan_checkpoints_give_plain_messages(app: AppTest):
     assert not at.exception
     errors = " ".join(texts(at.error))
     assert "corrupt.pt" in errors and "weights_only" not in errors
-    at.selectbox(key="model_b").set_value("nan.pt").run()
+    at.selectbox(key="model_b").set_value("nan").run()
     assert not at.exception
-    assert any("NaN" in text and "nan.pt" in text for text in texts(at.error))
+    assert any("NaN" in text and "`nan`" in text for text in texts(at.error))
 
 
 def test_unevaluated_checkpoint_is_labelled(app: AppTest):
     at = app.run()
-    at.selectbox(key="model_b").set_value("untrained.pt").run()
+    at.selectbox(key="model_b").set_value("untrained").run()
     assert_clean(at)
     assert any("no recorded evaluation" in text for text in texts(at.warning))
 
@@ -242,7 +246,7 @@ def test_blank_canvas_asks_for_a_drawing(app: AppTest):
 
 
 def test_oversized_velocity_set_is_refused_before_running(app: AppTest):
-    app.query_params.update({"model_b": "wide.pt", "vset": "8", "context": "20"})
+    app.query_params.update({"model_b": "wide", "vset": "8", "context": "20"})
     at = app.run()
     assert not at.exception
     errors = " ".join(texts(at.error))
@@ -326,7 +330,7 @@ def test_several_bad_values_in_one_link_each_get_a_note_and_good_ones_stay(app: 
     for part in ("digit2=1e309", "context=0", "stabilised=maybe", "source=Camera", "model_b=..?..?etc?passwd"):
         assert part in notes, (part, notes)
     assert at.slider(key="vx1").value == -3 and at.slider(key="context").value == 1
-    assert at.selectbox(key="model_b").value == "fernn.pt"
+    assert at.selectbox(key="model_b").value == "fernn"
     assert link_value(at, "vx1") == "-3" and link_value(at, "digit2") is None  # the link is cleaned too
 
 
@@ -348,7 +352,8 @@ def test_link_fields_agree_with_the_widgets(app: AppTest, checkpoint_dir: Path):
         velocity_choices=constants.VELOCITY_CHOICES, tabs=constants.TABS, renamed_tabs=constants.RENAMED_TABS,
         max_digit_speed=constants.MAX_DIGIT_SPEED, motions=constants.MOTIONS,
         angular_velocities=constants.ANGULAR_VELOCITIES, start_angles=constants.START_ANGLES)
-    assert "rotation/fernn.pt" in fields["model_b"].options and "classify/fernn.pt" not in fields["model_b"].options
+    assert "rotation/fernn" in fields["model_b"].options and "classify/fernn" not in fields["model_b"].options
+    assert ("rotation/fernn.pt", "rotation/fernn") in fields["model_b"].aliases  # older links name the .pt file
     widgets = {w.key: w for w in (*at.slider, *at.number_input, *at.radio, *at.selectbox, *at.multiselect,
                                   *at.toggle)}
     for tab in ("Inside", "Classify"):  # only the open tab's widgets are drawn
@@ -482,7 +487,7 @@ def test_classify_view_shows_every_models_answer_over_time(app: AppTest, checkpo
 
 
 def test_classify_view_says_plainly_when_the_classifiers_are_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    fernn.save_checkpoint(tmp_path / "grnn.pt", fernn.build_model("grnn", **tiny.APP_FORECASTER))
+    fernn.save_pretrained(tmp_path / "grnn", fernn.build_model("grnn", **tiny.APP_FORECASTER))
     monkeypatch.setenv("FERNN_CHECKPOINT_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["tab"] = "Classify"
@@ -490,19 +495,19 @@ def test_classify_view_says_plainly_when_the_classifiers_are_missing(tmp_path: P
     assert_clean(at)
     assert not at.warning
     notes = " ".join(texts(at.info))
-    assert "classifiers are not here yet" in notes and f"{tmp_path.name}/classify/" in notes and "`fernn.pt`" in notes
+    assert "classifiers are not here yet" in notes and f"{tmp_path.name}/classify/" in notes and "`fernn`" in notes
     assert not answers(at) and not at.get("plotly_chart")
 
 
 def test_a_broken_classifier_is_named_and_the_others_still_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     write_classifiers(tmp_path / "classify")
-    (tmp_path / "classify" / "fernn.pt").write_bytes(b"not a checkpoint" * 10)
+    (tmp_path / "classify" / "fernn" / "model.safetensors").write_bytes(b"not a checkpoint" * 10)
     monkeypatch.setenv("FERNN_CHECKPOINT_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["tab"] = "Classify"
     at.run()
     assert not at.exception
-    assert any("`fernn.pt` cannot be used" in text for text in texts(at.error)), texts(at.error)
+    assert any("`fernn` cannot be used" in text for text in texts(at.error)), texts(at.error)
     assert set(answers(at)) == {"G-RNN says", "single frame says"} and not at.info  # not "missing": it is broken
 
 
@@ -550,8 +555,8 @@ def test_rotate_opens_the_rotation_pair_and_turns_the_digit_beyond_training(app:
     at = app.run()
     at.radio(key="motion").set_value("Rotate").run()
     assert_clean(at)
-    assert (at.selectbox(key="model_a").value, at.selectbox(key="model_b").value) == ("rotation/grnn.pt",
-                                                                                      "rotation/fernn.pt")
+    assert (at.selectbox(key="model_a").value, at.selectbox(key="model_b").value) == ("rotation/grnn",
+                                                                                      "rotation/fernn")
     text = rotation_headline(at)
     assert "turns at **+60°/frame**, 2× the fastest training motion (30°/frame)" in text
     assert metric(at, "G-RNN mean MSE") and metric(at, "FERNN mean MSE")
@@ -567,7 +572,7 @@ def test_rotate_opens_the_rotation_pair_and_turns_the_digit_beyond_training(app:
 
 
 def test_a_rotation_link_reproduces_the_view(app: AppTest):
-    app.query_params.update({"motion": "Rotate", "model_a": "rotation/grnn.pt", "model_b": "rotation/fernn.pt",
+    app.query_params.update({"motion": "Rotate", "model_a": "rotation/grnn", "model_b": "rotation/fernn",
                              "w1": "-120", "a1": "90"})
     at = app.run()
     assert_clean(at)
@@ -585,7 +590,7 @@ def test_an_angle_off_the_rotation_steps_in_a_link_gets_a_note(app: AppTest):
 
 
 def test_rotating_digits_with_translation_models_say_what_to_change(app: AppTest):
-    app.query_params.update({"motion": "Rotate", "model_a": "grnn.pt", "model_b": "rotation/fernn.pt"})
+    app.query_params.update({"motion": "Rotate", "model_a": "grnn", "model_b": "rotation/fernn"})
     at = app.run()
     assert not at.exception
     assert any("is a translation model and the digits move by rotation" in text for text in texts(at.error))
@@ -594,7 +599,7 @@ def test_rotating_digits_with_translation_models_say_what_to_change(app: AppTest
 # --- models: three slots, own checkpoints, cards, "Evaluate these settings" ------------------------
 
 
-def own_checkpoint_bytes(tmp_path: Path, name: str = "mine.pt") -> bytes:
+def own_checkpoint_bytes(tmp_path: Path, name: str = "mine.safetensors") -> bytes:
     """A small FERNN checkpoint with a training record, as ``fernn.experiments.train --export`` writes one."""
     history = [{"step": 10, "wall_time": 1.0, "val_mse": 0.2}, {"step": 20, "wall_time": 2.0, "val_mse": 0.1}]
     path = fernn.save_checkpoint(tmp_path / name, fernn.build_model("fernn", max_speed=1, hidden_channels=3,
@@ -608,13 +613,14 @@ def test_an_own_checkpoint_joins_as_a_third_model_with_its_card(app: AppTest, ch
     before = sorted(p.name for p in checkpoint_dir.rglob("*"))
     at = app.run()
     assert at.selectbox(key="model_c").value == "(none)" and len(at.metric) == 3  # two models and the baseline
-    at.file_uploader(key="model_upload").set_value(("mine.pt", own_checkpoint_bytes(tmp_path), "application/octet-stream"))
+    at.file_uploader(key="model_upload").set_value(("mine.safetensors", own_checkpoint_bytes(tmp_path),
+                                                    "application/octet-stream"))
     at.run()
     assert not at.exception and not at.sidebar.error
-    assert at.selectbox(key="model_c").value == "⬆ mine.pt"  # a new upload goes to the empty slot
+    assert at.selectbox(key="model_c").value == "⬆ mine.safetensors"  # a new upload goes to the empty slot
     assert metric(at, "G-RNN mean MSE") and metric(at, "FERNN mean MSE") and metric(at, "FERNN (mine) mean MSE")
     assert "**FERNN (mine)**" in headline(at) and "the FERNN" not in headline(at)
-    assert "⬆ mine.pt" in at.selectbox(key="model_a").options  # selectable in every slot
+    assert "⬆ mine.safetensors" in at.selectbox(key="model_a").options  # selectable in every slot
     at.query_params["tab"] = "About"
     at.run()
     assert [e.label for e in at.expander if "FERNN (mine)" in e.label]
@@ -624,7 +630,7 @@ def test_an_own_checkpoint_joins_as_a_third_model_with_its_card(app: AppTest, ch
     at.query_params["tab"] = "Comparison"
     at.run()
     assert_clean(at)
-    assert at.selectbox(key="model_c").value == "(none)" and "⬆ mine.pt" not in at.selectbox(key="model_a").options
+    assert at.selectbox(key="model_c").value == "(none)" and "⬆ mine.safetensors" not in at.selectbox(key="model_a").options
     assert sorted(p.name for p in checkpoint_dir.rglob("*")) == before  # nothing was written to the server's disk
 
 
@@ -634,7 +640,8 @@ def test_an_unusable_own_checkpoint_gets_one_line(app: AppTest, tmp_path: Path):
     at.run()
     assert not at.exception
     (error,) = texts(at.sidebar.error)
-    assert error == "Cannot use notes.pt: this file is not a checkpoint written by torch.save (fernn.save_checkpoint)."
+    assert error == ("Cannot use notes.pt: this file is neither a safetensors model file (python -m fernn.convert "
+                     "MODEL --output NAME.safetensors) nor a checkpoint written by torch.save.")
     assert at.selectbox(key="model_c").value == "(none)" and metric(at, "FERNN mean MSE")
 
 

@@ -136,13 +136,13 @@ def test_app_rows_time_a_given_pair_and_refuse_a_missing_file(tmp_path) -> None:
     from fernn.experiments.bench.app_latency import bench_app
 
     small = dict(hidden_channels=3, decoder_layers=2)
-    pair = {"G-RNN": tmp_path / "grnn.pt", "FERNN": tmp_path / "fernn.pt"}
+    pair = {"G-RNN": tmp_path / "grnn", "FERNN": tmp_path / "fernn"}
     fernn.save_checkpoint(pair["G-RNN"], fernn.build_model("grnn", **small))
     fernn.save_checkpoint(pair["FERNN"], fernn.build_model("fernn", max_speed=1, **small))
     results = bench_app(device=torch.device("cpu"), repeats=1, quick=True, translation_pair=pair, rotation=False)
     assert results["models"] == "given checkpoints" and "rotation_default" not in results
     assert _finite_positive(results["default"]["seconds"])
     assert results["default"]["copies"] == 25  # auto widens the set to the default digit's (1, 2): V_2
-    with pytest.raises(FileNotFoundError, match="no checkpoint at .*nothing.pt"):
+    with pytest.raises(FileNotFoundError, match="no model at .*nothing"):
         bench_app(device=torch.device("cpu"), repeats=1, quick=True,
-                  translation_pair={"G-RNN": pair["G-RNN"], "FERNN": tmp_path / "nothing.pt"})
+                  translation_pair={"G-RNN": pair["G-RNN"], "FERNN": tmp_path / "nothing"})

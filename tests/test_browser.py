@@ -51,8 +51,8 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                         for dy in speeds], **extra)
 
     tiny.write_app_pair(folder, {
-        "grnn.pt": {"evaluation": {"velocity_grid": grid(0.007, 0.2)}},
-        "fernn.pt": {"evaluation": {"velocity_grid": grid(0.002, 0.2),
+        "grnn": {"evaluation": {"velocity_grid": grid(0.007, 0.2)}},
+        "fernn": {"evaluation": {"velocity_grid": grid(0.002, 0.2),
                                     "widened_velocity_grid": grid(0.002, 0.0021, max_speed=4)}}})
     settings = {"training_max_speed": 1}
 
@@ -60,11 +60,11 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return [{"speed": s, "accuracy": a, "interval": [a - 0.03, a + 0.03]} for s, a in enumerate(accuracies)]
 
     tiny.write_app_classifiers(folder / "classify", {
-        "grnn.pt": {"evaluation": {"settings": settings, "rings": rings(0.9, 0.85, 0.45, 0.25, 0.18)}},
-        "fernn.pt": {"evaluation": {
+        "grnn": {"evaluation": {"settings": settings, "rings": rings(0.9, 0.85, 0.45, 0.25, 0.18)}},
+        "fernn": {"evaluation": {
             "settings": settings, "rings": rings(0.93, 0.9, 0.55, 0.3, 0.2), "widened_max_speed": 4,
             "widened_rings": rings(0.93, 0.9, 0.9, 0.89, 0.88)}},
-        "single-frame.pt": {
+        "single-frame": {
             "train": {"config": {"data": {"context_frames": 1}}},
             "evaluation": {"settings": settings, "rings": rings(0.35, 0.34, 0.35, 0.34, 0.35)}}}, pooling="peak")
     grid = {"speeds": list(range(-4, 5)), "mse": [[0.002 * (1 + k * k) for k in range(-4, 5)]]}
@@ -313,7 +313,7 @@ def test_a_digit_at_speed_3_is_classified_by_the_widened_fernn(server: str, brow
                                                                 name: str):
     from playwright.sync_api import expect
 
-    if not (checkpoint_dir / "classify" / "fernn.pt").is_file():
+    if not (checkpoint_dir / "classify" / "fernn").is_dir():
         pytest.skip(f"no classifiers in {checkpoint_dir}/classify/ yet")
     context, page = open_page(browser, f"{server}/?tab=Classify&vy1=3&vx1=0&digit1=12", width, height)
     try:
@@ -381,7 +381,7 @@ def test_every_tab_keeps_its_texts_apart(server: str, browser, checkpoint_dir: P
     try:
         expect(page.get_by_text("G-RNN mean MSE", exact=False).first).to_be_visible()
         for name, content in TAB_CONTENT.items():
-            if name == "Classify" and not (checkpoint_dir / "classify" / "fernn.pt").is_file():
+            if name == "Classify" and not (checkpoint_dir / "classify" / "fernn").is_dir():
                 continue
             page.get_by_role("tab", name=name).click()
             expect(page.get_by_text(content, exact=False).filter(visible=True).first).to_be_visible()
@@ -470,9 +470,9 @@ def test_eight_sessions_at_the_widest_settings_all_finish_in_bounded_memory(serv
 
 @pytest.fixture(scope="module")
 def own_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkpoint trained in seconds by the real command line, as a researcher would bring one."""
+    """A model trained in seconds by the real command line, as a researcher would bring one."""
     folder = tmp_path_factory.mktemp("own-checkpoint")
-    exported = folder / "tiny-fernn.pt"
+    exported = folder / "tiny-fernn.safetensors"  # the one-file form the upload takes
     subprocess.run([sys.executable, "-m", "fernn.train", "--preset", "tiny-fernn", "--output", str(folder / "run"),
                     "--export", str(exported), "--threads", "1", "--device", "cpu"],
                    cwd=ROOT, check=True, capture_output=True, timeout=300)

@@ -94,8 +94,10 @@ def test_save_rejects_non_forecaster(tmp_path) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="no checkpoint file at"):
         load_checkpoint(tmp_path / "absent.pt")
-    with pytest.raises(FileNotFoundError):
-        load_checkpoint(tmp_path)  # a directory is not a checkpoint file
+    with pytest.raises(CheckpointError, match="is a folder but not a model folder"):
+        load_checkpoint(tmp_path)  # a folder without model.safetensors and config.json
+    with pytest.raises(FileNotFoundError, match="no model at"):
+        load_checkpoint(tmp_path / "absent")
 
 
 def test_garbage_bytes(tmp_path) -> None:

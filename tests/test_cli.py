@@ -103,9 +103,11 @@ def test_train_refuses_output_paths_it_cannot_write(capsys, tmp_path, a_file):
     line = _fails(capsys, train.main, [*run, "--output", str(a_file / "run")], 2)
     assert f"{a_file} is a file, not a folder" in line
     line = _fails(capsys, train.main, [*run, "--output", str(tmp_path / "run"), "--export", str(tmp_path)], 2)
-    assert "argument --export: " in line and "is a folder" in line
-    line = _fails(capsys, train.main, [*run, "--output", str(tmp_path / "run"), "--export", str(a_file / "m.pt")], 2)
+    assert "argument --export: " in line and "is a folder holding other files" in line
+    line = _fails(capsys, train.main, [*run, "--output", str(tmp_path / "run"), "--export", str(a_file / "m")], 2)
     assert "argument --export: cannot write" in line
+    line = _fails(capsys, train.main, [*run, "--output", str(tmp_path / "run"), "--export", str(tmp_path / "m.pt")], 2)
+    assert "argument --export: " in line and "give a folder path" in line and "m.safetensors" in line
     assert not (tmp_path / "run").exists()
 
 
@@ -139,8 +141,8 @@ def test_evaluate_refuses_bad_values_before_evaluating(capsys, tmp_path, tiny_ch
 
 def test_evaluate_refuses_bad_paths_before_evaluating(capsys, tmp_path, tiny_checkpoints, a_file):
     grnn = str(tiny_checkpoints["grnn"])
-    assert f"no file at {tmp_path / 'missing.pt'}" in _fails(capsys, evaluate.main, [str(tmp_path / "missing.pt")], 2)
-    assert "is a folder; give a file" in _fails(capsys, evaluate.main, [str(tmp_path)], 2)
+    assert f"no model at {tmp_path / 'missing.pt'}" in _fails(capsys, evaluate.main, [str(tmp_path / "missing.pt")], 2)
+    assert "is a folder but not a model folder" in _fails(capsys, evaluate.main, [str(tmp_path)], 2)
     assert "argument --output: " in _fails(capsys, evaluate.main, [grnn, "--output", str(tmp_path)], 2)
     line = _fails(capsys, evaluate.main, [grnn, "--output", str(a_file / "evaluation.json")], 2)
     assert f"argument --output: cannot write {a_file / 'evaluation.json'}: {a_file} is a file, not a folder" in line
@@ -181,7 +183,7 @@ def _research_state_dict(hidden: int = 2) -> dict[str, torch.Tensor]:
 
 
 def test_convert_refuses_a_velocity_range_the_loader_would_refuse(capsys, tmp_path):
-    research, output = tmp_path / "research.pt", tmp_path / "model.pt"
+    research, output = tmp_path / "research.pt", tmp_path / "model"
     torch.save(_research_state_dict(), research)
     for speed in ("100000", str(cli.MODEL_SPEED_LIMIT + 1), "30", "-1"):
         line = _fails(capsys, convert.main, [str(research), "--max-speed", speed, "--output", str(output)], 2)
@@ -195,13 +197,30 @@ def test_convert_refuses_a_velocity_range_the_loader_would_refuse(capsys, tmp_pa
 def test_convert_refuses_bad_paths(capsys, tmp_path, a_file):
     research = tmp_path / "research.pt"
     torch.save(_research_state_dict(), research)
-    assert "no file at" in _fails(capsys, convert.main, [str(tmp_path / "nope.pt"), "--max-speed", "1",
-                                                         "--output", str(tmp_path / "m.pt")], 2)
-    assert "is a folder" in _fails(capsys, convert.main, [str(research), "--max-speed", "1", "--output", str(tmp_path)], 2)
+    assert "no model at" in _fails(capsys, convert.main, [str(tmp_path / "nope.pt"), "--max-speed", "1",
+                                                          "--output", str(tmp_path / "m")], 2)
+    assert "is a folder holding other files" in _fails(capsys, convert.main, [str(research), "--max-speed", "1",
+                                                                              "--output", str(tmp_path)], 2)
     assert "cannot write" in _fails(capsys, convert.main, [str(research), "--max-speed", "1",
-                                                           "--output", str(a_file / "m.pt")], 2)
-    assert "would overwrite the research file" in _fails(capsys, convert.main, [str(research), "--max-speed", "1",
-                                                                                "--output", str(research)], 2)
+                                                           "--output", str(a_file / "m")], 2)
+    assert "models are written as safetensors now" in _fails(capsys, convert.main, [str(research), "--max-speed", "1",
+                                                                                    "--output", str(research)], 2)
+    assert "needs --max-speed" in _fails(capsys, convert.main, [str(research), "--output", str(tmp_path / "m")], 2)
+    assert convert.main([str(research), "--max-speed", "1", "--output", str(tmp_path / "m")]) == 0
+    assert "would overwrite the source" in _fails(capsys, convert.main, [str(tmp_path / "m"), "--output",
+                                                                         str(tmp_path / "m")], 2)
+    assert "leave out --max-speed" in _fails(capsys, convert.main, [str(tmp_path / "m"), "--max-speed", "1",
+                                                                    "--output", str(tmp_path / "n")], 2)
+    assert not (tmp_path / "n").exists()
+
+
+def test_convert_turns_a_fernn_torch_file_into_a_folder_and_one_file(capsys, tmp_path, tiny_checkpoints):
+    for output in (tmp_path / "grnn", tmp_path / "grnn.safetensors"):
+        assert convert.main([str(tiny_checkpoints["grnn"]), "--output", str(output)]) == 0
+        assert f"wrote {output}: a G-RNN forecaster" in capsys.readouterr().out
+        converted, original = fernn.from_pretrained(output), fernn.load_checkpoint(tiny_checkpoints["grnn"])
+        assert converted.config == original.config and converted.metrics == original.metrics
+        assert all(torch.equal(converted.state_dict()[k], v) for k, v in original.state_dict().items())
 
 
 # --- figures and study ------------------------------------------------------------------------
@@ -209,7 +228,7 @@ def test_convert_refuses_bad_paths(capsys, tmp_path, a_file):
 def test_figures_refuses_a_folder_without_the_pair(capsys, tmp_path, a_file, tiny_checkpoints):
     assert "argument --pretrained: no folder at" in _fails(capsys, figures.main, ["--pretrained", str(tmp_path / "x")], 2)
     assert "is a file, not a folder" in _fails(capsys, figures.main, ["--pretrained", str(a_file)], 2)
-    assert "no grnn.pt or fernn.pt in" in _fails(capsys, figures.main, ["--pretrained", str(tmp_path)], 2)
+    assert "no model grnn or fernn in" in _fails(capsys, figures.main, ["--pretrained", str(tmp_path)], 2)
     for kind, path in tiny_checkpoints.items():
         (tmp_path / f"{kind}.pt").write_bytes(path.read_bytes())
     (tmp_path / "figures").write_text("a file where the figures folder goes\n")

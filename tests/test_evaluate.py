@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import re
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def test_command_line_refuses_a_missing_or_garbage_checkpoint_in_one_line(tmp_pa
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all\n")
     # A missing file is a bad invocation (2, found while parsing); a damaged one fails on reading (1).
-    for path, message, code in ((garbage, "is not a readable checkpoint", 1), (tmp_path / "missing.pt", "no file at", 2)):
+    for path, message, code in ((garbage, "is not a readable checkpoint", 1), (tmp_path / "missing.pt", "no model at", 2)):
         result = _run_module("fernn.evaluate", str(path), "--quick", "--device", "cpu",
                              "--output", str(tmp_path / "evaluation.json"))
         assert result.returncode == code
@@ -203,12 +204,12 @@ def test_the_repository_markdown_tables_are_well_formed(path):
 
 def test_targets_are_checked_for_the_shipped_pair_only_unless_asked(tmp_path, capsys):
     """The shipped pair's targets say nothing about anyone else's models, even ones named grnn and fernn."""
-    shipped = [str(ROOT / "pretrained" / "grnn.pt"), str(ROOT / "pretrained" / "fernn.pt")]
-    hidden16 = [str(ROOT / "pretrained" / "hidden16" / "grnn.pt"), str(ROOT / "pretrained" / "hidden16" / "fernn.pt")]
+    shipped = [str(ROOT / "pretrained" / "grnn"), str(ROOT / "pretrained" / "fernn")]
+    hidden16 = [str(ROOT / "pretrained" / "hidden16" / "grnn"), str(ROOT / "pretrained" / "hidden16" / "fernn")]
     copies = []
     for path in shipped:
         copies.append(tmp_path / Path(path).name)
-        copies[-1].write_bytes(Path(path).read_bytes())
+        shutil.copytree(path, copies[-1])
     runs = {"shipped": (shipped, []), "copies": ([str(c) for c in copies], []),
             "copies-demo": ([str(c) for c in copies], ["--targets", "demo"]), "shipped-none": (shipped, ["--targets", "none"]),
             "hidden16": (hidden16, []), "mixed": ([shipped[0], hidden16[1]], [])}

@@ -20,8 +20,8 @@ def evaluated_pair(tmp_path_factory: pytest.TempPathFactory):
     for kind in ("grnn", "fernn"):
         config = TrainConfig.from_flat(**dict(PRESETS[f"tiny-{kind}"], output=str(folder / f"run-{kind}"), device="cpu"))
         train.train(config, progress=False)
-        train.export(config, folder / f"{kind}.pt", preset=f"tiny-{kind}")
-    assert evaluate.main([str(folder / "grnn.pt"), str(folder / "fernn.pt"), "--quick", "--write-metrics",
+        train.export(config, folder / kind, preset=f"tiny-{kind}")
+    assert evaluate.main([str(folder / "grnn"), str(folder / "fernn"), "--quick", "--write-metrics",
                           "--output", str(folder / "evaluation.json")]) == 0
     return folder
 
@@ -37,11 +37,11 @@ def test_figures_are_drawn_from_the_recorded_metrics(evaluated_pair):
 
 def test_figures_refuse_checkpoints_without_records(tmp_path, evaluated_pair):
     for kind in ("grnn", "fernn"):
-        shutil.copy(evaluated_pair / f"{kind}.pt", tmp_path / f"{kind}.pt")
+        shutil.copytree(evaluated_pair / kind, tmp_path / kind)
     import fernn
 
-    bare = fernn.load_checkpoint(tmp_path / "grnn.pt")
-    fernn.save_checkpoint(tmp_path / "grnn.pt", bare, {})
+    bare = fernn.load_checkpoint(tmp_path / "grnn")
+    fernn.save_checkpoint(tmp_path / "grnn", bare, {})
     assert figures.main(["--pretrained", str(tmp_path)]) == 1
 
 
@@ -62,10 +62,10 @@ def test_the_classification_figure_is_drawn_when_the_classifiers_are_there(tmp_p
     import fernn
 
     for kind in ("grnn", "fernn"):
-        shutil.copy(evaluated_pair / f"{kind}.pt", tmp_path / f"{kind}.pt")
+        shutil.copytree(evaluated_pair / kind, tmp_path / kind)
     (tmp_path / "classify").mkdir()
     for stem, kind in (("grnn", "grnn"), ("fernn", "fernn"), ("single-frame", "grnn")):
-        path = fernn.save_checkpoint(tmp_path / "classify" / f"{stem}.pt",
+        path = fernn.save_checkpoint(tmp_path / "classify" / stem,
                                      fernn.build_classifier(kind, hidden_channels=2, head_layers=0))
         assert evaluate.main([str(path), "--quick", "--write-metrics", "--output", str(tmp_path / f"{stem}.json")]) == 0
     written = figures.make_figures(tmp_path)
@@ -86,12 +86,12 @@ def table1_runs(tmp_path_factory: pytest.TempPathFactory):
                                               data_max_speed=2, **options))
         train.train(config, progress=False)
         if role == "grnn":
-            train.export(config, folder / "grnn.pt", preset=preset)
+            train.export(config, folder / "grnn", preset=preset)
     return folder
 
 
 def test_table1_figure_is_drawn_from_checkpoints_and_run_logs(table1_runs, tmp_path, capsys):
-    assert figures.table1_sources(table1_runs) == {"grnn": table1_runs / "grnn.pt",  # the export wins over its log
+    assert figures.table1_sources(table1_runs) == {"grnn": table1_runs / "grnn",  # the export wins over its log
                                                    "fernn-v1": table1_runs / "table1-fernn-v1" / "log.json",
                                                    "fernn-v2": table1_runs / "table1-fernn-v2" / "log.json"}
     output = tmp_path / "curves.png"
@@ -142,8 +142,8 @@ def test_a_rotation_pairs_figures_lay_the_grid_out_by_angle(tmp_path):
             settings.pop("model_max_speed")
         config = TrainConfig.from_flat(**settings)
         train.train(config, progress=False)
-        train.export(config, tmp_path / f"{kind}.pt", preset="tiny-rot")
-    assert evaluate.main([str(tmp_path / "grnn.pt"), str(tmp_path / "fernn.pt"), "--quick", "--write-metrics",
+        train.export(config, tmp_path / kind, preset="tiny-rot")
+    assert evaluate.main([str(tmp_path / "grnn"), str(tmp_path / "fernn"), "--quick", "--write-metrics",
                           "--output", str(tmp_path / "evaluation.json")]) == 0
     written = figures.make_figures(tmp_path)
     assert [path.name for path in written] == ["curves.png", "velocity-grids.png", "length.png"]

@@ -13,7 +13,7 @@ from fernn.records import (ClassifierEvaluation, CurvePoint, ForecasterEvaluatio
 from fernn.flows import TRANSLATION, Rotation
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
-SHIPPED = sorted(PRETRAINED.rglob("*.pt"))
+SHIPPED = sorted(path.parent for path in PRETRAINED.rglob("model.safetensors"))
 
 
 def test_every_shipped_checkpoint_parses_into_records_that_write_back_the_same():

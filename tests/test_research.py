@@ -133,10 +133,10 @@ def test_convert_cli_writes_a_fernn_checkpoint_and_fails_in_one_line(tmp_path) -
     state = research_state_dict(hidden=4, decoder_hidden_layers=4)
     torch.save(state, tmp_path / "research.pt")
     command = [sys.executable, "-m", "fernn.convert", str(tmp_path / "research.pt"), "--max-speed", "2",
-               "--output", str(tmp_path / "model.pt")]
+               "--output", str(tmp_path / "model")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    model = fernn.load_checkpoint(tmp_path / "model.pt").double()
+    model = fernn.from_pretrained(tmp_path / "model").double()
     direct = fernn.load_research_checkpoint(tmp_path / "research.pt", max_speed=2).double()
     frames = torch.rand(1, 3, 1, 8, 8, dtype=torch.float64)
     torch.testing.assert_close(model.forecast(frames, 2).frames, direct.forecast(frames, 2).frames)

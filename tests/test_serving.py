@@ -407,6 +407,18 @@ def test_open_checkpoints_names_models_and_says_why_one_cannot_be_used(tmp_path:
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "x.pt").write_bytes(b"")
     assert visitor_checkpoints.checkpoint_files(tmp_path, skip=("classify",)) == ["a.pt", "b.pt", "bad.pt", "rotation/x.pt"]
+    # Model folders, at the top and one level down, and one-file models; a folder that is no model is no choice.
+    model = fernn.build_model("grnn", **small)
+    for where in ("fernn", "rotation/fernn", "classify/fernn", "rotation/deeper/fernn", "one.safetensors"):
+        fernn.save_checkpoint(tmp_path / where, model)
+    (tmp_path / "notes").mkdir()
+    assert visitor_checkpoints.checkpoint_files(tmp_path, skip=("classify",)) == [
+        "a.pt", "b.pt", "bad.pt", "fernn", "one.safetensors", "rotation/fernn", "rotation/x.pt"]
+    opened = visitor_checkpoints.open_checkpoints([tmp_path / "fernn"], lambda path, modified, size: fernn.load_checkpoint(path))
+    assert opened[0].name == "G-RNN" and not opened[0].problem
+    before = opened[0].version
+    fernn.save_checkpoint(tmp_path / "fernn", model, {"evaluation": {"test_mse": 0.5}})  # a new evaluation: a new version
+    assert visitor_checkpoints.open_checkpoints([tmp_path / "fernn"], lambda *a: model)[0].version != before
 
 
 # --- a visitor's own checkpoint -------------------------------------------------------------
@@ -459,7 +471,7 @@ def _nan(payload: dict) -> None:
 
 @pytest.mark.parametrize(("make", "message"), [
     (lambda: b"PK\x03\x04 not really" * 4, "this file is not a checkpoint written by torch.save"),
-    (lambda: pickle.dumps({"format": "fernn-checkpoint"}), "this file is not a checkpoint written by torch.save"),
+    (lambda: pickle.dumps({"format": "fernn-checkpoint"}), "this file is neither a safetensors model file"),
     (lambda: checkpoint_bytes(x=fractions.Fraction(1, 3)),
      ("it is not a readable checkpoint (it holds Python objects other than tensors and plain values, such as "
       "fractions.Fraction, which fernn never loads)")),
@@ -479,6 +491,87 @@ def test_an_unusable_upload_gets_one_line_without_paths_or_torch_advice(make, me
     text = str(caught.value)
     assert text.startswith(message), text
     assert "\n" not in text and "weights_only" not in text and "/" not in text.replace("torch.save", "")
+
+
+def safetensors_upload(model: torch.nn.Module | None = None, metrics: dict | None = None) -> bytes:
+    """A one-file model as ``python -m fernn.convert ... --output NAME.safetensors`` writes it, held in memory."""
+    with tempfile.TemporaryDirectory() as folder:
+        return fernn.save_pretrained(Path(folder) / "m.safetensors", model, metrics).read_bytes()
+
+
+def test_an_uploaded_safetensors_model_is_read_in_memory_without_unpickling(monkeypatch):
+    model = fernn.build_model("fernn", max_speed=1, hidden_channels=3, decoder_layers=2)
+    data = safetensors_upload(model, {"train": {"step": 3}})
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("a safetensors upload must not be unpickled"))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("a safetensors upload must not be unpickled"))
+    upload = visitor_checkpoints.checkpoint_from_upload(data, file_name="mine.safetensors", session="token-a")
+    assert upload.file_name == "mine.safetensors" and upload.model.metrics == {"train": {"step": 3}}
+    assert all(torch.equal(a, b) for a, b in zip(upload.model.state_dict().values(), model.state_dict().values()))
+
+
+def _header(entries: dict, *, metadata: dict | None = None) -> bytes:
+    import json
+    import struct
+    text = json.dumps({"__metadata__": metadata, **entries} if metadata is not None else entries).encode()
+    return struct.pack("<Q", len(text)) + text
+
+
+def _hostile(kind: str) -> bytes:
+    """Small safetensors files whose headers lie: each must be refused before a tensor is made."""
+    good = safetensors_upload(tiny.forecaster("grnn"))
+    if kind == "huge":  # 64 bytes on the wire, 16 GB declared
+        return _header({"w": {"dtype": "F32", "shape": [65536, 65536], "data_offsets": [0, 4 * 65536**2]}}) + bytes(64)
+    if kind == "overlapping":
+        return _header({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                        "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}}) + bytes(24)
+    if kind == "out of range":
+        return _header({"a": {"dtype": "F32", "shape": [4], "data_offsets": [16, 32]}}) + bytes(16)
+    if kind == "bad dtype":
+        return _header({"a": {"dtype": "OBJECT", "shape": [1], "data_offsets": [0, 8]}}) + bytes(8)
+    if kind == "truncated":
+        return good[:len(good) // 2]
+    if kind == "oversized header":
+        return (2**40).to_bytes(8, "little") + b"{" + bytes(100)
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("huge", "it is not a readable model file (tensor 'w' lies outside the file"),
+    ("overlapping", "it is not a readable model file (two of its tensors share bytes"),
+    ("out of range", "it is not a readable model file (tensor 'a' lies outside the file"),
+    ("bad dtype", "it is not a readable model file (tensor 'a' has dtype 'OBJECT'"),
+    ("truncated", "it is not a readable model file"),
+    ("oversized header", "it is not a readable model file (its header claims 1,099,511,627,776 bytes"),
+])
+def test_a_hostile_safetensors_upload_is_refused_before_any_tensor_is_made(kind, message, monkeypatch):
+    import safetensors.torch
+    monkeypatch.setattr(safetensors.torch, "load", lambda *a: pytest.fail("tensors were made"))
+    with pytest.raises(DemoError) as caught:
+        visitor_checkpoints.checkpoint_from_upload(_hostile(kind), file_name="mine.safetensors", session="s")
+    text = str(caught.value)
+    assert text.startswith(message), text
+    assert "\n" not in text and "/" not in text
+
+
+def test_a_safetensors_upload_declaring_more_than_the_cap_is_refused_from_its_header(monkeypatch):
+    data = safetensors_upload(fernn.build_model("grnn", hidden_channels=16, decoder_layers=2))
+    monkeypatch.setattr(visitor_checkpoints, "MAX_CHECKPOINT_BYTES", 4096)  # the file is about 40 kB
+    with pytest.raises(DemoError, match="the file is 0.0 MB; the limit is 0 MB|its tensors declare"):
+        visitor_checkpoints.checkpoint_from_upload(data, file_name="big.safetensors", session="s")
+    monkeypatch.setattr(visitor_checkpoints, "check_checkpoint_upload", lambda size: None)  # past the byte cap: the header's
+    with pytest.raises(DemoError, match=r"its tensors declare 0\.0 MB; the limit is 0 MB"):
+        visitor_checkpoints.checkpoint_from_upload(data, file_name="big.safetensors", session="s")
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: safetensors_upload(fernn.build_classifier("grnn", **tiny.APP_CLASSIFIER)),
+     "it holds a classifier; the comparison runs forecasters"),
+    (lambda: _header({}, metadata={"format": "pt"}), "it is not a fernn model file"),
+])
+def test_an_unusable_safetensors_upload_gets_one_line(make, message):
+    with pytest.raises(DemoError) as caught:
+        visitor_checkpoints.checkpoint_from_upload(make(), file_name="mine.safetensors", session="s")
+    assert str(caught.value).startswith(message), str(caught.value)
 
 
 def test_the_checkpoint_cap_is_the_servers_upload_cap():

@@ -91,16 +91,19 @@ def test_activation_checkpointing_gives_the_same_gradients():
 
 
 def test_command_line_trains_and_exports(tmp_path, capsys):
-    output, exported = tmp_path / "cli", tmp_path / "shipped" / "grnn.pt"
+    output, exported = tmp_path / "cli", tmp_path / "shipped" / "grnn"
     main(["--preset", "tiny-grnn", "--output", str(output), "--device", "cpu", "--steps", "10",
           "--no-progress", "--export", str(exported)])
-    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    printed = capsys.readouterr()
+    final = json.loads(printed.out.strip().splitlines()[-1])
+    assert f"wrote {exported}" in printed.err
     assert final["step"] == 10
-    model = fernn.load_checkpoint(exported)
+    model = fernn.from_pretrained(exported)
     assert model.config.kind == "grnn"
     assert model.metrics["train"]["preset"] == "tiny-grnn"
     assert [r["step"] for r in model.metrics["train"]["history"]] == [5, 10]
-    assert "training" not in torch.load(exported, weights_only=True)  # shipped files stay small
+    assert sorted(path.name for path in exported.iterdir()) == ["config.json", "metrics.json", "model.safetensors"]
+    assert json.loads((exported / "metrics.json").read_text()) == model.metrics  # no optimizer state: it stays small
 
 
 def test_every_option_is_a_flag_and_presets_are_valid():
@@ -233,8 +236,8 @@ def test_a_world_model_trains_on_mnist_world_resumes_exactly_and_exports(tmp_pat
     resumed = train(world("resumed", steps=10, val_every=5), resume=True, progress=False)
     assert resumed["val_mse"] == pytest.approx(straight["val_mse"], rel=1e-6)
     main(["--preset", "tiny-world", "--kind", "grnn", "--output", str(tmp_path / "grnn"), "--device", "cpu",
-          "--steps", "5", "--val-every", "5", "--no-progress", "--export", str(tmp_path / "world-grnn.pt")])
-    exported = fernn.load_checkpoint(tmp_path / "world-grnn.pt")
+          "--steps", "5", "--val-every", "5", "--no-progress", "--export", str(tmp_path / "world-grnn")])
+    exported = fernn.from_pretrained(tmp_path / "world-grnn")
     assert isinstance(exported, fernn.WorldGRNN) and exported.world_size == 48
     assert isinstance(fernn.load_checkpoint(tmp_path / "straight" / "best.pt"), fernn.WorldFERNN)
     with pytest.raises(ValueError, match="trains a WorldConfig"):

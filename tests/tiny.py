@@ -1,6 +1,7 @@
 """Tiny models for tests that need a forecaster's shapes and plumbing, not its skill; and the app's
-fixture checkpoint folders (AppTest and the real browser), written as the app reads them: a pair at
-the top, ``classify/``, ``rotation/``. Each writer stores the metrics dicts its caller gives, as given.
+fixture checkpoint folders (AppTest and the real browser), written as the app reads them: model
+folders, a pair at the top, ``classify/``, ``rotation/``. Each writer stores the metrics dicts its
+caller gives, as given.
 
 Models are built in a fixed order, so a test that seeds torch first gets the same weights each time.
 """
@@ -30,23 +31,22 @@ def pair(**options) -> dict[str, fernn.Forecaster]:
 
 
 def write_app_pair(folder: Path, metrics: dict[str, dict]) -> None:
-    """``grnn.pt`` and ``fernn.pt`` (|V| = 25, as shipped) in ``folder``, each with ``metrics[file name]``."""
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", **APP_FORECASTER), metrics["grnn.pt"])
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", max_speed=2, **APP_FORECASTER),
-                          metrics["fernn.pt"])
+    """Model folders ``grnn/`` and ``fernn/`` (|V| = 25, as shipped) in ``folder``, each with ``metrics[name]``."""
+    fernn.save_pretrained(folder / "grnn", fernn.build_model("grnn", **APP_FORECASTER), metrics["grnn"])
+    fernn.save_pretrained(folder / "fernn", fernn.build_model("fernn", max_speed=2, **APP_FORECASTER), metrics["fernn"])
 
 
 def write_app_classifiers(folder: Path, metrics: dict[str, dict], **fernn_options) -> None:
-    """``grnn.pt``, ``fernn.pt`` (``fernn_options``, e.g. ``pooling="peak"``) and ``single-frame.pt``
-    (a G-RNN) in ``folder``, each with ``metrics[file name]``."""
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_classifier("grnn", **APP_CLASSIFIER), metrics["grnn.pt"])
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_classifier("fernn", **fernn_options, **APP_CLASSIFIER),
-                          metrics["fernn.pt"])
-    fernn.save_checkpoint(folder / "single-frame.pt", fernn.build_classifier("grnn", **APP_CLASSIFIER),
-                          metrics["single-frame.pt"])
+    """Model folders ``grnn/``, ``fernn/`` (``fernn_options``, e.g. ``pooling="peak"``) and
+    ``single-frame/`` (a G-RNN) in ``folder``, each with ``metrics[name]``."""
+    fernn.save_pretrained(folder / "grnn", fernn.build_classifier("grnn", **APP_CLASSIFIER), metrics["grnn"])
+    fernn.save_pretrained(folder / "fernn", fernn.build_classifier("fernn", **fernn_options, **APP_CLASSIFIER),
+                          metrics["fernn"])
+    fernn.save_pretrained(folder / "single-frame", fernn.build_classifier("grnn", **APP_CLASSIFIER),
+                          metrics["single-frame"])
 
 
 def write_app_rotation_pair(folder: Path, metrics: dict) -> None:
-    """``grnn.pt`` and ``fernn.pt`` (trained radius 2) of the C_12 group in ``folder``, both with ``metrics``."""
-    fernn.save_checkpoint(folder / "grnn.pt", fernn.build_model("grnn", **APP_ROTATION), metrics)
-    fernn.save_checkpoint(folder / "fernn.pt", fernn.build_model("fernn", max_speed=2, **APP_ROTATION), metrics)
+    """Model folders ``grnn/`` and ``fernn/`` (trained radius 2) of the C_12 group in ``folder``, both with ``metrics``."""
+    fernn.save_pretrained(folder / "grnn", fernn.build_model("grnn", **APP_ROTATION), metrics)
+    fernn.save_pretrained(folder / "fernn", fernn.build_model("fernn", max_speed=2, **APP_ROTATION), metrics)

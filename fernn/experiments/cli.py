@@ -18,12 +18,13 @@ from pathlib import Path
 
 import torch
 
-from fernn.checkpoints import MAX_COPIES
+from fernn.checkpoints import MAX_COPIES, SAFETENSORS, is_model_folder
 from fernn.datasets.digits import CANVAS
 from fernn.devices import resolve_device
 
 __all__ = ["DATA_SPEED_LIMIT", "MODEL_SPEED_LIMIT", "BadValue", "Integer", "Number", "Parser", "device_name",
-           "existing_file", "existing_folder", "one_line", "output_file", "output_folder", "plain_text", "run"]
+           "existing_file", "existing_folder", "existing_model", "one_line", "output_file", "output_folder", "output_model",
+           "plain_text", "run"]
 
 # The largest velocity range r whose set {-r..r}^2 a checkpoint may hold: (2r + 1)^2 <= MAX_COPIES,
 # the limit fernn.load_checkpoint enforces.
@@ -168,6 +169,32 @@ def existing_folder(text: str) -> Path:
     if not path.is_dir():
         raise BadValue(f"{path} is a file, not a folder" if path.exists() else f"no folder at {path}")
     return path
+
+
+def existing_model(text: str) -> Path:
+    """argparse ``type`` for a model to read: a model folder, or a ``.safetensors`` or ``.pt`` file."""
+    path = Path(text)
+    if path.is_dir() and not is_model_folder(path):
+        raise BadValue(f"{path} is a folder but not a model folder (no model.safetensors and config.json)")
+    if not path.exists():
+        raise BadValue(f"no model at {path}")
+    return path
+
+
+def output_model(text: str | Path) -> Path:
+    """argparse ``type`` for a model to write in safetensors: a model folder (a path without a
+    suffix, new or a model folder to replace) or ``NAME.safetensors``; never a ``.pt`` file."""
+    path = Path(text)
+    if path.suffix == ".pt":
+        raise BadValue(f"{path}: models are written as safetensors now: give a folder path ({path.with_suffix('')}) "
+                       f"or {path.with_suffix(SAFETENSORS).name}")
+    if path.suffix == SAFETENSORS:
+        return output_file(path)
+    if path.exists() and not path.is_dir():
+        raise BadValue(f"{path} is a file; give a folder path for a model folder, or NAME.safetensors")
+    if path.is_dir() and any(path.iterdir()) and not is_model_folder(path):
+        raise BadValue(f"{path} is a folder holding other files; give a new folder or a model folder to replace")
+    return output_folder(path)
 
 
 def output_file(text: str | Path) -> Path:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from fernn.experiments import cli
-from fernn.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from fernn.checkpoints import METRICS_FILE, load_checkpoint, update_metrics
 from fernn.experiments.classification import (ClassificationSettings, classification_checks, classification_pair,
                                               classification_report, evaluate_classifier, settings_for)
 from fernn.classifier import Classifier
@@ -187,16 +187,17 @@ def _finite(value: float) -> float | None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = cli.Parser(prog="python -m fernn.evaluate", doc=__doc__)
-    parser.add_argument("checkpoints", nargs="+", type=cli.existing_file, metavar="CHECKPOINT",
-                        help="fernn checkpoint files (.pt) to evaluate on the same held-out sequences")
-    parser.add_argument("--names", nargs="+", metavar="NAME", help="a name per checkpoint (default: file stems)")
+    parser.add_argument("checkpoints", nargs="+", type=cli.existing_model, metavar="MODEL",
+                        help="fernn models (model folders, .safetensors or .pt files) to evaluate on the same "
+                             "held-out sequences")
+    parser.add_argument("--names", nargs="+", metavar="NAME", help="a name per model (default: folder or file stems)")
     parser.add_argument("--output", type=cli.output_file, default=Path("runs/evaluation.json"), metavar="PATH",
                         help="results JSON (default: %(default)s)")
     parser.add_argument("--report", type=cli.output_file, metavar="PATH",
                         help="also write the markdown results table (printed in any case) here")
     parser.add_argument("--targets", choices=("auto", "demo", "none"), default="auto",
                         help="check a G-RNN/FERNN pair against the shipped pairs' targets (translation or rotation): "
-                             f"auto only for the shipped pairs ({PRETRAINED.name}/grnn.pt and fernn.pt, the same in "
+                             f"auto only for the shipped pairs ({PRETRAINED.name}/grnn and fernn, the same in "
                              f"{PRETRAINED.name}/hidden16/ or {PRETRAINED.name}/rotation/), demo for any one G-RNN and one FERNN, "
                              "none never (default: %(default)s)")
     parser.add_argument("--table1", action="store_true",
@@ -205,7 +206,8 @@ def _parser() -> argparse.ArgumentParser:
                              f"velocities {{-{TABLE1_SPEED}..{TABLE1_SPEED}}}^2; reports test MSEs with 95%% intervals "
                              "beside the paper's (secondary sources), ratios, targets; refuses evaluations on other data")
     parser.add_argument("--write-metrics", action="store_true",
-                        help="store each evaluation in its checkpoint and in NAME.metrics.json beside it")
+                        help="store each evaluation with its model: a model folder's metrics.json, a .safetensors "
+                             "file's metadata, or a .pt file and NAME.metrics.json beside it")
     parser.add_argument("--quick", action="store_true",
                         help="a few sequences per measurement, grid up to speed 2, 30-frame rollout (a smoke test)")
     parser.add_argument("--reuse-metrics", action="store_true",
@@ -239,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--write-metrics has nothing new to write with --reuse-metrics; use one or the other")
     if args.write_metrics:
         for path in args.checkpoints:
-            try:
-                cli.output_file(path)
+            try:  # a folder's metrics.json, or the file itself
+                cli.output_file(path / METRICS_FILE if path.is_dir() else path)
             except ValueError as error:
-                parser.error(f"--write-metrics rewrites every checkpoint: {error}")
+                parser.error(f"--write-metrics rewrites every model's records: {error}")
     overrides = dict(QUICK) if args.quick else {}
     if args.table1:
         try:
@@ -291,8 +293,9 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
                          "train": model.metrics.get("train", {}), "evaluation": evaluation}
         if args.write_metrics:
             metrics = dict(model.metrics, evaluation=evaluation)
-            save_checkpoint(path, model, metrics, training_state=read_checkpoint(path).get("training"))
-            path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+            update_metrics(path, model, metrics)
+            if path.suffix == ".pt":
+                path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     forecasts = {name: result for name, result in results.items() if not isinstance(models[name][1], Classifier)}
     checks = None
     if pair and all(settings_allow_targets(results[name]["evaluation"]["settings"]) for name in pair):

@@ -1,13 +1,13 @@
 """The shipped models' evidence as PNG figures: ``python -m fernn.figures [--pretrained DIR | --table1 DIR]``.
 
 Reads only what the project's commands recorded: the training curves and evaluations stored in
-``DIR/grnn.pt`` and ``DIR/fernn.pt`` (``python -m fernn.train --export``, ``python -m
-fernn.evaluate --write-metrics``), when present ``DIR/speed-study.json`` (``python -m fernn.study``)
-and the classifiers ``DIR/classify/{grnn,fernn,single-frame}.pt``. Writes ``DIR/figures/*.png``.
+the models ``DIR/grnn`` and ``DIR/fernn`` (model folders, or older ``.pt`` files; ``python -m fernn.train
+--export``, ``python -m fernn.evaluate --write-metrics``), when present ``DIR/speed-study.json``
+(``python -m fernn.study``) and the classifiers ``DIR/classify/{grnn,fernn,single-frame}``. Writes ``DIR/figures/*.png``.
 
 ``--table1 DIR`` draws the three Table 1 runs' validation MSE against steps and wall time (one PNG,
-``DIR/figures/table1-curves.png`` unless ``--output``), each from its exported checkpoint
-``DIR/grnn.pt``, ``DIR/fernn-v1.pt``, ``DIR/fernn-v2.pt`` or, for a run in progress, from its log
+``DIR/figures/table1-curves.png`` unless ``--output``), each from its exported model
+``DIR/grnn``, ``DIR/fernn-v1``, ``DIR/fernn-v2`` or, for a run in progress, from its log
 ``DIR/table1-grnn/log.json`` (and so on): point it at ``pretrained/table1``, ``runs`` or
 ``pretrained/resume``. Needs matplotlib.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fernn.experiments import cli
-from fernn.checkpoints import read_checkpoint
+from fernn.checkpoints import find_model, read_checkpoint
 from fernn.records import ClassifierEvaluation, LongRollout, ModelRecord, TrainingRecord, VelocityGrid
 from fernn.flows import Flow, flow_from_record
 import fernn.paper as paper
@@ -165,17 +165,17 @@ def _classification_panels(plt, evaluations: dict[str, ClassifierEvaluation], pa
 
 
 def make_figures(pretrained: Path) -> list[Path]:
-    """Write the figures for ``pretrained/{grnn,fernn}.pt``; returns their paths."""
+    """Write the figures for the pair ``pretrained/{grnn,fernn}`` (model folders, or older ``.pt`` files); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     output = pretrained / "figures"
-    payloads = {name: read_checkpoint(pretrained / f"{stem}.pt") for name, stem in (("G-RNN", "grnn"), ("FERNN", "fernn"))}
+    payloads = {name: read_checkpoint(_model(pretrained, stem)) for name, stem in (("G-RNN", "grnn"), ("FERNN", "fernn"))}
     flows = {flow_from_record(payload["config"].get("flow", {"name": "translation"})) for payload in payloads.values()}
     if len(flows) != 1:
-        raise ValueError("grnn.pt and fernn.pt move by different flows: draw a pair of one flow")
+        raise ValueError("grnn and fernn move by different flows: draw a pair of one flow")
     (flow,) = flows
     records = {name: ModelRecord.parse(payload["metrics"], flow) for name, payload in payloads.items()}
     missing = [name for name, record in records.items()
@@ -203,14 +203,14 @@ def make_figures(pretrained: Path) -> list[Path]:
     if study is not None:
         written.append(output / "speed-study.png")
         _study_panel(plt, study, written[-1])
-    classify = {name: pretrained / "classify" / f"{stem}.pt" for name, stem in CLASSIFIERS}
-    if all(path.is_file() for path in classify.values()):
+    classify = {name: find_model(pretrained / "classify", stem) for name, stem in CLASSIFIERS}
+    if all(path is not None for path in classify.values()):
         evaluations = {name: ModelRecord.parse(read_checkpoint(path)["metrics"], classifier=True).evaluation
                        for name, path in classify.items()}
         missing = [name for name, value in evaluations.items() if value is None or value.rings is None]
         if missing:
             raise ValueError(f"classifiers {', '.join(missing)}: no evaluation recorded; run python -m fernn.evaluate "
-                             "--write-metrics on pretrained/classify/*.pt first")
+                             "--write-metrics on pretrained/classify/* first")
         written.append(output / "classify.png")
         _classification_panels(plt, evaluations, written[-1])
     return written
@@ -218,19 +218,27 @@ def make_figures(pretrained: Path) -> list[Path]:
 
 def table1_sources(folder: Path) -> dict[str, Path]:
     """Where each Table 1 run's curve is, by role (:data:`fernn.experiments.table1.ROLES`): its exported checkpoint
-    ``folder/ROLE.pt`` or else its run's ``folder/table1-ROLE/log.json``; roles with neither are left out."""
+    ``folder/ROLE`` (a model folder, or an older ``ROLE.pt``) or else its run's ``folder/table1-ROLE/log.json``;
+    roles with neither are left out."""
     sources = {}
     for role in ROLES:
-        for path in (folder / f"{role}.pt", folder / f"table1-{role}" / "log.json"):
-            if path.is_file():
-                sources[role] = path
-                break
+        found = find_model(folder, role) or (folder / f"table1-{role}" / "log.json")
+        if found.exists():
+            sources[role] = found
     return sources
+
+
+def _model(folder: Path, stem: str) -> Path:
+    """The model ``stem`` in ``folder`` (:func:`fernn.checkpoints.find_model`), or ``FileNotFoundError``."""
+    found = find_model(folder, stem)
+    if found is None:
+        raise FileNotFoundError(f"no model {stem} in {folder} (a model folder {stem}/ or {stem}.pt)")
+    return found
 
 
 def _training_record(path: Path) -> dict:
     """``metrics["train"]`` of an exported checkpoint, or a run's log.json: both hold ``config`` and ``history``."""
-    if path.suffix == ".pt":
+    if path.name != "log.json":
         train = read_checkpoint(path)["metrics"].get("train")
     else:
         try:
@@ -252,7 +260,7 @@ def make_table1_figure(folder: Path, output: Path) -> Path:
 
     sources = table1_sources(folder)
     if not sources:
-        raise ValueError(f"no Table 1 run in {folder}: no grnn.pt, fernn-v1.pt, fernn-v2.pt or table1-*/log.json")
+        raise ValueError(f"no Table 1 run in {folder}: no model grnn, fernn-v1, fernn-v2 or table1-*/log.json")
     records, labels = {}, {}
     for role, path in sources.items():  # all read before drawing, so a damaged file fails first
         record = TrainingRecord.parse(_training_record(path))
@@ -278,10 +286,10 @@ def make_table1_figure(folder: Path, output: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = cli.Parser(prog="python -m fernn.figures", doc=__doc__)
     parser.add_argument("--pretrained", type=cli.existing_folder, metavar="DIR",
-                        help="folder holding grnn.pt and fernn.pt (and optionally speed-study.json); the figures "
+                        help="folder holding the models grnn and fernn (and optionally speed-study.json); the figures "
                              "go to DIR/figures (default: pretrained)")
     parser.add_argument("--table1", type=cli.existing_folder, metavar="DIR",
-                        help="instead, draw the Table 1 runs' validation curves from DIR/{grnn,fernn-v1,fernn-v2}.pt or "
+                        help="instead, draw the Table 1 runs' validation curves from the models DIR/{grnn,fernn-v1,fernn-v2} or "
                              "DIR/table1-{grnn,fernn-v1,fernn-v2}/log.json (runs in progress)")
     parser.add_argument("--output", type=cli.output_file, metavar="PATH",
                         help="with --table1: the PNG to write (default: DIR/figures/table1-curves.png)")
@@ -295,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         if output.suffix.lower() != ".png":
             parser.error(f"--output must be a .png file, got {output}")
         if not table1_sources(args.table1):
-            parser.error(f"no Table 1 run in {args.table1}: no grnn.pt, fernn-v1.pt, fernn-v2.pt or table1-*/log.json")
+            parser.error(f"no Table 1 run in {args.table1}: no model grnn, fernn-v1, fernn-v2 or table1-*/log.json")
         try:
             cli.output_file(output)
         except ValueError as error:
@@ -304,9 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.output is not None:
         parser.error("--output goes with --table1; the pretrained figures go to DIR/figures")
     pretrained = args.pretrained or Path("pretrained")
-    missing = [name for name in ("grnn.pt", "fernn.pt") if not (pretrained / name).is_file()]
+    missing = [name for name in ("grnn", "fernn") if find_model(pretrained, name) is None]
     if missing:
-        parser.error(f"no {' or '.join(missing)} in {pretrained}")
+        parser.error(f"no model {' or '.join(missing)} in {pretrained}")
     try:
         cli.output_folder(pretrained / "figures")
     except ValueError as error:
@@ -318,7 +326,7 @@ def _draw_table1(folder: Path, output: Path) -> int:
     sources = table1_sources(folder)
     for role, label in ROLES.items():
         print(f"{label}: {sources[role]}" if role in sources else
-              f"{label}: no curve (neither {folder / f'{role}.pt'} nor {folder / f'table1-{role}' / 'log.json'})")
+              f"{label}: no curve (neither a model {folder / role} nor {folder / f'table1-{role}' / 'log.json'})")
     print(f"wrote {make_table1_figure(folder, output)}")
     return 0
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fernn.checkpoints import find_model
 from fernn.encoder import Kind
 from fernn.classifier import Classifier
 from fernn.measures import INTERVAL_METHOD, interval_bounds
@@ -68,15 +69,16 @@ def late_improvement(history: Sequence[dict], fraction: float = 0.2) -> float | 
 def target_pair(targets: str, models: dict[str, tuple[Path, object]], *, shipped: Path) -> tuple[str, str] | None:
     """The names of the G-RNN and the FERNN among ``models`` (``{name: (path, model)}``) to check
     against :data:`TARGETS` (:data:`ROTATION_TARGETS` for a rotation pair), or ``None``: ``targets``
-    "none" never, "auto" only for the shipped pairs ``shipped/{grnn,fernn}.pt`` (the demo's),
+    "none" never, "auto" only for the shipped pairs ``shipped/{grnn,fernn}`` (the demo's),
     ``shipped/hidden16/`` (the earlier, narrower demo pair) and ``shipped/rotation/``, "demo" for the one
     G-RNN and the one FERNN."""
     if targets == "none":
         return None
     if targets == "auto":
         for folder in (shipped, shipped / "hidden16", shipped / "rotation"):
-            found = [next((name for name, (path, _) in models.items() if (folder / f"{stem}.pt").is_file()
-                           and path.samefile(folder / f"{stem}.pt")), None) for stem in ("grnn", "fernn")]
+            shipped_pair = [find_model(folder, stem) for stem in ("grnn", "fernn")]
+            found = [next((name for name, (path, _) in models.items() if there and path.exists()
+                           and path.samefile(there)), None) for there in shipped_pair]
             if None not in found:
                 return found[0], found[1]
         return None

@@ -21,7 +21,7 @@ from fernn.measures import INTERVAL_METHOD, interval_bounds
 __all__ = ["DATA_MAX_SPEED", "ROLES", "TARGETS", "check_invocation", "check_same_data", "data_of",
            "table1_checks", "table1_report", "table1_roles", "table1_summary"]
 
-# Each part of the table: its label. The key is also the shipped file's stem (pretrained/table1/KEY.pt)
+# Each part of the table: its label. The key is also the shipped file's stem (pretrained/table1/KEY/)
 # and the preset's suffix (table1-KEY, whose runs write runs/table1-KEY/).
 ROLES = {"grnn": "G-RNN", "fernn-v1": "FERNN-V1", "fernn-v2": "FERNN-V2"}
 # A FERNN's part is its velocity set {-r..r}^2.

@@ -6,7 +6,7 @@ Everything the Streamlit app (``app.py``) shows is computed here and drawn by
 The one entry point is :func:`compare`::
 
     from fernn import load_checkpoint, showcase
-    models = {"G-RNN": load_checkpoint("pretrained/grnn.pt"), "FERNN": load_checkpoint("pretrained/fernn.pt")}
+    models = {"G-RNN": load_checkpoint("pretrained/grnn"), "FERNN": load_checkpoint("pretrained/fernn")}
     scene = showcase.mnist_scene([12], velocities=[(2, -3)])
     result = showcase.compare(models, scene)                  # 10 context + 10 predicted frames
     result.runs[1].mean_mse, result.runs[1].velocity_readout

@@ -35,7 +35,7 @@ __all__ = ["CLASSIFIER_FILES", "Classification", "ClassifierRun", "FlickerScene"
            "flicker_scene", "reads_one_frame", "ring_series"]
 
 # The shipped classifiers (pretrained/classify/) and their display names, in the order shown.
-CLASSIFIER_FILES = {"grnn.pt": "G-RNN", "fernn.pt": "FERNN", "single-frame.pt": "single frame"}
+CLASSIFIER_FILES = {"grnn": "G-RNN", "fernn": "FERNN", "single-frame": "single frame"}  # model folders, by name
 # The task's own settings (fernn.datasets.flicker): what the shipped classifiers were trained on.
 FLICKER = FlickerSpec()
 MAX_SEED = 2**31 - 1

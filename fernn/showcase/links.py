@@ -130,11 +130,14 @@ def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_c
     (``tests/test_app.py`` checks that they agree). Rotation: ``motion``, each digit's angular
     velocity ``w1``/``w2`` and start angle ``a1``/``a2``, in whole degrees."""
     speed, digit = WholeNumber(-max_digit_speed, max_digit_speed), WholeNumber(0, test_digits - 1)
+    # A model folder "fernn" was the file "fernn.pt" before safetensors: older links still open it.
+    renamed = tuple((f"{name}.pt", name) for name in checkpoints if not name.endswith((".pt", ".safetensors")))
     shift = WholeNumber(-14, 13)  # a start position's shift from its default, in pixels
     return {"source": Choice(("MNIST", "Draw", "Upload")), "digits": Choice(("1", "2")), "digit1": digit,
             "digit2": digit, **dict.fromkeys(("vy1", "vx1", "vy2", "vx2"), speed),
-            **dict.fromkeys(("y1", "x1", "y2", "x2"), shift), "model_a": Choice(tuple(checkpoints)),
-            "model_b": Choice(("(none)", *checkpoints)), "model_c": Choice(("(none)", *checkpoints)), "vset": Choice(tuple(velocity_choices)),
+            **dict.fromkeys(("y1", "x1", "y2", "x2"), shift), "model_a": Choice(tuple(checkpoints), renamed),
+            "model_b": Choice(("(none)", *checkpoints), renamed), "model_c": Choice(("(none)", *checkpoints), renamed),
+            "vset": Choice(tuple(velocity_choices)),
             "context": WholeNumber(1, 20), "predict": WholeNumber(1, 70), "seed": WholeNumber(0, 2**31 - 1),
             "channels": NumberSet(0, 1023, 8), "view": Choice(("pooled", "copy")), "stabilised": Flag(),
             "tab": Choice(tuple(tabs), tuple(renamed_tabs.items())),

@@ -1,5 +1,6 @@
-"""Checkpoints opened for visitors: the shipped folder's files and a visitor's upload (size-capped,
-session-only, read without unpickling code), each given a name no other open model has. No streamlit import."""
+"""Checkpoints opened for visitors: the shipped folder's models and a visitor's upload (size-capped,
+session-only, read without running code: safetensors, or a torch file through the ``weights_only``
+unpickler), each given a name no other open model has. No streamlit import."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fernn.checkpoints import CheckpointError, model_from_payload, read_checkpoint_bytes
+from fernn.checkpoints import CheckpointError, is_model_folder, model_files, model_from_payload, read_checkpoint_bytes
 from fernn.showcase.errors import DemoError
 from fernn.showcase.serving import visitor_message
 from fernn.showcase.records import is_evaluated, weights_problem
 from fernn.models import Forecaster
 
 __all__ = ["OpenedCheckpoint", "RunSettings", "UploadedCheckpoint", "check_checkpoint_upload", "checkpoint_files",
-           "checkpoint_from_upload", "open_checkpoints"]
+           "checkpoint_from_upload", "file_version", "open_checkpoints"]
 
 
 # ----------------------------------------------------------------------------- the page's requests
@@ -35,16 +36,24 @@ class RunSettings:
 
 
 def checkpoint_files(folder: Path, *, skip: Sequence[str] = ()) -> list[str]:
-    """The ``.pt`` files in ``folder`` and in its subfolders one level down (``"rotation/fernn.pt"``),
-    as ``/``-separated paths relative to ``folder``: the folder's own files first, then each
-    subfolder's, sorted; subfolders named in ``skip`` or starting with ``.`` are left out; none for
-    a missing folder."""
+    """The models in ``folder`` and in its subfolders one level down, as ``/``-separated paths
+    relative to ``folder``: model folders (``"fernn"``, ``"rotation/fernn"``) and ``.safetensors`` or
+    older ``.pt`` files (``"rotation/fernn.pt"``); the folder's own first, then each subfolder's,
+    sorted; subfolders named in ``skip`` or starting with ``.`` are left out; none for a missing folder."""
     if not folder.is_dir():
         return []
-    found = sorted(p.name for p in folder.glob("*.pt") if p.is_file())
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skip and not p.name.startswith(".")):
-        found += sorted(f"{sub.name}/{p.name}" for p in sub.glob("*.pt") if p.is_file())
+    found = _models_in(folder, "")
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skip and not p.name.startswith(".")
+                      and not is_model_folder(p)):
+        found += _models_in(sub, f"{sub.name}/")
     return found
+
+
+def _models_in(folder: Path, prefix: str) -> list[str]:
+    """The model folders and model files directly in ``folder``, sorted, each name after ``prefix``."""
+    names = [p.name for p in folder.iterdir() if (p.is_dir() and is_model_folder(p) and not p.name.startswith("."))
+             or (p.is_file() and p.suffix in (".safetensors", ".pt"))]
+    return [prefix + name for name in sorted(names)]
 
 
 # ----------------------------------------------------------------------------- a visitor's own checkpoint
@@ -78,25 +87,32 @@ def check_checkpoint_upload(size: int) -> None:
 
 
 def checkpoint_from_upload(data: bytes, *, file_name: str, session: str) -> UploadedCheckpoint:
-    """An uploaded fernn forecaster checkpoint, or :class:`DemoError` with one line for the visitor.
+    """An uploaded fernn forecaster, or :class:`DemoError` with one line for the visitor.
 
-    In order, each before any cost it guards: the size; the archive's directory (``torch.save``
-    writes a zip; the sizes it declares bound what unpacking allocates); the ``weights_only=True``
-    unpickler; the model kind; the config against the weights the file holds (before the model is
-    built, :func:`fernn.checkpoints.model_from_payload`); one input channel; finite weights.
+    In order, each before any cost it guards: the size; for a safetensors file (one file with its
+    config and records in its metadata, ``python -m fernn.convert ... --output NAME.safetensors``),
+    its header: every tensor's dtype, shape and byte range checked against the cap and the file's
+    size (:mod:`fernn.tensorfile`); for a torch file, the archive's directory (``torch.save``
+    writes a zip; the sizes it declares bound what unpacking allocates) and the ``weights_only=True``
+    unpickler; then the model kind; the config against the weights the file holds (before the
+    model is built, :func:`fernn.checkpoints.model_from_payload`); one input channel; finite weights.
     """
     name = Path(file_name).name or "the file"
     check_checkpoint_upload(len(data))
+    if data.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                unpacked = sum(item.file_size for item in archive.infolist())
+        except (zipfile.BadZipFile, ValueError, OSError):
+            raise DemoError("this file is not a checkpoint written by torch.save (fernn.save_checkpoint)") from None
+        if unpacked > MAX_CHECKPOINT_BYTES:
+            raise DemoError(f"the file unpacks to {unpacked / 1024**2:.0f} MB; the limit is "
+                            f"{MAX_CHECKPOINT_BYTES // 1024**2} MB")
+    elif data[8:9] != b"{":  # a safetensors file's header is a JSON object after its 8-byte length
+        raise DemoError("this file is neither a safetensors model file (python -m fernn.convert MODEL --output "
+                        "NAME.safetensors) nor a checkpoint written by torch.save")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(item.file_size for item in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, OSError):
-        raise DemoError("this file is not a checkpoint written by torch.save (fernn.save_checkpoint)") from None
-    if unpacked > MAX_CHECKPOINT_BYTES:
-        raise DemoError(f"the file unpacks to {unpacked / 1024**2:.0f} MB; the limit is "
-                        f"{MAX_CHECKPOINT_BYTES // 1024**2} MB")
-    try:
-        payload = read_checkpoint_bytes(data, name)
+        payload = read_checkpoint_bytes(data, name, max_bytes=MAX_CHECKPOINT_BYTES)
         kind = payload.get("model", "forecaster")
         if kind != "forecaster":
             raise DemoError(f"it holds a {kind if isinstance(kind, str) else 'model of unknown kind'}; "
@@ -141,8 +157,8 @@ def open_checkpoints(paths: Sequence[Path | UploadedCheckpoint],
                                            (name, *path.version)))
             continue
         try:
-            stat = path.stat()
-            model = load(str(path), stat.st_mtime, stat.st_size)
+            modified, size = file_version(path)
+            model = load(str(path), modified, size)
         except (OSError, CheckpointError) as error:
             opened.append(OpenedCheckpoint(path, problem=visitor_message(error, folders=[path.parent])))
             continue
@@ -152,8 +168,15 @@ def open_checkpoints(paths: Sequence[Path | UploadedCheckpoint],
             continue
         name = _unique_name(model.config.kind.label, path.stem, opened)
         opened.append(OpenedCheckpoint(path, name, model, "", is_evaluated(model),
-                                       (name, str(path), stat.st_mtime, stat.st_size)))
+                                       (name, str(path), modified, size)))
     return opened
+
+
+def file_version(path: Path) -> tuple[float, int]:
+    """``(latest modification time, total size)`` of the files that make the model at ``path``
+    (a folder's weights, config and records, or one file): a new evaluation is a new version."""
+    stats = [item.stat() for item in model_files(path)]
+    return max(stat.st_mtime for stat in stats), sum(stat.st_size for stat in stats)
 
 
 def _unique_name(kind: str, stem: str, opened: Sequence[OpenedCheckpoint]) -> str:

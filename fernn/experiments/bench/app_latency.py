@@ -22,12 +22,12 @@ def _app_models(device: torch.device, flow: Flow = TRANSLATION,
     from fernn.checkpoints import load_checkpoint
 
     if files is not None:  # given files must be there: no fallback
-        missing = [str(path) for path in files.values() if not Path(path).is_file()]
+        missing = [str(path) for path in files.values() if not Path(path).exists()]
         if missing:
-            raise FileNotFoundError(f"no checkpoint at {', '.join(missing)}")
+            raise FileNotFoundError(f"no model at {', '.join(missing)}")
         return {name: load_checkpoint(path, device) for name, path in files.items()}, "given checkpoints"
     hidden, files = SHAPES[flow.name]
-    if all(path.is_file() for path in files.values()):
+    if all(path.exists() for path in files.values()):
         return {name: load_checkpoint(path, device) for name, path in files.items()}, "shipped checkpoints"
     torch.manual_seed(0)
     models = {

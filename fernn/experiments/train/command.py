@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import torch.distributed as dist
 
@@ -89,8 +90,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="named defaults, one of: %(choices)s (default: %(default)s); flags below override them")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt if it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--export", type=cli.output_file, metavar="PATH",
-                        help="after training, write the best checkpoint with its training curve (no optimizer state) to PATH")
+    parser.add_argument("--export", type=cli.output_model, metavar="PATH",
+                        help="after training, write the best model with its training curve (no optimizer state) as "
+                             "the model folder PATH (safetensors weights, config.json, metrics.json), or as one file "
+                             "where PATH ends in .safetensors")
     parser.add_argument("--list-presets", action="store_true", help="print every preset's settings and exit")
     defaults = TrainConfig().flat()
     for name in TrainConfig.flat_names():
@@ -179,7 +182,8 @@ def _train_and_export(config: TrainConfig, args: argparse.Namespace) -> int:
             dist.destroy_process_group()
     if distributed_ranks()[0] == 0:
         if args.export:
-            export(config, args.export, preset=args.preset)
+            written = export(config, args.export, preset=args.preset)
+            print(f"wrote {written} (load it with fernn.from_pretrained)", file=sys.stderr)
         print(json.dumps(final))
     return 0
 

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from fernn.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+from fernn.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint, save_pretrained
 from fernn.devices import PRECISIONS, resolve_device, resolve_precision
 from fernn.experiments.train.config import TrainConfig
 from fernn.experiments.train.tasks import build_model, task_for
@@ -161,11 +161,11 @@ def train(config: TrainConfig, *, resume: bool = False, callback: Callable[[dict
 
 
 def export(config: TrainConfig, path: Path, *, preset: str) -> Path:
-    """Copy ``OUTPUT/best.pt`` to ``path`` with ``metrics["train"]``: settings, best record, curve."""
+    """Write ``OUTPUT/best.pt``'s model to ``path`` in safetensors (a model folder, or one
+    ``.safetensors`` file) with ``metrics["train"]``: settings, best record, curve."""
     output = Path(config.output)
     model = load_checkpoint(output / "best.pt")
     history = json.loads((output / "log.json").read_text())["history"]
     train_metrics = dict(model.metrics, preset=preset, config=config.to_dict(), history=history,
                          torch_version=str(torch.__version__))
-    save_checkpoint(path, model, {"train": train_metrics})
-    return path
+    return save_pretrained(path, model, {"train": train_metrics})

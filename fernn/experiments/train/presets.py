@@ -47,7 +47,7 @@ PRESETS: dict[str, dict] = {
     "demo-fernn": dict(kind="fernn", model_max_speed=2, hidden_channels=16, batch_size=16, steps=5200,
                        lr_schedule="cosine", warmup_steps=100, final_predict_frames=20, curriculum_start=0.6,
                        val_every=250, val_sequences=256, log_every=25, output="runs/demo-fernn"),
-    # The demo pair (pretrained/grnn.pt, fernn.pt): the same recipes, wider (hidden 24: about 2x a
+    # The demo pair (pretrained/grnn, pretrained/fernn): the same recipes, wider (hidden 24: about 2x a
     # hidden-16 step in bf16; the app's default comparison stays inside its budget). Trained over several
     # sessions with --resume; their budgets were cut while they ran (pretrained/README.md gives the
     # segments): these are the final budgets.

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from fernn.checkpoints import load_checkpoint
+from fernn.checkpoints import find_model, load_checkpoint
 from fernn.devices import resolve_device, set_threads_from_environment
 from fernn.models import Forecaster
 import fernn.showcase as showcase
@@ -36,20 +36,21 @@ def classify_dir() -> Path:
 
 
 def checkpoint_files() -> list[str]:
-    """The forecasters a visitor can pick: the checkpoint folder's files and its subfolders' (the
+    """The forecasters a visitor can pick: the checkpoint folder's models and its subfolders' (the
     classifiers' folder is the Classify view's)."""
     return visitor_checkpoints.checkpoint_files(checkpoint_dir(), skip=(classify_dir().name, "resume"))
 
 
 def classifier_paths() -> tuple[Path, ...]:
-    """The shipped classifiers that are there, in :data:`fernn.showcase.CLASSIFIER_FILES` order."""
-    folder = classify_dir()
-    return tuple(folder / name for name in showcase.CLASSIFIER_FILES if (folder / name).is_file())
+    """The shipped classifiers that are there (model folders, or older ``.pt`` files), in
+    :data:`fernn.showcase.CLASSIFIER_FILES` order."""
+    found = (find_model(classify_dir(), name) for name in showcase.CLASSIFIER_FILES)
+    return tuple(path for path in found if path is not None)
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
 def load_model(path: str, modified: float, size: int) -> Forecaster:
-    """A checkpoint's model, once per file version (``modified`` and ``size`` are in the key)."""
+    """A model's, once per version of its files (``modified`` and ``size`` are in the key)."""
     return load_checkpoint(path, resolve_device("auto"))
 
 

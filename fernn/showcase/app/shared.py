@@ -21,7 +21,7 @@ MAX_DIGIT_SPEED = 4  # per-digit velocity sliders: -4..4 px/frame on each axis, 
 # The motions a visitor can push digits with, and the checkpoint pair each opens with.
 TRANSLATE, ROTATE = "Translate", "Rotate"
 MOTIONS = (TRANSLATE, ROTATE)
-DEFAULT_PAIRS = {TRANSLATE: ("grnn.pt", "fernn.pt"), ROTATE: ("rotation/grnn.pt", "rotation/fernn.pt")}
+DEFAULT_PAIRS = {TRANSLATE: ("grnn", "fernn"), ROTATE: ("rotation/grnn", "rotation/fernn")}  # model folders
 ROTATION = Rotation(order=12)  # the shipped rotation models' group (30-degree steps): the link's angle grid
 # The flow each motion moves digits by when no loaded model names its own (a rotation model's group).
 MOTION_FLOWS = {TRANSLATE: TRANSLATION, ROTATE: ROTATION}

@@ -64,7 +64,7 @@ def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, visitor_checkpo
 
 
 def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots,
-                defaults: tuple[str, str] = ("grnn.pt", "fernn.pt")) -> tuple[Path | visitor_checkpoints.UploadedCheckpoint, ...]:
+                defaults: tuple[str, str] = ("grnn", "fernn")) -> tuple[Path | visitor_checkpoints.UploadedCheckpoint, ...]:
     """Up to three chosen models in slot order: a shipped file's path (``folder / name``), or one of
     the visitor's own checkpoints (:class:`fernn.showcase.visitor_checkpoints.UploadedCheckpoint`).
     Slots 1 and 2 open on ``defaults`` where those files are there; slot 3 on none."""
@@ -88,12 +88,15 @@ def model_slots(folder: Path, files: list[str], *, slots: serving.RunSlots,
         value = st.selectbox(label, allowed, key=key, bind=BIND, **index)
         if value != NONE:
             chosen.append(own[value] if value in own else folder / value)
-    st.file_uploader(f"Your own checkpoints (.pt from `python -m fernn.train --export`; up to {MAX_OWN}, "
-                     f"{visitor_checkpoints.MAX_CHECKPOINT_BYTES // 1024**2} MB each)", type=["pt"],
+    st.file_uploader(f"Your own models (.safetensors from `python -m fernn.train --export NAME.safetensors`, or .pt; "
+                     f"up to {MAX_OWN}, {visitor_checkpoints.MAX_CHECKPOINT_BYTES // 1024**2} MB each)",
+                     type=["safetensors", "pt"],
                      accept_multiple_files=True, key=MODEL_UPLOAD,
                      max_upload_size=visitor_checkpoints.MAX_CHECKPOINT_BYTES // 1024**2,
-                     help="Read in memory with weights_only=True and kept in this session only (never on the "
-                          f"server's disk); they join the lists above as {OWN}name. Links cannot carry them.")
+                     help="Read in memory (safetensors: every declared size checked first; .pt: weights_only=True) "
+                          "and kept in this session only (never on the server's disk); they join the lists above as "
+                          f"{OWN}name. A model folder becomes one file with `python -m fernn.convert FOLDER --output "
+                          "NAME.safetensors`. Links cannot carry them.")
     for problem in problems:
         st.error(problem)
     st.caption("Each loaded model's card (training, held-out numbers, the paper's) is in the About tab.")
@@ -105,8 +108,8 @@ def choose_settings(motion: str) -> visitor_checkpoints.RunSettings:
     st.header("3 · Models")
     folder, files = resources.checkpoint_dir(), resources.checkpoint_files()
     if not files:
-        st.error(f"No .pt checkpoints in the folder `{folder.name}`: train with `python -m fernn.train` or "
-                 "point `FERNN_CHECKPOINT_DIR` at a folder of checkpoints.")
+        st.error(f"No models in the folder `{folder.name}`: train with `python -m fernn.train --export` or "
+                 "point `FERNN_CHECKPOINT_DIR` at a folder of models.")
     # Shipped files and the visitor's own; the motion's pair by default (a change of motion sets the
     # pair through the session state, sidebar_digits._open_motion_pair).
     paths = model_slots(folder, files, slots=resources.server()[1], defaults=DEFAULT_PAIRS[motion])
@@ -122,14 +125,14 @@ def choose_settings(motion: str) -> visitor_checkpoints.RunSettings:
 
 
 def load_models(paths: tuple[Path, ...], names: dict[str, str] | None = None) -> tuple[dict, tuple]:
-    """The chosen checkpoints by display name (``names[file name]`` where given), and a key naming
+    """The chosen checkpoints by display name (``names[folder or file stem]`` where given), and a key naming
     the files' versions; a specific error for each that cannot be used."""
     models, versions = {}, []
     for item in visitor_checkpoints.open_checkpoints(paths, resources.load_model):
         if item.problem:
             st.error(f"Checkpoint `{item.path.name}` cannot be used: {item.problem}")
             continue
-        name = names[item.path.name] if names else item.name
+        name = names[item.path.stem] if names else item.name
         if not item.evaluated:
             st.warning(f"**{name}** (`{item.path.name}`) has no recorded evaluation: treat it as untrained.")
         models[name] = item.model

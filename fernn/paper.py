@@ -9,13 +9,25 @@ is shown.
 
 from __future__ import annotations
 
-__all__ = ["ARXIV_ID", "ROTATION_MAX_SPEED", "ROTATION_ORDER", "ROTATION_TEST_MSE", "SOURCE", "TABLE1_MAX_SPEED",
+__all__ = ["ARXIV_ID", "BIBTEX", "ROTATION_MAX_SPEED", "ROTATION_ORDER", "ROTATION_TEST_MSE", "SOURCE", "TABLE1_MAX_SPEED",
            "TABLE1_TEST_MSE", "TITLE", "URL"]
 
 TITLE = "Flow Equivariant Recurrent Neural Networks"
 ARXIV_ID = "2507.14793"
 URL = f"https://arxiv.org/abs/{ARXIV_ID}"
 SOURCE = "secondary sources"  # said wherever the paper's numbers are shown
+# How to cite it (model cards, README, CITATION.cff say the same).
+BIBTEX = """
+@inproceedings{keller2025fernn,
+  title     = {Flow Equivariant Recurrent Neural Networks},
+  author    = {Keller, T. Anderson},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year      = {2025},
+  eprint    = {2507.14793},
+  archivePrefix = {arXiv},
+  url       = {https://arxiv.org/abs/2507.14793}
+}
+"""
 
 # Table 1, Translating MNIST test MSE: two digits, per-digit velocities in {-2..2}^2, 10 -> 10 frames.
 TABLE1_MAX_SPEED = 2

@@ -22,7 +22,7 @@ import fernn
 PACKAGE = Path(fernn.__file__).parent
 ORDER = ("core", "datasets", "showcase", "experiments")
 # `python -m fernn.<command>` needs a module of that name at the top: one line each, into experiments.
-ENTRY_MODULES = {"train", "evaluate", "figures", "study", "convert", "bench"}
+ENTRY_MODULES = {"train", "evaluate", "figures", "study", "convert", "bench", "cards"}
 
 
 def wing_of(module: str) -> str:

@@ -600,7 +600,7 @@ def test_rotating_digits_with_translation_models_say_what_to_change(app: AppTest
 
 
 def own_checkpoint_bytes(tmp_path: Path, name: str = "mine.safetensors") -> bytes:
-    """A small FERNN checkpoint with a training record, as ``fernn.experiments.train --export`` writes one."""
+    """A small FERNN checkpoint with a training record, as ``python -m fernn.train --export`` writes one."""
     history = [{"step": 10, "wall_time": 1.0, "val_mse": 0.2}, {"step": 20, "wall_time": 2.0, "val_mse": 0.1}]
     path = fernn.save_checkpoint(tmp_path / name, fernn.build_model("fernn", max_speed=1, hidden_channels=3,
                                                                     decoder_layers=2),

@@ -660,3 +660,52 @@ def test_evaluate_these_settings_scores_each_model_over_held_out_sequences(app: 
     at.slider(key="predict").set_value(3).run()  # another setting: the old numbers are not shown as these
     assert not any(text.startswith("| Model | mean MSE") for text in texts(at.markdown))
     assert any("settings have changed" in text for text in texts(at.caption))
+
+
+def test_no_client_message_resets_the_run_slots_or_the_comparison_cache(monkeypatch: pytest.MonkeyPatch):
+    """Streamlit's clear_cache message, which any visitor can send, empties every st.cache_resource:
+    the server's run slots and comparison cache live outside it, one per process and settings."""
+    import streamlit as st
+
+    from fernn.showcase.app import resources
+
+    monkeypatch.setenv("FERNN_RUN_SLOTS", "3")
+    cache, slots = resources.server()
+    with slots.hold():
+        st.cache_resource.clear()  # what the clear_cache message does
+        st.cache_data.clear()
+        again_cache, again_slots = resources.server()
+        assert again_slots is slots and again_cache is cache and slots.slots == 3
+    monkeypatch.setenv("FERNN_RUN_SLOTS", "1")
+    assert resources.server()[1].slots == 1  # other settings: their own slots
+
+
+def test_the_waiting_notice_goes_when_the_classifiers_answer(app: AppTest, monkeypatch: pytest.MonkeyPatch):
+    """A visitor queued behind another run sees the notice while waiting, and the answer alone after."""
+    import threading
+    import time
+
+    from fernn.showcase.app import resources
+
+    monkeypatch.setenv("FERNN_RUN_SLOTS", "1")
+    monkeypatch.setenv("FERNN_CACHE_MB", "0")  # nothing cached: this visit must run, so it must queue
+    _, slots = resources.server()
+    holding, release = threading.Event(), threading.Event()
+
+    def other_visitor() -> None:
+        with slots.hold():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_visitor)
+    thread.start()
+    holding.wait(10)
+    threading.Timer(1.0, release.set).start()  # the other run ends while this visit waits
+    started = time.perf_counter()
+    app.query_params.update({"tab": "Classify", "digit1": "12", "flicker": "7"})
+    at = app.run()
+    thread.join()
+    assert time.perf_counter() - started >= 0.9, "the visit did not wait for the slot"
+    assert_clean(at)
+    assert any("says" in str(metric.label) for metric in at.metric), "the classifiers did not answer"
+    assert not any("Waiting for a free slot" in text for text in texts(at.info))

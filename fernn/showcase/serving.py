@@ -20,7 +20,7 @@ from fernn.showcase.errors import DemoError
 from fernn.showcase.results import Comparison
 from fernn.showcase.links import WholeNumber, shown_value
 
-__all__ = ["ComparisonCache", "RunSlots", "ServerSettings", "run_cached", "settings_from_environment",
+__all__ = ["ComparisonCache", "RunSlots", "ServerSettings", "run_cached", "server_for", "settings_from_environment",
            "visitor_message"]
 
 
@@ -135,6 +135,21 @@ def settings_from_environment(environ: Mapping[str, str]) -> ServerSettings:
     if problems:
         raise ValueError("; ".join(problems))
     return ServerSettings(**values)
+
+
+# One cache and one set of run slots per process and settings: kept here, not in st.cache_resource,
+# because any visitor can send Streamlit's clear_cache message, which empties every cache_resource
+# (new slots would be built while old runs go on, and the queue would stop bounding the work).
+_SERVERS: dict[ServerSettings, tuple[ComparisonCache, RunSlots]] = {}
+_SERVERS_LOCK = threading.Lock()
+
+
+def server_for(settings: ServerSettings) -> tuple[ComparisonCache, RunSlots]:
+    """The process's comparison cache and run slots for ``settings``, made once; no client message resets them."""
+    with _SERVERS_LOCK:
+        if settings not in _SERVERS:
+            _SERVERS[settings] = (ComparisonCache(settings.cache_megabytes * 1024**2), RunSlots(settings.run_slots))
+        return _SERVERS[settings]
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -54,11 +54,10 @@ def load_model(path: str, modified: float, size: int) -> Forecaster:
     return load_checkpoint(path, resolve_device("auto"))
 
 
-@st.cache_resource
 def server() -> tuple[serving.ComparisonCache, serving.RunSlots]:
-    """Shared by every session: comparisons bounded by bytes, and the heavy-run queue."""
-    config = serving.settings_from_environment(os.environ)  # server_ready() has shown any problem with it
-    return serving.ComparisonCache(config.cache_megabytes * 1024**2), serving.RunSlots(config.run_slots)
+    """Shared by every session: comparisons bounded by bytes, and the heavy-run queue; kept by
+    :func:`fernn.showcase.serving.server_for`, out of reach of a client's clear_cache message."""
+    return serving.server_for(serving.settings_from_environment(os.environ))  # server_ready() checked them
 
 
 def server_ready() -> bool:

@@ -35,19 +35,20 @@ def _own_checkpoints(slots: serving.RunSlots) -> tuple[dict[str, visitor_checkpo
     current = {upload.file_id: upload for upload in files[:MAX_OWN]}
     for gone in set(read) - set(current):
         del read[gone]
-    fresh = []
+    fresh, notice = [], st.empty()  # the queue's notice, gone when the files are read
     for file_id, upload in current.items():
         if file_id in read:
             continue
         name = Path(upload.name).name
         try:
             visitor_checkpoints.check_checkpoint_upload(upload.size)  # before a byte is read
-            with slots.hold(on_wait=lambda: st.info(WAITING), timeout=owndigit.UPLOAD_WAIT_SECONDS):
+            with slots.hold(on_wait=lambda: notice.info(WAITING), timeout=owndigit.UPLOAD_WAIT_SECONDS):
                 read[file_id] = visitor_checkpoints.checkpoint_from_upload(upload.getvalue(), file_name=name,
                                                                            session=_session_token())
             fresh.append(file_id)
         except showcase.DemoError as error:
             read[file_id] = f"Cannot use {name}: {error}."
+    notice.empty()
     labels: dict[str, visitor_checkpoints.UploadedCheckpoint] = {}
     fresh_labels = []
     for file_id, item in read.items():

@@ -50,13 +50,15 @@ def show(motion: str, models: dict, versions: tuple, digit: showcase.Digit | Non
     labels, index = resources.test_digits()[1], st.session_state.get(DIGITS[0])
     truth = int(labels[index]) if st.session_state.get(SOURCE) == "MNIST" and index is not None else None
     key = ("classify", versions, digit.image.tobytes(), digit.velocity, digit.start, seed, choice, truth)
+    notice = st.empty()  # the queue's notice, gone when the answer comes
     try:
         result = serving.run_cached(*resources.server(), key, lambda: showcase.classify(
             models, showcase.flicker_scene(digit, seed=int(seed)), velocities=showcase.velocity_choice(choice),
-            true_class=truth), on_wait=lambda: st.info(WAITING))
+            true_class=truth), on_wait=lambda: notice.info(WAITING))
     except (ValueError, RuntimeError, MemoryError) as error:  # DemoError is a ValueError
-        st.error(f"Cannot classify this digit: {error}")
+        notice.error(f"Cannot classify this digit: {error}")
         return
+    notice.empty()
     st.markdown(showcase.classify_headline(result))
     with st.container(horizontal=True):  # side by side while they fit, even on a phone
         for run in result.runs:

@@ -27,5 +27,3 @@ def test_the_readme_carries_the_bibtex_entry():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "## Citation" in text and paper.BIBTEX.strip() in text
     assert paper.TITLE in paper.BIBTEX and paper.ARXIV_ID in paper.BIBTEX and "Keller, T. Anderson" in paper.BIBTEX
-
-

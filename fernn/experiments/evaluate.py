@@ -5,7 +5,8 @@ across models. Reports test MSE with its 95% interval over test sequences (norma
 and two baselines (predict zeros, copy the last context frame), the velocity-generalisation grid,
 length generalisation and the hidden-state flow-equivariance error. With ``--table1`` and three
 checkpoints (a G-RNN, a FERNN-V1, a FERNN-V2), it evaluates on the paper's Table 1 data and adds
-Table 1 (fernn.experiments.table1).
+Table 1 (fernn.experiments.table1). World models (``world-fernn``, ``world-grnn``) get their own
+evaluation and targets (fernn.experiments.world_eval).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ from fernn.experiments.report import (comparison, markdown_report, report_steps,
 from fernn.experiments.table1 import (DATA_MAX_SPEED as TABLE1_SPEED, check_invocation, check_same_data, table1_report,
                                       table1_roles)
 from fernn.experiments.table1 import table1_summary
+from fernn.experiments.world_eval import (WORLD_QUICK, WorldEvaluationSettings, evaluate_world_model, world_checks,
+                                          world_report)
 from fernn.testing import flow_equivariance_error, lifting_equivariance_error
+from fernn.world import WorldModel
 
 __all__ = ["EvaluationSettings", "evaluate_model", "reference_batch_mse"]
 
@@ -185,6 +189,14 @@ def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _world_settings(args: argparse.Namespace) -> WorldEvaluationSettings:
+    """The world models' protocol: --quick's few sequences, --seed and --test-sequences as given."""
+    overrides = dict(WORLD_QUICK) if args.quick else {}
+    overrides.update({field: getattr(args, field) for field in ("seed", "test_sequences")
+                      if getattr(args, field) is not None})
+    return WorldEvaluationSettings(**overrides)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = cli.Parser(prog="python -m fernn.evaluate", doc=__doc__)
     parser.add_argument("checkpoints", nargs="+", type=cli.existing_model, metavar="MODEL",
@@ -275,7 +287,8 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
         check_same_data({name: model.metrics["evaluation"] for name, (_, model) in models.items()})
     pair = target_pair(args.targets, models, shipped=PRETRAINED)
     if pair and args.targets == "demo" and args.reuse_metrics:
-        short = [name for name in pair if not settings_allow_targets(record_of(models[name][1]).evaluation.settings)]
+        short = [name for name in pair if not isinstance(models[name][1], WorldModel)
+                 and not settings_allow_targets(record_of(models[name][1]).evaluation.settings)]
         if short:
             raise ValueError(f"--targets demo needs a grid up to speed 2 and a 30-frame rollout; the stored evaluation "
                              f"of {', '.join(short)} has less")
@@ -284,6 +297,8 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
         print(f"{name}: {path}")
         if args.reuse_metrics:
             evaluation = model.metrics["evaluation"]
+        elif isinstance(model, WorldModel):
+            evaluation = evaluate_world_model(model, _world_settings(args), digits_root=args.digits_root)
         elif isinstance(model, Classifier):
             evaluation = evaluate_classifier(model, settings_for(model, CLASSIFIER_QUICK if args.quick
                                                                  else ClassificationSettings()))
@@ -296,9 +311,13 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
             update_metrics(path, model, metrics)
             if path.suffix == ".pt":
                 path.with_name(f"{path.stem}.metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    forecasts = {name: result for name, result in results.items() if not isinstance(models[name][1], Classifier)}
-    checks = None
-    if pair and all(settings_allow_targets(results[name]["evaluation"]["settings"]) for name in pair):
+    worlds = {name: result for name, result in results.items() if isinstance(models[name][1], WorldModel)}
+    forecasts = {name: result for name, result in results.items()
+                 if not isinstance(models[name][1], (Classifier, WorldModel))}
+    checks = world = None
+    if pair and all(name in worlds for name in pair):
+        world = world_checks(results[pair[0]]["evaluation"], results[pair[1]]["evaluation"])
+    elif pair and all(settings_allow_targets(results[name]["evaluation"]["settings"]) for name in pair):
         checks = comparison({"grnn": results[pair[0]], "fernn": results[pair[1]]})
     table1 = table1_summary({role: results[name] for role, name in roles.items()}) if roles else None
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -306,9 +325,9 @@ def _evaluate(args: argparse.Namespace, names: list[str], settings: EvaluationSe
     classified = (classification_checks(results[classifiers[0]]["evaluation"], results[classifiers[1]]["evaluation"])
                   if classifiers else None)
     args.output.write_text(json.dumps({"results": results, "checks": checks, "table1": table1,
-                                       "classification_checks": classified}, indent=1) + "\n")
+                                       "classification_checks": classified, "world_checks": world}, indent=1) + "\n")
     report = (table1_report(table1) + "\n" if table1 else "") + (markdown_report(forecasts, checks) if forecasts else "")
-    report += classification_report(results)
+    report += classification_report(results) + (world_report(worlds, world) if worlds else "")
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(report)

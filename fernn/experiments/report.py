@@ -70,12 +70,13 @@ def target_pair(targets: str, models: dict[str, tuple[Path, object]], *, shipped
     """The names of the G-RNN and the FERNN among ``models`` (``{name: (path, model)}``) to check
     against :data:`TARGETS` (:data:`ROTATION_TARGETS` for a rotation pair), or ``None``: ``targets``
     "none" never, "auto" only for the shipped pairs ``shipped/{grnn,fernn}`` (the demo's),
-    ``shipped/hidden16/`` (the earlier, narrower demo pair) and ``shipped/rotation/``, "demo" for the one
+    ``shipped/hidden16/`` (the earlier, narrower demo pair), ``shipped/rotation/`` and ``shipped/world/``
+    (checked against the world targets), "demo" for the one
     G-RNN and the one FERNN."""
     if targets == "none":
         return None
     if targets == "auto":
-        for folder in (shipped, shipped / "hidden16", shipped / "rotation"):
+        for folder in (shipped, shipped / "hidden16", shipped / "rotation", shipped / "world"):
             shipped_pair = [find_model(folder, stem) for stem in ("grnn", "fernn")]
             found = [next((name for name, (path, _) in models.items() if there and path.exists()
                            and path.samefile(there)), None) for there in shipped_pair]

@@ -14,6 +14,8 @@ stored with :meth:`ModelRecord.to_metrics`.
     ForecasterEvaluation   test MSE with its interval, per-step MSE, baselines, velocity grids, long
                            rollout, equivariance, reference batch, the evaluation's settings
     ClassifierEvaluation   test accuracy with its interval, accuracy per frame and per speed ring
+    WorldEvaluation        a world model's: test MSE with its interval, look away and back, chase,
+                           a long rollout, objects at |v| = 2, the duality errors
     VelocityGrid           test MSE at fixed velocities, laid out as the flow lays them
 """
 
@@ -25,13 +27,13 @@ from dataclasses import dataclass, field
 
 from fernn.classifier import Classifier
 from fernn.flows import TRANSLATION, Flow
-from fernn.records.evaluations import ClassifierEvaluation, ForecasterEvaluation
+from fernn.records.evaluations import ClassifierEvaluation, ForecasterEvaluation, WorldEvaluation
 from fernn.records.pieces import CurvePoint, Interval, LongRollout, RingAccuracy, VelocityGrid
 from fernn.records.training import TrainingRecord
 from fernn.records.values import EMPTY, integer, mapping
 
 __all__ = ["RECORD_VERSION", "ClassifierEvaluation", "CurvePoint", "ForecasterEvaluation", "Interval", "LongRollout",
-           "ModelRecord", "RingAccuracy", "TrainingRecord", "VelocityGrid", "record_of"]
+           "ModelRecord", "RingAccuracy", "TrainingRecord", "VelocityGrid", "WorldEvaluation", "record_of"]
 
 # The records' own version: a reader that meets a newer one still parses what it knows.
 RECORD_VERSION = 1
@@ -42,7 +44,7 @@ class ModelRecord:
     """Everything a checkpoint records about its model; empty for a model built in code."""
 
     training: TrainingRecord | None = None
-    evaluation: ForecasterEvaluation | ClassifierEvaluation | None = None
+    evaluation: ForecasterEvaluation | ClassifierEvaluation | WorldEvaluation | None = None
     version: int = RECORD_VERSION
     metrics: Mapping = field(default_factory=lambda: EMPTY, repr=False, compare=False)  # the stored values, read-only
 
@@ -64,12 +66,17 @@ class ModelRecord:
         return None
 
     @classmethod
-    def parse(cls, metrics: object, flow: Flow = TRANSLATION, *, classifier: bool = False) -> ModelRecord:
-        """The record of a checkpoint's ``metrics``; lenient (see the module docstring)."""
+    def parse(cls, metrics: object, flow: Flow = TRANSLATION, *, classifier: bool = False,
+              world: bool = False) -> ModelRecord:
+        """The record of a checkpoint's ``metrics``; lenient (see the module docstring). ``classifier``
+        and ``world`` say which evaluation record a classifier's or a world model's checkpoint holds."""
+        if classifier and world:
+            raise ValueError("a model is a classifier or a world model, not both")
         metrics = metrics if isinstance(metrics, dict) else {}
         evaluation = metrics.get("evaluation") if isinstance(metrics.get("evaluation"), dict) else None
         if evaluation is not None:
-            evaluation = ClassifierEvaluation.parse(evaluation) if classifier else ForecasterEvaluation.parse(evaluation, flow)
+            evaluation = (ClassifierEvaluation.parse(evaluation) if classifier else WorldEvaluation.parse(evaluation)
+                          if world else ForecasterEvaluation.parse(evaluation, flow))
         version = integer(metrics.get("record_version"), RECORD_VERSION)
         return cls(TrainingRecord.parse(metrics.get("train")), evaluation, version, mapping(metrics))
 
@@ -88,7 +95,9 @@ def record_of(model: object) -> ModelRecord:
     cached = _PARSED.get(model)
     if cached is not None and cached[0] is metrics:
         return cached[1]
-    record = ModelRecord.parse(metrics, getattr(model, "flow", TRANSLATION), classifier=isinstance(model, Classifier))
+    # A world model (fernn.world, above this module) says so by its view_size; no other model has one.
+    record = ModelRecord.parse(metrics, getattr(model, "flow", TRANSLATION), classifier=isinstance(model, Classifier),
+                               world=isinstance(getattr(model, "view_size", None), int))
     _PARSED[model] = (metrics, record)
     return record
 

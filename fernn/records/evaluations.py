@@ -10,7 +10,7 @@ from fernn.flows import TRANSLATION, Flow
 from fernn.records.pieces import Interval, LongRollout, RingAccuracy, VelocityGrid
 from fernn.records.values import EMPTY, fraction, integer, mapping, number, numbers
 
-__all__ = ["ClassifierEvaluation", "ForecasterEvaluation"]
+__all__ = ["ClassifierEvaluation", "ForecasterEvaluation", "WorldEvaluation"]
 
 
 @dataclass(frozen=True)
@@ -134,4 +134,74 @@ class ClassifierEvaluation:
                   "widened_max_speed": self.widened_max_speed,
                   "reference_batch": {"mean_logits": list(self.reference_logits)} if self.reference_logits else None,
                   "seconds": self.seconds}
+        return {key: value for key, value in stored.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class WorldEvaluation:
+    """A world model's held-out evaluation (``fernn.experiments.world_eval.evaluate_world_model``):
+    in distribution (10 -> 10 on held-out digits), the look-away-and-back and chase protocols, a
+    30-frame rollout, objects at ``|v| = 2`` and the self-motion / object-flow duality errors."""
+
+    test_mse: float | None = None
+    interval: Interval | None = None
+    step_mse: tuple[float, ...] = ()
+    look_away_mse: float | None = None  # over all predicted frames of the protocol
+    look_away_last_mse: float | None = None  # over its last frames, the digit back in view
+    look_away_last_interval: Interval | None = None
+    look_away_step_mse: tuple[float, ...] = ()
+    chase_mse: float | None = None
+    long_step_mse: tuple[float, ...] = ()
+    speed2_mse: float | None = None  # objects at |v| = 2 (a FERNN run with a set that covers them)
+    speed2_velocity_radius: int | None = None  # that set's radius; None for a model without copies
+    equivariance: tuple[Mapping, ...] = ()  # {"shift", "error", "compared"} per shift, float64
+    seconds: float | None = None
+    settings: Mapping = field(default_factory=lambda: EMPTY, compare=False)  # as stored (read-only)
+
+    @property
+    def equivariance_error(self) -> float | None:
+        """The largest duality error over the shifts measured."""
+        errors = [number(item.get("error")) for item in self.equivariance]
+        errors = [e for e in errors if e is not None]
+        return max(errors) if errors else None
+
+    @classmethod
+    def parse(cls, evaluation: Mapping) -> WorldEvaluation:
+        def part(key: str) -> dict:
+            return evaluation.get(key) if isinstance(evaluation.get(key), dict) else {}
+
+        settings, away, chase, fast = part("settings"), part("look_away"), part("chase"), part("speed_2")
+        equivariance = evaluation.get("equivariance") if isinstance(evaluation.get("equivariance"), list) else []
+        return cls(
+            test_mse=number(evaluation.get("test_mse")),
+            interval=Interval.parse(evaluation.get("test_mse_interval")),
+            step_mse=numbers(evaluation.get("test_step_mse")),
+            look_away_mse=number(away.get("mse")),
+            look_away_last_mse=number(away.get("last_mse")),
+            look_away_last_interval=Interval.parse(away.get("last_interval")),
+            look_away_step_mse=numbers(away.get("step_mse")),
+            chase_mse=number(chase.get("mse")),
+            long_step_mse=numbers(evaluation.get("long_step_mse")),
+            speed2_mse=number(fast.get("mse")),
+            speed2_velocity_radius=integer(fast.get("velocity_radius")),
+            equivariance=tuple(mapping(item) for item in equivariance if isinstance(item, dict)),
+            seconds=number(evaluation.get("seconds")),
+            settings=mapping(settings),
+        )
+
+    def to_dict(self) -> dict:
+        """The stored form (``metrics["evaluation"]``), from the fields alone."""
+        def kept(values: dict) -> dict | None:
+            values = {key: value for key, value in values.items() if value is not None and value != []}
+            return values or None
+
+        away = kept({"mse": self.look_away_mse, "last_mse": self.look_away_last_mse,
+                     "last_interval": None if self.look_away_last_interval is None
+                     else self.look_away_last_interval.to_dict(), "step_mse": list(self.look_away_step_mse)})
+        stored = {"settings": dict(self.settings), "test_mse": self.test_mse,
+                  "test_mse_interval": None if self.interval is None else self.interval.to_dict(),
+                  "test_step_mse": list(self.step_mse) or None, "look_away": away,
+                  "chase": kept({"mse": self.chase_mse}), "long_step_mse": list(self.long_step_mse) or None,
+                  "speed_2": kept({"mse": self.speed2_mse, "velocity_radius": self.speed2_velocity_radius}),
+                  "equivariance": [dict(item) for item in self.equivariance] or None, "seconds": self.seconds}
         return {key: value for key, value in stored.items() if value is not None}

@@ -57,6 +57,15 @@ class ModelConfig(EncoderConfig):
             decoder += (self.decoder_layers - 1) * hidden + inputs
         return self.encoder_parameters() + decoder
 
+    def rollout_macs(self, *, copies: int, context_frames: int, predict_frames: int, height: int, width: int) -> int:
+        """Multiply-accumulates of one rollout of one sequence, counted from the config (kernel, widths,
+        decoder depth, copies, frames): every step runs the cell on every copy, every predicted frame
+        the decoder once. An upper bound that grows as the real work does; the input drive, shared by
+        the copies, is counted per copy."""
+        decoder = self.parameter_count() - self.encoder_parameters()
+        steps = context_frames + predict_frames
+        return height * width * (steps * copies * self.encoder_parameters() + predict_frames * decoder)
+
 
 @dataclass(frozen=True)
 class Forecast:

@@ -40,8 +40,8 @@ from fernn.showcase.classify import (CLASSIFIER_FILES, Classification, Classifie
 from fernn.showcase.errors import DemoError
 from fernn.showcase.export import comparison_npz
 from fernn.showcase.headline import drift_summary, headline, readout_notes, training_range_note
-from fernn.showcase.planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_SET_SPEED, RunPlan,
-                                     describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes,
+from fernn.showcase.planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_RUN_MACS, MAX_SET_SPEED,
+                                     RunPlan, describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes,
                                      set_radius, velocity_choice, velocity_set_for)
 from fernn.showcase.records import (is_evaluated, recorded_grids, shared_training_speed, training_max_speed,
                                     weights_problem)
@@ -56,6 +56,7 @@ __all__ = [
     "CLASSIFIER_FILES",
     "DEFAULT_MEMORY_LIMIT",
     "MAX_FRAMES",
+    "MAX_RUN_MACS",
     "MAX_SET_SPEED",
     "Classification",
     "ClassifierRun",

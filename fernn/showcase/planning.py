@@ -23,6 +23,7 @@ __all__ = [
     "AUTO",
     "DEFAULT_MEMORY_LIMIT",
     "MAX_FRAMES",
+    "MAX_RUN_MACS",
     "MAX_SET_SPEED",
     "RunPlan",
     "VelocityChoice",
@@ -37,6 +38,10 @@ __all__ = [
 
 # A rollout planned to need more than this is refused before it starts.
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
+# ... and so is one over this many multiply-adds: the shipped pair's widest setting (V_8, two digits,
+# 20 + 70 frames) is 1.1e11 (about 2 s here); a visitor's 27x27-kernel model with 2,025 copies would be
+# 6e12 for one comparison (minutes of a run slot).
+MAX_RUN_MACS = 2.5 * 10**11
 # Longest rollout the demo runs (the paper's length-generalisation tests go to 70 steps).
 MAX_FRAMES = 200
 # Widest velocity set the demo runs: {-8..8}^2, 289 copies.
@@ -129,11 +134,13 @@ def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: i
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What one model will run with: its velocity set and the memory that takes."""
+    """What one model will run with: its velocity set, the memory that takes and its work
+    (multiply-accumulates of one sequence, :meth:`~fernn.models.ModelConfig.rollout_macs`)."""
 
     name: str
     velocities: tuple[Velocity, ...]
     memory_bytes: int
+    work: int = 0
 
     @property
     def copies(self) -> int:
@@ -151,10 +158,12 @@ def _check_frame_counts(context_frames: int, predict_frames: int) -> None:
 
 def plan_runs(models: Mapping[str, Forecaster], choice: VelocityChoice | Sequence[Velocity] | None,
               digit_velocities: Sequence[Velocity], *, context_frames: int, predict_frames: int,
-              memory_limit: int = DEFAULT_MEMORY_LIMIT) -> tuple[RunPlan, ...]:
-    """Each model's velocity set and memory: the one place the app and :func:`compare` plan a run.
+              memory_limit: int = DEFAULT_MEMORY_LIMIT, work_limit: int = MAX_RUN_MACS) -> tuple[RunPlan, ...]:
+    """Each model's velocity set, memory and work: the one place the app and :func:`compare` plan a run.
 
-    Raises :class:`DemoError` when a run would need more than ``memory_limit`` bytes.
+    Raises :class:`DemoError` when a run would need more than ``memory_limit`` bytes or more than
+    ``work_limit`` multiply-accumulates (a visitor's model with a wide kernel or many copies is
+    refused from its real cost before it holds a run slot).
     """
     _check_frame_counts(context_frames, predict_frames)
     plans = []
@@ -170,5 +179,14 @@ def plan_runs(models: Mapping[str, Forecaster], choice: VelocityChoice | Sequenc
                 f"{need / 1024**2:,.0f} MiB, over the {memory_limit / 1024**2:,.0f} MiB limit; choose a smaller "
                 "velocity set or fewer frames"
             )
-        plans.append(RunPlan(name, chosen, need))
+        work = model.config.rollout_macs(copies=len(chosen), context_frames=context_frames,
+                                         predict_frames=predict_frames, height=CANVAS, width=CANVAS)
+        if work > work_limit:
+            raise DemoError(
+                f"{name}: {len(chosen)} velocity copies of this model (kernel {model.config.kernel_size}, "
+                f"{model.config.hidden_channels} channels) over {context_frames + predict_frames} frames need about "
+                f"{work / 1e9:,.0f} billion multiply-adds, over the {work_limit / 1e9:,.0f} billion one run may do "
+                "here; choose a smaller velocity set or fewer frames"
+            )
+        plans.append(RunPlan(name, chosen, need, work))
     return tuple(plans)

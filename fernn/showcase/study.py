@@ -1,10 +1,11 @@
 """"Evaluate these settings": the page's comparison settings over many held-out sequences instead
 of one scene, and a live velocity grid, for the loaded models.
 
-Both reuse the evaluation's own pieces (:mod:`fernn.experiments.evaluate`: per-sequence MSE, the grid; held-out
+Both reuse the evaluation's own measures (:mod:`fernn.measures`: per-sequence MSE, the grid; held-out
 sequences from :func:`fernn.datasets.sequences.moving_digits_batch`, so a rotation model gets rotating
-digits) and are bounded before they start: sequences and grid sizes by limits, work (velocity
-copies x frames x sequences x channels²) by :data:`MAX_WORK`, memory by the batch size.
+digits) and are bounded before they start: sequences and grid sizes by limits, work (each model's
+multiply-adds, :meth:`fernn.models.ModelConfig.rollout_macs`, times the sequences) by :data:`MAX_WORK`,
+memory by the batch size.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fernn.flows import Flow, Velocity
 from fernn.models import Forecaster
 from fernn.datasets.sequences import fixed_velocity_sequences, moving_digits_batch
 from fernn.showcase.errors import DemoError
-from fernn.showcase.planning import DEFAULT_MEMORY_LIMIT, VelocityChoice, plan_runs, set_radius
+from fernn.showcase.planning import DEFAULT_MEMORY_LIMIT, RunPlan, VelocityChoice, plan_runs, set_radius
 from fernn.flows.words import words
 
 __all__ = ["MAX_GRID_SEQUENCES", "MAX_GRID_SPEED", "MAX_SEQUENCES", "MAX_WORK", "HeldOutScore", "HeldOutStudy",
@@ -32,10 +33,10 @@ __all__ = ["MAX_GRID_SEQUENCES", "MAX_GRID_SPEED", "MAX_SEQUENCES", "MAX_WORK", 
 MAX_SEQUENCES = 200  # held-out sequences per study
 MAX_GRID_SPEED = 4  # the live grid {-r..r}^2 (the app's velocity sliders reach 4)
 MAX_GRID_SEQUENCES = 16  # sequences per grid cell
-# Velocity copies x frames x sequences x hidden channels², summed over models. Measured on one thread
-# of a 2-core CPU busy with training: 0.42 us per unit (1.34e8 units, a radius-4 grid of two 16-channel
-# FERNNs, took 57 s), so 1.5e8 is about a minute.
-MAX_WORK = 15 * 10**7
+# Multiply-adds summed over models and sequences. Measured on one thread of a 2-core CPU busy with
+# training: a radius-4 grid of two 16-channel FERNNs (about 9.5e11 multiply-adds) took 57 s, so 1e12
+# is about a minute.
+MAX_WORK = 10**12
 MAX_BATCH = 16
 # progress(fraction done in [0, 1], what is running now)
 Progress = Callable[[float, str], None]
@@ -99,10 +100,9 @@ def _one_flow(models: Mapping[str, Forecaster]) -> Flow:
     return next(iter(flows))
 
 
-def study_work(model: Forecaster, copies: int, frames: int, sequences: int) -> int:
-    """The work of running ``model`` with ``copies`` velocity copies over ``sequences`` sequences of
-    ``frames`` frames, in the units of :data:`MAX_WORK`."""
-    return copies * frames * sequences * model.config.hidden_channels ** 2
+def study_work(plan: RunPlan, sequences: int) -> int:
+    """The multiply-adds of running ``plan`` over ``sequences`` sequences (:data:`MAX_WORK`'s units)."""
+    return plan.work * sequences
 
 
 def _check_work(total: int, what: str, work_limit: int) -> None:
@@ -161,7 +161,7 @@ def held_out_study(
     plans = plan_runs(models, velocities, digit_velocities, context_frames=context_frames,
                       predict_frames=predict_frames, memory_limit=memory_limit)
     frames = context_frames + predict_frames
-    work = [study_work(models[plan.name], plan.copies, frames, sequences) for plan in plans]
+    work = [study_work(plan, sequences) for plan in plans]
     _check_work(sum(work), f"{sequences} sequences at these settings", work_limit)
 
     digits = load_digits("test")[0]
@@ -219,8 +219,7 @@ def live_grids(
     cells = flow.grid(radius).flat()
     plans = plan_runs(models, velocities, cells, context_frames=context_frames, predict_frames=predict_frames,
                       memory_limit=memory_limit)
-    frames = context_frames + predict_frames
-    work = [study_work(models[plan.name], plan.copies, frames, sequences * len(cells)) for plan in plans]
+    work = [study_work(plan, sequences * len(cells)) for plan in plans]
     _check_work(sum(work), f"a grid of {len(cells)} velocities x {sequences} sequences", work_limit)
     cells = fixed_velocity_sequences(flow, load_digits("test")[0], count=sequences, seed=seed,
                                      num_frames=context_frames + predict_frames, num_digits=num_digits)

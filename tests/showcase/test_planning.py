@@ -73,3 +73,30 @@ def test_auto_gives_a_peak_pooled_classifier_a_whole_window_around_the_digit():
     assert showcase.velocity_set_for(plain, showcase.AUTO, [(3, -1)]) == velocity_set(3)
     assert showcase.velocity_set_for(peak, showcase.AUTO, [(0, 0)]) == velocity_set(1)
     assert showcase.velocity_set_for(peak, showcase.AUTO) == velocity_set(1)
+
+
+def test_a_run_is_bounded_by_its_real_work_before_it_starts():
+    """The hostile probe's upload: a 0.9 MB FERNN with a 27x27 kernel and 2,025 copies held a run slot
+    for minutes. Its work counts the kernel, the copies, the decoder and the frames, and is refused
+    before anything runs; the shipped pair's widest setting passes."""
+    import fernn
+
+    hostile = fernn.build_model("fernn", hidden_channels=16, decoder_layers=1, kernel_size=27, max_speed=22)
+    with pytest.raises(showcase.DemoError, match="billion multiply-adds, over the 250 billion"):
+        showcase.plan_runs({"upload": hostile}, showcase.AS_TRAINED, [(1, 2)], context_frames=10, predict_frames=10)
+    shipped = fernn.build_model("fernn", hidden_channels=24, decoder_layers=4, max_speed=2)
+    (plan,) = showcase.plan_runs({"FERNN": shipped}, 8, [(4, 4), (-4, 3)], context_frames=20, predict_frames=70)
+    assert plan.copies == 289 and 5e10 < plan.work < showcase.MAX_RUN_MACS
+    narrow = shipped.config.rollout_macs(copies=289, context_frames=20, predict_frames=70, height=28, width=28)
+    wide = fernn.build_model("fernn", hidden_channels=24, decoder_layers=4, kernel_size=5, max_speed=2)
+    assert wide.config.rollout_macs(copies=289, context_frames=20, predict_frames=70, height=28, width=28) > 2 * narrow
+
+
+def test_an_evaluation_counts_the_same_work_per_sequence():
+    import fernn
+    from fernn.showcase import study
+
+    wide = {"wide": fernn.build_model("fernn", hidden_channels=16, decoder_layers=4, kernel_size=9, max_speed=2)}
+    with pytest.raises(showcase.DemoError, match="the work one evaluation may do here"):
+        study.held_out_study(wide, sequences=200, context_frames=10, predict_frames=10, velocities=showcase.AS_TRAINED,
+                             digit_velocities=[(1, 1)], num_digits=1)

@@ -94,6 +94,17 @@ def test_quick_bench_rotation_rows_compare_fast_reference_and_bound(quick_result
         assert math.isclose(row["reference_over_bound"], row["reference_ms"] / row["bound_ms"], rel_tol=1e-9)
 
 
+def test_quick_bench_world_rows_compare_fast_reference_and_bound(quick_results) -> None:
+    results, _, report = quick_results
+    assert results["world_steps"] and "World step, world FERNN" in report
+    for row in results["world_steps"]:
+        assert row["world_size"] == 48 and row["copies"] == 9
+        for key in ("fast_ms", "reference_ms", "bound_ms", "fast_over_bound", "reference_over_bound",
+                    "speedup_vs_reference"):
+            assert _finite_positive(row[key]), (key, row)
+        assert math.isclose(row["fast_over_bound"], row["fast_ms"] / row["bound_ms"], rel_tol=1e-9)
+
+
 def test_report_lists_every_target(quick_results) -> None:
     results, _, report = quick_results  # what the command printed
     for name in results["verdicts"]:

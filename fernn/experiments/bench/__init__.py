@@ -13,6 +13,9 @@ side (round-robin within each repeat), so load on the machine hits them alike. R
   turns, rolls and pads every copy, then the fused group convolution; against the reference
   (one orientation roll and one ``grid_sample`` per copy, the research code's structure) and the
   bound (the group convolution alone).
+- **world step**: the world FERNN's step on its 48x48 memory map (one gather moves every copy of
+  every sequence by ``nu - a_t``, the recurrent conv, the view's drive at the window, relu), against a
+  per-copy ``torch.roll`` + circular pad + conv loop and the bound (the recurrent conv alone).
 - **conv throughput**: the bound's GFLOP/s against the best this machine reaches for the same
   convolution at any batch, and a float32 matmul's GFLOP/s.
 - **training**: one forward + backward of FERNN-V2 on a batch, fast path against the reference
@@ -27,7 +30,7 @@ side (round-robin within each repeat), so load on the machine hits them alike. R
 slow, obvious implementations; the tests check the fast path against them, forward and backward.
 
 Modules, one job each: ``harness`` (functions timed side by side, on :mod:`fernn.timing`'s clock),
-``step``, ``rotation``, ``training``, ``memory``, ``app_latency``, ``cuda``, ``machine`` (the machine
+``step``, ``rotation``, ``world``, ``training``, ``memory``, ``app_latency``, ``cuda``, ``machine`` (the machine
 and its load), ``report`` (targets, verdicts, tables) and ``cli`` (``run_benchmarks`` and the command).
 """
 

@@ -19,6 +19,7 @@ from fernn.experiments.bench.report import TARGETS, format_markdown, format_repo
 from fernn.experiments.bench.rotation import bench_rotation_step
 from fernn.experiments.bench.shapes import CONTEXT, PREDICT, SHIPPED_DECODER_LAYERS, SHIPPED_HIDDEN
 from fernn.experiments.bench.step import bench_conv_peak, bench_step
+from fernn.experiments.bench.world import bench_world_step
 from fernn.experiments.bench.training import bench_training
 
 __all__ = ["main", "run_benchmarks"]
@@ -64,6 +65,12 @@ def run_benchmarks(*, quick: bool = False, device: str = "cpu", progress: Callab
         say(f"rotation step B={batch} V={2 * max_speed + 1}")
         results["rotation_steps"].append(bench_rotation_step(batch, max_speed, order=12, fields=fields, device=cpu,
                                                              repeats=repeats, min_seconds=min_seconds))
+    # The world FERNN (48-px torus, 16 channels): the app's one sequence and the training batch.
+    results["world_steps"] = []
+    for batch, max_speed in ([(1, 1)] if quick else [(1, 1), (1, 2), (16, 1)]):
+        say(f"world step B={batch} V={(2 * max_speed + 1) ** 2}")
+        results["world_steps"].append(bench_world_step(batch, max_speed, device=cpu, repeats=repeats,
+                                                       min_seconds=min_seconds))
     training = dict(batch=2, hidden=8, max_speed=1, decoder_layers=2, context=3, predict=3) if quick else dict(
         batch=16, hidden=SHIPPED_HIDDEN, max_speed=2, decoder_layers=SHIPPED_DECODER_LAYERS, context=CONTEXT,
         predict=PREDICT)

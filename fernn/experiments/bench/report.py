@@ -83,6 +83,18 @@ def format_report(results: dict) -> str:
             lines.append(f"{row['batch']:>4}{row['copies']:>5}{row['channels']:>10}{row['fast_ms']:>9.3f}"
                          f"{row['reference_ms']:>11.3f}{row['bound_ms']:>9.3f}{row['fast_over_bound']:>11.3f}x"
                          f"{row['reference_over_bound']:>10.2f}x{row['speedup_vs_reference']:>8.2f}x")
+    world = results.get("world_steps", [])
+    if world:
+        lines.append("")
+        lines.append(f"World step, world FERNN (ms per step, medians; {world[0]['world_size']}x{world[0]['world_size']} "
+                     f"map, hidden {world[0]['hidden']}; bound = the recurrent conv alone; reference = roll + pad + conv "
+                     "per copy)")
+        lines.append(f"{'B':>4}{'|V|':>5}{'fast':>9}{'reference':>11}{'bound':>9}{'fast/bound':>12}{'ref/bound':>11}"
+                     f"{'speedup':>9}")
+        for row in world:
+            lines.append(f"{row['batch']:>4}{row['copies']:>5}{row['fast_ms']:>9.3f}{row['reference_ms']:>11.3f}"
+                         f"{row['bound_ms']:>9.3f}{row['fast_over_bound']:>11.3f}x{row['reference_over_bound']:>10.2f}x"
+                         f"{row['speedup_vs_reference']:>8.2f}x")
     lines.append("")
     training = results["training"]
     lines.append(f"Training step, forward + backward (B={training['batch']}, |V|={training['copies']}, hidden "

@@ -321,3 +321,16 @@ def test_a_bad_invocation_prints_no_traceback_and_no_usage_block(tmp_path):
     assert done.returncode == 2
     assert done.stderr == "python -m fernn.train: error: argument --batch-size: must be an integer >= 1, got 0\n"
     assert done.stdout == ""
+
+
+def test_the_presets_print_as_a_table_and_a_bare_run_trains_the_shipped_fernn(capsys):
+    from fernn.experiments.train import PRESETS
+    from fernn.experiments.train.command import DEFAULT_PRESET, main
+
+    assert main(["--list-presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["preset", "task", "model", "hidden"] and set(lines[1]) <= {"-", " "}
+    assert all(len(line) <= 160 for line in lines), "a preset's line is too long to read"
+    rows = {line.split()[0]: line for line in lines[2:] if line and not line.startswith("frames:")}
+    assert set(rows) == set(PRESETS) and "(default)" in rows[DEFAULT_PRESET]
+    assert DEFAULT_PRESET == "wide-fernn" and "FERNN V_2" in rows["wide-fernn"] and "6,000" in rows["wide-fernn"]

@@ -22,7 +22,10 @@ from fernn.experiments.train.config import LR_SCHEDULES, RECURRENT_INITS, TASK_N
 from fernn.experiments.train.loop import distributed_ranks, export, train
 from fernn.experiments.train.presets import PRESETS
 
-__all__ = ["config_from_args", "main", "validate_config"]
+__all__ = ["DEFAULT_PRESET", "config_from_args", "main", "preset_table", "validate_config"]
+
+# A bare `python -m fernn.train` trains the shipped demo FERNN's recipe (pretrained/fernn).
+DEFAULT_PRESET = "wide-fernn"
 
 _FRAMES = cli.Integer(1, 1000)
 _SEED = cli.Integer(0, 2**32 - 1)
@@ -86,7 +89,7 @@ _FLAGS: dict[str, tuple[object, str]] = {
 def _parser() -> argparse.ArgumentParser:
     parser = cli.Parser(prog="python -m fernn.train", doc=__doc__,
                         epilog="Flags left out take the preset's value (see --list-presets).")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo-fernn", metavar="NAME",
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET, metavar="NAME",
                         help="named defaults, one of: %(choices)s (default: %(default)s); flags below override them")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt if it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -94,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="after training, write the best model with its training curve (no optimizer state) as "
                              "the model folder PATH (safetensors weights, config.json, metrics.json), or as one file "
                              "where PATH ends in .safetensors")
-    parser.add_argument("--list-presets", action="store_true", help="print every preset's settings and exit")
+    parser.add_argument("--list-presets", action="store_true",
+                        help="print a table of the presets (task, model, data, budget) and exit")
     defaults = TrainConfig().flat()
     for name in TrainConfig.flat_names():
         flag = "--" + name.replace("_", "-")
@@ -121,6 +125,28 @@ def _boolean(text: str) -> bool:
     if text.lower() in ("0", "false", "no", "off"):
         return False
     raise cli.BadValue(f"expected true or false, got {text!r}")
+
+
+def preset_table() -> str:
+    """Every preset in one line each: what it trains, on what, for how long, and where it writes."""
+    rows = [("preset", "task", "model", "hidden", "data |v|", "frames", "steps", "batch", "output")]
+    for name in sorted(PRESETS):
+        config = TrainConfig.from_flat(**PRESETS[name])
+        radius = config.model.flow.set_radius(config.model.velocities)
+        model = f"{config.model.kind.label}" + (f" V_{radius}" if config.model.kind.lifted and radius else "")
+        frames = f"{config.data.context_frames}->{config.data.predict_frames}"
+        if config.final_predict_frames and config.final_predict_frames != config.data.predict_frames:
+            frames += f"..{config.final_predict_frames}"
+        if config.data.task == "flickering-mnist":  # a classifier reads its frames and predicts none
+            frames = str(config.data.context_frames)
+        rows.append((name + (" (default)" if name == DEFAULT_PRESET else ""), config.data.task, model,
+                     str(config.model.hidden_channels), str(config.data.max_speed), frames, f"{config.steps:,}",
+                     str(config.batch_size), config.output))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines) + ("\n\nframes: context -> predicted (..at the curriculum's end). Every setting of each preset "
+                               "is in fernn/experiments/train/presets.py; flags override them.")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -163,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.list_presets:
-        for name in sorted(PRESETS):
-            print(f"{name}: {json.dumps(TrainConfig.from_flat(**PRESETS[name]).flat())}")
+        print(preset_table())
         return 0
     try:
         config = config_from_args(args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import time
 import sys
 
 import pytest
@@ -157,3 +158,28 @@ def test_app_rows_time_a_given_pair_and_refuse_a_missing_file(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="no model at .*nothing"):
         bench_app(device=torch.device("cpu"), repeats=1, quick=True,
                   translation_pair={"G-RNN": pair["G-RNN"], "FERNN": tmp_path / "nothing"})
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--output", "/etc/hostname/out.json"], "--output"),
+    (["--markdown", "/"], "is a folder"),
+    (["--threads", "-3"], "--threads"),
+])
+def test_the_bench_refuses_bad_outputs_and_threads_before_any_work(flags, message):
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "fernn.bench", "--quick", *flags], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and message in result.stderr
+    assert "[bench]" not in result.stderr, "it started benchmarking before refusing"
+    assert time.perf_counter() - started < 60
+
+
+def test_a_missed_target_is_explained_in_words():
+    from fernn.experiments.bench.report import missed_in_words
+
+    slow = missed_in_words("app_comparison_seconds", {"value": 0.45, "target": 0.3, "met": False},
+                           {"quick": True, "busy_processes": ["python -m fernn.train"]})
+    assert "the app's default comparison: 0.45 s; wanted at most 0.3 s (50% over)" in slow
+    assert "smoke run" in slow and "other processes were running" in slow
+    short = missed_in_words("speedup_vs_reference_b1_v25", {"value": 1.2, "target": 1.5, "met": False}, {})
+    assert "(20% short)" in short and "idle machine" in short

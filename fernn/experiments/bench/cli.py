@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -21,6 +20,7 @@ from fernn.experiments.bench.shapes import CONTEXT, PREDICT, SHIPPED_DECODER_LAY
 from fernn.experiments.bench.step import bench_conv_peak, bench_step
 from fernn.experiments.bench.world import bench_world_step
 from fernn.experiments.bench.training import bench_training
+from fernn.experiments.cli import Integer, one_line, output_file, run
 
 __all__ = ["main", "run_benchmarks"]
 
@@ -93,28 +93,37 @@ def run_benchmarks(*, quick: bool = False, device: str = "cpu", progress: Callab
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     overview = sys.modules[__package__].__doc__  # the package's docstring describes the bench as a whole
     parser = argparse.ArgumentParser(prog="python -m fernn.bench", description=overview.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small shapes, few repeats (a smoke run for the tests)")
     parser.add_argument("--output", default="runs/bench.json", help="where to write the JSON (default: %(default)s)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
                         help="also bench CUDA with 'auto' (when present) or 'cuda' (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 keeps torch's default")
+    parser.add_argument("--threads", type=Integer(0, 4096), default=0, help="torch CPU threads; 0 keeps torch's default")
     parser.add_argument("--markdown", default="", help="also write the step table and verdicts as Markdown here")
     args = parser.parse_args(argv)
+    try:  # refused before a minute of work, not after it
+        args.output = output_file(args.output)
+        args.markdown = output_file(args.markdown) if args.markdown else None
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as error:
+        parser.error(f"argument --output/--markdown: {one_line(error)}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but CUDA is not available")
+    return run(parser.prog, lambda: _bench(args))
+
+
+def _bench(args: argparse.Namespace) -> int:
     results = run_benchmarks(quick=args.quick, device=args.device,
                              progress=lambda message: print(f"[bench] {message}", file=sys.stderr, flush=True))
     print(format_report(results))
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=1, default=str))
-    print(f"wrote {output}")
+    args.output.write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {args.output}")
     if args.markdown:
-        Path(args.markdown).write_text(format_markdown(results) + "\n")
+        args.markdown.write_text(format_markdown(results) + "\n")
         print(f"wrote {args.markdown}")
+    return 0
 

@@ -136,8 +136,39 @@ def format_report(results: dict) -> str:
         state = "not measured" if entry["met"] is None else ("met" if entry["met"] else "MISSED")
         value = "-" if entry["value"] is None else f"{entry['value']:.3f}"
         lines.append(f"  {name:<34} {value:>9} (target {entry['target']}) {state}")
+        if entry["met"] is False:
+            lines.append(f"      {missed_in_words(name, entry, results)}")
     lines.append(f"total bench time {results['seconds']:.1f} s")
     return "\n".join(lines)
+
+
+# What each target measures, in words: (what, unit, whether the target is a floor).
+MEANINGS = {
+    "app_step_over_bound_worst": ("the app's slowest recurrent step", "x its convolution bound", False),
+    "training_step_over_bound_worst": ("the slowest training step", "x its convolution bound", False),
+    "speedup_vs_reference_b1_v25": ("the fused step (one sequence, 25 copies)", "x faster than the reference loop", True),
+    "training_speedup_vs_reference": ("a training step", "x faster than the reference loop", True),
+    "app_comparison_seconds": ("the app's default comparison", " s", False),
+    "app_comparison_v4_seconds": ("the app's comparison with V_4", " s", False),
+    "app_rotation_comparison_seconds": ("the app's default rotation comparison", " s", False),
+    "app_rotation_widest_seconds": ("the app's widest rotation comparison", " s", False),
+    "cuda_rollout_seconds": ("a 20-step CUDA rollout", " s", False),
+}
+
+
+def missed_in_words(name: str, entry: dict, results: dict) -> str:
+    """Why a target reads MISSED, in a sentence: by how much, and what may have caused it here."""
+    what, unit, floor = MEANINGS.get(name, (name, "", False))
+    bound = "at least" if floor else "at most"
+    ratio = entry["value"] / entry["target"] if entry["target"] else float("inf")
+    by = f"{(1 - ratio) * 100:.0f}% short" if floor else f"{(ratio - 1) * 100:.0f}% over"
+    causes = []
+    if results.get("quick"):
+        causes.append("--quick times small shapes a few times: a smoke run, not a figure")
+    if results.get("busy_processes") or results.get("busy_processes_after"):
+        causes.append("other processes were running: pause them and run again")
+    cause = "; ".join(causes) or "run again on an idle machine before trusting it"
+    return f"{what}: {entry['value']:.3g}{unit}; wanted {bound} {entry['target']:g}{unit} ({by}); {cause}."
 
 
 def format_markdown(results: dict) -> str:

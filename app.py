@@ -11,9 +11,9 @@ import streamlit as st
 
 import fernn.paper as paper
 import fernn.showcase as showcase
-from fernn.showcase.app import (resources, sidebar_digits, sidebar_link, sidebar_models, view_about, view_classify,
-                                view_comparison, view_inside, view_velocities)
-from fernn.showcase.app.shared import BIND, TABS
+from fernn.showcase.app import (resources, sidebar_digits, sidebar_link, sidebar_models, sidebar_world, view_about,
+                                view_classify, view_comparison, view_inside, view_velocities, view_world)
+from fernn.showcase.app.shared import BIND, TABS, WORLD
 
 
 def main() -> None:
@@ -34,6 +34,18 @@ def main() -> None:
     classifying = classify_tab.open is True and view_classify.reads(motion)  # only the open tab's content runs
     with input_box:
         chosen, problem, severity = sidebar_digits.choose_digits()
+    if motion == WORLD:  # its own models, controls and views
+        with motion_box:
+            choice = sidebar_world.choose_world(chosen)
+        result = view_world.run(top, choice, problem, severity)
+        for tab in (inside_tab, grid_tab, classify_tab, about_tab):
+            tab.caption("World shows everything in the Comparison tab; the other tabs read Translate and Rotate.")
+        if result is not None and comparison_tab.open is not False:
+            with comparison_tab:
+                view_world.show(result)
+        with link_box:
+            sidebar_link.share()
+        return
     with settings_box:
         settings = sidebar_models.choose_settings(motion)
     classifiers = resources.classifier_paths()

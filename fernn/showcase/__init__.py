@@ -28,6 +28,9 @@ One room per job; a room imports only the rooms listed above it:
                ring_series (recorded accuracy per velocity ring)
     cards      model_card (a loaded model's card: config, training, held-out record, the paper's number)
     study      held_out_study, live_grids ("Evaluate these settings": many held-out sequences, live grids)
+    world      the World motion: world_actions (the observer's paths), world_scene, compare_world (both
+               world models, memories in world coordinates), world_headline, world_npz (import it by
+               module: ``fernn.showcase.world``)
 """
 
 from __future__ import annotations

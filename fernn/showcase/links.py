@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-__all__ = ["Choice", "Flag", "LinkCheck", "LinkField", "NumberSet", "WholeNumber", "check_link", "demo_link_fields",
-           "share_url", "shown_value"]
+__all__ = ["Choice", "Flag", "LinkCheck", "LinkField", "NumberSet", "Text", "WholeNumber", "check_link",
+           "demo_link_fields", "share_url", "shown_value"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,23 @@ class NumberSet:
     max_items: int
 
 
-LinkField = WholeNumber | Choice | Flag | NumberSet
+@dataclass(frozen=True)
+class Text:
+    """A link value for a text input: at most ``max_chars`` characters, each in ``allowed`` (what the
+    widget's reader understands); anything else falls back to the default."""
+
+    max_chars: int
+    allowed: str
+
+    def read(self, text: str) -> tuple[str | None, str]:
+        if len(text) > self.max_chars:
+            return None, f"is longer than {self.max_chars} characters; using the default"
+        if any(character not in self.allowed for character in text):
+            return None, "has characters this field does not read; using the default"
+        return text, ""
+
+
+LinkField = WholeNumber | Choice | Flag | NumberSet | Text
 
 
 @dataclass(frozen=True)
@@ -125,10 +141,13 @@ def check_link(params: Mapping[str, Sequence[str]], fields: Mapping[str, LinkFie
 def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_choices: Sequence[str],
                      tabs: Sequence[str], renamed_tabs: Mapping[str, str], max_digit_speed: int,
                      motions: Sequence[str] = ("Translate",), angular_velocities: Sequence[str] = (),
-                     start_angles: Sequence[str] = ()) -> dict[str, LinkField]:
+                     start_angles: Sequence[str] = (), world_paths: Sequence[str] = (), world_speed: int = 1,
+                     world_size: int = 1, moves_chars: int = 200) -> dict[str, LinkField]:
     """What each of app.py's URL-bound widgets accepts, by key: the widgets' own ranges and options
     (``tests/test_app.py`` checks that they agree). Rotation: ``motion``, each digit's angular
-    velocity ``w1``/``w2`` and start angle ``a1``/``a2``, in whole degrees."""
+    velocity ``w1``/``w2`` and start angle ``a1``/``a2``, in whole degrees. World (when ``world_paths``
+    are given): the observer's ``path``, its own ``moves`` (text), each digit's velocity ``wvy1``..
+    ``wvx2`` and start ``wy1``..``wx2`` in world pixels."""
     speed, digit = WholeNumber(-max_digit_speed, max_digit_speed), WholeNumber(0, test_digits - 1)
     # A model folder "fernn" was the file "fernn.pt" before safetensors: older links still open it.
     renamed = tuple((f"{name}.pt", name) for name in checkpoints if not name.endswith((".pt", ".safetensors")))
@@ -144,7 +163,17 @@ def demo_link_fields(*, test_digits: int, checkpoints: Sequence[str], velocity_c
             # the Classify view: the FERNN's velocity set and the flicker's seed
             "cvset": Choice(tuple(velocity_choices)), "flicker": WholeNumber(0, 2**31 - 1),
             "motion": Choice(tuple(motions)), **dict.fromkeys(("w1", "w2"), Choice(tuple(angular_velocities))),
-            **dict.fromkeys(("a1", "a2"), Choice(tuple(start_angles)))}
+            **dict.fromkeys(("a1", "a2"), Choice(tuple(start_angles))), **_world_fields(world_paths, world_speed,
+                                                                                         world_size, moves_chars)}
+
+
+def _world_fields(paths: Sequence[str], speed: int, size: int, moves_chars: int) -> dict[str, LinkField]:
+    """The World motion's link fields (none without its paths)."""
+    if not paths:
+        return {}
+    return {"path": Choice(tuple(paths)), "moves": Text(moves_chars, "0123456789+-,;xX*× \n"),
+            **dict.fromkeys(("wvy1", "wvx1", "wvy2", "wvx2"), WholeNumber(-speed, speed)),
+            **dict.fromkeys(("wy1", "wx1", "wy2", "wx2"), WholeNumber(0, size - 1))}
 
 
 def share_url(page_url: str, params: Mapping[str, Sequence[str]]) -> str:

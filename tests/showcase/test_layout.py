@@ -17,7 +17,8 @@ APP_ENTRY = REPOSITORY / "app.py"  # `streamlit run app.py`: page config and mai
 MAX_ENTRY_LINES = 120
 # Lowest first: a room may import only rooms earlier in this list.
 ORDER = ("errors", "links", "appserver", "scenes", "planning", "analysis", "results", "records", "runs", "export",
-         "headline", "classify", "cards", "study", "serving", "visitor_checkpoints", "owndigit")
+         "headline", "classify", "cards", "study", "serving", "visitor_checkpoints", "owndigit",
+         "world")
 
 
 def sibling_imports(path: Path) -> set[str]:

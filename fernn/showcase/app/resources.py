@@ -37,8 +37,8 @@ def classify_dir() -> Path:
 
 def checkpoint_files() -> list[str]:
     """The forecasters a visitor can pick: the checkpoint folder's models and its subfolders' (the
-    classifiers' folder is the Classify view's)."""
-    return visitor_checkpoints.checkpoint_files(checkpoint_dir(), skip=(classify_dir().name, "resume"))
+    classifiers' folder is the Classify view's, the world models' the World motion's)."""
+    return visitor_checkpoints.checkpoint_files(checkpoint_dir(), skip=(classify_dir().name, "resume", "world"))
 
 
 def classifier_paths() -> tuple[Path, ...]:

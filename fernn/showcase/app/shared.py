@@ -19,12 +19,14 @@ RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Veloc
 
 MAX_DIGIT_SPEED = 4  # per-digit velocity sliders: -4..4 px/frame on each axis, or -4..4 rotation steps
 # The motions a visitor can push digits with, and the checkpoint pair each opens with.
-TRANSLATE, ROTATE = "Translate", "Rotate"
-MOTIONS = (TRANSLATE, ROTATE)
+TRANSLATE, ROTATE, WORLD = "Translate", "Rotate", "World"
+MOTIONS = (TRANSLATE, ROTATE, WORLD)
 DEFAULT_PAIRS = {TRANSLATE: ("grnn", "fernn"), ROTATE: ("rotation/grnn", "rotation/fernn")}  # model folders
 ROTATION = Rotation(order=12)  # the shipped rotation models' group (30-degree steps): the link's angle grid
 # The flow each motion moves digits by when no loaded model names its own (a rotation model's group).
-MOTION_FLOWS = {TRANSLATE: TRANSLATION, ROTATE: ROTATION}
+MOTION_FLOWS = {TRANSLATE: TRANSLATION, ROTATE: ROTATION, WORLD: TRANSLATION}
+# World: the world models' torus (MNIST World's), and the digits' velocity sliders (training: -1..1).
+WORLD_SIZE, WORLD_DIGIT_SPEED = 48, 2
 ANGULAR_VELOCITIES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(-MAX_DIGIT_SPEED, MAX_DIGIT_SPEED + 1))
 START_ANGLES = tuple(str(round(k * ROTATION.step_degrees)) for k in range(ROTATION.order))
 VELOCITY_CHOICES = (showcase.AUTO, showcase.AS_TRAINED, *map(str, range(showcase.MAX_SET_SPEED + 1)))

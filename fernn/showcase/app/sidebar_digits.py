@@ -58,16 +58,17 @@ def choose_digits() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
 
 def _open_motion_pair() -> None:
     """On a change of motion: open that motion's shipped pair where both files are there."""
-    pair, files = DEFAULT_PAIRS[st.session_state[MOTION]], resources.checkpoint_files()
-    if all(name in files for name in pair):
+    pair, files = DEFAULT_PAIRS.get(st.session_state[MOTION]), resources.checkpoint_files()
+    if pair is not None and all(name in files for name in pair):  # World runs its own pair
         st.session_state[MODEL_A], st.session_state[MODEL_B] = pair
 
 
 def choose_motion_kind() -> str:
-    """Translate or Rotate; a change opens that motion's shipped pair of models."""
+    """Translate, Rotate or World; a change opens that motion's shipped pair of models."""
     st.header("2 · Motion")
     return st.radio("Motion", MOTIONS, key=MOTION, bind=BIND, horizontal=True, on_change=_open_motion_pair,
-                    help="Translate: digits slide across the canvas (it wraps). Rotate: digits turn about its centre.")
+                    help="Translate: digits slide across the canvas (it wraps). Rotate: digits turn about its centre. "
+                         "World: digits move in a larger world; an observer sees a window of it and moves.")
 
 
 def motion_flow(motion: str, models: dict) -> Flow:

@@ -11,8 +11,10 @@ import streamlit as st
 
 from fernn.showcase import links
 from fernn.showcase.app import resources
+import fernn.showcase.world as world
 from fernn.showcase.app.shared import (ANGULAR_VELOCITIES, LINK_CHECKED, LINK_NOTES, MAX_DIGIT_SPEED, MOTIONS,
-                                       RENAMED_TABS, START_ANGLES, TABS, VELOCITY_CHOICES)
+                                       RENAMED_TABS, START_ANGLES, TABS, VELOCITY_CHOICES, WORLD_DIGIT_SPEED,
+                                       WORLD_SIZE)
 
 
 def check_on_arrival() -> None:
@@ -24,7 +26,9 @@ def check_on_arrival() -> None:
                                     checkpoints=resources.checkpoint_files(),
                                     velocity_choices=VELOCITY_CHOICES, tabs=TABS, renamed_tabs=RENAMED_TABS,
                                     max_digit_speed=MAX_DIGIT_SPEED, motions=MOTIONS,
-                                    angular_velocities=ANGULAR_VELOCITIES, start_angles=START_ANGLES)
+                                    angular_velocities=ANGULAR_VELOCITIES, start_angles=START_ANGLES,
+                                    world_paths=world.PATHS, world_speed=WORLD_DIGIT_SPEED, world_size=WORLD_SIZE,
+                                    moves_chars=world.MAX_MOVES_CHARS)
     found = links.check_link({key: st.query_params.get_all(key) for key in st.query_params}, fields)
     st.session_state[LINK_CHECKED], st.session_state[LINK_NOTES] = True, found.notes
     if found.changed:

@@ -15,7 +15,8 @@ One module per job; a module imports only those listed above it:
     comparison   comparison_animation, mse_figure (the forecasting comparison)
     hidden       hidden_animation, velocity_activity_animation (inside the models)
     grids        velocity_grid_figures (recorded test error per velocity, one figure per model)
-    gif          comparison_gif
+    gif          comparison_gif (and its gray tiles, label strips)
+    world        world_animation, world_gif (the World motion: the world, views, predictions, memories)
     classify     classification_animation, ring_accuracy_figure (classifying a flickering digit)
 """
 
@@ -28,6 +29,7 @@ from fernn.showcase.viz.grids import velocity_grid_figures
 from fernn.showcase.viz.hidden import hidden_animation, velocity_activity_animation
 from fernn.showcase.viz.panels import LABEL_BAND, upscale
 from fernn.showcase.viz.style import ERROR_COLORSCALE, MODEL_COLORS
+from fernn.showcase.viz.world import world_animation, world_gif
 
 __all__ = [
     "ERROR_COLORSCALE",
@@ -45,4 +47,6 @@ __all__ = [
     "upscale",
     "velocity_activity_animation",
     "velocity_grid_figures",
+    "world_animation",
+    "world_gif",
 ]

@@ -11,7 +11,7 @@ from fernn.showcase.results import Comparison
 from fernn.showcase.viz.comparison import comparison_panels
 from fernn.showcase.viz.panels import upscale
 
-__all__ = ["comparison_gif"]
+__all__ = ["comparison_gif", "gray", "label_strip"]
 
 
 # A few points of matplotlib's "inferno", enough for a smooth error colormap in GIFs.
@@ -27,12 +27,13 @@ def _inferno(values: np.ndarray) -> np.ndarray:
     return np.stack(channels, axis=-1).reshape(*values.shape, 3).astype(np.uint8)
 
 
-def _gray(values: np.ndarray) -> np.ndarray:
+def gray(values: np.ndarray) -> np.ndarray:
+    """``(H, W)`` in ``[0, 1]`` -> ``uint8 (H, W, 3)`` grey levels."""
     level = (np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return np.repeat(level[..., None], 3, axis=-1)
 
 
-def _label_strip(labels: Sequence[str], width: int, gap: int, height: int) -> np.ndarray:
+def label_strip(labels: Sequence[str], width: int, gap: int, height: int) -> np.ndarray:
     """A row of panel labels drawn with Pillow's built-in bitmap font: ``uint8 (height, W, 3)``."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -59,12 +60,12 @@ def comparison_gif(comparison: Comparison, *, scale: int = 4, frame_ms: int = 30
     size = truth.shape[-1] * scale
     gap, bar = 2, 6
     labels = ["truth"] + [run.name for run in runs] + [f"{run.name} error" for run in runs]
-    header = _label_strip(labels, size, gap, 14)
+    header = label_strip(labels, size, gap, 14)
     width = header.shape[1]
     frames = []
     for t in range(total):
         digits, errors = comparison_panels(comparison, t)
-        tiles = [_gray(d) for d in digits] + [_inferno(e) for e in errors]
+        tiles = [gray(d) for d in digits] + [_inferno(e) for e in errors]
         row = np.full((size, width, 3), 60, dtype=np.uint8)
         for index, tile in enumerate(tiles):
             left = index * (size + gap)

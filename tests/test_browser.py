@@ -26,6 +26,7 @@ import torch
 
 import tiny
 from fernn.showcase.appserver import start_app, stop_app
+from tiny_world import write_world_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("FERNN_CHROMIUM", "/usr/bin/chromium")
@@ -70,6 +71,7 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     grid = {"speeds": list(range(-4, 5)), "mse": [[0.002 * (1 + k * k) for k in range(-4, 5)]]}
     tiny.write_app_rotation_pair(folder / "rotation", {"evaluation": {  # one C_12 field each
         "velocity_grid": grid, "test_mse": 0.01, "settings": {"data_max_speed": 1}}})
+    write_world_pair(folder)  # world/{grnn,fernn}: the World motion's pair
     return folder
 
 
@@ -549,6 +551,40 @@ def test_a_digit_turning_beyond_the_training_range_runs_in_every_view(server: st
         expect(page.get_by_text("+120°", exact=True).first).to_be_visible()  # a tick, in degrees
         wait_until_idle(page)
         page.screenshot(path=str(screenshot_path(tmp_path, "rotation-velocities.png")), full_page=False)
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(("width", "height", "name"), [(1440, 1050, "world.png"), (420, 900, "world-420px.png")])
+def test_the_observer_looks_away_and_back_in_the_world(server: str, browser, checkpoint_dir: Path, tmp_path: Path,
+                                                       width: int, height: int, name: str):
+    """World, chosen in the sidebar (on a phone: by link): look away and back runs by default, the
+    headline says for how long digit 1 was out of view, and the animation shows the world with its
+    window, each model's view and memory, with no label over another on a 420 px phone."""
+    from playwright.sync_api import expect
+
+    if not (checkpoint_dir / "world").is_dir():
+        pytest.skip(f"no world models in {checkpoint_dir}")
+    phone = width < 600
+    context, page = open_page(browser, server + ("?motion=World" if phone else ""), width, height)
+    try:
+        if not phone:
+            expect(page.get_by_text("(1, 2) px/frame", exact=False).first).to_be_visible()
+            page.get_by_test_id("stSidebar").get_by_text("World", exact=True).click()
+        expect(page.get_by_text("The observer looked away", exact=False).first).to_be_visible()
+        expect(page.get_by_text("out of view for", exact=False).first).to_be_visible()
+        expect(page.get_by_text("FERNN mean MSE", exact=False).first).to_be_visible()
+        expect(page.get_by_text("World (window)", exact=True).first).to_be_visible()  # the animation's panels
+        expect(page.get_by_text("FERNN memory", exact=True).first).to_be_visible()
+        expect(page.get_by_text("motion=World", exact=False).first).to_be_visible()  # the shared link
+        wait_until_idle(page)
+        assert overlapping_labels(page) == []
+        chart = page.locator(".js-plotly-plot").first
+        assert chart.bounding_box()["width"] <= width
+        chart.scroll_into_view_if_needed()
+        time.sleep(1)
+        page.screenshot(path=str(screenshot_path(tmp_path, name)), full_page=False)
         assert_no_error(page)
     finally:
         context.close()

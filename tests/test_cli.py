@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -119,7 +120,7 @@ def test_every_preset_passes_the_command_line_checks():
 # --- evaluate ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("flags", "expected"), [
-    (["--test-sequences", "-1"], "argument --test-sequences: must be an integer >= 1, got -1"),
+    (["--test-sequences", "-1"], "argument --test-sequences: must be an integer in 1..20000 (an hour's work or more), got -1"),
     (["--grid-max-speed", "100000"], f"argument --grid-max-speed: must be an integer in 0..{cli.DATA_SPEED_LIMIT}"),
     (["--widened-max-speed", "30"], f"must be an integer in 0..{cli.MODEL_SPEED_LIMIT}"),
     (["--length-frames", "0"], "argument --length-frames"),
@@ -334,3 +335,22 @@ def test_the_presets_print_as_a_table_and_a_bare_run_trains_the_shipped_fernn(ca
     rows = {line.split()[0]: line for line in lines[2:] if line and not line.startswith("frames:")}
     assert set(rows) == set(PRESETS) and "(default)" in rows[DEFAULT_PRESET]
     assert DEFAULT_PRESET == "wide-fernn" and "FERNN V_2" in rows["wide-fernn"] and "6,000" in rows["wide-fernn"]
+
+
+def test_a_quick_evaluation_of_a_shipped_pair_checks_no_target(capsys, tmp_path, tiny_checkpoints, monkeypatch):
+    """--quick is a smoke run: on the pairs --targets auto would check, it reports numbers and no verdict."""
+    import shutil
+
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    for kind, path in tiny_checkpoints.items():
+        shutil.copy(path, shipped / path.name)
+    monkeypatch.setattr(evaluate, "PRETRAINED", shipped)
+    arguments = [str(shipped / "grnn.pt"), str(shipped / "fernn.pt"), "--output", str(tmp_path / "e.json"),
+                 "--grid-max-speed", "2", "--length-frames", "30", "--test-sequences", "2", "--widened-max-speed", "0"]
+    assert evaluate.main([*arguments, "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "no target is checked" in out and "| met |" not in out
+    assert json.loads((tmp_path / "e.json").read_text())["checks"] is None
+    assert evaluate.main(arguments) == 0  # the same pair, not --quick: auto checks its targets
+    assert "| met |" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import time
+from pathlib import Path
 import sys
 
 import pytest
@@ -183,3 +184,12 @@ def test_a_missed_target_is_explained_in_words():
     assert "smoke run" in slow and "other processes were running" in slow
     short = missed_in_words("speedup_vs_reference_b1_v25", {"value": 1.2, "target": 1.5, "met": False}, {})
     assert "(20% short)" in short and "idle machine" in short
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_the_gpu_check_says_plainly_when_there_is_no_gpu(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.py"
+    done = subprocess.run([sys.executable, str(script), "--output", str(tmp_path / "check")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "no CUDA GPU here" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "check").exists()

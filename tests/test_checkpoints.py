@@ -226,6 +226,7 @@ def test_resolve_device_cuda_without_cuda_raises() -> None:
             fernn.resolve_device(name)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_resolve_device_cuda_with_cuda(model, context, tmp_path) -> None:
     assert fernn.resolve_device("cuda").type == "cuda"

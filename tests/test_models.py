@@ -533,6 +533,7 @@ def test_model_config_validation_and_frozen() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("decoding", ["aligned", "paper"])
 def test_forecast_on_cuda_matches_cpu(decoding, make_model, make_context) -> None:

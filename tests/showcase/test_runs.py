@@ -100,6 +100,7 @@ def test_progress_reaches_one_and_names_the_model(blob, integrator_fernn, tiny_g
     assert len(seen) == 10 and "FERNN: step 5/5 with 9 velocity copies" in seen[-1][1]
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_compare_on_cuda_matches_cpu(blob, integrator_fernn):
     cpu = integrator_fernn()

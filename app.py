@@ -44,7 +44,7 @@ def main() -> None:
             with comparison_tab:
                 view_world.show(result)
         with link_box:
-            sidebar_link.share()
+            sidebar_link.share(motion)
         return
     with settings_box:
         settings = sidebar_models.choose_settings(motion)
@@ -75,7 +75,7 @@ def main() -> None:
             with inside_tab:
                 view_inside.show(comparison)
     with link_box:  # last: every widget of this run has written its value to the link
-        sidebar_link.share()
+        sidebar_link.share(motion)
 
 
 if __name__ == "__main__":

@@ -709,3 +709,23 @@ def test_the_waiting_notice_goes_when_the_classifiers_answer(app: AppTest, monke
     assert_clean(at)
     assert any("says" in str(metric.label) for metric in at.metric), "the classifiers did not answer"
     assert not any("Waiting for a free slot" in text for text in texts(at.info))
+
+
+def test_a_link_carries_only_its_motions_values(app: AppTest):
+    """A rotation slider's value left in the URL (a switch of motion in a browser leaves it there) is not
+    passed on: the link offered carries the translation's values only."""
+    app.query_params.update({"motion": "Translate", "w1": "90", "vy1": "2"})
+    at = app.run()
+    assert_clean(at)
+    assert at.query_params["w1"] == "90"  # still in this page's URL ...
+    link = " ".join(texts(at.code))
+    assert "vy1=2" in link and "w1=" not in link  # ... but not in the link it offers
+
+
+def test_a_link_note_can_be_dismissed(app: AppTest):
+    app.query_params.update({"vset": "99"})
+    at = app.run()
+    assert "is not one of the 11 choices" in " ".join(texts(at.sidebar.info))
+    at.button(key="dismiss_link_notes").click().run()
+    assert_clean(at)
+    assert not at.sidebar.info and not [b for b in at.button if b.key == "dismiss_link_notes"]

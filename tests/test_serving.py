@@ -684,3 +684,15 @@ def test_run_slots_queue_the_rest():
         with slots.hold():
             with slots.hold(timeout=0.05):
                 pass
+
+
+def test_a_link_carries_its_own_motion_and_never_a_visitors_own_checkpoint():
+    params = {"motion": ["Translate"], "vy1": ["2"], "vx1": ["1"], "w1": ["90"], "a1": ["30"], "path": ["chase"],
+              "model_a": ["grnn"], "model_b": ["fernn"], "model_c": ["⬆ tiny-fernn.pt"], "tab": ["Inside"]}
+    kept, notes = links.shareable(params, motion="Translate", own_marker="⬆ ")
+    assert kept == {"motion": ["Translate"], "vy1": ["2"], "vx1": ["1"], "model_a": ["grnn"], "model_b": ["fernn"],
+                    "tab": ["Inside"]}
+    assert len(notes) == 1 and "tiny-fernn.pt is your own checkpoint" in notes[0] and "leaves it out" in notes[0]
+    rotated, none = links.shareable(params, motion="Rotate", own_marker="⬆ ")
+    assert rotated["w1"] == ["90"] and "vy1" not in rotated and "path" not in rotated and len(none) == 1
+    assert set(links.MOTION_KEYS) == {"Translate", "Rotate", "World"}

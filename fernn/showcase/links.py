@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-__all__ = ["Choice", "Flag", "LinkCheck", "LinkField", "NumberSet", "Text", "WholeNumber", "check_link",
-           "demo_link_fields", "share_url", "shown_value"]
+__all__ = ["MODEL_KEYS", "MOTION_KEYS", "Choice", "Flag", "LinkCheck", "LinkField", "NumberSet", "Text", "WholeNumber",
+           "check_link", "demo_link_fields", "share_url", "shareable", "shown_value"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,32 @@ def _world_fields(paths: Sequence[str], speed: int, size: int, moves_chars: int)
     return {"path": Choice(tuple(paths)), "moves": Text(moves_chars, "0123456789+-,;xX*× \n"),
             **dict.fromkeys(("wvy1", "wvx1", "wvy2", "wvx2"), WholeNumber(-speed, speed)),
             **dict.fromkeys(("wy1", "wx1", "wy2", "wx2"), WholeNumber(0, size - 1))}
+
+
+# Which link keys belong to which motion: a link carries only its own motion's (a switch of motion
+# leaves the other's sliders in the URL, where they would mean nothing to the recipient).
+MOTION_KEYS = {"Translate": ("vy1", "vx1", "vy2", "vx2", "y1", "x1", "y2", "x2"),
+               "Rotate": ("w1", "w2", "a1", "a2"),
+               "World": ("path", "moves", "wvy1", "wvx1", "wvy2", "wvx2", "wy1", "wx1", "wy2", "wx2")}
+# Keys whose value may name a visitor's own checkpoint, which lives in the sender's session only.
+MODEL_KEYS = ("model_a", "model_b", "model_c")
+
+
+def shareable(params: Mapping[str, Sequence[str]], *, motion: str, own_marker: str) -> tuple[dict, list[str]]:
+    """What a link may carry of ``params``: the other motions' values left out, and any model slot
+    holding the sender's own checkpoint (its value starts with ``own_marker``) left out, with a note
+    for the sender saying so; ``(params, notes)``."""
+    other = {key for name, keys in MOTION_KEYS.items() if name != motion for key in keys}
+    kept, notes = {}, []
+    for key, values in params.items():
+        if key in other:
+            continue
+        if key in MODEL_KEYS and any(str(value).startswith(own_marker) for value in values):
+            notes.append(f"{shown_value([str(v).removeprefix(own_marker) for v in values])} is your own checkpoint: "
+                         "it stays in your session, so the link leaves it out (its recipient gets the other models).")
+            continue
+        kept[key] = list(values)
+    return kept, notes
 
 
 def share_url(page_url: str, params: Mapping[str, Sequence[str]]) -> str:

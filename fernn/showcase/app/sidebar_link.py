@@ -12,7 +12,7 @@ import streamlit as st
 from fernn.showcase import links
 from fernn.showcase.app import resources
 import fernn.showcase.world as world
-from fernn.showcase.app.shared import (ANGULAR_VELOCITIES, LINK_CHECKED, LINK_NOTES, MAX_DIGIT_SPEED, MOTIONS,
+from fernn.showcase.app.shared import (ANGULAR_VELOCITIES, LINK_CHECKED, LINK_NOTES, MAX_DIGIT_SPEED, MOTIONS, OWN,
                                        RENAMED_TABS, START_ANGLES, TABS, VELOCITY_CHOICES, WORLD_DIGIT_SPEED,
                                        WORLD_SIZE)
 
@@ -40,10 +40,16 @@ def show_notes() -> None:
     """The notes on the values the arrival check replaced, at the top of the sidebar."""
     if st.session_state[LINK_NOTES]:
         st.sidebar.info("\n\n".join(st.session_state[LINK_NOTES]))
+        st.sidebar.button("Dismiss the note", key="dismiss_link_notes",
+                          on_click=lambda: st.session_state.update({LINK_NOTES: []}))
 
 
-def share() -> None:
-    """The link to this view; last in a run, when every widget has written its value to the URL."""
+def share(motion: str) -> None:
+    """The link to this view; last in a run, when every widget has written its value to the URL. It
+    carries ``motion``'s values only and never the sender's own checkpoints (a note says so)."""
+    params, notes = links.shareable({key: st.query_params.get_all(key) for key in st.query_params}, motion=motion,
+                                    own_marker=OWN)
     st.caption("Link to this view (the copy button is at its right):")
-    st.code(links.share_url(st.context.url or "", {key: st.query_params.get_all(key) for key in st.query_params}),
-            language=None, wrap_lines=True)
+    st.code(links.share_url(st.context.url or "", params), language=None, wrap_lines=True)
+    for note in notes:
+        st.caption(f"ℹ️ {note}")

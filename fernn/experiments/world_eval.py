@@ -119,7 +119,8 @@ def evaluate_world_model(model: WorldModel, settings: WorldEvaluationSettings = 
                              spec=_spec(model, context + settings.predict_frames))
     stats = world_step_statistics(model, test.views, test.actions, context, batch_size=batch)
     interval = mean_interval(stats["sequence_mse"])
-    log(f"  test MSE {interval['mean']:.5g} [95%: {interval['low'] or float('nan'):.4g}..{interval['high'] or float('nan'):.4g}]")
+    spread = f" [95%: {interval['low']:.4g}..{interval['high']:.4g}]" if interval["low"] is not None else ""
+    log(f"  test MSE {interval['mean']:.5g}{spread}")
 
     away = _protocols(look_away_and_back, digits, settings.protocol_digits, model.world_size)
     views = torch.stack([p.sample.views for p in away])  # (N, T + 24, 1, S, S): one path, many digits

@@ -624,7 +624,7 @@ def test_an_own_checkpoint_joins_as_a_third_model_with_its_card(app: AppTest, ch
     at.query_params["tab"] = "About"
     at.run()
     assert [e.label for e in at.expander if "FERNN (mine)" in e.label]
-    card = next(text for text in texts(at.markdown) if "**Parameters:**" in text and "20 steps" in text)
+    card = next(text for text in texts(at.markdown) if "**Parameters:**" in text and "step 20 selected" in text)
     assert "V = {-1..1}^2 (9 copies)" in card and "From the paper" in card
     at.file_uploader(key="model_upload").set_value(None)
     at.query_params["tab"] = "Comparison"

@@ -69,6 +69,7 @@ class ModelCard:
     test_data_speed: int | None  # the held-out data's per-digit speed limit
     grids: tuple[GridSummary, ...]
     paper: PaperNumber | None
+    training: TrainingRecord = TrainingRecord()  # the selected step, the run's length and wall times, frames
 
     @property
     def best_validation_mse(self) -> float | None:
@@ -82,13 +83,9 @@ class ModelCard:
                 ("Velocity set", f"{self.velocity_set} ({self.copies} cop{'y' if self.copies == 1 else 'ies'})"),
                 ("Training data", _speeds(flow, self.training_max_speed) if self.training_max_speed is not None
                  else "not recorded")]
-        if self.training_steps is not None:
-            took = f" in {_duration(self.training_seconds)}" if self.training_seconds is not None else ""
-            best = self.best_validation_mse
-            rows.append(("Training", f"{self.training_steps:,} steps{took}"
-                         + (f"; best validation MSE {best:.2e}" if best is not None else "")))
-        else:
-            rows.append(("Training", "not recorded"))
+        rows.append(("Training", _training_text(self.training, self.best_validation_mse)))
+        if self.training.context_frames is not None and self.training.predict_frames is not None:
+            rows.append(("Trained on", _frames_text(self.training)))
         if self.test_mse is not None:
             spread = (f" (95%: {self.test_interval[0]:.2e}…{self.test_interval[1]:.2e})"
                       if self.test_interval else " (no interval recorded)")
@@ -146,6 +143,7 @@ def model_card(name: str, model: Forecaster) -> ModelCard:
         test_data_speed=found.data_max_speed,
         grids=tuple(grids),
         paper=paper_number(model, found.data_max_speed if record.evaluated else None, evaluated=record.evaluated),
+        training=training,
     )
 
 
@@ -200,6 +198,30 @@ def _grid_summary(title: str, grid: VelocityGrid, flow: Flow, limit: int | None)
     mse = np.array(grid.mse, dtype=np.float64)
     inside = speeds <= (limit if limit is not None else speeds.max())
     return GridSummary(title, int(speeds.max()), _mean(mse[inside]), _mean(mse[~inside]))
+
+
+def _training_text(training: TrainingRecord, best: float | None) -> str:
+    """The selected step and when the run reached it, then the whole run: both steps and both wall times."""
+    if training.selected_step is None:
+        return "not recorded"
+    text = f"step {training.selected_step:,} selected (the best validation score"
+    text += f", MSE {best:.2e})" if best is not None else ")"
+    if training.selected_seconds is not None:
+        text += f", reached after {_duration(training.selected_seconds)}"
+    last = training.last_step if training.last_step is not None else training.planned_steps
+    if last is not None and last != training.selected_step:
+        took = f" in {_duration(training.run_seconds)}" if training.run_seconds is not None else ""
+        text += f"; the run went on to step {last:,}{took}"
+    return text + " (wall times as logged)"
+
+
+def _frames_text(training: TrainingRecord) -> str:
+    """The frames a model was trained to read and predict, with its curriculum's end."""
+    text = f"{training.context_frames} context → {training.predict_frames} predicted frames"
+    final = training.final_predict_frames
+    if final is not None and final != training.predict_frames:
+        text += f", then up to {final} predicted (a curriculum)"
+    return text
 
 
 def _mean(values: np.ndarray) -> float | None:

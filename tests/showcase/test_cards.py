@@ -38,7 +38,9 @@ def test_a_card_reads_the_config_training_and_held_out_record():
     assert math.isclose(grid.beyond_mse, (0.4 + 0.3 + 0.2 + 0.1 + 0.1 + 0.2 + 0.3) / 7)  # NaN left out
     rows = dict(card.rows())
     assert rows["Velocity set"] == "V = {-1..1}^2 (9 copies)"
-    assert rows["Training"] == "120 steps in 1 h 30 min; best validation MSE 2.00e-01"
+    assert rows["Training"] == ("step 120 selected (the best validation score, MSE 2.00e-01), reached after 1 h 30 min "
+                                "(wall times as logged)")
+    assert "Trained on" not in rows  # the record names no frames
     assert rows["Test MSE"] == ("2.00e-02 (95%: 1.50e-02…2.50e-02) over 64 held-out sequences, velocities in "
                                 "{-2..2}^2")
     assert rows["Training data"] == "still digits"
@@ -79,3 +81,17 @@ def test_rotation_cards_use_the_flows_words_and_the_rotation_papers_numbers():
 def test_paper_number_validates_its_option():
     with pytest.raises(ValueError, match="evaluated must be True or False"):
         paper_number(fernn.build_model("grnn", hidden_channels=2, decoder_layers=1), evaluated="yes")
+
+
+def test_a_card_says_the_selected_step_the_whole_run_and_the_frames():
+    from fernn.records import CurvePoint, ModelRecord, TrainingRecord
+
+    model = fernn.build_model("grnn", hidden_channels=2, decoder_layers=1)
+    model.metrics = ModelRecord(training=TrainingRecord(
+        selected_step=14_000, selected_seconds=8760.0, planned_steps=15_000, last_step=15_000, run_seconds=9420.0,
+        context_frames=10, predict_frames=10, final_predict_frames=20,
+        curve=(CurvePoint(14_000, 8760.0, 6.9e-3),))).to_metrics()
+    rows = dict(model_card("G-RNN", model).rows())
+    assert rows["Training"] == ("step 14,000 selected (the best validation score, MSE 6.90e-03), reached after "
+                                "2 h 26 min; the run went on to step 15,000 in 2 h 37 min (wall times as logged)")
+    assert rows["Trained on"] == "10 context → 10 predicted frames, then up to 20 predicted (a curriculum)"

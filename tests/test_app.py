@@ -729,3 +729,21 @@ def test_a_link_note_can_be_dismissed(app: AppTest):
     at.button(key="dismiss_link_notes").click().run()
     assert_clean(at)
     assert not at.sidebar.info and not [b for b in at.button if b.key == "dismiss_link_notes"]
+
+
+def test_a_model_run_past_its_training_frames_gets_a_note(app: AppTest, tmp_path: Path):
+    """An own upload trained on 3 -> 2 frames, run 10 -> 10 as the page opens, gets a note; the fixture
+    pair, which records no frames, gets none."""
+    from fernn.records import ModelRecord, TrainingRecord
+
+    at = app.run()
+    assert not any("beyond its training" in text for text in texts(at.caption))
+    record = ModelRecord(training=TrainingRecord(selected_step=20, context_frames=3, predict_frames=2)).to_metrics()
+    path = fernn.save_checkpoint(tmp_path / "short.safetensors", fernn.build_model(
+        "fernn", max_speed=1, hidden_channels=3, decoder_layers=2), record)
+    at.file_uploader(key="model_upload").set_value(("short.safetensors", path.read_bytes(), "application/octet-stream"))
+    at.run()
+    assert_clean(at)
+    notes = " ".join(texts(at.caption))
+    assert "trained to predict up to 2 frames; this run predicts 10" in notes
+    assert "trained on 3 context frames; this run gives it 10" in notes

@@ -46,8 +46,8 @@ from fernn.showcase.headline import drift_summary, headline, readout_notes, trai
 from fernn.showcase.planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_RUN_MACS, MAX_SET_SPEED,
                                      RunPlan, describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes,
                                      set_radius, velocity_choice, velocity_set_for)
-from fernn.showcase.records import (is_evaluated, recorded_grids, shared_training_speed, training_max_speed,
-                                    weights_problem)
+from fernn.showcase.records import (frames_notes, is_evaluated, recorded_grids, shared_training_speed,
+                                    training_max_speed, weights_problem)
 from fernn.showcase.results import Comparison, HiddenViews, ModelRun
 from fernn.showcase.runs import compare
 from fernn.showcase.scenes import Digit, default_starts, mnist_scene, scene_flow, scene_frames, seen_from
@@ -83,6 +83,7 @@ __all__ = [
     "describe_velocity_choice",
     "drift_summary",
     "flicker_scene",
+    "frames_notes",
     "headline",
     "held_out_study",
     "hidden_frame_indices",

@@ -11,7 +11,7 @@ from fernn.models import Forecaster
 from fernn.records import ForecasterEvaluation, VelocityGrid, record_of
 from fernn.showcase.planning import set_radius
 
-__all__ = ["is_evaluated", "recorded_grids", "shared_training_speed", "training_max_speed",
+__all__ = ["frames_notes", "is_evaluated", "recorded_grids", "shared_training_speed", "training_max_speed",
            "weights_problem"]
 
 
@@ -55,3 +55,22 @@ def recorded_grids(models: Mapping[str, Forecaster]) -> dict[str, tuple[Velocity
             r = found.widened_max_speed
             panels[f"{name}, V = {{−{r}…{r}}}²"] = (found.widened_velocity_grid, r)
     return panels
+
+
+def frames_notes(models: Mapping[str, Forecaster], *, context_frames: int, predict_frames: int) -> list[str]:
+    """A note (Markdown) for each model that this run asks for more than it was trained on: more
+    predicted frames than its training reached, or another number of context frames. Speeds beyond
+    the training range are said by the headline."""
+    notes = []
+    for name, model in models.items():
+        training = record_of(model).training
+        if training is None or training.predict_frames is None:
+            continue
+        reached = max(training.predict_frames, training.final_predict_frames or 0)
+        if predict_frames > reached:
+            notes.append(f"**{name}** was trained to predict up to {reached} frames; this run predicts "
+                         f"{predict_frames}, so every frame after the {reached}th is beyond its training.")
+        if training.context_frames is not None and context_frames != training.context_frames:
+            notes.append(f"**{name}** was trained on {training.context_frames} context frames; this run gives it "
+                         f"{context_frames}.")
+    return notes

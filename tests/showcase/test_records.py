@@ -47,3 +47,14 @@ def test_recorded_grids_name_each_panel_and_the_set_it_ran_with(tiny_grnn, integ
     assert {title: radius for title, (_, radius) in panels.items()} == {"G-RNN": None, "FERNN": 2,
                                                                          "FERNN, V = {−4…4}²": 4}
     assert panels["FERNN"][0].at((1, 1)) == 3
+
+
+def test_a_run_beyond_the_trained_frames_is_said(tiny_grnn):
+    model = tiny_grnn()
+    model.metrics = ModelRecord(training=TrainingRecord(context_frames=3, predict_frames=2,
+                                                        final_predict_frames=5)).to_metrics()
+    assert showcase.frames_notes({"G-RNN": model}, context_frames=3, predict_frames=5) == []
+    notes = showcase.frames_notes({"G-RNN": model}, context_frames=10, predict_frames=10)
+    assert notes == ["**G-RNN** was trained to predict up to 5 frames; this run predicts 10, so every frame after the "
+                     "5th is beyond its training.", "**G-RNN** was trained on 3 context frames; this run gives it 10."]
+    assert showcase.frames_notes({"bare": tiny_grnn()}, context_frames=10, predict_frames=70) == []

@@ -34,6 +34,9 @@ def run(top, models: dict, versions: tuple, digits: list[showcase.Digit], settin
     elif (comparison := _compare(models, versions, tuple(digits), settings, top)) is not None:
         with top.container():
             show_message(comparison)
+            for note in showcase.frames_notes(models, context_frames=settings.context_frames,
+                                              predict_frames=settings.predict_frames):
+                st.caption(f"⚠ {note}")
         return comparison
     return None
 

@@ -42,7 +42,7 @@ from fernn.showcase.classify import (CLASSIFIER_FILES, Classification, Classifie
                                      classify_headline, flicker_scene, reads_one_frame, ring_series)
 from fernn.showcase.errors import DemoError
 from fernn.showcase.export import comparison_npz
-from fernn.showcase.headline import drift_summary, headline, readout_notes, training_range_note
+from fernn.showcase.headline import drift_summary, headline, keeps, readout_notes, training_range_note
 from fernn.showcase.planning import (AS_TRAINED, AUTO, DEFAULT_MEMORY_LIMIT, MAX_FRAMES, MAX_RUN_MACS, MAX_SET_SPEED,
                                      RunPlan, describe_velocity_choice, peak_pooled, plan_runs, rollout_memory_bytes,
                                      set_radius, velocity_choice, velocity_set_for)
@@ -85,6 +85,7 @@ __all__ = [
     "flicker_scene",
     "frames_notes",
     "headline",
+    "keeps",
     "held_out_study",
     "hidden_frame_indices",
     "is_evaluated",

@@ -7,7 +7,8 @@ from fernn.flows import Flow, Velocity
 from fernn.showcase.results import Comparison
 from fernn.flows.words import words
 
-__all__ = ["drift_summary", "headline", "readout_notes", "training_range_note", "worse_is_blank"]
+__all__ = ["KEEP_OF_BASELINE", "KEEP_OF_OWN", "drift_summary", "headline", "keeps", "keeps_text", "readout_notes",
+           "training_range_note", "worse_is_blank"]
 
 
 
@@ -62,8 +63,7 @@ def _verdict(comparison: Comparison) -> str:
     if all(factor < 1.5 for factor in factors):
         each = ", ".join(f"{run.mean_mse:.1e} for **{run.name}**" for run in runs)
         return f"{'Both' if len(runs) == 2 else f'All {len(runs)}'} models do about as well (MSE {each})"
-    keeps = f"keeps {them}" if best.mean_mse < 0.3 * comparison.baseline_mean_mse else "does best"
-    clauses = [f"**{best.name}** {keeps} (MSE {best.mean_mse:.1e})"]
+    clauses = [f"**{best.name}** {keeps_text(best, comparison, them)}"]
     for other, factor in zip(others, factors):
         if factor < 1.5:
             clauses.append(f"**{other.name}** does about as well (MSE {other.mean_mse:.1e})")
@@ -75,6 +75,30 @@ def _verdict(comparison: Comparison) -> str:
         clauses.append(f"**{other.name}** {verb} (MSE {other.mean_mse:.1e})" + (f": {gain}" if len(runs) == 2
                                                                                     else f", {gain}"))
     return "; ".join(clauses)
+
+
+# The verdict's rule (said in the About tab): a model "keeps" the digits only when its error is at most
+# KEEP_OF_BASELINE of repeating the last context frame and, where its checkpoint records one, at most
+# KEEP_OF_OWN times its own held-out error inside the training range; a visible ghost fails both.
+KEEP_OF_BASELINE, KEEP_OF_OWN = 0.1, 3.0
+
+
+def keeps(run, comparison: Comparison) -> bool:
+    """Whether ``run`` kept the digits by the stated rule (:data:`KEEP_OF_BASELINE`, :data:`KEEP_OF_OWN`)."""
+    if run.mean_mse > KEEP_OF_BASELINE * comparison.baseline_mean_mse:
+        return False
+    return run.in_range_mse is None or run.mean_mse <= KEEP_OF_OWN * run.in_range_mse
+
+
+def keeps_text(run, comparison: Comparison, them: str) -> str:
+    """The best run's clause: "keeps it (MSE ...)", or "does best (MSE ..., N× its own error inside the
+    training range)" when the rule says it did not keep them."""
+    if keeps(run, comparison):
+        return f"keeps {them} (MSE {run.mean_mse:.1e})"
+    if run.in_range_mse and run.mean_mse > KEEP_OF_OWN * run.in_range_mse:
+        return (f"does best (MSE {run.mean_mse:.1e}, {run.mean_mse / run.in_range_mse:.0f}× its own error inside "
+                "the training range)")
+    return f"does best (MSE {run.mean_mse:.1e})"
 
 
 def worse_is_blank(run, comparison: Comparison) -> bool:
@@ -105,7 +129,8 @@ def readout_notes(comparison: Comparison) -> list[tuple[str, bool]]:
     true = ", ".join(map(words(flow).label, comparison.digit_velocities))
     for run in (r for r in comparison.runs if len(r.velocities) > 1 or r.kind.lifted):
         if len(run.velocities) > 1:
-            notes.append((f"**{run.name} velocity read-out:** {words(flow).label(run.ranking[0])} (most active copy over "
+            best = words(flow).label(run.ranking[0])
+            notes.append((f"**{run.name} velocity read-out:** {best} (most active copy over "
                           f"the context); true: {true}.", False))
         outside = [v for v in comparison.digit_velocities if v not in run.velocities]
         if outside:

@@ -11,7 +11,7 @@ from fernn.models import Forecaster
 from fernn.records import ForecasterEvaluation, VelocityGrid, record_of
 from fernn.showcase.planning import set_radius
 
-__all__ = ["frames_notes", "is_evaluated", "recorded_grids", "shared_training_speed", "training_max_speed",
+__all__ = ["frames_notes", "is_evaluated", "recorded_grids", "recorded_test_mse", "shared_training_speed", "training_max_speed",
            "weights_problem"]
 
 
@@ -74,3 +74,9 @@ def frames_notes(models: Mapping[str, Forecaster], *, context_frames: int, predi
             notes.append(f"**{name}** was trained on {training.context_frames} context frames; this run gives it "
                          f"{context_frames}.")
     return notes
+
+
+def recorded_test_mse(model: Forecaster) -> float | None:
+    """The model's recorded held-out test MSE (velocities inside its training range), or ``None``."""
+    evaluation = record_of(model).evaluation
+    return evaluation.test_mse if isinstance(evaluation, ForecasterEvaluation) else None

@@ -62,6 +62,8 @@ class ModelRun:
     ranking: tuple[Velocity, ...]
     seconds: float
     device: str
+    # Its recorded held-out test MSE inside the training range: the headline's yardstick for "keeps".
+    in_range_mse: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))  # a stored string names its kind

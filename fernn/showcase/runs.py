@@ -15,7 +15,7 @@ from fernn.showcase.analysis import (drift_copies, hidden_frame_indices, most_ac
                                      stabilised_drift, velocity_readout)
 from fernn.showcase.errors import DemoError
 from fernn.showcase.planning import AUTO, DEFAULT_MEMORY_LIMIT, RunPlan, VelocityChoice, plan_runs
-from fernn.showcase.records import is_evaluated, training_max_speed
+from fernn.showcase.records import is_evaluated, recorded_test_mse, training_max_speed
 from fernn.showcase.results import Comparison, HiddenViews, ModelRun
 from fernn.showcase.scenes import Digit, scene_flow, scene_frames, seen_from
 
@@ -191,6 +191,7 @@ def _run_model(plan: RunPlan, model: Forecaster, frames: torch.Tensor, reference
         ranking=ranking,
         seconds=seconds,
         device=str(device),
+        in_range_mse=recorded_test_mse(model),
     )
 
 

@@ -60,3 +60,29 @@ def test_three_models_and_two_fernns_are_each_named_by_their_own_name(blob, inte
     close = dataclasses.replace(ranked, runs=tuple(dataclasses.replace(r, mse=np.full_like(r.mse, 1e-3))
                                                    for r in ranked.runs))
     assert "All 3 models do about as well" in showcase.headline(close)
+
+
+def test_keeps_follows_the_stated_rule(blob, integrator_fernn, tiny_grnn):
+    """"Keeps" needs an error at most a tenth of copying the last frame and, where recorded, at most
+    3x the model's own error inside the training range: the probe's 7.5e-3 against an in-range 2.1e-3
+    (a visible ghost) does not keep it."""
+    import dataclasses
+
+    import numpy as np
+
+    result = showcase.compare({"G-RNN": tiny_grnn(), "FERNN": integrator_fernn(max_speed=1)},
+                              [showcase.Digit(blob(), velocity=(1, 0))], context_frames=3, predict_frames=2)
+    baseline = result.baseline_mean_mse
+
+    def with_errors(fernn_mse: float, in_range: float | None):
+        runs = {"G-RNN": dataclasses.replace(result.run("G-RNN"), mse=np.full(2, 0.9 * baseline)),
+                "FERNN": dataclasses.replace(result.run("FERNN"), mse=np.full(2, fernn_mse), in_range_mse=in_range)}
+        return dataclasses.replace(result, runs=tuple(runs.values()))
+
+    kept = with_errors(0.05 * baseline, None)
+    assert showcase.keeps(kept.run("FERNN"), kept) and "**FERNN** keeps it" in showcase.headline(kept)
+    ghost = with_errors(min(7.5e-3, 0.05 * baseline), min(7.5e-3, 0.05 * baseline) / 3.6)
+    assert not showcase.keeps(ghost.run("FERNN"), ghost)
+    assert "**FERNN** does best (MSE" in showcase.headline(ghost) and "4× its own error inside" in showcase.headline(ghost)
+    smeared = with_errors(0.2 * baseline, None)  # far better than the G-RNN, but a fifth of copying the last frame
+    assert "**FERNN** does best" in showcase.headline(smeared) and "keeps" not in showcase.headline(smeared)

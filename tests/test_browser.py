@@ -504,7 +504,7 @@ def test_an_own_checkpoint_is_carded_compared_as_a_third_model_and_evaluated(ser
         page.set_viewport_size({"width": 1440, "height": 1050})
         page.get_by_role("tab", name="About").click()
         page.get_by_text("FERNN (tiny-fernn): FERNN", exact=False).first.click()  # its card's expander
-        expect(page.get_by_text("20 steps in", exact=False).first).to_be_visible()
+        expect(page.get_by_text("step 20 selected", exact=False).first).to_be_visible()
         expect(page.get_by_text("Validation MSE during training").last).to_be_visible()
         wait_until_idle(page)
         page.get_by_role("tab", name="Comparison").click()

@@ -12,7 +12,8 @@ indices (see :mod:`fernn.flows`).
 
 from fernn import devices, flows, testing
 from fernn.cells import FlowRNNCell
-from fernn.checkpoints import CheckpointError, from_pretrained, load_checkpoint, save_checkpoint, save_pretrained
+from fernn.checkpoints import (CheckpointError, from_pretrained, load_checkpoint, register_model, save_checkpoint,
+                               save_pretrained)
 from fernn.classifier import Classifier, ClassifierConfig, build_classifier
 from fernn.devices import resolve_device
 from fernn.flows import velocity_set
@@ -20,6 +21,12 @@ from fernn.models import Forecast, Forecaster, ModelConfig, build_model
 from fernn.research import load_research_checkpoint
 from fernn.testing import flow_equivariance_error
 from fernn.world import WorldConfig, WorldFERNN, WorldGRNN, build_world_model
+
+# The heads fernn ships beyond the forecaster and the classifier: checkpoints name them by these kinds.
+# Registered here, where the package is assembled (importing any fernn module runs this first), so the
+# world models need not import the checkpoint format.
+register_model("world-fernn", WorldFERNN)
+register_model("world-grnn", WorldGRNN)
 
 __version__ = "0.1.0"
 

@@ -39,7 +39,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from fernn.checkpoints import register_model
 from fernn.encoder import EncodedModel, FlowEncoder, check_frames, pool_copies
 from fernn.flows import Velocity
 from fernn.models import ConvDecoder, step_count
@@ -287,8 +286,3 @@ def build_world_model(config: WorldConfig) -> WorldModel:
     if not isinstance(config, WorldConfig):
         raise ValueError(f"build_world_model takes a WorldConfig, got {config!r}")
     return _CLASSES[config.kind](config)
-
-
-# Checkpoints record a world model by its kind, so fernn.load_checkpoint rebuilds it from the file alone.
-register_model("world-fernn", WorldFERNN)
-register_model("world-grnn", WorldGRNN)

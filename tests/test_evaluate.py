@@ -228,14 +228,14 @@ def test_targets_are_checked_for_the_shipped_pair_only_unless_asked(tmp_path, ca
 
 
 def test_default_outputs_go_under_runs():
-    """runs/ is ignored by git: the README's evaluate and study commands leave the repository clean."""
+    """runs/ is ignored by git: the documented evaluate and study commands leave the repository clean."""
     from fernn.experiments.evaluate import _parser
 
     assert _parser().get_default("output") == Path("runs/evaluation.json")
     assert "runs/" in (ROOT / ".gitignore").read_text().splitlines()
-    commands = [line for line in (ROOT / "README.md").read_text().splitlines()
+    commands = [line for doc in ("README.md", "docs/training.md") for line in (ROOT / doc).read_text().splitlines()
                 if line.startswith(("python -m fernn.evaluate", "python -m fernn.study"))]
-    assert len(commands) == 2
+    assert {command.split()[2] for command in commands} == {"fernn.evaluate", "fernn.study"}
     for command in commands:
         words = command.split("#")[0].split()
         written = [words[i + 1] for i, word in enumerate(words) if word in ("--output", "--report")]

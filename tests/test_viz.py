@@ -104,8 +104,10 @@ def test_comparison_animation_has_one_slider_for_all_panels(comparison):
     total, context = comparison.num_frames, comparison.context_frames
     assert len(spec["frames"]) == total
     assert len(spec["layout"]["sliders"]) == 1 and len(spec["layout"]["sliders"][0]["steps"]) == total
-    # It opens on the first prediction, and play loops from there.
-    assert spec["layout"]["sliders"][0]["active"] == context
+    # It opens on the last prediction (the difference in plain sight), and play loops from the first.
+    assert spec["layout"]["sliders"][0]["active"] == total - 1
+    assert spec["layout"]["title"]["text"] == f"frame {total - 1}: prediction {comparison.predict_frames}/" \
+        f"{comparison.predict_frames}"
     play = spec["layout"]["updatemenus"][0]["buttons"][0]["args"][0]
     assert play[0] == str(context) and len(play) > 10 * total
     texts = [note["text"] for note in spec["layout"]["annotations"]]

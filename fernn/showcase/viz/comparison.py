@@ -21,10 +21,11 @@ def frame_titles(comparison: Comparison) -> list[str]:
 
 def animate_comparison(comparison: Comparison, traces, layout: dict, *, controls_y: float = 0.0,
                        static: tuple[dict, ...] = ()) -> go.Figure:
-    """:func:`~fernn.showcase.viz.panels.animated` over a comparison's frames, opening on the first
-    prediction (the context frames come before it) and playing from there."""
-    start = min(comparison.context_frames, comparison.num_frames - 1)
-    return animated(traces, layout, titles=frame_titles(comparison), start=start, play_from=start,
+    """:func:`~fernn.showcase.viz.panels.animated` over a comparison's frames, opening on the last
+    prediction (where a model that lost the digit shows it: the first screen tells the story before
+    anyone presses Play) and playing from the first prediction."""
+    first = min(comparison.context_frames, comparison.num_frames - 1)
+    return animated(traces, layout, titles=frame_titles(comparison), start=comparison.num_frames - 1, play_from=first,
                     controls_y=controls_y, static=static)
 
 

@@ -696,3 +696,18 @@ def test_a_link_carries_its_own_motion_and_never_a_visitors_own_checkpoint():
     rotated, none = links.shareable(params, motion="Rotate", own_marker="⬆ ")
     assert rotated["w1"] == ["90"] and "vy1" not in rotated and "path" not in rotated and len(none) == 1
     assert set(links.MOTION_KEYS) == {"Translate", "Rotate", "World"}
+
+
+def test_each_shipped_model_has_one_name_that_means_it():
+    """With the Table 1 trio beside the demo pair, "FERNN" is the demo's FERNN and no other."""
+    from fernn.checkpoints import load_checkpoint
+
+    pretrained = Path(__file__).resolve().parent.parent / "pretrained"
+    paths = [pretrained / "fernn", pretrained / "table1" / "grnn", pretrained / "table1" / "fernn-v1",
+             pretrained / "table1" / "fernn-v2", pretrained / "hidden16" / "fernn"]
+    opened = visitor_checkpoints.open_checkpoints(paths, lambda path, modified, size: load_checkpoint(path))
+    assert [item.name for item in opened] == ["FERNN", "G-RNN (Table 1)", "FERNN-V1 (Table 1)", "FERNN-V2 (Table 1)",
+                                              "FERNN (hidden 16)"]
+    alone = visitor_checkpoints.open_checkpoints([pretrained / "table1" / "fernn-v1"],
+                                                 lambda path, modified, size: load_checkpoint(path))
+    assert alone[0].name == "FERNN-V1 (Table 1)"  # the same name whatever else is open

@@ -18,7 +18,7 @@ from fernn.showcase.records import is_evaluated, weights_problem
 from fernn.models import Forecaster
 
 __all__ = ["OpenedCheckpoint", "RunSettings", "UploadedCheckpoint", "check_checkpoint_upload", "checkpoint_files",
-           "checkpoint_from_upload", "file_version", "open_checkpoints"]
+           "checkpoint_from_upload", "file_version", "open_checkpoints", "shipped_name"]
 
 
 # ----------------------------------------------------------------------------- the page's requests
@@ -147,7 +147,8 @@ def open_checkpoints(paths: Sequence[Path | UploadedCheckpoint],
                      load: Callable[[str, float, int], Forecaster]) -> list[OpenedCheckpoint]:
     """``load(path, mtime, size)`` (a cached loader) for each of ``paths``, or the visitor's own
     :class:`UploadedCheckpoint`; a file that cannot be read or whose weights are not finite comes
-    back with its ``problem``. Names are unique: "G-RNN", "FERNN", then with the file's stem."""
+    back with its ``problem``. Names are unique: a shipped model's (:func:`shipped_name`), then with the
+    file's stem."""
     opened: list[OpenedCheckpoint] = []
     for path in paths:
         if isinstance(path, UploadedCheckpoint):
@@ -166,10 +167,27 @@ def open_checkpoints(paths: Sequence[Path | UploadedCheckpoint],
         if problem:
             opened.append(OpenedCheckpoint(path, problem=problem))
             continue
-        name = _unique_name(model.config.kind.label, path.stem, opened)
+        name = _unique_name(shipped_name(model, path), path.stem, opened)
         opened.append(OpenedCheckpoint(path, name, model, "", is_evaluated(model),
                                        (name, str(path), modified, size)))
     return opened
+
+
+# The shipped folders whose models share a kind with the demo pair's, and how their names say which:
+# folder -> (what the name adds, whether a FERNN's name also says its velocity set).
+FOLDER_NAMES = {"table1": ("Table 1", True), "hidden16": ("hidden 16", False)}
+
+
+def shipped_name(model: Forecaster, path: Path) -> str:
+    """A model's name on the page, from its kind and where it ships: "FERNN" for the demo pair's,
+    "FERNN-V1 (Table 1)", "G-RNN (hidden 16)" for the others, so one name always means one model."""
+    label = model.config.kind.label
+    found = FOLDER_NAMES.get(Path(path).parent.name)
+    if found is None:
+        return label
+    role, with_set = found
+    radius = model.flow.set_radius(model.velocities) if model.config.kind.lifted else None
+    return f"{label}{f'-V{radius}' if with_set and radius else ''} ({role})"
 
 
 def file_version(path: Path) -> tuple[float, int]:

@@ -345,7 +345,8 @@ FIRST_CHART = "document.querySelector('.js-plotly-plot')"
 
 
 def test_play_moves_the_image_frames(server: str, browser):
-    """The animation's frames are PNG images: Play moves the title and swaps the pictures."""
+    """The animation's frames are PNG images: it opens on the last prediction (the difference in sight),
+    and Play moves the title and swaps the pictures."""
     from playwright.sync_api import expect
 
     context, page = open_page(browser, server)
@@ -355,10 +356,10 @@ def test_play_moves_the_image_frames(server: str, browser):
         state = (f"() => [{FIRST_CHART}.querySelector('.gtitle').textContent, "
                  f"[...{FIRST_CHART}.querySelectorAll('.imagelayer image')].map(i => i.getAttribute('href'))]")
         title, images = page.evaluate(state)
-        assert title.startswith("frame 10:") and len(images) == 2
+        assert title.startswith("frame 19: prediction 10/10") and len(images) == 2
         assert all(image.startswith("data:image/png") for image in images)
         page.locator(".updatemenu-button").first.click()  # ▶ Play
-        page.wait_for_function(f"() => !{FIRST_CHART}.querySelector('.gtitle').textContent.startsWith('frame 10:')")
+        page.wait_for_function(f"() => !{FIRST_CHART}.querySelector('.gtitle').textContent.startsWith('frame 19:')")
         page.locator(".updatemenu-button").nth(1).click()  # ❚❚ Pause
         later, moved = page.evaluate(state)
         assert later != title and moved[0] != images[0]  # another frame, another picture

@@ -85,6 +85,18 @@ def choose_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: i
     return MOTION_CONTROLS[flow.name](chosen, training_speed, flow)
 
 
+def velocity_sliders(slot: int, *, limit: int, default: tuple[int, int], keys: tuple[str, str],
+                     training_speed: int | None, flow: Flow) -> tuple[int, int]:
+    """A digit's (dy, dx) sliders side by side, in -limit..limit px/frame, with a warning when the
+    velocity is beyond the training range ``training_speed`` (none when it is not recorded)."""
+    left, right = st.columns(2)
+    dy = left.slider(f"dy ↓ digit {slot}", -limit, limit, default[0], key=keys[0], bind=BIND)
+    dx = right.slider(f"dx → digit {slot}", -limit, limit, default[1], key=keys[1], bind=BIND)
+    if training_speed is not None and flow.speed((dy, dx)) > training_speed:
+        st.markdown(f":orange[⚠ {words(flow).label((dy, dx))} is **beyond the training range**]")
+    return dy, dx
+
+
 def _translation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed: int | None,
                         flow: Flow) -> list[showcase.Digit]:
     """:func:`choose_motion` for a translation: each slot's (dy, dx) in px/frame and its start shift."""
@@ -92,13 +104,8 @@ def _translation_motion(chosen: list[tuple[np.ndarray, str] | None], training_sp
     st.caption(f"px/frame; **training range {trained}** on each axis. dy moves down, dx right; the canvas wraps.")
     defaults, starts, digits = ((1, 2), (-1, 1)), showcase.default_starts(len(chosen)), []
     for slot, item in enumerate(chosen, start=1):
-        left, right = st.columns(2)
-        dy = left.slider(f"dy ↓ digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][0],
-                         key=f"vy{slot}", bind=BIND)
-        dx = right.slider(f"dx → digit {slot}", -MAX_DIGIT_SPEED, MAX_DIGIT_SPEED, defaults[slot - 1][1],
-                          key=f"vx{slot}", bind=BIND)
-        if training_speed is not None and flow.speed((dy, dx)) > training_speed:
-            st.markdown(f":orange[⚠ {words(flow).label((dy, dx))} is **beyond the training range**]")
+        dy, dx = velocity_sliders(slot, limit=MAX_DIGIT_SPEED, default=defaults[slot - 1],
+                                  keys=(f"vy{slot}", f"vx{slot}"), training_speed=training_speed, flow=flow)
         with st.expander(f"Start position of digit {slot}"):
             y = st.slider("shift down", -14, 13, 0, key=f"y{slot}", bind=BIND)
             x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)

@@ -13,9 +13,13 @@ import fernn.showcase.world as world
 from fernn.flows import TRANSLATION, Velocity
 from fernn.showcase.scenes import Digit
 from fernn.showcase.app.shared import BIND, WORLD_DIGIT_SPEED, WORLD_SIZE
+from fernn.showcase.app.sidebar_digits import velocity_sliders
 
 # Digit 1 sits in the first window (the look-away protocol's placement); digit 2 elsewhere, moving.
 DEFAULT_STARTS, DEFAULT_VELOCITIES = ((0, 0), (26, 24)), ((0, 0), (1, 0))
+
+# MNIST World's training data: every digit at |v| <= 1 px/frame.
+WORLD_TRAINING_SPEED = 1
 
 
 @dataclass(frozen=True)
@@ -36,13 +40,9 @@ def choose_world(chosen: list[tuple[np.ndarray, str] | None]) -> WorldChoice:
                "at the world's, still while the models read 10 frames). px/frame; **training range −1…1**.")
     digits = []
     for slot, item in enumerate(chosen, start=1):
-        left, right = st.columns(2)
-        dy = left.slider(f"dy ↓ digit {slot}", -WORLD_DIGIT_SPEED, WORLD_DIGIT_SPEED, DEFAULT_VELOCITIES[slot - 1][0],
-                         key=f"wvy{slot}", bind=BIND)
-        dx = right.slider(f"dx → digit {slot}", -WORLD_DIGIT_SPEED, WORLD_DIGIT_SPEED, DEFAULT_VELOCITIES[slot - 1][1],
-                          key=f"wvx{slot}", bind=BIND)
-        if TRANSLATION.speed((dy, dx)) > 1:
-            st.markdown(f":orange[⚠ ({dy}, {dx}) px/frame is **beyond the training range**]")
+        dy, dx = velocity_sliders(slot, limit=WORLD_DIGIT_SPEED, default=DEFAULT_VELOCITIES[slot - 1],
+                                  keys=(f"wvy{slot}", f"wvx{slot}"), training_speed=WORLD_TRAINING_SPEED,
+                                  flow=TRANSLATION)
         with st.expander(f"Start of digit {slot} in the world"):
             y = st.slider("row", 0, WORLD_SIZE - 1, DEFAULT_STARTS[slot - 1][0], key=f"wy{slot}", bind=BIND)
             x = st.slider("column", 0, WORLD_SIZE - 1, DEFAULT_STARTS[slot - 1][1], key=f"wx{slot}", bind=BIND)

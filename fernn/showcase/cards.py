@@ -155,6 +155,8 @@ def paper_number(model: Forecaster, test_data_speed: int | None = None, *, evalu
     whether it records an evaluation at all)."""
     if not isinstance(evaluated, bool):
         raise ValueError(f"evaluated must be True or False, got {evaluated!r}")
+    if not isinstance(model, Forecaster):  # a world model's task is not in the paper (FloWM's is another)
+        return None
     reader = PAPER_NUMBERS.get(model.flow.name)
     return None if reader is None else reader(model, test_data_speed if evaluated else None, evaluated)
 

@@ -95,3 +95,9 @@ def test_a_card_says_the_selected_step_the_whole_run_and_the_frames():
     assert rows["Training"] == ("step 14,000 selected (the best validation score, MSE 6.90e-03), reached after "
                                 "2 h 26 min; the run went on to step 15,000 in 2 h 37 min (wall times as logged)")
     assert rows["Trained on"] == "10 context → 10 predicted frames, then up to 20 predicted (a curriculum)"
+
+
+def test_a_world_models_card_cites_no_number_of_the_papers():
+    world = fernn.build_world_model(fernn.WorldConfig(kind="fernn", hidden_channels=2, decoder_layers=1))
+    card = model_card("World FERNN", world)
+    assert card.paper is None and "From the paper" not in dict(card.rows())

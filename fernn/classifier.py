@@ -78,6 +78,7 @@ class Classifier(EncodedModel, nn.Module):
     """Classify frame sequences ``(B, T, C_in, H, W)`` into ``num_classes`` (see the module docstring)."""
 
     config_class = ClassifierConfig
+    evaluation_kind = "classifier"
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()

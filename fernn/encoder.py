@@ -233,6 +233,8 @@ class EncodedModel:
     """What every head on a :class:`FlowEncoder` answers from its ``config`` (an :class:`EncoderConfig`)."""
 
     config: EncoderConfig
+    #: which evaluation record its checkpoint holds ("forecaster", "classifier", "world"): fernn.records reads it
+    evaluation_kind: ClassVar[str] = "forecaster"
 
     @property
     def flow(self) -> Flow:

@@ -25,7 +25,6 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fernn.classifier import Classifier
 from fernn.flows import TRANSLATION, Flow
 from fernn.records.evaluations import ClassifierEvaluation, ForecasterEvaluation, WorldEvaluation
 from fernn.records.pieces import CurvePoint, Interval, LongRollout, RingAccuracy, VelocityGrid
@@ -95,9 +94,10 @@ def record_of(model: object) -> ModelRecord:
     cached = _PARSED.get(model)
     if cached is not None and cached[0] is metrics:
         return cached[1]
-    # A world model (fernn.world, above this module) says so by its view_size; no other model has one.
-    record = ModelRecord.parse(metrics, getattr(model, "flow", TRANSLATION), classifier=isinstance(model, Classifier),
-                               world=isinstance(getattr(model, "view_size", None), int))
+    # Each head names the evaluation record its checkpoint holds (EncodedModel.evaluation_kind).
+    kind = getattr(model, "evaluation_kind", "forecaster")
+    record = ModelRecord.parse(metrics, getattr(model, "flow", TRANSLATION), classifier=kind == "classifier",
+                               world=kind == "world")
     _PARSED[model] = (metrics, record)
     return record
 

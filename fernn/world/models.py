@@ -55,6 +55,7 @@ class WorldModel(EncodedModel, nn.Module):
     drive enters (see the module docstring for the update equations)."""
 
     config_class = WorldConfig
+    evaluation_kind = "world"
     kind: ClassVar[str] = ""
     #: whether the state holds anything of the world beyond the view
     holds_world: ClassVar[bool] = False

@@ -250,7 +250,7 @@ def test_oversized_velocity_set_is_refused_before_running(app: AppTest):
     at = app.run()
     assert not at.exception
     errors = " ".join(texts(at.error))
-    assert "289 velocity copies" in errors and "limit" in errors
+    assert "289 velocity copies" in errors and "choose a smaller velocity set" in errors
     assert not at.metric
     assert at.selectbox(key="vset").value == "8"  # kept for the user to change
 

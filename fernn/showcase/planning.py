@@ -116,20 +116,19 @@ def set_radius(velocities: Sequence[Velocity], flow: Flow = TRANSLATION) -> int 
     return flow.set_radius(velocities)
 
 
-def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: int, context_frames: int | None = None,
-                         height: int = CANVAS, width: int = CANVAS) -> int:
+def rollout_memory_bytes(*, num_copies: int, hidden_channels: int, num_frames: int, height: int = CANVAS,
+                         width: int = CANVAS) -> int:
     """Estimated peak memory of one demo rollout (batch 1), in bytes.
 
     The rollout keeps no full hidden history: each step's state ``V C H W`` (float32) is reduced
-    as it comes. What stays: every copy of the context steps (float16, for the read-out copy),
-    per frame the pooled and read-out ``C H W`` maps in float32 plus their stabilised views
-    (float32 while computed, 4 views in float16 kept), and one step's working set (about four
-    states).
+    as it comes. What stays: per frame the pooled and read-out ``C H W`` maps in float32 plus
+    their stabilised views (float32 while computed, 4 views in float16 kept), and one step's
+    working set (about four states). The read-out copy's context states are run again alone
+    once it is known, so no copy of the context is kept.
     """
-    context = num_frames if context_frames is None else context_frames
     state = num_copies * hidden_channels * height * width
     maps = hidden_channels * height * width
-    return 4 * state * 4 + 2 * state * context + (4 * 4 + 4 * 2) * maps * num_frames
+    return 4 * state * 4 + (4 * 4 + 4 * 2) * maps * num_frames
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ def plan_runs(models: Mapping[str, Forecaster], choice: VelocityChoice | Sequenc
             raise DemoError(f"{name}: the demo's digits have 1 channel but this model reads {model.config.in_channels}")
         chosen = velocity_set_for(model, choice, digit_velocities)
         need = rollout_memory_bytes(num_copies=len(chosen), hidden_channels=model.config.hidden_channels,
-                                    num_frames=context_frames + predict_frames, context_frames=context_frames)
+                                    num_frames=context_frames + predict_frames)
         if need > memory_limit:
             raise DemoError(
                 f"{name}: {len(chosen)} velocity copies over {context_frames + predict_frames} frames need about "

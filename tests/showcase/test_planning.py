@@ -42,10 +42,10 @@ def test_set_radius_recognises_square_sets_only():
 
 def test_memory_estimate_and_limit(blob, integrator_fernn):
     state = 9 * 16 * 28 * 28
-    small = showcase.rollout_memory_bytes(num_copies=9, hidden_channels=16, num_frames=20, context_frames=10)
-    assert small == 16 * state + 2 * state * 10 + 24 * 16 * 28 * 28 * 20
-    wide = showcase.rollout_memory_bytes(num_copies=81, hidden_channels=16, num_frames=20, context_frames=10)
-    assert wide - small == (81 - 9) * 16 * 28 * 28 * (16 + 2 * 10)  # linear in the copies
+    small = showcase.rollout_memory_bytes(num_copies=9, hidden_channels=16, num_frames=20)
+    assert small == 16 * state + 24 * 16 * 28 * 28 * 20
+    wide = showcase.rollout_memory_bytes(num_copies=81, hidden_channels=16, num_frames=20)
+    assert wide - small == (81 - 9) * 16 * 28 * 28 * 16  # linear in the copies
     with pytest.raises(showcase.DemoError, match="MiB"):
         showcase.compare({"FERNN": integrator_fernn()}, [showcase.Digit(blob())], velocities=8, memory_limit=1024**2)
 
@@ -54,8 +54,7 @@ def test_plans_name_each_models_set_and_memory(integrator_fernn, tiny_grnn):
     models = {"G-RNN": tiny_grnn(), "FERNN": integrator_fernn(max_speed=1)}
     plans = showcase.plan_runs(models, 2, [(1, 1)], context_frames=4, predict_frames=6)
     assert [(plan.name, plan.copies) for plan in plans] == [("G-RNN", 1), ("FERNN", 25)]
-    assert plans[1].memory_bytes == showcase.rollout_memory_bytes(num_copies=25, hidden_channels=1, num_frames=10,
-                                                                  context_frames=4)
+    assert plans[1].memory_bytes == showcase.rollout_memory_bytes(num_copies=25, hidden_channels=1, num_frames=10)
 
 
 def test_velocity_choice_reads_the_controls_text():

@@ -15,6 +15,8 @@ faster exact path overrides it (translation gathers every copy at once).
 
 from __future__ import annotations
 
+import functools
+
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -68,12 +70,13 @@ class GridAxes:
         """Every velocity of the grid, row by row."""
         return tuple(v for row in self.velocities for v in row)
 
+    @functools.cached_property
+    def _cells(self) -> dict[Velocity, tuple[int, int]]:
+        return {v: (row, column) for row, velocities in enumerate(self.velocities) for column, v in enumerate(velocities)}
+
     def cell(self, velocity: Velocity) -> tuple[int, int] | None:
         """``(row, column)`` index of ``velocity`` in the grid, ``None`` when it is not on it."""
-        for row, velocities in enumerate(self.velocities):
-            if velocity in velocities:
-                return row, velocities.index(velocity)
-        return None
+        return self._cells.get(velocity)
 
     def coordinates(self, velocity: Velocity) -> tuple[int, int] | None:
         """``(row value, column value)`` of ``velocity`` (the labels a figure plots it at), or ``None``."""

@@ -12,7 +12,7 @@ import streamlit as st
 import fernn.paper as paper
 import fernn.showcase as showcase
 from fernn.showcase.app import (resources, sidebar_digits, sidebar_link, sidebar_models, sidebar_world, view_about,
-                                view_classify, view_comparison, view_inside, view_velocities, view_world)
+                                view_classify, view_comparison, view_inside, view_velocities, view_world, warmup)
 from fernn.showcase.app.shared import BIND, TABS, WORLD
 
 
@@ -78,5 +78,7 @@ def main() -> None:
         sidebar_link.share(motion)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # each visitor's run of the page
     main()
+else:  # `streamlit run app.py` imports this file to serve it: through st.App, warm before it listens
+    app = st.App(__file__, lifespan=warmup.lifespan)

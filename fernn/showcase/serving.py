@@ -18,10 +18,11 @@ from pathlib import Path
 
 from fernn.showcase.errors import DemoError
 from fernn.showcase.results import Comparison
+from fernn.showcase.scenes import Digit
 from fernn.showcase.links import WholeNumber, shown_value
 
-__all__ = ["ComparisonCache", "RunSlots", "ServerSettings", "run_cached", "server_for", "settings_from_environment",
-           "visitor_message"]
+__all__ = ["ComparisonCache", "RunSlots", "ServerSettings", "comparison_key", "run_cached", "server_for",
+           "settings_from_environment", "visitor_message"]
 
 
 # ----------------------------------------------------------------------------- serving many users
@@ -60,6 +61,14 @@ class ComparisonCache:
             while total > self.max_bytes:
                 _, dropped = self._items.popitem(last=False)
                 total -= dropped.nbytes
+
+
+def comparison_key(versions: tuple, digits: Sequence[Digit], velocities: object, context_frames: int,
+                   predict_frames: int) -> tuple:
+    """A comparison's key in the cache: the models' file versions, each digit's pixels, velocity
+    and start, the velocity choice and the frame counts (everything its result depends on)."""
+    return (tuple(versions), tuple((d.image.tobytes(), d.velocity, d.start) for d in digits), velocities,
+            context_frames, predict_frames)
 
 
 def run_cached(cache: ComparisonCache, slots: RunSlots, key: Hashable, compute: Callable[[], Comparison], *,

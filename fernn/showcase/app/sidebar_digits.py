@@ -12,9 +12,30 @@ from fernn.flows import Flow
 from fernn.showcase import viz
 from fernn.showcase.app import resources
 from fernn.showcase.app.shared import (BIND, DEFAULT_PAIRS, DIGITS, MAX_DIGIT_SPEED, MODEL_A, MODEL_B, MOTION, MOTIONS,
-                                       MOTION_FLOWS, SEED, SOURCE)
+                                       MOTION_FLOWS, SEED, SOURCE, TRANSLATE)
 from fernn.showcase.app.sidebar_own_digit import own_digit
 from fernn.flows.words import words
+
+
+# What a first visit shows (and what a fresh server computes before it, fernn.showcase.app.warmup):
+# MNIST test digits #7 and #3, moving (1, 2) and (-1, 1) px/frame, or turning 2 and -1 rotation steps.
+DEFAULT_MNIST = (7, 3)
+DEFAULT_VELOCITIES = ((1, 2), (-1, 1))
+DEFAULT_ROTATIONS = (2, -1)
+
+
+def mnist_digit(index: int) -> tuple[np.ndarray, str]:
+    """MNIST test digit ``index`` as the demo shows it: ``float32`` in ``[0, 1]``, and its label."""
+    images, labels = resources.test_digits()
+    return images[index].astype(np.float32) / 255.0, f"MNIST #{index} (a {labels[index]})"
+
+
+def translated_digit(item: tuple[np.ndarray, str], slot: int, count: int, velocity: tuple[int, int],
+                     shift: tuple[int, int] = (0, 0), flow: Flow = MOTION_FLOWS[TRANSLATE]) -> showcase.Digit:
+    """Digit ``item`` of slot ``slot`` (1-based) of ``count``, moving ``velocity``, started at its
+    slot's default place moved by ``shift`` (down, right)."""
+    start = showcase.default_starts(count)[slot - 1]
+    return showcase.Digit(item[0], velocity, (start[0] + shift[0], start[1] + shift[1]), item[1], flow)
 
 
 def _random_digits() -> None:
@@ -31,21 +52,20 @@ def choose_digits() -> tuple[list[tuple[np.ndarray, str] | None], str, str]:
     st.header("1 · Input")
     source = st.radio("Digit source", ("MNIST", "Draw", "Upload"), key=SOURCE, bind=BIND, horizontal=True)
     count = st.radio("Number of digits", (1, 2), key="digits", bind=BIND, horizontal=True)
-    images, labels = resources.test_digits()
+    last = len(resources.test_digits()[0]) - 1
 
-    def mnist(slot: int, default: int) -> tuple[np.ndarray, str]:
-        index = st.number_input(f"MNIST test digit #{slot} (0–{len(images) - 1})", 0, len(images) - 1, default,
-                                key=DIGITS[slot - 1], bind=BIND)
-        return images[index].astype(np.float32) / 255.0, f"MNIST #{index} (a {labels[index]})"
+    def mnist(slot: int) -> tuple[np.ndarray, str]:
+        return mnist_digit(st.number_input(f"MNIST test digit #{slot} (0–{last})", 0, last, DEFAULT_MNIST[slot - 1],
+                                           key=DIGITS[slot - 1], bind=BIND))
 
     chosen, problem = [], ""
     if source == "MNIST":
-        chosen.append(mnist(1, 7))
+        chosen.append(mnist(1))
     else:
         digit, problem = own_digit(source, slots=resources.server()[1])
         chosen.append(None if digit is None else (digit, "drawn" if source == "Draw" else "uploaded"))
     if count == 2:
-        chosen.append(mnist(2, 3))
+        chosen.append(mnist(2))
     if source == "MNIST" or count == 2:
         st.button("Random test digits", on_click=_random_digits)
     if not problem:
@@ -102,16 +122,15 @@ def _translation_motion(chosen: list[tuple[np.ndarray, str] | None], training_sp
     """:func:`choose_motion` for a translation: each slot's (dy, dx) in px/frame and its start shift."""
     trained = f"−{training_speed}…{training_speed}" if training_speed is not None else "not recorded"
     st.caption(f"px/frame; **training range {trained}** on each axis. dy moves down, dx right; the canvas wraps.")
-    defaults, starts, digits = ((1, 2), (-1, 1)), showcase.default_starts(len(chosen)), []
+    digits = []
     for slot, item in enumerate(chosen, start=1):
-        dy, dx = velocity_sliders(slot, limit=MAX_DIGIT_SPEED, default=defaults[slot - 1],
+        dy, dx = velocity_sliders(slot, limit=MAX_DIGIT_SPEED, default=DEFAULT_VELOCITIES[slot - 1],
                                   keys=(f"vy{slot}", f"vx{slot}"), training_speed=training_speed, flow=flow)
         with st.expander(f"Start position of digit {slot}"):
             y = st.slider("shift down", -14, 13, 0, key=f"y{slot}", bind=BIND)
             x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)
         if item is not None:
-            start = (starts[slot - 1][0] + y, starts[slot - 1][1] + x)
-            digits.append(showcase.Digit(item[0], (dy, dx), start, item[1], flow))
+            digits.append(translated_digit(item, slot, len(chosen), (dy, dx), (y, x), flow))
     return digits
 
 
@@ -124,9 +143,9 @@ def _rotation_motion(chosen: list[tuple[np.ndarray, str] | None], training_speed
                "Digits turn about the centre and overlap, as in Rotating MNIST.")
     speeds = [round(k * step) for k in range(-MAX_DIGIT_SPEED, MAX_DIGIT_SPEED + 1)]
     angles = [round(k * step) for k in range(flow.order)]
-    defaults, digits = (2, -1), []
+    digits = []
     for slot, item in enumerate(chosen, start=1):
-        degrees = st.select_slider(f"ω digit {slot} (°/frame)", speeds, round(defaults[slot - 1] * step),
+        degrees = st.select_slider(f"ω digit {slot} (°/frame)", speeds, round(DEFAULT_ROTATIONS[slot - 1] * step),
                                    key=f"w{slot}", bind=BIND)
         velocity = round(degrees / step)
         if training_speed is not None and flow.speed(velocity) > training_speed:

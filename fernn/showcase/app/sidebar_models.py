@@ -20,6 +20,9 @@ from fernn.showcase.app.shared import (BIND, DEFAULT_PAIRS, MAX_OWN, MODEL_A, MO
                                        OWN, SEED, SLOTS, VELOCITY_CHOICES, WAITING)
 
 
+DEFAULT_FRAMES = (10, 10)  # context and predicted frames of a first visit (VELOCITY_CHOICES[0]: auto)
+
+
 def _session_token() -> str:
     """This session's random token: in every cache key made with its own checkpoints."""
     if "session_token" not in st.session_state:
@@ -119,8 +122,9 @@ def choose_settings(motion: str) -> visitor_checkpoints.RunSettings:
                           "FERNN tracks a velocity only if it is in the set: 'auto' widens it to cover the digits.")
     st.caption(showcase.describe_velocity_choice(choice))
     st.header("4 · Run")
-    context = st.slider("Context frames (the models read these)", 1, 20, 10, key="context", bind=BIND)
-    predict = st.slider("Predicted frames", 1, 70, 10, key="predict", bind=BIND, help="Training used 10 to 20.")
+    context = st.slider("Context frames (the models read these)", 1, 20, DEFAULT_FRAMES[0], key="context", bind=BIND)
+    predict = st.slider("Predicted frames", 1, 70, DEFAULT_FRAMES[1], key="predict", bind=BIND,
+                        help="Training used 10 to 20.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key=SEED, bind=BIND, help="For random digits and live grids.")
     return visitor_checkpoints.RunSettings(paths, showcase.velocity_choice(choice), int(context), int(predict), int(seed))
 

@@ -44,8 +44,8 @@ def run(top, models: dict, versions: tuple, digits: list[showcase.Digit], settin
 def _compare(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...],
              settings: visitor_checkpoints.RunSettings, top) -> showcase.Comparison | None:
     """The comparison, from the shared cache or computed with progress at the top of the page."""
-    key = (versions, tuple((d.image.tobytes(), d.velocity, d.start)
-           for d in digits), settings.velocities, settings.context_frames, settings.predict_frames)
+    key = serving.comparison_key(versions, digits, settings.velocities, settings.context_frames,
+                                 settings.predict_frames)
     started = time.perf_counter()
 
     def progress(fraction: float, text: str) -> None:

@@ -17,7 +17,7 @@ from fernn.flows import Flow
 from fernn.models import Forecaster
 from fernn.showcase import serving, study, visitor_checkpoints, viz
 from fernn.showcase.app import resources
-from fernn.showcase.app.shared import CHART, WAITING
+from fernn.showcase.app.shared import ANIMATION_HEIGHT, CHART, WAITING
 
 
 def run(top, models: dict, versions: tuple, digits: list[showcase.Digit], settings: visitor_checkpoints.RunSettings,
@@ -66,17 +66,18 @@ def _compare(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...],
 def show_message(comparison: showcase.Comparison) -> None:
     """The headline, and each model's mean MSE beside the copy-last-frame baseline."""
     st.markdown(showcase.headline(comparison))
-    columns = st.columns(len(comparison.runs) + 1)
-    for column, item in zip(columns, comparison.runs):
-        column.metric(f"{item.name} mean MSE", f"{item.mean_mse:.2e}", help=f"{len(item.velocities)} velocity "
-                      f"copies, {item.seconds * 1000:.0f} ms on {item.device}.")
-    columns[-1].metric("copy last frame", f"{comparison.baseline_mean_mse:.2e}", help="Baseline: repeat the input.")
+    with st.container(horizontal=True, gap="medium"):  # side by side while they fit: a phone stacks columns
+        for item in comparison.runs:
+            st.metric(f"{item.name} mean MSE", f"{item.mean_mse:.2e}", help=f"{len(item.velocities)} velocity "
+                      f"copies, {item.seconds * 1000:.0f} ms on {item.device}.", width="content")
+        st.metric("copy last frame", f"{comparison.baseline_mean_mse:.2e}", help="Baseline: repeat the input.",
+                  width="content")
 
 
 def show(comparison: showcase.Comparison, models: dict[str, Forecaster], versions: tuple,
          settings: visitor_checkpoints.RunSettings) -> None:
     """The Comparison tab: the animation, the error per frame, downloads, "Evaluate these settings"."""
-    st.plotly_chart(viz.comparison_animation(comparison), key="animation", **CHART)
+    st.plotly_chart(viz.comparison_animation(comparison, height=ANIMATION_HEIGHT), key="animation", **CHART)
     st.plotly_chart(viz.mse_figure(comparison), key="mse", **CHART)
     left, right = st.columns(2)
     left.download_button("⬇ GIF", data=lambda: viz.comparison_gif(comparison), file_name="fernn-comparison.gif",

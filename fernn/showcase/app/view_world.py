@@ -55,9 +55,9 @@ def run(top, choice: WorldChoice, problem: str, severity: str) -> world.WorldCom
         return None
     with top.container():
         st.markdown(world.world_headline(result))
-        columns = st.columns(len(result.runs))
-        for column, item in zip(columns, result.runs):
-            column.metric(f"{item.name} mean MSE", f"{float(item.mse.mean()):.2e}",
+        with st.container(horizontal=True, gap="medium"):  # side by side while they fit: a phone stacks columns
+            for item in result.runs:
+                st.metric(f"{item.name} mean MSE", f"{float(item.mse.mean()):.2e}", width="content",
                           help=f"over {result.predict_frames} predicted views, {item.seconds * 1000:.0f} ms")
     return result
 

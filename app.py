@@ -11,8 +11,9 @@ import streamlit as st
 
 import fernn.paper as paper
 import fernn.showcase as showcase
-from fernn.showcase.app import (resources, sidebar_digits, sidebar_link, sidebar_models, sidebar_world, view_about,
-                                view_classify, view_comparison, view_inside, view_velocities, view_world, warmup)
+from fernn.showcase.app import (page_scripts, resources, sidebar_digits, sidebar_link, sidebar_models, sidebar_world,
+                                view_about, view_classify, view_comparison, view_inside, view_velocities, view_world,
+                                warmup)
 from fernn.showcase.app.shared import BIND, TABS, WORLD
 
 
@@ -30,6 +31,8 @@ def main() -> None:
     with motion_box:  # read first: the motion picks the default models
         motion = sidebar_digits.choose_motion_kind()
     link_box, alerts = st.sidebar.container(), st.container()  # alerts: checkpoint problems, above the tabs
+    with link_box:  # on a phone the sidebar closes itself after a change, so the result is in view
+        page_scripts.close_sidebar_after_change()
     comparison_tab, inside_tab, grid_tab, classify_tab, about_tab = st.tabs(TABS, key="tab", bind=BIND)
     classifying = classify_tab.open is True and view_classify.reads(motion)  # only the open tab's content runs
     with input_box:

@@ -170,6 +170,20 @@ def test_a_drawn_digits_link_reproduces_it(app: AppTest):
     assert "d1=" in link and "source=Draw" in link
 
 
+def test_the_link_has_a_button_that_copies_it_and_a_phone_gets_its_sidebar_closed(app: AppTest):
+    """st.code's copy button shows on hover only: the link box adds a button that a finger can press,
+    carrying the very link shown; the sidebar's closing script (for phones) is sent once."""
+    import html
+
+    at = app.run()
+    assert_clean(at)
+    (link,) = texts(at.sidebar.code)
+    bodies = [str(element.value) for element in at.sidebar.get("html")]
+    copy = [body for body in bodies if "Copy link" in body]
+    assert len(copy) == 1 and f'data-link="{html.escape(link, quote=True)}"' in copy[0]
+    assert sum("stSidebarCollapseButton" in body for body in bodies) == 1
+
+
 def test_a_damaged_digit_link_says_so(app: AppTest):
     app.query_params.update({"source": "Draw", "d1": "z1.AAAA"})
     at = app.run()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fernn.showcase import links
-from fernn.showcase.app import resources
+from fernn.showcase.app import page_scripts, resources
 import fernn.showcase.world as world
 from fernn.showcase.app.shared import (ANGULAR_VELOCITIES, LINK_CHECKED, LINK_NOTES, MAX_DIGIT_SPEED, MOTIONS, OWN,
                                        RENAMED_TABS, START_ANGLES, TABS, VELOCITY_CHOICES, WORLD_DIGIT_SPEED,
@@ -49,7 +49,9 @@ def share(motion: str) -> None:
     carries ``motion``'s values only and never the sender's own checkpoints (a note says so)."""
     params, notes = links.shareable({key: st.query_params.get_all(key) for key in st.query_params}, motion=motion,
                                     own_marker=OWN)
-    st.caption("Link to this view (the copy button is at its right):")
-    st.code(links.share_url(st.context.url or "", params), language=None, wrap_lines=True)
+    url = links.share_url(st.context.url or "", params)
+    st.caption("Link to this view:")
+    st.code(url, language=None, wrap_lines=True)
+    page_scripts.copy_link_button(url)  # st.code's own copy button shows on hover only: none on a phone
     for note in notes:
         st.caption(f"ℹ️ {note}")

@@ -5,7 +5,9 @@
 
 Loads the older ``fernn`` package under another name and, round by round, runs each checkout's own
 app rows of ``python -m fernn.bench`` (its ``bench_app``: the default comparison, V_4, the widest
-setting and the rotation rows, with every figure the app draws) on the shipped checkpoints.
+setting and the rotation rows, with every figure the app draws, and that figure's JSON as
+st.plotly_chart sends it: an older checkout's bench, which did not count that, is made to) on the
+shipped checkpoints.
 Interleaving the two puts any load the machine has on both alike. Prints a Markdown table: the median
 over rounds of each row's median seconds, and the new checkout's ratio to the old one. Run it with
 nothing else on the machine.
@@ -26,7 +28,24 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_training_step import load_package  # noqa: E402  (the same loader, one place)
 
+FIGURES = ("comparison_animation", "mse_figure", "hidden_animation", "velocity_activity_animation")
 ROWS = ("default", "widened_v4", "widest_v8", "rotation_default", "rotation_widest_v8")
+
+
+def sends_figures(viz) -> None:
+    """Make an older checkout's app figures also turn into what st.plotly_chart sends, as the bench's
+    rows do since they count it (:func:`fernn.showcase.viz.panels.wire_json`): the same work on both sides."""
+    from fernn.showcase.viz.panels import wire_json
+
+    def sending(make):
+        def made(*args, **kwargs):
+            fig = make(*args, **kwargs)
+            wire_json(fig)
+            return fig
+        return made
+
+    for name in FIGURES:
+        setattr(viz, name, sending(getattr(viz, name)))
 
 
 def main() -> int:
@@ -45,6 +64,9 @@ def main() -> int:
     from fernn.experiments.bench.app_latency import bench_app
 
     old_bench = importlib.import_module("fernn_old.bench.app_latency")  # where codebase v3 kept it
+    old_viz = importlib.import_module("fernn_old.viz")  # where codebase v3 kept the figures
+    if not hasattr(importlib.import_module("fernn_old.viz.panels"), "wire_json"):
+        sends_figures(old_viz)
     benches = {"old": old_bench.bench_app, "new": bench_app}
     seconds = {name: {row: [] for row in ROWS} for name in benches}
     for round_ in range(args.rounds):

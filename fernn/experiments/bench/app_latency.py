@@ -40,11 +40,13 @@ def _app_models(device: torch.device, flow: Flow = TRANSLATION,
 
 def bench_app(*, device: torch.device, repeats: int, quick: bool, translation_pair: dict[str, Path] | None = None,
               rotation: bool = True) -> dict:
-    """The demo's full comparison with its default settings and with a widened velocity set; the
+    """The demo's full comparison with its default settings and with a widened velocity set (the
+    rollouts, the figures the app draws and their JSON as Streamlit sends it); the
     translation rows with ``translation_pair`` (``{"G-RNN": path, "FERNN": path}``) when given, else
     the shipped pair; the rotation rows unless ``rotation`` is false."""
     import fernn.showcase as showcase
     from fernn.showcase import viz  # imported here: the step and training sections need neither
+    from fernn.showcase.viz.panels import wire_json
 
     rotation_flow = Rotation(order=ROTATION_ORDER)
     pairs = {TRANSLATION: _app_models(device, files=translation_pair)}
@@ -71,12 +73,11 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool, translation_pa
         started = time.perf_counter()
         comparison = showcase.compare(models, scene, context_frames=context, predict_frames=predict, velocities=velocities)
         channels = list(range(min(4, min(run.hidden_channels for run in comparison.runs))))
-        viz.comparison_animation(comparison)
-        viz.mse_figure(comparison)
-        viz.hidden_animation(comparison, channels, stabilised=True, view="pooled")
-        for run in comparison.runs:
-            if len(run.velocities) > 1:
-                viz.velocity_activity_animation(comparison, run)
+        figures = [viz.comparison_animation(comparison), viz.mse_figure(comparison),
+                   viz.hidden_animation(comparison, channels, stabilised=True, view="pooled")]
+        figures += [viz.velocity_activity_animation(comparison, run) for run in comparison.runs if len(run.velocities) > 1]
+        for fig in figures:  # and turned into what st.plotly_chart sends
+            wire_json(fig)
         copies = max(len(run.velocities) for run in comparison.runs)
         return time.perf_counter() - started, sum(run.seconds for run in comparison.runs), copies
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io
+import plotly.tools
 from PIL import Image
 from _plotly_utils.utils import convert_to_base64  # what plotly's own to_dict runs on every array
 
@@ -20,7 +22,7 @@ from fernn.showcase.viz.style import FRAME_MS, LOOPS, TEXT_COLOR
 
 __all__ = ["CONTROLS_HEIGHT", "Figure", "LABEL_BAND", "LEVELS", "TRANSPARENT", "animated", "colorbar_trace", "figure",
            "image_axes", "label_band", "mosaic", "mosaic_image", "palette", "panel_labels", "png_palette", "png_source",
-           "upscale"]
+           "upscale", "wire_json"]
 
 LABEL_BAND = 3  # the fewest empty mosaic rows above each row of panels, where the panel labels go
 LABEL_PX = 18  # a panel label's height on screen, which the band must hold at ...
@@ -81,6 +83,12 @@ class Figure(go.Figure):
         result["frames"] = copy.deepcopy(plain)
         convert_to_base64(result["frames"])  # as plotly's to_dict does for every array
         return result
+
+
+def wire_json(fig: go.Figure) -> str:
+    """The JSON ``st.plotly_chart`` sends for ``fig`` (the same two plotly calls): what a figure
+    costs the server past building it."""
+    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True), validate=False)
 
 
 def figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure:

@@ -29,7 +29,7 @@ def tracked_class(result: Classification) -> tuple[int, str]:
 
 def _panel_title(text: str, x: float, y: float) -> dict:
     return dict(text=text, showarrow=False, xref="paper", yref="paper", x=x, y=y, xanchor="left", yanchor="bottom",
-                font=dict(size=13, color=TEXT_COLOR))
+                align="left", font=dict(size=13, color=TEXT_COLOR))
 
 
 def classification_animation(result: Classification, *, height: int = 620) -> go.Figure:
@@ -93,7 +93,8 @@ def classification_animation(result: Classification, *, height: int = 620) -> go
                     title=dict(text="frames read", standoff=4), fixedrange=True),
         yaxis3=dict(domain=[0.0, 0.32], range=[0, 1.02], tickformat=".0%", dtick=0.5, anchor="x3", fixedrange=True),
         shapes=shapes,
-        annotations=[_panel_title("as the models see it", 0.0, 1.0),
+        # The frame's title on two lines: on one it runs into the bars' title on a 390 px phone.
+        annotations=[_panel_title("as the models<br>see it", 0.0, 1.0),
                      _panel_title("class probabilities", BARS_LEFT, 1.0),
                      _panel_title(f"p({tracked_name}) after each frame", 0.0, 0.33),
                      dict(text="chance", showarrow=False, xref="x3", yref="y3", x=0.5, y=chance,

@@ -167,21 +167,30 @@ def test_hidden_animation(comparison, view, stabilised):
     assert len(spec["frames"]) == comparison.num_frames
     labels = [note["text"] for note in spec["layout"]["annotations"]]
     first = "input (stabilised)" if stabilised else "input"
-    # Short tile labels (a phone's tiles are 60 px), each model named once beside its row.
-    assert labels[:-1] == [first, "ch 0", "ch 2", "", "G-RNN", "ch 0", "ch 2", "copies", "FERNN"]
-    assert "the (dy, dx) grid" in labels[-1]  # the copies' axes, as the flow names them
-    # The input row and one image per model, then one colour bar per model, sent once.
-    assert [trace.type for trace in fig.data] == ["image"] * 3 + ["heatmap"] * 2
-    assert all(len(frame.data) == 3 for frame in fig.frames)
-    assert [trace.colorbar.title.text.split("<br>")[0] for trace in fig.data[3:]] == ["G-RNN", "FERNN"]
     # Each model's maps are divided by its largest value over the shown channels and frames.
+    peaks = []
+    for run in comparison.runs:
+        views = run.hidden
+        maps = ((views.pooled_stabilised if stabilised else views.pooled) if view == "pooled"
+                else (views.copy_stabilised if stabilised else views.copy))[:, [0, 2]].astype(np.float32)
+        peaks.append(max(float(maps.max()), 1e-6))
+    # Short tile labels (a phone's tiles), each model named once beside its row with its peak, the
+    # colour strip's ends.
+    assert labels[:-1] == [first, "ch 0", "ch 2", "", f"G-RNN (peak {peaks[0]:.2g})", "ch 0", "ch 2", "copies",
+                           f"FERNN (peak {peaks[1]:.2g})", "0", "peak"]
+    assert "the (dy, dx) grid" in labels[-1]  # the copies' axes, as the flow names them
+    # The input row and one image per model, then the colour strip, sent once: 0 to 1 from left to right.
+    assert [trace.type for trace in fig.data] == ["image"] * 4
+    assert all(len(frame.data) == 3 for frame in fig.frames)
+    strip, _ = decoded(fig.data[3])
+    np.testing.assert_allclose(strip, np.tile(np.linspace(0, 1, 28), (2, 1)), atol=0.5 / 254 + 1e-6)
     run = comparison.runs[0]
     views = run.hidden
     maps = ((views.pooled_stabilised if stabilised else views.pooled) if view == "pooled"
             else (views.copy_stabilised if stabilised else views.copy))[:, [0, 2]].astype(np.float32)
     t, band = comparison.num_frames - 1, label_band(3 * 29 - 1)  # channels 0 and 2, the copies
     values, _ = decoded(fig.frames[t].data[1])
-    expected = maps[t] / max(float(maps.max()), 1e-6)
+    expected = maps[t] / peaks[0]
     np.testing.assert_allclose(values[band:, :28], expected[0], atol=0.5 / 254 + 1e-3)
     np.testing.assert_allclose(values[band:, 29:57], expected[1], atol=0.5 / 254 + 1e-3)
     # The input row: the frame as read, or rolled back by the first digit's motion so far.
@@ -194,6 +203,27 @@ def test_hidden_animation(comparison, view, stabilised):
     # The FERNN row ends with its per-copy activity, moving with the same slider.
     fernn_row, _ = decoded(fig.frames[-1].data[2])
     assert np.nanmax(fernn_row[:, 2 * 29:]) == pytest.approx(1.0)
+
+
+def test_hidden_maps_wrap_three_a_row_and_are_over_100_px_on_a_390_px_phone(comparison):
+    """Three channels and the copies: each model's four maps in rows of three, so that on a 390 px
+    phone (a 358 px chart, less the figure's side margins) every map is over 100 px wide."""
+    fig = viz.hidden_animation(comparison, [0, 1, 2], stabilised=True)
+    spec = assert_valid(fig)
+    band = label_band(3 * 29 - 1)
+    grnn, _ = decoded(fig.frames[-1].data[1])
+    fernn, _ = decoded(fig.frames[-1].data[2])
+    assert grnn.shape == fernn.shape == (2 * (band + 29) - 1, 3 * 29 - 1)  # two rows of three maps
+    # The second row holds the copies: none for the G-RNN, the FERNN's under its channel 0.
+    assert np.isnan(grnn[band + 29:]).all() and not np.isnan(fernn[2 * band + 29:, :28]).all()
+    layout = spec["layout"]
+    plot_width = 358 - layout["margin"]["l"] - layout["margin"]["r"]
+    x_range = layout["xaxis"]["range"]
+    assert plot_width / (x_range[1] - x_range[0]) * 28 >= 100
+    # The wide screen's maps are bound by the figure's height: as tall as asked.
+    y_range = layout["yaxis"]["range"]
+    plot_height = layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+    assert plot_height / (y_range[0] - y_range[1]) * 28 == pytest.approx(112, abs=1)
 
 
 def test_hidden_animation_rejects_bad_channels(comparison):
@@ -401,9 +431,9 @@ def test_animations_draw_one_to_three_models(names):
                                    atol=0.5 / 254 + 1e-6)
     hidden = viz.hidden_animation(comparison, [1])
     spec = assert_valid(hidden)
-    assert [trace.type for trace in hidden.data] == ["image"] * (1 + len(names)) + ["heatmap"] * len(names)
+    assert [trace.type for trace in hidden.data] == ["image"] * (2 + len(names))  # input, models, colour strip
     rows = [note["text"] for note in spec["layout"]["annotations"] if note.get("textangle") == -90]
-    assert rows == list(names)  # each model named once, beside its row
+    assert [row.split(" (peak ")[0] for row in rows] == list(names)  # each model named once, beside its row
 
 
 def test_animations_take_the_flow_from_the_comparison():

@@ -11,8 +11,8 @@ import torch
 from fernn.flows import Flow, GridAxes, Velocity
 from fernn.showcase.results import Comparison, ModelRun
 from fernn.showcase.viz.comparison import animate_comparison
-from fernn.showcase.viz.panels import (CONTROLS_HEIGHT, colorbar_trace, image_axes, label_band, mosaic, mosaic_image,
-                                       panel_labels, upscale)
+from fernn.showcase.viz.panels import (CONTROLS_HEIGHT, image_axes, label_band, mosaic, mosaic_image, panel_labels,
+                                       upscale)
 from fernn.showcase.viz.style import DIGIT_COLORSCALE, HIDDEN_COLORSCALE, TEXT_COLOR
 from fernn.flows.words import words
 
@@ -30,22 +30,28 @@ def _activity_tile(run: ModelRun, t: int, size: int, flow: Flow) -> np.ndarray |
     return upscale(grid, max(1, size // max(axes.shape)))
 
 
+TILES_PER_ROW = 3  # a model's maps wrap after three: three maps over 100 px wide fit a 390 px phone
+
+
 def hidden_animation(
     comparison: Comparison,
     channels: Sequence[int],
     *,
     stabilised: bool = False,
     view: str = "pooled",
-    height_per_row: int = 150,
+    tile_px: int = 112,
 ) -> go.Figure:
     """The input and each model's hidden channels over time, in one animation.
 
-    Rows: the input frame (stabilised too when ``stabilised``), then one row per model: its
+    Rows: the input frame (stabilised too when ``stabilised``), then each model's block: its
     channels and, for a FERNN, the activity of every velocity copy on the ``(dy, dx)`` grid
-    (divided by the most active copy's). view: ``"pooled"`` (the max over velocity copies) or
-    ``"copy"`` (the copy read out as the input's velocity; the same for a G-RNN). Each model's
-    maps share one colour scale (divided by that model's largest value over the shown channels
-    and frames), with a colour bar.
+    (divided by the most active copy's), :data:`TILES_PER_ROW` maps a row. view: ``"pooled"``
+    (the max over velocity copies) or ``"copy"`` (the copy read out as the input's velocity; the
+    same for a G-RNN). Each model's maps are divided by that model's largest value over the shown
+    channels and frames (its peak, beside its name); one colour strip under the maps, drawn in the
+    mosaic's own units (a plotly colour bar would take a phone's width, or move the margins), serves all.
+    ``tile_px``: a map's height where the figure's height bounds it (a wide screen); a phone's
+    width bounds it there.
     """
     if view not in ("pooled", "copy"):
         raise ValueError(f"view must be 'pooled' or 'copy', got {view!r}")
@@ -67,48 +73,60 @@ def hidden_animation(
     stacks = [maps(run) for run in runs]
     peaks = [max(float(stack.max()), 1e-6) for stack in stacks]
     size = comparison.truth.shape[1:]
-    columns = len(channels) + (1 if any(len(run.velocities) > 1 for run in runs) else 0)
+    copies = any(len(run.velocities) > 1 for run in runs)
+    tiles = len(channels) + (1 if copies else 0)  # a model's maps
+    columns = min(tiles, TILES_PER_ROW)
+    block = -(-tiles // columns)  # rows of maps per model
     width = columns * (size[1] + 1) - 1
     band = label_band(width)
     row_height = band + size[0] + 1
     truth = _stabilised_input(comparison) if stabilised else comparison.truth
-    rows = len(runs) + 1
 
     def traces(t: int) -> list[dict]:
         out = [mosaic_image(mosaic([truth[t]], columns, band=band), DIGIT_COLORSCALE)]
-        for index, (run, stack, peak) in enumerate(zip(runs, stacks, peaks), start=1):
-            tiles = [stack[t, k] / peak for k in range(len(channels))]
-            if columns > len(channels):
-                tiles.append(_activity_tile(run, t, size[0], comparison.flow))
-            out.append(mosaic_image(mosaic(tiles, columns, band=band), HIDDEN_COLORSCALE, y0=index * row_height))
+        for index, (run, stack, peak) in enumerate(zip(runs, stacks, peaks)):
+            shown = [stack[t, k] / peak for k in range(len(channels))]
+            if copies:
+                shown.append(_activity_tile(run, t, size[0], comparison.flow))
+            out.append(mosaic_image(mosaic(shown, columns, band=band), HIDDEN_COLORSCALE,
+                                    y0=(1 + index * block) * row_height))
         return out
 
-    # One colour bar per model (its maps are divided by its own peak), drawn once, not per frame.
-    bars = tuple(colorbar_trace(HIDDEN_COLORSCALE, dict(title=dict(text=f"{run.name}<br>÷ {peak:.2g}", side="right"),
-                                                          y=1 - (index + 0.5) / rows, len=0.9 / rows, x=1.0))
-                 for index, (run, peak) in enumerate(zip(runs, peaks), start=1))
+    # The colour strip, one map wide and sent once (not per frame), under the last row of maps.
+    strip_top = len(runs) * block * row_height + row_height + 2
+    strip = np.tile(np.linspace(0.0, 1.0, size[1], dtype=np.float32), (2, 1))  # (2, W)
+    bar = mosaic_image(strip, HIDDEN_COLORSCALE, y0=strip_top)
+    height = strip_top + strip.shape[0] + band  # the mosaic and the strip with its labels, in mosaic pixels
 
-    # Short tile labels ("ch 0", "copies") fit a phone's 60 px tiles; each row's model is named
-    # once, upright in the left margin, and the input's label alone in its row starts at its tile.
+    # Short tile labels ("ch 0", "copies") fit a phone's tiles; each model is named once with its
+    # peak, upright in the left margin beside its block, and the input's label starts at its tile.
     notes = panel_labels([f"input{' (stabilised)' if stabilised else ''}"], columns, size, band=band, align="left")
-    for index, run in enumerate(runs, start=1):
+    for index, (run, peak) in enumerate(zip(runs, peaks)):
         names = [f"ch {c}" for c in channels]
-        if columns > len(channels):
+        if copies:
             names.append("copies" if len(run.velocities) > 1 else "")
-        notes += panel_labels(names, columns, size, y0=index * row_height, band=band)
-        notes.append(dict(text=run.name, showarrow=False, xref="paper", yref="y", x=0.0, xanchor="right", xshift=-2,
-                          y=index * row_height + band + size[0] / 2, textangle=-90,
+        top = (1 + index * block) * row_height
+        notes += panel_labels(names, columns, size, y0=top, band=band)
+        notes.append(dict(text=f"{run.name} (peak {peak:.2g})", showarrow=False, xref="paper", yref="y", x=0.0,
+                          xanchor="right", xshift=-2, y=top + (block * row_height + band) / 2, textangle=-90,
                           font=dict(size=12, color=TEXT_COLOR)))
+    notes += [dict(text=text, showarrow=False, xref="x", yref="y", x=x, xanchor=anchor, y=strip_top + strip.shape[0],
+                   yanchor="top", font=dict(size=12, color=TEXT_COLOR))
+              for text, x, anchor in (("0", -0.5, "left"), ("peak", size[1] - 0.5, "right"))]  # under the strip's ends
     what = "max over copies" if view == "pooled" else "read-out copy"
     about = [f"hidden state: {what}{', motion-stabilised' if stabilised else ''}"]
-    if columns > len(channels):
+    if copies:
         about.append(f"copies: activity of each velocity copy on the {_copies_axes(comparison.flow)} grid")
     notes.append(dict(text="<br>".join(about), showarrow=False, xref="paper", yref="paper", x=0.0, y=1.0,
                       xanchor="left", yanchor="bottom", align="left", yshift=4, font=dict(size=12, color=TEXT_COLOR)))
-    layout = dict(height=rows * (height_per_row + 3 * (band - 3)) + 90 + CONTROLS_HEIGHT,
-                  margin=dict(l=20, r=70, t=36 + 16 * len(about), b=CONTROLS_HEIGHT), annotations=notes,
-                  **image_axes(width, rows * row_height - 1, align="left"))
-    return animate_comparison(comparison, traces, layout, static=bars)
+    top_margin = 36 + 16 * len(about)
+    plot_height = round(height * tile_px / size[0])
+    axes = image_axes(width, height - 1, align="left")
+    # A phone's width bounds the maps: the blank goes above them, the colour strip stays under them.
+    axes["yaxis"] = dict(axes["yaxis"], constraintoward="bottom")
+    layout = dict(height=plot_height + top_margin + CONTROLS_HEIGHT, annotations=notes, **axes,
+                  margin=dict(l=20, r=8, t=top_margin, b=CONTROLS_HEIGHT))
+    return animate_comparison(comparison, traces, layout, static=(bar,))
 
 
 def _stabilised_input(comparison: Comparison) -> np.ndarray:

@@ -12,7 +12,7 @@ import torch
 from fernn.flows import TRANSLATION, Flow, Rotation
 from fernn.models import Forecaster, build_model
 from fernn.experiments.bench.shapes import (CONTEXT, PREDICT, ROTATION_ORDER, SHAPES,
-                                            SHIPPED_DECODER_LAYERS, SHIPPED_MAX_SPEED)
+                                            SHIPPED_DECODER_LAYERS, SHIPPED_MAX_SPEED, SHIPPED_WORLD)
 
 
 def _app_models(device: torch.device, flow: Flow = TRANSLATION,
@@ -84,6 +84,11 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool, translation_pa
     results = {"available": True, "models": pairs[TRANSLATION][1], "figures": "built"}
     if rotation:
         results["rotation_models"] = pairs[rotation_flow][1]
+    world_models = None
+    if all(path.exists() for path in SHIPPED_WORLD.values()):
+        from fernn.checkpoints import load_checkpoint
+
+        world_models = {name: load_checkpoint(path, device) for name, path in SHIPPED_WORLD.items()}
     with torch.inference_mode():
         for label, case in cases.items():
             if quick and label not in ("default", "rotation_default"):
@@ -97,5 +102,34 @@ def bench_app(*, device: torch.device, repeats: int, quick: bool, translation_pa
                 "rollout_seconds": statistics.median(rollout for _, rollout, _ in runs),
                 "repeats": count,
             }
+        if world_models is not None:
+            world_full(world_models)  # warm-up
+            runs = [world_full(world_models) for _ in range(repeats)]
+            results["world_default"] = {
+                "copies": len(world_models["FERNN"].velocities),
+                "seconds": statistics.median(total for total, _ in runs),
+                "rollout_seconds": statistics.median(rollout for _, rollout in runs),
+                "repeats": repeats,
+            }
     return results
+
+
+def world_full(models: dict) -> tuple[float, float]:
+    """The app's default World comparison (MNIST test digit #7, still, where the observer first
+    looks; the observer looks away and back) with its animation and that animation's JSON:
+    (seconds in all, seconds of the two models' rollouts)."""
+    import fernn.showcase.world as world
+    from fernn.datasets.digits import load_digits
+    from fernn.flows import TRANSLATION
+    from fernn.showcase import viz
+    from fernn.showcase.scenes import Digit
+    from fernn.showcase.viz.panels import wire_json
+
+    image = load_digits("test")[0][7].astype("float32") / 255.0
+    digit = Digit(image, (0, 0), (0, 0), "MNIST #7", TRANSLATION)
+    started = time.perf_counter()
+    moves = world.world_actions(world.LOOK_AWAY, chased=digit.velocity, own=world.DEFAULT_MOVES)
+    result = world.compare_world(models, [digit], list(moves), path=world.LOOK_AWAY)
+    wire_json(viz.world_animation(result))
+    return time.perf_counter() - started, sum(run.seconds for run in result.runs)
 

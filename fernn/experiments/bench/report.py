@@ -7,8 +7,10 @@ TARGETS = {
     "training_step_over_bound": 1.15,
     "speedup_vs_reference_b1_v25": 1.5,
     "training_speedup_vs_reference": 1.3,
-    "app_comparison_seconds": 0.300,
+    "app_comparison_seconds": 0.100,
     "app_comparison_v4_seconds": 1.5,
+    "app_widest_seconds": 1.0,
+    "app_world_seconds": 0.5,
     "app_rotation_comparison_seconds": 0.300,
     "app_rotation_widest_seconds": 3.0,
     "cuda_rollout_seconds": 0.020,
@@ -43,6 +45,8 @@ def verdicts(results: dict) -> dict:
                                                  TARGETS["training_speedup_vs_reference"], at_least=True),
         "app_comparison_seconds": verdict(seconds("default"), TARGETS["app_comparison_seconds"]),
         "app_comparison_v4_seconds": verdict(seconds("widened_v4"), TARGETS["app_comparison_v4_seconds"]),
+        "app_widest_seconds": verdict(seconds("widest_v8"), TARGETS["app_widest_seconds"]),
+        "app_world_seconds": verdict(seconds("world_default"), TARGETS["app_world_seconds"]),
         "app_rotation_comparison_seconds": verdict(seconds("rotation_default"),
                                                    TARGETS["app_rotation_comparison_seconds"]),
         "app_rotation_widest_seconds": verdict(seconds("rotation_widest_v8"), TARGETS["app_rotation_widest_seconds"]),
@@ -113,10 +117,11 @@ def format_report(results: dict) -> str:
     else:
         lines.append(f"Peak memory: unavailable ({memory.get('reason')})")
     app = results["app"]
-    for label in (label for label in ("default", "widened_v4", "widest_v8", "rotation_default", "rotation_widest_v8")
-                  if label in app):
+    for label in (label for label in ("default", "widened_v4", "widest_v8", "rotation_default", "rotation_widest_v8",
+                                      "world_default") if label in app):
         entry = app[label]
-        models = app["rotation_models" if label.startswith("rotation") else "models"]
+        models = ("shipped world models" if label.startswith("world")
+                  else app["rotation_models" if label.startswith("rotation") else "models"])
         lines.append(f"App full comparison, {label} ({entry['copies']} FERNN copies; {models}; figures "
                      f"{app['figures']}): {entry['seconds'] * 1e3:.0f} ms (model rollouts "
                      f"{entry['rollout_seconds'] * 1e3:.0f} ms)")
@@ -150,6 +155,8 @@ MEANINGS = {
     "training_speedup_vs_reference": ("a training step", "x faster than the reference loop", True),
     "app_comparison_seconds": ("the app's default comparison", " s", False),
     "app_comparison_v4_seconds": ("the app's comparison with V_4", " s", False),
+    "app_widest_seconds": ("the app's widest comparison (V_8, 20 + 70 frames)", " s", False),
+    "app_world_seconds": ("the app's default World comparison", " s", False),
     "app_rotation_comparison_seconds": ("the app's default rotation comparison", " s", False),
     "app_rotation_widest_seconds": ("the app's widest rotation comparison", " s", False),
     "cuda_rollout_seconds": ("a 20-step CUDA rollout", " s", False),

@@ -15,5 +15,7 @@ SHIPPED_ROTATION = {"G-RNN": Path("pretrained/rotation/grnn"), "FERNN": Path("pr
 ROTATION_ORDER, ROTATION_HIDDEN = 12, 48
 CANVAS = 28
 CONTEXT, PREDICT = 10, 10
+# The shipped world models (preset world-*), the app's World motion; its row is left out without them.
+SHIPPED_WORLD = {"FERNN": Path("pretrained/world/fernn"), "G-RNN": Path("pretrained/world/grnn")}
 # The app rows' pair of each flow, by the flow's registry name: (hidden width of the fallback build, shipped files).
 SHAPES = {"translation": (DEMO_HIDDEN, SHIPPED), "rotation": (ROTATION_HIDDEN, SHIPPED_ROTATION)}

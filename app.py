@@ -41,8 +41,11 @@ def main() -> None:
         with motion_box:
             choice = sidebar_world.choose_world(chosen)
         result = view_world.run(top, choice, problem, severity)
-        for tab in (inside_tab, grid_tab, classify_tab, about_tab):
+        for tab in (inside_tab, grid_tab, classify_tab):
             tab.caption("World shows everything in the Comparison tab; the other tabs read Translate and Rotate.")
+        if about_tab.open is not False:
+            with about_tab:
+                view_about.show(view_world.world_models())
         if result is not None and comparison_tab.open is not False:
             with comparison_tab:
                 view_world.show(result)

@@ -156,3 +156,19 @@ def test_the_world_models_are_not_listed_as_forecasters(with_world, monkeypatch)
     from fernn.showcase.app import resources
     assert not any(name.startswith("world/") for name in resources.checkpoint_files())
     assert isinstance(fernn.load_checkpoint(with_world / "world" / "fernn"), fernn.world.WorldFERNN)
+
+
+def test_the_about_tab_carries_the_world_models_cards(with_world, monkeypatch):
+    at = run_world(with_world, monkeypatch, tab="About")
+    titles = [e.label for e in at.expander]
+    assert any(title.startswith("**FERNN**: FERNN") for title in titles), titles
+    assert any(title.startswith("**G-RNN**: G-RNN") for title in titles), titles
+    cards = markdown(at)
+    assert "Model cards" in "\n".join(str(h.value) for h in at.subheader)
+    assert "Table 1" not in cards  # a world model's task is FloWM's: no paper row
+
+
+def test_without_world_models_the_about_tab_has_no_cards(without_world, monkeypatch):
+    at = run_world(without_world, monkeypatch, tab="About")
+    assert not [e for e in at.expander if e.label.startswith("**")]  # the sidebar's start expander only
+    assert "Model cards" not in "\n".join(str(h.value) for h in at.subheader)

@@ -34,6 +34,12 @@ def load_world_models() -> tuple[dict, tuple] | None:
     return models, tuple(versions)
 
 
+def world_models() -> dict:
+    """The shipped world models by label, for their cards; empty while they are not there."""
+    found = load_world_models()
+    return {} if found is None else found[0]
+
+
 def run(top, choice: WorldChoice, problem: str, severity: str) -> world.WorldComparison | None:
     """The World comparison with its headline in ``top``, or there why none runs."""
     found = load_world_models()

@@ -7,9 +7,13 @@ import shutil
 
 import imageio.v3 as iio
 import pytest
+from PIL import Image
+from tiny_world import world_pair
 
-from fernn.experiments import evaluate, figures, study, train
+import fernn
+from fernn.experiments import evaluate, figures, study, train, world_figures
 from fernn.experiments.train import PRESETS, TrainConfig
+from fernn.records import WorldEvaluation
 
 pytest.importorskip("matplotlib")
 
@@ -150,3 +154,95 @@ def test_a_rotation_pairs_figures_lay_the_grid_out_by_angle(tmp_path):
     grids = iio.imread(written[1])
     assert grids.shape[0] < grids.shape[1] / 3  # one row of cells per panel: a wide, low figure
     assert grids.std() > 5
+
+
+# --- the world models: curves and protocols from their records ------------------------------------
+
+def _world_metrics(scale: float, *, evaluated: bool = True) -> dict:
+    """A world model's metrics as the commands record them: a validation curve and, if ``evaluated``, a
+    WorldEvaluation with 24 look-away frames (the digit lost, then found again) and a 30-frame rollout."""
+    history = [{"step": step, "val_mse": scale * 0.05 / (1 + step / 100), "wall_time": step * 0.2}
+               for step in range(100, 1100, 100)]
+    metrics = {"train": {"step": 700, "wall_time": 140.0, "history": history,
+                         "config": {"data": {"predict_frames": 10}, "final_predict_frames": 20}}}
+    if evaluated:
+        away = [scale * (0.002 + 0.03 * min(frame, 24 - frame) / 12) for frame in range(1, 25)]
+        evaluation = WorldEvaluation(test_mse=scale * 0.01, look_away_mse=float(sum(away) / 24),
+                                     look_away_last_mse=float(sum(away[-6:]) / 6), look_away_step_mse=tuple(away),
+                                     long_step_mse=tuple(scale * 0.004 * 1.1 ** frame for frame in range(30)))
+        metrics["evaluation"] = evaluation.to_dict()
+    return metrics
+
+
+def _write_world_pair(folder, **metrics) -> None:
+    """Tiny world models ``folder/world/{grnn,fernn}`` with the given metrics by kind (a kind left out is not written)."""
+    for kind, model in world_pair().items():
+        if kind in metrics:
+            fernn.save_pretrained(folder / "world" / kind, model, metrics[kind])
+
+
+def test_the_world_figures_are_drawn_from_the_world_models_records(tmp_path, evaluated_pair, capsys):
+    for kind in ("grnn", "fernn"):
+        shutil.copytree(evaluated_pair / kind, tmp_path / kind)
+    _write_world_pair(tmp_path, grnn=_world_metrics(1.0), fernn=_world_metrics(0.1))
+    capsys.readouterr()
+    assert figures.main(["--pretrained", str(tmp_path)]) == 0
+    printed, errors = capsys.readouterr()
+    lines = printed.splitlines()
+    assert lines[-2:] == [f"wrote {tmp_path / 'figures' / 'world-curves.png'}",
+                          f"wrote {tmp_path / 'figures' / 'world-protocols.png'}"] and not errors
+    assert lines[0] == f"wrote {tmp_path / 'figures' / 'curves.png'}"  # the pair's figures come first, as before
+    for name, least_width in (("world-curves.png", 600), ("world-protocols.png", 1200)):
+        path = tmp_path / "figures" / name
+        assert path.stat().st_size > 20_000
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width >= least_width and image.height >= 400
+        assert iio.imread(path).std() > 5
+
+
+def test_the_look_away_phases_are_the_evaluations_protocol():
+    """The marks on world-protocols.png: 10 context frames, 12 moves of (0, +2), 12 of (0, -2), the last 6 scored."""
+    protocol = world_figures.look_away_protocol(24, world_size=48, view_size=28)
+    moves = protocol.sample.actions[protocol.context_frames - 1:].tolist()
+    assert protocol.context_frames == 10 and moves == [[0, 2]] * 12 + [[0, -2]] * 12
+    assert protocol.scored == tuple(range(18, 24))
+    with pytest.raises(ValueError, match="even number of frames"):
+        world_figures.look_away_protocol(23, world_size=48, view_size=28)
+
+
+def test_the_world_figures_are_skipped_in_one_line(tmp_path, evaluated_pair, capsys):
+    # No world/ folder: the pair's figures are drawn as before, the world's skipped in one line.
+    for kind in ("grnn", "fernn"):
+        shutil.copytree(evaluated_pair / kind, tmp_path / kind)
+    capsys.readouterr()
+    assert figures.main(["--pretrained", str(tmp_path)]) == 0
+    printed, errors = capsys.readouterr()
+    skipped = [line for line in printed.splitlines() if not line.startswith("wrote ")]
+    assert skipped == [f"world figures skipped: no folder {tmp_path / 'world'} (it holds the world models grnn and "
+                       "fernn)"] and not errors
+    assert sorted(path.name for path in (tmp_path / "figures").iterdir()) == ["curves.png", "length.png",
+                                                                             "velocity-grids.png"]
+    # One world model: nothing drawn.
+    lines = []
+    _write_world_pair(tmp_path, grnn=_world_metrics(1.0, evaluated=False))
+    assert world_figures.make_world_figures(tmp_path, colors=figures.COLORS, log=lines.append) == []
+    assert lines == [f"world figures skipped: no world model fernn in {tmp_path / 'world'} "
+                     f"(python -m fernn.train --preset world-fernn --export {tmp_path / 'world' / 'fernn'})"]
+    # Both, one not evaluated yet: its curves are drawn, the protocols skipped.
+    lines.clear()
+    _write_world_pair(tmp_path, fernn=_world_metrics(0.1))
+    written = world_figures.make_world_figures(tmp_path, colors=figures.COLORS, log=lines.append)
+    assert [path.name for path in written] == ["world-curves.png"] and written[0].stat().st_size > 20_000
+    world = tmp_path / "world"
+    assert lines == ["world-protocols.png skipped: world/grnn records no look-away or long-rollout evaluation "
+                     f"(python -m fernn.evaluate {world / 'grnn'} {world / 'fernn'} --write-metrics)"]
+    # No training record either: nothing to draw, one line per figure.
+    lines.clear()
+    _write_world_pair(tmp_path, grnn={})
+    assert world_figures.make_world_figures(tmp_path, colors=figures.COLORS, log=lines.append) == []
+    assert [line.split(":")[0] for line in lines] == ["world-curves.png skipped", "world-protocols.png skipped"]
+    # A forecaster where a world model goes is an error, not a skip.
+    shutil.rmtree(tmp_path / "world" / "grnn")
+    shutil.copytree(evaluated_pair / "grnn", tmp_path / "world" / "grnn")
+    with pytest.raises(ValueError, match="holds a forecaster model, not a world model"):
+        world_figures.make_world_figures(tmp_path, colors=figures.COLORS, log=lines.append)

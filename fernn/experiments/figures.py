@@ -4,6 +4,9 @@ Reads only what the project's commands recorded: the training curves and evaluat
 the models ``DIR/grnn`` and ``DIR/fernn`` (model folders, or older ``.pt`` files; ``python -m fernn.train
 --export``, ``python -m fernn.evaluate --write-metrics``), when present ``DIR/speed-study.json``
 (``python -m fernn.study``) and the classifiers ``DIR/classify/{grnn,fernn,single-frame}``. Writes ``DIR/figures/*.png``.
+When the world models ``DIR/world/{grnn,fernn}`` are there, it adds ``world-curves.png`` (validation MSE
+against steps) and, once their evaluation is recorded, ``world-protocols.png`` (MSE per predicted frame of
+look away and back and of the 30-frame rollout); without them, one line says why they were skipped.
 
 ``--table1 DIR`` draws the three Table 1 runs' validation MSE against steps and wall time (one PNG,
 ``DIR/figures/table1-curves.png`` unless ``--output``), each from its exported model
@@ -26,6 +29,7 @@ from fernn.records import ClassifierEvaluation, LongRollout, ModelRecord, Traini
 from fernn.flows import Flow, flow_from_record
 import fernn.paper as paper
 from fernn.experiments.table1 import DATA_MAX_SPEED, ROLES
+from fernn.experiments.world_figures import make_world_figures
 from fernn.flows.words import words
 
 __all__ = ["main", "make_figures", "make_table1_figure", "table1_sources"]
@@ -286,8 +290,8 @@ def make_table1_figure(folder: Path, output: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = cli.Parser(prog="python -m fernn.figures", doc=__doc__)
     parser.add_argument("--pretrained", type=cli.existing_folder, metavar="DIR",
-                        help="folder holding the models grnn and fernn (and optionally speed-study.json); the figures "
-                             "go to DIR/figures (default: pretrained)")
+                        help="folder holding the models grnn and fernn (and optionally speed-study.json, classify/ and the "
+                             "world models world/{grnn,fernn}); the figures go to DIR/figures (default: pretrained)")
     parser.add_argument("--table1", type=cli.existing_folder, metavar="DIR",
                         help="instead, draw the Table 1 runs' validation curves from the models DIR/{grnn,fernn-v1,fernn-v2} or "
                              "DIR/table1-{grnn,fernn-v1,fernn-v2}/log.json (runs in progress)")
@@ -333,5 +337,7 @@ def _draw_table1(folder: Path, output: Path) -> int:
 
 def _draw(pretrained: Path) -> int:
     for path in make_figures(pretrained):
+        print(f"wrote {path}")
+    for path in make_world_figures(pretrained, colors=COLORS):
         print(f"wrote {path}")
     return 0

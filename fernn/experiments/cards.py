@@ -20,8 +20,9 @@ from fernn.classifier import Classifier
 from fernn.datasets.digits import load_digits
 from fernn.experiments import cli
 from fernn.flows.words import words
-from fernn.records import ClassifierEvaluation, ForecasterEvaluation, TrainingRecord, record_of
+from fernn.records import ClassifierEvaluation, ForecasterEvaluation, TrainingRecord, WorldEvaluation, record_of
 from fernn.showcase.cards import model_card, paper_number
+from fernn.world import WorldConfig
 
 __all__ = ["card_text", "main", "model_folders"]
 
@@ -35,6 +36,9 @@ TASKS = {
     "flickering-mnist": ("video-classification", "Video classification", "Flickering Flowing MNIST",
                          "one MNIST digit moving at a constant velocity on a 28x28 torus, each frame showing an "
                          "independent random fraction of its pixels; the label is the digit's class"),
+    "world": ("video-prediction", "Video prediction", "MNIST World",
+              "two MNIST digits on a 48x48 torus, each moving at its own constant velocity, seen through a 28x28 "
+              "window that the observer moves by known whole-pixel actions; the model predicts the window's views"),
 }
 # What each shipped folder is part of, by its parent folder's name (see pretrained/README.md).
 COLLECTIONS = {"": ("the demo pair the app opens with", "pretrained-checkpoints"),
@@ -42,7 +46,8 @@ COLLECTIONS = {"": ("the demo pair the app opens with", "pretrained-checkpoints"
                "table1": ("the paper's Table 1 at CPU scale", "the-papers-table-1-at-cpu-scale-table1"),
                "rotation": ("the rotation pair", "rotating-mnist-rotation"),
                "classify": ("the sequence classifiers",
-                            "sequence-classification-flickering-flowing-mnist-classify")}
+                            "sequence-classification-flickering-flowing-mnist-classify"),
+               "world": ("the world models", "the-world-models-mnist-world-world")}
 
 
 def model_folders(root: Path) -> list[Path]:
@@ -61,11 +66,12 @@ def card_text(folder: Path, *, root: Path) -> str:
     task = TASKS.get(data.get("task", ""), TASKS["flowing-mnist"])
     flow, says = model.flow, words(model.flow)
     radius = max((flow.speed(v) for v in config.velocities), default=0)
-    classifier = isinstance(model, Classifier)
-    title = f"{config.kind.label} {'classifier' if classifier else 'forecaster'}: {task[2]} (pretrained/{name})"
+    classifier, world = isinstance(model, Classifier), isinstance(config, WorldConfig)
+    title = (f"{'World ' if world else ''}{config.kind.label} {'classifier' if classifier else 'forecaster'}: "
+             f"{task[2]} (pretrained/{name})")
     part, anchor = COLLECTIONS.get(folder.parent.relative_to(root).as_posix() if folder.parent != root else "",
                                    ("a fernn model", "pretrained-checkpoints"))
-    results = _results(record.evaluation, task, flow)
+    results = _results(record.evaluation, task, flow, (record.training or TrainingRecord()).data_max_speed)
     up = "../" * (name.count("/") + 1)  # from this card to pretrained/
     lines = ["---", *_yaml({"license": "mit", "library_name": "fernn",
                             **({"pipeline_tag": "video-classification"} if classifier else {}),
@@ -87,6 +93,7 @@ def card_text(folder: Path, *, root: Path) -> str:
                  "no velocity set: one hidden state (the paper's G-RNN baseline)."),
               f"- **Size:** {config.parameter_count():,} parameters; hidden {config.hidden_channels} channels, "
               + (f"{config.head_layers}-layer head, {config.pooling} pooling over the copies." if classifier else
+                 _world_size_text(config) if world else
                  f"{config.decoder_layers}-layer decoder, {config.pooling} pooling over the copies, "
                  f"`{config.decoding}` decoding."),
               "- **Files:** `model.safetensors` (float32 weights), `config.json` (the model kind and config that "
@@ -104,15 +111,23 @@ def card_text(folder: Path, *, root: Path) -> str:
                  "beyond the set, or with objects that leave the frame, it degrades like any model."), "",
               "## Training data and recipe", ""]
     lines += _training_lines(training, data, task, says)
-    lines += ["", "## Evaluation", ""] + _evaluation_lines(model, record.evaluation, says)
-    lines += ["", "## The paper's numbers", ""] + _paper_lines(model, record, up)
+    lines += ["", "## Evaluation", ""] + (_world_evaluation_lines(record.evaluation, says, speed) if world else
+                                          _evaluation_lines(model, record.evaluation, says))
+    lines += ["", "## The paper's numbers", ""] + (_flowm_lines(up) if world else _paper_lines(model, record, up))
     path = f"pretrained/{name}"
     usage = (f"logits = model(frames)  # frames (B, T, 1, 28, 28) in [0, 1] -> (B, 10)" if classifier else
+             "frames = model.forecast(views, 10, actions=actions).frames  # views (B, T, 1, 28, 28) in [0, 1], "
+             "actions (B, T + 9, 2) whole-pixel moves of the window -> (B, 10, 1, 28, 28)" if world else
              f"frames = model.forecast(context, 10).frames  # context (B, T, 1, 28, 28) in [0, 1] -> (B, 10, 1, 28, 28)")
     lines += ["", "## How to load", "", "```python", "import fernn",
               f'model = fernn.from_pretrained("{path}")  # no unpickler on the way', usage, "```", "",
-              f"`pip install -e .` in a fernn checkout; `fernn.load_checkpoint` opens the same folder. "
-              f"Wider at run time: `model.forecast(context, 10, velocities=model.flow.velocity_set(4))`."
+              ("`pip install -e .` in a fernn checkout; `fernn.load_checkpoint` opens the same folder. "
+               + ("Objects faster than training: `model.forecast(views, 10, actions=actions, "
+                  "velocities=model.flow.velocity_set(2))` (more copies, the same weights)." if config.kind.lifted else
+                  "It has no velocity copies to widen (`velocities` must stay `None`).")
+               if world else
+               f"`pip install -e .` in a fernn checkout; `fernn.load_checkpoint` opens the same folder. "
+               f"Wider at run time: `model.forecast(context, 10, velocities=model.flow.velocity_set(4))`.")
               if not classifier else
               "`pip install -e .` in a fernn checkout; `fernn.load_checkpoint` opens the same folder. Wider at run "
               "time: `model(frames, model.flow.velocity_set(4))`.", "",
@@ -182,6 +197,61 @@ def _evaluation_lines(model, evaluation, says) -> list[str]:
     return lines
 
 
+def _world_size_text(config: WorldConfig) -> str:
+    """A world model's shape in words: what its state is and how the observer's motion reaches it."""
+    if config.kind.lifted:
+        return (f"{config.decoder_layers}-layer decoder, {config.pooling} pooling over the copies; its state is a "
+                f"{config.world_size}x{config.world_size} memory map per copy (the world's torus), moved each step "
+                f"by the copy's velocity minus the observer's own move (an exact roll), written and read at the "
+                f"{config.view_size}x{config.view_size} window.")
+    return (f"{config.decoder_layers}-layer decoder; its state is the {config.view_size}x{config.view_size} view "
+            "grid, the observer's move fed as input channels (FloWM's action-concatenation baseline).")
+
+
+def _world_evaluation_lines(evaluation, says, speed: int | None) -> list[str]:
+    """A world model's held-out numbers (``fernn.experiments.world_eval``), each with what it measures."""
+    if not isinstance(evaluation, WorldEvaluation) or evaluation.test_mse is None:
+        return ["No evaluation recorded."]
+    settings = evaluation.settings
+    bounds = evaluation.interval.bounds() if evaluation.interval else None
+    away = evaluation.look_away_last_interval.bounds() if evaluation.look_away_last_interval else None
+    lines = [f"Held-out test MSE **{evaluation.test_mse:.2e}**"
+             + (f" (95% interval {bounds[0]:.2e}–{bounds[1]:.2e}, normal approximation over sequences)" if bounds else "")
+             + f" over {settings.get('test_sequences', 0):,} MNIST World sequences of the held-out MNIST test digits "
+             f"({_range(says, speed)} and the training actions, as in training), {settings.get('context_frames')} context and "
+             f"{settings.get('predict_frames')} predicted views.", ""]
+    if evaluation.look_away_last_mse is not None:
+        lines.append(f"- **Look away and back** (one held-out digit, still, in the first window; the observer moves "
+                     f"(0, +2) px a frame for 12 frames and back for 12): MSE {evaluation.look_away_mse:.2e} over the 24 "
+                     f"predicted views, **{evaluation.look_away_last_mse:.2e}** over the last 6 (the digit back in "
+                     "view)" + (f", 95% interval {away[0]:.2e}–{away[1]:.2e}" if away else "")
+                     + f"; {settings.get('protocol_digits')} digits.")
+    if evaluation.chase_mse is not None:
+        lines.append(f"- **Chase** (the observer still, then following digit 1 at twice its velocity): MSE "
+                     f"{evaluation.chase_mse:.2e}.")
+    if evaluation.long_step_mse:
+        lines.append(f"- **{len(evaluation.long_step_mse)} predicted views** (trained on at most 20): MSE "
+                     f"{evaluation.long_step_mse[9]:.2e} at view 10, {evaluation.long_step_mse[-1]:.2e} at view "
+                     f"{len(evaluation.long_step_mse)}.")
+    if evaluation.speed2_mse is not None:
+        with_set = (f" with the copies widened to V_{evaluation.speed2_velocity_radius}"
+                    if evaluation.speed2_velocity_radius else "")
+        lines.append(f"- **Objects at |v| = 2** (beyond training){with_set}: MSE {evaluation.speed2_mse:.2e}.")
+    if evaluation.equivariance_error is not None:
+        lines.append(f"- **Self-motion against object flow** (float64; a run whose actions are shifted by u against "
+                     f"the copy moving by u): largest difference {evaluation.equivariance_error:.1e}.")
+    return lines
+
+
+def _flowm_lines(up: str) -> list[str]:
+    """The world task is FloWM's, not the FERNN paper's: its numbers, marked as not comparable."""
+    return ["The FERNN paper has no world task. FloWM (Lillemark, Huang, Zhan, Du, Keller, *Flow Equivariant World "
+            "Models*, ICML 2026) reports per-pixel MSE around 5e-4 at 20 predicted frames on its own MNIST World (a "
+            "50-px world, a 32-px window, 5 digits, 50 context frames), from a secondary summary not checked against "
+            "the paper: another setup, so not comparable with these numbers "
+            f"([pretrained/README.md]({up}README.md#the-world-models-mnist-world-world))."]
+
+
 def _paper_lines(model, record, up: str) -> list[str]:
     """The paper's number for this model's part (:func:`fernn.showcase.cards.paper_number`), marked as such."""
     note = (f"From {paper.SOURCE} on the paper (its PDF was not read), for its larger models trained far longer: "
@@ -211,8 +281,9 @@ def _hours(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
-def _results(evaluation, task: tuple, flow) -> list[dict]:
-    """The ``model-index`` results: one task and data set, the held-out metrics with their intervals."""
+def _results(evaluation, task: tuple, flow, training_speed: int | None) -> list[dict]:
+    """The ``model-index`` results: one task and data set, the held-out metrics with their intervals
+    (a world model's test data moves as its training data did, up to ``training_speed``)."""
     if isinstance(evaluation, ClassifierEvaluation) and evaluation.test_accuracy is not None:
         low, high = evaluation.test_interval or (None, None)
         metrics = [{"type": "accuracy", "value": round(evaluation.test_accuracy, 4), "name": "held-out accuracy"}]
@@ -225,6 +296,15 @@ def _results(evaluation, task: tuple, flow) -> list[dict]:
         metrics += [{"type": "mse", "value": float(f"{value:.4g}"), "name": f"held-out test MSE, 95% interval {side}"}
                     for side, value in zip(("low", "high"), bounds or ())]
         speed = evaluation.data_max_speed
+    elif isinstance(evaluation, WorldEvaluation) and evaluation.test_mse is not None:
+        bounds = evaluation.interval.bounds() if evaluation.interval else None
+        metrics = [{"type": "mse", "value": float(f"{evaluation.test_mse:.4g}"), "name": "held-out test MSE"}]
+        metrics += [{"type": "mse", "value": float(f"{value:.4g}"), "name": f"held-out test MSE, 95% interval {side}"}
+                    for side, value in zip(("low", "high"), bounds or ())]
+        if evaluation.look_away_last_mse is not None:
+            metrics.append({"type": "mse", "value": float(f"{evaluation.look_away_last_mse:.4g}"),
+                            "name": "look away and back, last 6 views"})
+        speed = training_speed
     else:
         return []
     dataset = f"{task[2]} (held-out MNIST test digits, {_range(words(flow), speed)})"

@@ -9,7 +9,7 @@ import pytest
 
 import fernn
 from fernn.records import (ClassifierEvaluation, CurvePoint, ForecasterEvaluation, Interval, ModelRecord,
-                           RingAccuracy, TrainingRecord, VelocityGrid, record_of)
+                           RingAccuracy, TrainingRecord, VelocityGrid, WorldEvaluation, record_of)
 from fernn.flows import TRANSLATION, Rotation
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
@@ -17,20 +17,26 @@ SHIPPED = sorted(path.parent for path in PRETRAINED.rglob("model.safetensors"))
 
 
 def test_every_shipped_checkpoint_parses_into_records_that_write_back_the_same():
-    assert len(SHIPPED) >= 12, "the shipped checkpoints were not found"
+    assert len(SHIPPED) >= 14, "the shipped checkpoints were not found"
     for path in SHIPPED:
         model = fernn.load_checkpoint(path)
         record = record_of(model)
         assert record.training is not None and record.training.curve, f"{path}: no training record"
         assert record.training.selected_step and record.training.planned_steps >= record.training.selected_step
         assert record.evaluated and record.training_max_speed in (1, 2)
+        world = isinstance(model, fernn.world.WorldModel)
         if isinstance(model, fernn.Classifier):
             assert isinstance(record.evaluation, ClassifierEvaluation) and record.evaluation.rings is not None
+        elif world:
+            evaluation = record.evaluation
+            assert isinstance(evaluation, WorldEvaluation) and evaluation.look_away_last_mse > 0
+            assert evaluation.test_mse > 0 and evaluation.interval.bounds() is not None
         else:
             evaluation = record.evaluation
             assert isinstance(evaluation, ForecasterEvaluation) and evaluation.velocity_grid is not None
             assert evaluation.test_mse > 0 and evaluation.interval.bounds() is not None
-        again = ModelRecord.parse(record.to_metrics(), model.flow, classifier=isinstance(model, fernn.Classifier))
+        again = ModelRecord.parse(record.to_metrics(), model.flow, classifier=isinstance(model, fernn.Classifier),
+                                  world=world)
         assert again == record, f"{path}: the record does not survive writing and reading"
 
 

@@ -236,7 +236,9 @@ def _world_evaluation_lines(evaluation, says, speed: int | None) -> list[str]:
     if evaluation.speed2_mse is not None:
         with_set = (f" with the copies widened to V_{evaluation.speed2_velocity_radius}"
                     if evaluation.speed2_velocity_radius else "")
-        lines.append(f"- **Objects at |v| = 2** (beyond training){with_set}: MSE {evaluation.speed2_mse:.2e}.")
+        same = (f"; the same set on objects at |v| = 1 drawn the same way: {evaluation.speed1_same_set_mse:.2e} "
+                "(what widening alone costs)" if evaluation.speed1_same_set_mse is not None else "")
+        lines.append(f"- **Objects at |v| = 2** (beyond training){with_set}: MSE {evaluation.speed2_mse:.2e}{same}.")
     if evaluation.equivariance_error is not None:
         lines.append(f"- **Self-motion against object flow** (float64; a run whose actions are shifted by u against "
                      f"the copy moving by u): largest difference {evaluation.equivariance_error:.1e}.")

@@ -14,8 +14,9 @@ from fernn.flows import TRANSLATION, Rotation
 BIND = "query-params"
 CHART = dict(config={"displayModeBar": False, "responsive": True})  # plotly's toolbar would cover the titles
 # The comparison animation's height in px: at 1440x900 its Play button sits above the fold under the
-# title, headline and metrics; on a 390 px phone its panels (width-bound) leave little blank above them.
-ANIMATION_HEIGHT = 500
+# title, headline and metrics (its panels 126 px); on a 390 px phone (panels bound by the width) the
+# first row of panels ends at the bottom of the first screen.
+ANIMATION_HEIGHT = 470
 WAITING = "⏳ Waiting for a free slot: other visitors' runs are ahead."
 TABS = ("Comparison", "Inside", "Velocities", "Classify", "About")  # short: all five fit a 420 px phone
 RENAMED_TABS = {"Inside the models": "Inside", "Velocity generalisation": "Velocities", "What am I looking at?": "About"}

@@ -66,7 +66,7 @@ def _compare(models: dict, versions: tuple, digits: tuple[showcase.Digit, ...],
 def show_message(comparison: showcase.Comparison) -> None:
     """The headline, and each model's mean MSE beside the copy-last-frame baseline."""
     st.markdown(showcase.headline(comparison))
-    with st.container(horizontal=True, gap="medium"):  # side by side while they fit: a phone stacks columns
+    with st.container(horizontal=True):  # side by side while they fit: a phone stacks columns
         for item in comparison.runs:
             st.metric(f"{item.name} mean MSE", f"{item.mean_mse:.2e}", help=f"{len(item.velocities)} velocity "
                       f"copies, {item.seconds * 1000:.0f} ms on {item.device}.", width="content")

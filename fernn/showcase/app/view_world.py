@@ -61,7 +61,7 @@ def run(top, choice: WorldChoice, problem: str, severity: str) -> world.WorldCom
         return None
     with top.container():
         st.markdown(world.world_headline(result))
-        with st.container(horizontal=True, gap="medium"):  # side by side while they fit: a phone stacks columns
+        with st.container(horizontal=True):  # side by side while they fit: a phone stacks columns
             for item in result.runs:
                 st.metric(f"{item.name} mean MSE", f"{float(item.mse.mean()):.2e}", width="content",
                           help=f"over {result.predict_frames} predicted views, {item.seconds * 1000:.0f} ms")

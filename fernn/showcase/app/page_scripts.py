@@ -71,7 +71,7 @@ _CLOSER = """<script>
 _COPY = """<div>
 <button type="button" data-link="__LINK__" style="font: inherit; color: inherit; background: transparent;
   border: 1px solid rgba(128, 128, 128, 0.45); border-radius: 0.5rem; padding: 0.55rem 0.9rem; min-height: 2.75rem;
-  cursor: pointer">📋 Copy link</button>
+  cursor: pointer">Copy link</button>
 <span role="status" style="margin-left: 0.5rem; font-size: 0.875rem"></span>
 <script>
 (() => {

@@ -13,6 +13,7 @@ package, so ``import fernn`` and ``import fernn.showcase`` stay free of streamli
     view_velocities    the Velocities tab: recorded velocity grids
     view_classify      the Classify tab: a flickering digit, every classifier's answer over time
     view_about         the About tab: model cards and the explanation
+    page_scripts       what a phone needs: the sidebar closing itself after a change, a Copy link button
 
 Every computation lives in :mod:`fernn.showcase` and every figure in :mod:`fernn.showcase.viz`.
 """

@@ -131,8 +131,10 @@ def wait_until_idle(page) -> None:
 
 
 def draw_seven(page) -> None:
-    """A "7" drawn with the mouse on the drawing canvas: a top bar and a diagonal."""
-    canvas = page.locator("canvas").last
+    """A "7" drawn with the mouse on the drawing canvas: a top bar and a diagonal, on fabric's
+    interactive layer (the upper canvas, made with its mouse handlers; the lower ones come first)."""
+    canvas = page.locator("canvas.upper-canvas").last
+    canvas.wait_for()
     box = canvas.bounding_box()
     assert box is not None and box["width"] > 100
     stroke = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]

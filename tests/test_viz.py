@@ -159,6 +159,16 @@ def test_mse_figure_marks_the_boundary_and_keeps_a_readable_axis(comparison):
     assert viz.mse_figure(dropped).data[2].customdata[0] == 1e-13  # the hover keeps the true value
 
 
+def test_mse_axis_labels_1_2_5_a_decade_over_two_decades_at_most(comparison):
+    def ticks(low: float, high: float):
+        runs = tuple(dataclasses.replace(run, mse=np.array([low, high, high])) for run in comparison.runs)
+        chart = dataclasses.replace(comparison, runs=runs, baseline_mse=np.array([high] * 3))
+        return viz.mse_figure(chart).to_dict()["layout"]["yaxis"]["dtick"]
+
+    assert ticks(1e-2, 1e-1) == "D2"  # floor 1e-3: two decades
+    assert ticks(1e-4, 1e-1) == 1  # five: the 2s and 5s would run into the powers of ten
+
+
 @pytest.mark.parametrize("view", ["pooled", "copy"])
 @pytest.mark.parametrize("stabilised", [False, True])
 def test_hidden_animation(comparison, view, stabilised):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fractions
 import io
 import json
+import re
 import urllib.parse
 from pathlib import Path
 from types import SimpleNamespace
@@ -89,6 +90,15 @@ def texts(elements) -> list[str]:
     return [str(element.value) for element in elements]
 
 
+def shared_link(at: AppTest) -> str:
+    """The link the sidebar offers to copy (its Copy link button carries it)."""
+    import html
+
+    bodies = [str(element.value) for element in at.sidebar.get("html") if "Copy link" in str(element.value)]
+    assert len(bodies) == 1, bodies
+    return html.unescape(re.search(r'data-link="([^"]*)"', bodies[0]).group(1))
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, texts(at.exception)
     assert not at.error, texts(at.error)
@@ -166,21 +176,24 @@ def test_a_drawn_digits_link_reproduces_it(app: AppTest):
     assert_clean(at)
     assert any("from the link" in text for text in texts(at.caption))
     assert metric(at, "FERNN mean MSE")
-    link = " ".join(texts(at.code))
+    link = shared_link(at)
     assert "d1=" in link and "source=Draw" in link
 
 
 def test_the_link_has_a_button_that_copies_it_and_a_phone_gets_its_sidebar_closed(app: AppTest):
-    """st.code's copy button shows on hover only: the link box adds a button that a finger can press,
-    carrying the very link shown; the sidebar's closing script (for phones) is sent once."""
+    """st.code's copy button shows on hover only: the link is shown as text beside a button that a
+    finger can press, carrying the very link shown; the sidebar's closing script (for phones) is sent once."""
     import html
 
     at = app.run()
     assert_clean(at)
-    (link,) = texts(at.sidebar.code)
+    link = shared_link(at)
     bodies = [str(element.value) for element in at.sidebar.get("html")]
     copy = [body for body in bodies if "Copy link" in body]
-    assert len(copy) == 1 and f'data-link="{html.escape(link, quote=True)}"' in copy[0]
+    escaped = html.escape(link, quote=True)
+    assert len(copy) == 1 and f'data-link="{escaped}"' in copy[0]
+    assert '<div class="fernn-link"' in copy[0] and f">{escaped}</div>" in copy[0]  # shown as text too
+    assert not at.code  # no st.code: its syntax highlighter cost every first visit 0.3 s
     assert sum("stSidebarCollapseButton" in body for body in bodies) == 1
 
 
@@ -533,7 +546,7 @@ def test_a_classify_link_reproduces_the_view(app: AppTest):
     assert_clean(at)
     assert at.number_input(key="flicker").value == 2
     shown = answers(at)
-    shared = " ".join(texts(at.code))  # the link the page offers to copy
+    shared = shared_link(at)  # the link the page offers to copy
     link = {key: values[-1] for key, values in urllib.parse.parse_qs(shared.split("?", 1)[1]).items()}
     assert link == {"tab": "Classify", "digit1": "40", "vy1": "-2", "vx1": "3", "cvset": "as trained", "flicker": "2"}
     fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a new session: only the link travels
@@ -732,7 +745,7 @@ def test_a_link_carries_only_its_motions_values(app: AppTest):
     at = app.run()
     assert_clean(at)
     assert at.query_params["w1"] == "90"  # still in this page's URL ...
-    link = " ".join(texts(at.code))
+    link = shared_link(at)
     assert "vy1=2" in link and "w1=" not in link  # ... but not in the link it offers
 
 

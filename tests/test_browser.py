@@ -424,7 +424,7 @@ def test_the_link_is_copied_by_a_tap_or_a_click(server: str, browser, width: int
             page.get_by_test_id("stExpandSidebarButton").tap()
             page.wait_for_function(f"() => ({SIDEBAR_STATE})() === 'false'")
         sidebar = page.get_by_test_id("stSidebar")
-        link = sidebar.get_by_test_id("stCode").inner_text().strip()
+        link = sidebar.locator(".fernn-link").inner_text().strip()
         button = sidebar.get_by_role("button", name="Copy link")
         button.scroll_into_view_if_needed()
         box = button.bounding_box()

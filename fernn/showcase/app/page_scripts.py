@@ -9,7 +9,7 @@
   let go for :data:`IDLE_MS`, it presses the sidebar's own collapse button. A wider screen,
   where the sidebar sits beside the page, is never touched.
 - **A share link that a finger can copy.** ``st.code``'s copy button appears on hover only;
-  :func:`copy_link_button` is a plain button that copies the link.
+  :func:`copy_link_button` shows the link as text and adds a plain button that copies it.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ _CLOSER = """<script>
 # The link travels in a data attribute; navigator.clipboard needs a secure context (https or this
 # machine), else the selected text is copied the old way.
 _COPY = """<div>
+<div class="fernn-link" style="font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.8rem;
+  overflow-wrap: anywhere; user-select: all; padding: 0.5rem 0.6rem; margin-bottom: 0.5rem; border-radius: 0.5rem;
+  background: rgba(128, 128, 128, 0.12)">__LINK__</div>
 <button type="button" data-link="__LINK__" style="font: inherit; color: inherit; background: transparent;
   border: 1px solid rgba(128, 128, 128, 0.45); border-radius: 0.5rem; padding: 0.55rem 0.9rem; min-height: 2.75rem;
   cursor: pointer">Copy link</button>
@@ -102,5 +105,7 @@ def close_sidebar_after_change() -> None:
 
 
 def copy_link_button(url: str) -> None:
-    """A button that copies ``url`` to the clipboard, by touch or click, and says whether it did."""
+    """``url`` as plain text (a tap selects it all) and a button that copies it to the clipboard, by
+    touch or click, and says whether it did. Not ``st.code``: its box made every first visit load
+    Streamlit's 1.5 MB syntax highlighter, about 0.3 s before the first animation frame."""
     st.html(_COPY.replace("__LINK__", html.escape(url, quote=True)), unsafe_allow_javascript=True)

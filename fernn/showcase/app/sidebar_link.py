@@ -51,7 +51,6 @@ def share(motion: str) -> None:
                                     own_marker=OWN)
     url = links.share_url(st.context.url or "", params)
     st.caption("Link to this view:")
-    st.code(url, language=None, wrap_lines=True)
-    page_scripts.copy_link_button(url)  # st.code's own copy button shows on hover only: none on a phone
+    page_scripts.copy_link_button(url)  # the link as text and a button a finger can press
     for note in notes:
         st.caption(f"ℹ️ {note}")

@@ -81,9 +81,13 @@ def drawn_stroke(browser, url: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="fresh servers (default: %(default)s)")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the checkout whose app.py is served (default: this one), e.g. an older worktree")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if not (args.root / "app.py").is_file():
+        parser.error(f"no app.py in {args.root}")
     from playwright.sync_api import sync_playwright
 
     rows: dict[str, list[float]] = {name: [] for name in (
@@ -95,7 +99,7 @@ def main() -> int:
         for round_ in range(args.rounds):
             with open(Path(folder) / f"server-{round_}.log", "w") as log:
                 started = time.perf_counter()
-                process, url = start_app(ROOT, log)
+                process, url = start_app(args.root.resolve(), log)
                 rows[names[0]].append(time.perf_counter() - started)
                 try:
                     title, frame = visit(browser, url)
@@ -108,7 +112,8 @@ def main() -> int:
             print(f"round {round_ + 1}: " + ", ".join(f"{values[-1]:.2f} s" for values in rows.values()),
                   file=sys.stderr, flush=True)
         browser.close()
-    print(f"Visits in Chromium at 1440x900, fresh server each round, median of {args.rounds} (seconds)\n")
+    print(f"Visits in Chromium at 1440x900, fresh server each round ({args.root.resolve().name}), median of "
+          f"{args.rounds} (seconds)\n")
     print("| what | median | rounds |")
     print("|---|---:|---|")
     for name, values in rows.items():

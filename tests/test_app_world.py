@@ -142,7 +142,8 @@ def test_compare_world_headline_figure_gif_and_npz(seven):
     text = world.world_headline(result)
     assert "looked away" in text and "frames" in text and "FERNN" in text and "G-RNN" in text
     figure = viz.world_animation(result)
-    assert len(figure.frames) == 34 and figure.layout.sliders[0].active == 10
+    assert len(figure.frames) == 34 and figure.layout.sliders[0].active == 33  # opens on the last prediction
+    assert figure.layout.updatemenus[0].buttons[0].args[0][0] == "10"  # Play runs from the first
     assert any("holds nothing" in a.text for a in figure.layout.annotations)
     gif = viz.world_gif(result)
     assert gif[:6] == b"GIF89a"

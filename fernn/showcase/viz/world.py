@@ -63,7 +63,8 @@ def _spans(start: int, length: int, size: int) -> list[tuple[int, int]]:
 def world_animation(result, *, height: int = 520) -> go.Figure:
     """Top row: the world (the observer's window outlined) and each model's predicted view; bottom
     row: the true view and each model's memory of the whole world, in world coordinates. During the
-    context every view panel shows the input. Opens on the first prediction."""
+    context every view panel shows the input. Opens on the last prediction (after looking away and
+    back, where a model that lost the digit shows it before anyone presses Play); plays from the first."""
     runs = result.runs
     columns = 1 + len(runs)
     size = result.sample.world_size
@@ -91,8 +92,7 @@ def world_animation(result, *, height: int = 520) -> go.Figure:
                   "" if result.visible[t] >= 0.5 else " · digit 1 out of view") for t in range(total)]
     layout = dict(height=height, margin=dict(l=4, r=4, t=36, b=CONTROLS_HEIGHT), annotations=notes, showlegend=False,
                   **image_axes(width, 2 * (band + size + 1) - 1))
-    start = min(context, total - 1)
-    return animated(traces, layout, titles=titles, start=start, play_from=start)
+    return animated(traces, layout, titles=titles, start=total - 1, play_from=min(context, total - 1))
 
 
 def world_gif(result, *, scale: int = 3, frame_ms: int = 250) -> bytes:

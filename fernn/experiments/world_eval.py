@@ -203,7 +203,7 @@ def world_report(results: dict[str, dict], checks: dict | None) -> str:
         return "n/a" if value is None else f"{value:.4g}"
 
     header = ["world model", "test MSE", "95% interval", "look away: all", "look away: last 6", "chase",
-              "step 10", "step 30", "objects at |v| = 2", "duality error (f64)"]
+              "step 10", "step 30", "objects at \\|v\\| = 2", "duality error (f64)"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, result in results.items():
         e = result["evaluation"]

@@ -162,7 +162,7 @@ VISIBLE_TEXTS = """() => {
                     height: box.height});
     };
     for (const chart of document.querySelectorAll('.js-plotly-plot'))
-        if (chart.offsetParent !== null)
+        if (chart.offsetParent !== null && !chart.closest('details:not([open])'))  // not in a closed card
             for (const text of chart.querySelectorAll('svg text')) add(text, text.textContent || '');
     for (const label of document.querySelectorAll('[data-testid="stWidgetLabel"]'))
         if (label.offsetParent !== null) add(label, label.innerText || '');
@@ -575,6 +575,14 @@ def test_every_tab_keeps_its_texts_apart(server: str, browser, checkpoint_dir: P
             if name == "About":  # a model card's validation curve
                 page.locator("[data-testid='stExpander'] summary").filter(has_text="FERNN").first.click()
                 expect(page.get_by_text("Validation MSE during training").filter(visible=True).first).to_be_visible()
+                # The expander opens with an animation: measure once the curve is drawn at its full height
+                # and wholly inside the opened card (a longer card, the shipped models', takes longer).
+                page.wait_for_function(
+                    "() => { const c = [...document.querySelectorAll('.js-plotly-plot')].find(p => "
+                    "p.textContent.includes('Validation MSE during training') && p.closest('details')?.open); "
+                    "if (!c) return false; "
+                    "const r = c.getBoundingClientRect(), d = c.closest('details').getBoundingClientRect(); "
+                    "return r.height >= 190 && r.bottom <= d.bottom + 1; }", timeout=WAIT_MS)
             wait_until_idle(page)
             overlaps, compared = overlapping_texts(page)
             assert compared > 5, name  # a chart's texts were found and compared (About: its card's curve)

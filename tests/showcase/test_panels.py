@@ -86,3 +86,12 @@ def test_png_pixels_are_the_palette_entries_of_the_values():
     assert image.mode == "P"
     assert np.asarray(image).tolist() == [[1, 128, 255], [0, 255, 1]]
     assert image.info["transparency"] in (0, b"\x00")
+
+
+def test_a_cards_validation_curve_labels_a_decade_1_2_5_and_more_by_whole_decades():
+    from fernn.showcase.viz.cards import validation_curve_figure
+
+    short = validation_curve_figure([1, 2, 3], [0.02, 0.01, 0.008], name="m")
+    long = validation_curve_figure([1, 2, 3], [0.5, 0.01, 0.002], name="m")
+    assert short.layout.yaxis.dtick == "D2" and long.layout.yaxis.dtick == 1
+    assert short.layout.yaxis.type == long.layout.yaxis.type == "log"

@@ -29,8 +29,5 @@ def model_cards(models: dict[str, Forecaster]) -> None:
                          f"cop{'y' if card.copies == 1 else 'ies'}", expanded=len(models) == 1):
             st.markdown("\n".join(f"- **{label}:** {value}" for label, value in card.rows()))
             if card.curve_steps:
-                curve = validation_curve_figure(card.curve_steps, card.curve_mse, name=name, color_index=index)
-                # Minor ticks at 2 and 5 a decade only: every digit 2..9 ran together at 200 px high.
-                # (viz/cards.py is the place for this; it was another's to change at the time.)
-                curve.update_yaxes(dtick="D2")
-                st.plotly_chart(curve, key=f"card_curve_{index}", **CHART)
+                st.plotly_chart(validation_curve_figure(card.curve_steps, card.curve_mse, name=name,
+                                                        color_index=index), key=f"card_curve_{index}", **CHART)

@@ -95,3 +95,13 @@ def test_a_cards_validation_curve_labels_a_decade_1_2_5_and_more_by_whole_decade
     long = validation_curve_figure([1, 2, 3], [0.5, 0.01, 0.002], name="m")
     assert short.layout.yaxis.dtick == "D2" and long.layout.yaxis.dtick == 1
     assert short.layout.yaxis.type == long.layout.yaxis.type == "log"
+
+
+def test_it_is_built_from_another_figure_and_keeps_a_subplot_grid_through_a_copy():
+    data, layout, frames = spec()
+    fig = figure(data, layout, frames)
+    assert sent(Figure(fig)) == sent(fig) and sent(Figure(go.Figure(fig))) == sent(fig)
+    fig.set_subplots(1, 2)
+    copy.deepcopy(fig).add_trace(go.Scatter(x=[1], y=[1]), row=1, col=2)  # the grid came along
+    framed = figure([], {}, [go.Frame(name="q", data=[go.Scatter(x=[1], y=[2])])])  # plotly frames become dicts
+    assert framed.to_dict()["frames"] == [{"name": "q", "data": [{"type": "scatter", "x": [1], "y": [2]}]}]

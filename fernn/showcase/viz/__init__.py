@@ -10,14 +10,16 @@ the orientation of :mod:`fernn.flows`.
 One module per job; a module imports only those listed above it:
 
     style        colour scales, model colours, text colour, animation timing
-    panels       figures from plain dicts, the animation skeleton (animated), image mosaics as 8-bit
-                 PNGs (png_source), upscale
+    panels       figures from plain dicts with their frames kept plain (Figure), the animation skeleton
+                 (animated), image mosaics as 8-bit PNGs (png_source), upscale, log-axis ticks, the
+                 JSON a figure is sent as (wire_json)
     comparison   comparison_animation, mse_figure (the forecasting comparison)
     hidden       hidden_animation, velocity_activity_animation (inside the models)
     grids        velocity_grid_figures (recorded test error per velocity, one figure per model)
     gif          comparison_gif (and its gray tiles, label strips)
     world        world_animation, world_gif (the World motion: the world, views, predictions, memories)
     classify     classification_animation, ring_accuracy_figure (classifying a flickering digit)
+    cards        validation_curve_figure (a model card's curve)
 """
 
 from __future__ import annotations

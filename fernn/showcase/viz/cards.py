@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from fernn.showcase.viz.panels import log_ticks
 from fernn.showcase.viz.style import MODEL_COLORS, TEXT_COLOR
 
 __all__ = ["validation_curve_figure"]
@@ -27,10 +27,7 @@ def validation_curve_figure(steps: Sequence[int], mse: Sequence[float], *, name:
                       title=dict(text="Validation MSE during training", font=dict(size=13, color=TEXT_COLOR), x=0.0,
                                  xanchor="left", y=1.0, yref="container", yanchor="top", pad=dict(t=6)))
     fig.update_xaxes(title=dict(text="step", standoff=2))
-    # At 200 px high plotly's own labels (every digit 2..9 of a decade) run together, and past one
-    # decade even 2 and 5 run into the powers of ten and the title: 1-2-5 within a decade, whole
-    # decades beyond.
-    positive = [value for value in mse if value > 0]
-    span = math.log10(max(positive) / min(positive)) if positive else 0.0
-    fig.update_yaxes(type="log", exponentformat="power", dtick="D2" if span <= 1 else 1)
+    # 200 px high: past one decade even the 2s and 5s run into the powers of ten.
+    positive = [value for value in mse if value > 0] or [1.0]
+    fig.update_yaxes(type="log", exponentformat="power", dtick=log_ticks(min(positive), max(positive), decades=1))
     return fig

@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from fernn.showcase.results import Comparison
-from fernn.showcase.viz.panels import (CONTROLS_HEIGHT, animated, figure, image_axes, label_band, mosaic, mosaic_image,
-                                       panel_labels)
+from fernn.showcase.viz.panels import (CONTROLS_HEIGHT, animated, figure, image_axes, label_band, log_ticks, mosaic,
+                                       mosaic_image, panel_labels)
 from fernn.showcase.viz.style import BASELINE_COLOR, DIGIT_COLORSCALE, ERROR_COLORSCALE, MODEL_COLORS
 
 __all__ = ["animate_comparison", "comparison_animation", "comparison_panels", "mse_figure", "mse_floor"]
@@ -97,12 +97,9 @@ def mse_figure(comparison: Comparison, *, height: int = 330) -> go.Figure:
     layout = dict(
         height=height, margin=dict(l=8, r=8, t=40, b=8), hovermode="x unified",
         xaxis=dict(title=dict(text="frame"), range=[-0.5, total - 0.5]),
-        # Ticks at 1, 2 and 5 of each decade over a short range: plotly's own labels every digit
-        # 2..9 there, into each other. Over more than two decades the 2s and 5s run into the
-        # powers of ten (2 px at 1440 px wide, 12 px on a 390 px phone): whole decades only.
+        # Over three decades the 2s ran into the powers of ten (2 px at 1440 px, 12 px at 390 px).
         yaxis=dict(title=dict(text="MSE per frame (log)"), type="log", exponentformat="power",
-                   range=[np.log10(floor) - 0.1, np.log10(top) + 0.2],
-                   dtick="D2" if np.log10(top) - np.log10(floor) <= 2 else 1),
+                   range=[np.log10(floor) - 0.1, np.log10(top) + 0.2], dtick=log_ticks(floor, top, decades=2)),
         legend=dict(orientation="h", y=-0.25, x=0),
         shapes=[dict(type="rect", xref="x", yref="paper", x0=-0.5, x1=context - 0.5, y0=0, y1=1,
                      fillcolor="rgba(128,128,128,0.15)", line=dict(width=0), layer="below")],

@@ -8,6 +8,7 @@ import base64
 import copy
 import functools
 import io
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -15,14 +16,15 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io
 import plotly.tools
-from PIL import Image
 from _plotly_utils.utils import convert_to_base64  # what plotly's own to_dict runs on every array
+from PIL import Image
+from plotly.basedatatypes import BaseFigure, BasePlotlyType
 
 from fernn.showcase.viz.style import FRAME_MS, LOOPS, TEXT_COLOR
 
 __all__ = ["CONTROLS_HEIGHT", "Figure", "LABEL_BAND", "LEVELS", "TRANSPARENT", "animated", "colorbar_trace", "figure",
-           "image_axes", "label_band", "mosaic", "mosaic_image", "palette", "panel_labels", "png_palette", "png_source",
-           "upscale", "wire_json"]
+           "image_axes", "label_band", "log_ticks", "mosaic", "mosaic_image", "palette", "panel_labels", "png_palette",
+           "png_source", "upscale", "wire_json"]
 
 LABEL_BAND = 3  # the fewest empty mosaic rows above each row of panels, where the panel labels go
 LABEL_PX = 18  # a panel label's height on screen, which the band must hold at ...
@@ -49,14 +51,21 @@ class Figure(go.Figure):
     the plain frames as they are: building a plotly object per frame, trace and property, only
     to turn them back into dicts, was about two thirds of the time the app's figures took
     (0.11 of 0.15 s for the default comparison, 2 threads). Reading ``fig.frames`` (the tests
-    do) builds the objects then, once, and the figure behaves as any other from there on.
+    do) builds the objects then, once. The frame dicts are taken as given, not copied or
+    validated until then: build them fresh for the figure (as :func:`animated` does).
     """
 
     def __init__(self, data=None, layout=None, frames=None, **kwargs):
+        if isinstance(data, BaseFigure):  # Figure(another_figure), as go.Figure allows
+            data = data.to_dict()
         if isinstance(data, dict):  # Figure(fig.to_dict()), as plotly's copy and pickling call it
-            data, layout, frames = data.get("data"), data.get("layout"), data.get("frames")
-        super().__init__(dict(data=data, layout=layout), **kwargs)
-        self._plain_frames = list(frames or [])
+            spec = {key: data[key] for key in ("data", "layout", "_grid_str", "_grid_ref") if key in data}
+            frames = data.get("frames")
+        else:
+            spec = dict(data=data, layout=layout)
+        super().__init__(spec, **kwargs)
+        self._plain_frames = [frame.to_plotly_json() if isinstance(frame, BasePlotlyType) else frame
+                              for frame in frames or ()]
 
     @property
     def _frame_objs(self) -> tuple:
@@ -83,6 +92,13 @@ class Figure(go.Figure):
         result["frames"] = copy.deepcopy(plain)
         convert_to_base64(result["frames"])  # as plotly's to_dict does for every array
         return result
+
+
+def log_ticks(low: float, high: float, *, decades: float) -> str | int:
+    """A log axis's ``dtick`` from ``low`` to ``high``: 1, 2 and 5 of each decade over at most
+    ``decades`` decades (plotly's own labels every digit 2..9 there, into each other), whole
+    decades beyond (where the 2s and 5s would run into the powers of ten)."""
+    return "D2" if math.log10(high / low) <= decades else 1
 
 
 def wire_json(fig: go.Figure) -> str:

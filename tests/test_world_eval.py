@@ -36,11 +36,12 @@ def test_a_world_pair_is_evaluated_stored_and_checked_against_the_world_targets(
     assert len(evaluation["look_away"]["step_mse"]) == 24 and len(evaluation["long_step_mse"]) == 30
     assert len(evaluation["test_step_mse"]) == 10 and evaluation["speed_2"]["velocity_radius"] == 2
     assert stored["results"]["grnn"]["evaluation"]["speed_2"]["velocity_radius"] is None
-    assert evaluation["speed_2"]["speed_1_same_set_mse"] > 0  # the widened set alone, apart from the speed
+    fast = evaluation["speed_2"]  # the same data at |v| = 1, with the model's own set and the widened one
+    assert fast["speed_1_same_set_mse"] > 0 and fast["speed_1_own_set_mse"] > 0
     assert stored["results"]["grnn"]["evaluation"]["speed_2"]["speed_1_same_set_mse"] is None
     printed = capsys.readouterr().out
     assert "| world target |" in printed and "look away: last 6" in printed
-    assert "fernn, objects at |v| = 2 against in range" in printed and "widening alone" in printed
+    assert "fernn, objects at |v| = 2 against in range" in printed and "widening to V_2 alone costs" in printed
     # --write-metrics: the record travels with the model and reads back as a WorldEvaluation.
     for kind in ("grnn", "fernn"):
         record = record_of(fernn.load_checkpoint(world_folder[kind]))

@@ -19,6 +19,7 @@ from fernn.checkpoints import CARD_FILE, is_model_folder, load_checkpoint
 from fernn.classifier import Classifier
 from fernn.datasets.digits import load_digits
 from fernn.experiments import cli
+from fernn.experiments.world_figures import look_away_protocol
 from fernn.flows.words import words
 from fernn.records import ClassifierEvaluation, ForecasterEvaluation, TrainingRecord, WorldEvaluation, record_of
 from fernn.showcase.cards import model_card, paper_number
@@ -71,7 +72,7 @@ def card_text(folder: Path, *, root: Path) -> str:
              f"{task[2]} (pretrained/{name})")
     part, anchor = COLLECTIONS.get(folder.parent.relative_to(root).as_posix() if folder.parent != root else "",
                                    ("a fernn model", "pretrained-checkpoints"))
-    results = _results(record.evaluation, task, flow, (record.training or TrainingRecord()).data_max_speed)
+    results = _results(record.evaluation, task, flow, training.data_max_speed)
     up = "../" * (name.count("/") + 1)  # from this card to pretrained/
     lines = ["---", *_yaml({"license": "mit", "library_name": "fernn",
                             **({"pipeline_tag": "video-classification"} if classifier else {}),
@@ -111,7 +112,7 @@ def card_text(folder: Path, *, root: Path) -> str:
                  "beyond the set, or with objects that leave the frame, it degrades like any model."), "",
               "## Training data and recipe", ""]
     lines += _training_lines(training, data, task, says)
-    lines += ["", "## Evaluation", ""] + (_world_evaluation_lines(record.evaluation, says, speed) if world else
+    lines += ["", "## Evaluation", ""] + (_world_evaluation_lines(record.evaluation, says, speed, training, config) if world else
                                           _evaluation_lines(model, record.evaluation, says))
     lines += ["", "## The paper's numbers", ""] + (_flowm_lines(up) if world else _paper_lines(model, record, up))
     path = f"pretrained/{name}"
@@ -208,37 +209,48 @@ def _world_size_text(config: WorldConfig) -> str:
             "grid, the observer's move fed as input channels (FloWM's action-concatenation baseline).")
 
 
-def _world_evaluation_lines(evaluation, says, speed: int | None) -> list[str]:
-    """A world model's held-out numbers (``fernn.experiments.world_eval``), each with what it measures."""
+def _world_evaluation_lines(evaluation, says, speed: int | None, training: TrainingRecord,
+                            config: WorldConfig) -> list[str]:
+    """A world model's held-out numbers (``fernn.experiments.world_eval``), each with what it
+    measures; the protocols' numbers read from the records and the protocol itself."""
     if not isinstance(evaluation, WorldEvaluation) or evaluation.test_mse is None:
         return ["No evaluation recorded."]
     settings = evaluation.settings
     bounds = evaluation.interval.bounds() if evaluation.interval else None
-    away = evaluation.look_away_last_interval.bounds() if evaluation.look_away_last_interval else None
     lines = [f"Held-out test MSE **{evaluation.test_mse:.2e}**"
              + (f" (95% interval {bounds[0]:.2e}–{bounds[1]:.2e}, normal approximation over sequences)" if bounds else "")
              + f" over {settings.get('test_sequences', 0):,} MNIST World sequences of the held-out MNIST test digits "
              f"({_range(says, speed)} and the training actions, as in training), {settings.get('context_frames')} context and "
              f"{settings.get('predict_frames')} predicted views.", ""]
-    if evaluation.look_away_last_mse is not None:
+    if evaluation.look_away_last_mse is not None and evaluation.look_away_step_mse:
+        protocol = look_away_protocol(len(evaluation.look_away_step_mse), world_size=config.world_size,
+                                      view_size=config.view_size)
+        move = next(tuple(a) for a in protocol.sample.actions.tolist() if any(a))
+        away = evaluation.look_away_last_interval.bounds() if evaluation.look_away_last_interval else None
         lines.append(f"- **Look away and back** (one held-out digit, still, in the first window; the observer moves "
-                     f"(0, +2) px a frame for 12 frames and back for 12): MSE {evaluation.look_away_mse:.2e} over the 24 "
-                     f"predicted views, **{evaluation.look_away_last_mse:.2e}** over the last 6 (the digit back in "
+                     f"{move} px a frame for {protocol.predict_frames // 2} frames and back as many): MSE "
+                     f"{evaluation.look_away_mse:.2e} over the {protocol.predict_frames} predicted views, "
+                     f"**{evaluation.look_away_last_mse:.2e}** over the last {len(protocol.scored)} (the digit back in "
                      "view)" + (f", 95% interval {away[0]:.2e}–{away[1]:.2e}" if away else "")
                      + f"; {settings.get('protocol_digits')} digits.")
     if evaluation.chase_mse is not None:
-        lines.append(f"- **Chase** (the observer still, then following digit 1 at twice its velocity): MSE "
+        lines.append(f"- **Chase** (one held-out digit moving; the observer still until the digit leaves its view, then "
+                     f"catching it up faster than it moves and following it; scored from the catch-up): MSE "
                      f"{evaluation.chase_mse:.2e}.")
-    if evaluation.long_step_mse:
-        lines.append(f"- **{len(evaluation.long_step_mse)} predicted views** (trained on at most 20): MSE "
+    if len(evaluation.long_step_mse) >= 10:
+        trained = training.final_predict_frames or training.predict_frames
+        lines.append(f"- **{len(evaluation.long_step_mse)} predicted views**"
+                     + (f" (trained on at most {trained})" if trained else "") + f": MSE "
                      f"{evaluation.long_step_mse[9]:.2e} at view 10, {evaluation.long_step_mse[-1]:.2e} at view "
                      f"{len(evaluation.long_step_mse)}.")
     if evaluation.speed2_mse is not None:
+        fast = settings.get("fast_speed", 2)
         with_set = (f" with the copies widened to V_{evaluation.speed2_velocity_radius}"
                     if evaluation.speed2_velocity_radius else "")
-        same = (f"; the same set on objects at |v| = 1 drawn the same way: {evaluation.speed1_same_set_mse:.2e} "
-                "(what widening alone costs)" if evaluation.speed1_same_set_mse is not None else "")
-        lines.append(f"- **Objects at |v| = 2** (beyond training){with_set}: MSE {evaluation.speed2_mse:.2e}{same}.")
+        same = (f"; on digits drawn the same way at |v| = 1: {evaluation.speed1_own_set_mse:.2e} with its own set, "
+                f"{evaluation.speed1_same_set_mse:.2e} with the widened one (what widening alone costs)"
+                if evaluation.speed1_same_set_mse is not None and evaluation.speed1_own_set_mse is not None else "")
+        lines.append(f"- **Objects at |v| = {fast}** (beyond training){with_set}: MSE {evaluation.speed2_mse:.2e}{same}.")
     if evaluation.equivariance_error is not None:
         lines.append(f"- **Self-motion against object flow** (float64; a run whose actions are shifted by u against "
                      f"the copy moving by u): largest difference {evaluation.equivariance_error:.1e}.")

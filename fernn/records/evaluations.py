@@ -154,8 +154,10 @@ class WorldEvaluation:
     long_step_mse: tuple[float, ...] = ()
     speed2_mse: float | None = None  # objects at |v| = 2 (a FERNN run with a set that covers them)
     speed2_velocity_radius: int | None = None  # that set's radius; None for a model without copies
-    # The same set on objects at |v| = 1 drawn the same way: what widening alone costs, apart from speed.
+    # Objects at |v| = 1 drawn the same way, with the widened set and with the model's own: what
+    # widening alone costs, apart from the speed and the data.
     speed1_same_set_mse: float | None = None
+    speed1_own_set_mse: float | None = None
     equivariance: tuple[Mapping, ...] = ()  # {"shift", "error", "compared"} per shift, float64
     seconds: float | None = None
     settings: Mapping = field(default_factory=lambda: EMPTY, compare=False)  # as stored (read-only)
@@ -187,6 +189,7 @@ class WorldEvaluation:
             speed2_mse=number(fast.get("mse")),
             speed2_velocity_radius=integer(fast.get("velocity_radius")),
             speed1_same_set_mse=number(fast.get("speed_1_same_set_mse")),
+            speed1_own_set_mse=number(fast.get("speed_1_own_set_mse")),
             equivariance=tuple(mapping(item) for item in equivariance if isinstance(item, dict)),
             seconds=number(evaluation.get("seconds")),
             settings=mapping(settings),
@@ -206,6 +209,7 @@ class WorldEvaluation:
                   "test_step_mse": list(self.step_mse) or None, "look_away": away,
                   "chase": kept({"mse": self.chase_mse}), "long_step_mse": list(self.long_step_mse) or None,
                   "speed_2": kept({"mse": self.speed2_mse, "velocity_radius": self.speed2_velocity_radius,
-                                   "speed_1_same_set_mse": self.speed1_same_set_mse}),
+                                   "speed_1_same_set_mse": self.speed1_same_set_mse,
+                                   "speed_1_own_set_mse": self.speed1_own_set_mse}),
                   "equivariance": [dict(item) for item in self.equivariance] or None, "seconds": self.seconds}
         return {key: value for key, value in stored.items() if value is not None}

@@ -30,7 +30,8 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_after_the_warm_up_the_first_visit_computes_nothing(folder: Path, monkeypatch: pytest.MonkeyPatch):
-    paths, digits, settings = warmup.first_visit()
+    digits, settings = warmup.first_visit()
+    assert [path.name for path in settings.paths] == ["grnn", "fernn"] and len(digits) == 1
     cache = resources.server()[0]
     assert len(cache) == 0
     assert "first comparison cached" in warmup.warm()

@@ -16,7 +16,6 @@ faster exact path overrides it (translation gathers every copy at once).
 from __future__ import annotations
 
 import functools
-
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass

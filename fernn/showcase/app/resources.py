@@ -62,14 +62,19 @@ def server() -> tuple[serving.ComparisonCache, serving.RunSlots]:
 
 def server_ready() -> bool:
     """Whether the server's settings are usable (else the page says what is wrong); sets torch's
-    thread count from ``FERNN_TORCH_THREADS``."""
+    thread count (:func:`set_torch_threads`)."""
     try:
         serving.settings_from_environment(os.environ)
     except ValueError as error:
         st.error(f"This server is misconfigured: {error}.")
         return False
-    set_threads_from_environment("FERNN_TORCH_THREADS", default=1)
+    set_torch_threads()
     return True
+
+
+def set_torch_threads() -> None:
+    """Torch's thread count from ``FERNN_TORCH_THREADS`` (default 1), for the page and the warm-up alike."""
+    set_threads_from_environment("FERNN_TORCH_THREADS", default=1)
 
 
 @st.cache_data(show_spinner=False)

@@ -30,7 +30,7 @@ def mnist_digit(index: int) -> tuple[np.ndarray, str]:
     return images[index].astype(np.float32) / 255.0, f"MNIST #{index} (a {labels[index]})"
 
 
-def translated_digit(item: tuple[np.ndarray, str], slot: int, count: int, velocity: tuple[int, int],
+def translated_digit(item: tuple[np.ndarray, str], slot: int, count: int, velocity: tuple[int, int], *,
                      shift: tuple[int, int] = (0, 0), flow: Flow = MOTION_FLOWS[TRANSLATE]) -> showcase.Digit:
     """Digit ``item`` of slot ``slot`` (1-based) of ``count``, moving ``velocity``, started at its
     slot's default place moved by ``shift`` (down, right)."""
@@ -130,7 +130,7 @@ def _translation_motion(chosen: list[tuple[np.ndarray, str] | None], training_sp
             y = st.slider("shift down", -14, 13, 0, key=f"y{slot}", bind=BIND)
             x = st.slider("shift right", -14, 13, 0, key=f"x{slot}", bind=BIND)
         if item is not None:
-            digits.append(translated_digit(item, slot, len(chosen), (dy, dx), (y, x), flow))
+            digits.append(translated_digit(item, slot, len(chosen), (dy, dx), shift=(y, x), flow=flow))
     return digits
 
 

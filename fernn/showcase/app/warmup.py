@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator
 
 import fernn.showcase as showcase
-from fernn.devices import set_threads_from_environment
 from fernn.showcase import serving, visitor_checkpoints
 from fernn.showcase.app import resources
 from fernn.showcase.app.shared import DEFAULT_PAIRS, TRANSLATE, VELOCITY_CHOICES
@@ -31,9 +30,9 @@ __all__ = ["first_visit", "lifespan", "warm"]
 LOG = logging.getLogger(__name__)
 
 
-def first_visit() -> tuple[tuple, list[showcase.Digit], visitor_checkpoints.RunSettings] | None:
-    """The first visit's models (``(paths, ...)`` of the shipped translation pair), digit and run
-    settings; ``None`` when that pair is not in the checkpoint folder."""
+def first_visit() -> tuple[list[showcase.Digit], visitor_checkpoints.RunSettings] | None:
+    """The first visit's digit and run settings (its models: ``settings.paths``, the shipped
+    translation pair); ``None`` when that pair is not in the checkpoint folder."""
     folder, files = resources.checkpoint_dir(), resources.checkpoint_files()
     pair = DEFAULT_PAIRS[TRANSLATE]
     if not all(name in files for name in pair):
@@ -41,7 +40,7 @@ def first_visit() -> tuple[tuple, list[showcase.Digit], visitor_checkpoints.RunS
     digits = [translated_digit(mnist_digit(DEFAULT_MNIST[0]), 1, 1, DEFAULT_VELOCITIES[0])]
     settings = visitor_checkpoints.RunSettings(tuple(folder / name for name in pair),
                                                showcase.velocity_choice(VELOCITY_CHOICES[0]), *DEFAULT_FRAMES, seed=0)
-    return settings.paths, digits, settings
+    return digits, settings
 
 
 def warm() -> str:
@@ -49,16 +48,16 @@ def warm() -> str:
     (or why it did nothing: then the page says what is wrong, as without a warm-up)."""
     started = time.perf_counter()
     try:
-        settings_ = serving.settings_from_environment(os.environ)
+        serving.settings_from_environment(os.environ)
     except ValueError as error:
         return f"not warmed: {error}"
-    set_threads_from_environment("FERNN_TORCH_THREADS", default=settings_.torch_threads)
+    resources.set_torch_threads()
     visit = first_visit()
     if visit is None:
         return f"not warmed: the shipped pair {DEFAULT_PAIRS[TRANSLATE]} is not in {resources.checkpoint_dir().name}/"
-    paths, digits, settings = visit
+    digits, settings = visit
     models, versions = {}, []
-    for item in visitor_checkpoints.open_checkpoints(paths, resources.load_model):
+    for item in visitor_checkpoints.open_checkpoints(settings.paths, resources.load_model):
         if item.problem:
             return f"not warmed: {item.path.name} cannot be used: {item.problem}"
         models[item.name] = item.model
@@ -72,7 +71,7 @@ def warm() -> str:
 
 
 @contextlib.asynccontextmanager
-async def lifespan(_app) -> AsyncIterator[None]:
+async def lifespan(_app: object) -> AsyncIterator[None]:
     """``st.App``'s start-up: :func:`warm` (off the event loop), then serve. A warm-up that fails
     is logged and the server starts cold."""
     try:

@@ -305,16 +305,10 @@ def _results(evaluation, task: tuple, flow, training_speed: int | None) -> list[
                     for side, value in (("low", low), ("high", high)) if value is not None]
         speed = evaluation.training_max_speed
     elif isinstance(evaluation, ForecasterEvaluation) and evaluation.test_mse is not None:
-        bounds = evaluation.interval.bounds() if evaluation.interval else None
-        metrics = [{"type": "mse", "value": float(f"{evaluation.test_mse:.4g}"), "name": "held-out test MSE"}]
-        metrics += [{"type": "mse", "value": float(f"{value:.4g}"), "name": f"held-out test MSE, 95% interval {side}"}
-                    for side, value in zip(("low", "high"), bounds or ())]
+        metrics = _mse_metrics(evaluation)
         speed = evaluation.data_max_speed
     elif isinstance(evaluation, WorldEvaluation) and evaluation.test_mse is not None:
-        bounds = evaluation.interval.bounds() if evaluation.interval else None
-        metrics = [{"type": "mse", "value": float(f"{evaluation.test_mse:.4g}"), "name": "held-out test MSE"}]
-        metrics += [{"type": "mse", "value": float(f"{value:.4g}"), "name": f"held-out test MSE, 95% interval {side}"}
-                    for side, value in zip(("low", "high"), bounds or ())]
+        metrics = _mse_metrics(evaluation)
         if evaluation.look_away_last_mse is not None:
             metrics.append({"type": "mse", "value": float(f"{evaluation.look_away_last_mse:.4g}"),
                             "name": "look away and back, last 6 views"})
@@ -324,6 +318,14 @@ def _results(evaluation, task: tuple, flow, training_speed: int | None) -> list[
     dataset = f"{task[2]} (held-out MNIST test digits, {_range(words(flow), speed)})"
     return [{"task": {"type": task[0], "name": task[1]},
              "dataset": {"type": task[2].lower().replace(" ", "-"), "name": dataset}, "metrics": metrics}]
+
+
+def _mse_metrics(evaluation: ForecasterEvaluation | WorldEvaluation) -> list[dict]:
+    """The held-out test MSE and its 95% interval's ends, as ``model-index`` metrics."""
+    bounds = evaluation.interval.bounds() if evaluation.interval else None
+    metrics = [{"type": "mse", "value": float(f"{evaluation.test_mse:.4g}"), "name": "held-out test MSE"}]
+    return metrics + [{"type": "mse", "value": float(f"{value:.4g}"), "name": f"held-out test MSE, 95% interval {side}"}
+                      for side, value in zip(("low", "high"), bounds or ())]
 
 
 def _yaml(value: object, indent: int = 0) -> list[str]:
